@@ -1,0 +1,224 @@
+package codec
+
+import (
+	"crypto/sha256"
+	"encoding"
+	"encoding/hex"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// A TypeError reports a key or value type that cannot be stored faithfully.
+type TypeError struct {
+	Role   string       // "key" or "value"
+	Type   reflect.Type // the memoized key or value type
+	Path   string       // where in Type the problem is, such as ".Owner.name"; "" for Type itself
+	Reason string
+}
+
+func (e *TypeError) Error() string {
+	where := ""
+	if e.Path != "" {
+		where = " at " + e.Path
+	}
+	return fmt.Sprintf("codec: %s type %s%s: %s", e.Role, e.Type, where, e.Reason)
+}
+
+// CheckKey reports whether keys of type t can be encoded deterministically
+// and faithfully. It rejects pointers, interfaces, channels, functions,
+// unsafe pointers, complex numbers, unexported struct fields and fields
+// tagged `msgpack:"-"` (dropping a field would make different keys collide).
+// Strings, bools, integers, floats, and arrays and structs of those are
+// accepted.
+func CheckKey(t reflect.Type) error {
+	return checkKey(t, t, "")
+}
+
+func checkKey(root, t reflect.Type, path string) error {
+	fail := func(reason string) error {
+		return &TypeError{Role: "key", Type: root, Path: path, Reason: reason}
+	}
+	switch t.Kind() {
+	case reflect.Bool, reflect.String, reflect.Float32, reflect.Float64:
+		return nil
+	case reflect.Array:
+		return checkKey(root, t.Elem(), path+"[]")
+	case reflect.Struct:
+		if t == timeType {
+			return fail("time.Time cannot be a key (its fields are unexported and its == compares locations); use UnixNano()")
+		}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			fpath := path + "." + f.Name
+			if !f.IsExported() {
+				return &TypeError{Role: "key", Type: root, Path: fpath,
+					Reason: fmt.Sprintf("unexported field %s of %s cannot be encoded", f.Name, t)}
+			}
+			if f.Tag.Get("msgpack") == "-" {
+				return &TypeError{Role: "key", Type: root, Path: fpath,
+					Reason: `a field tagged msgpack:"-" would make different keys collide`}
+			}
+			if err := checkKey(root, f.Type, fpath); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if isSigned(t.Kind()) || isUnsigned(t.Kind()) {
+		return nil
+	}
+	return fail(fmt.Sprintf("%s (%s) cannot be stored faithfully in a key", t, kindNoun(t.Kind())))
+}
+
+// CheckValue reports whether values of type t survive a round trip through
+// msgpack. It rejects channels, functions, interfaces, unsafe pointers,
+// complex numbers and unexported struct fields (msgpack silently drops them),
+// unless the type, or a pointer to it, has its own msgpack, binary or text
+// marshaler and unmarshaler, which are then trusted. time.Time is accepted.
+func CheckValue(t reflect.Type) error {
+	return checkValue(t, t, "", map[reflect.Type]bool{})
+}
+
+func checkValue(root, t reflect.Type, path string, seen map[reflect.Type]bool) error {
+	if seen[t] || t == timeType || hasMarshaler(t) {
+		return nil
+	}
+	seen[t] = true
+	fail := func(reason string) error {
+		return &TypeError{Role: "value", Type: root, Path: path, Reason: reason}
+	}
+	switch k := t.Kind(); {
+	case k == reflect.Bool || k == reflect.String || k == reflect.Float32 || k == reflect.Float64,
+		isSigned(k), isUnsigned(k):
+		return nil
+	case k == reflect.Pointer:
+		return checkValue(root, t.Elem(), path, seen)
+	case k == reflect.Slice || k == reflect.Array:
+		return checkValue(root, t.Elem(), path+"[]", seen)
+	case k == reflect.Map:
+		if err := checkValue(root, t.Key(), path+"[key]", seen); err != nil {
+			return err
+		}
+		return checkValue(root, t.Elem(), path+"[]", seen)
+	case k == reflect.Struct:
+		for i := range t.NumField() {
+			f := t.Field(i)
+			fpath := path + "." + f.Name
+			if f.Tag.Get("msgpack") == "-" {
+				continue // left out on purpose by its author
+			}
+			if !f.IsExported() && !(f.Anonymous && f.Type.Kind() == reflect.Struct) {
+				return &TypeError{Role: "value", Type: root, Path: fpath,
+					Reason: fmt.Sprintf("unexported field %s of %s would be silently dropped; export it, tag it `msgpack:\"-\"`, or give %s a MarshalMsgpack/UnmarshalMsgpack pair", f.Name, t, t)}
+			}
+			if err := checkValue(root, f.Type, fpath, seen); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return fail(fmt.Sprintf("%s (%s) cannot be stored faithfully", t, kindNoun(t.Kind())))
+}
+
+var (
+	timeType           = reflect.TypeFor[time.Time]()
+	customEncoderType  = reflect.TypeFor[msgpack.CustomEncoder]()
+	customDecoderType  = reflect.TypeFor[msgpack.CustomDecoder]()
+	marshalerType      = reflect.TypeFor[msgpack.Marshaler]()
+	unmarshalerType    = reflect.TypeFor[msgpack.Unmarshaler]()
+	binaryMarshalType  = reflect.TypeFor[encoding.BinaryMarshaler]()
+	binaryUnmarshalTyp = reflect.TypeFor[encoding.BinaryUnmarshaler]()
+	textMarshalType    = reflect.TypeFor[encoding.TextMarshaler]()
+	textUnmarshalType  = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+// hasMarshaler reports whether msgpack would encode and decode t through
+// one of the type's own methods rather than field by field.
+func hasMarshaler(t reflect.Type) bool {
+	if t.Kind() == reflect.Interface {
+		return false
+	}
+	pt := reflect.PointerTo(t)
+	implements := func(iface reflect.Type) bool { return t.Implements(iface) || pt.Implements(iface) }
+	return implements(customEncoderType) && pt.Implements(customDecoderType) ||
+		implements(marshalerType) && pt.Implements(unmarshalerType) ||
+		implements(binaryMarshalType) && pt.Implements(binaryUnmarshalTyp) ||
+		implements(textMarshalType) && pt.Implements(textUnmarshalType)
+}
+
+func kindNoun(k reflect.Kind) string {
+	switch k {
+	case reflect.Pointer:
+		return "a pointer"
+	case reflect.Interface:
+		return "an interface"
+	case reflect.Chan:
+		return "a channel"
+	case reflect.Func:
+		return "a function"
+	case reflect.UnsafePointer:
+		return "an unsafe pointer"
+	case reflect.Complex64, reflect.Complex128:
+		return "a complex number, which msgpack does not support"
+	case reflect.Map, reflect.Slice:
+		return "a " + k.String()
+	}
+	return k.String()
+}
+
+// TypeName is the human-readable name of t recorded with a namespace, such
+// as "main.User" or "[]string".
+func TypeName(t reflect.Type) string {
+	if t.Name() != "" && t.PkgPath() != "" {
+		return t.PkgPath() + "." + t.Name()
+	}
+	return t.String()
+}
+
+// TypeID is a fingerprint of t's stored shape: its name and, recursively,
+// the names, tags and types of its fields. Two types with the same TypeID
+// read each other's records; any change to a field gives a new TypeID, so a
+// namespace whose value type changed shape is discarded rather than decoded
+// into a silently different value.
+func TypeID(t reflect.Type) string {
+	var b strings.Builder
+	writeShape(&b, t, map[reflect.Type]bool{})
+	sum := sha256.Sum256([]byte(b.String()))
+	return hex.EncodeToString(sum[:12])
+}
+
+func writeShape(b *strings.Builder, t reflect.Type, seen map[reflect.Type]bool) {
+	b.WriteString(TypeName(t))
+	if seen[t] || t == timeType || hasMarshaler(t) {
+		return
+	}
+	seen[t] = true
+	defer delete(seen, t)
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		b.WriteByte('(')
+		writeShape(b, t.Elem(), seen)
+		b.WriteByte(')')
+	case reflect.Map:
+		b.WriteByte('(')
+		writeShape(b, t.Key(), seen)
+		b.WriteByte(',')
+		writeShape(b, t.Elem(), seen)
+		b.WriteByte(')')
+	case reflect.Struct:
+		b.WriteByte('{')
+		for i := range t.NumField() {
+			f := t.Field(i)
+			fmt.Fprintf(b, "%s %q ", f.Name, f.Tag.Get("msgpack"))
+			writeShape(b, f.Type, seen)
+			b.WriteByte(';')
+		}
+		b.WriteByte('}')
+	default:
+		b.WriteString("/" + t.Kind().String())
+	}
+}

@@ -1,0 +1,92 @@
+package codec
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+)
+
+// RecordVersion is the version of the record layout this package writes.
+const RecordVersion = 1
+
+// HeaderSize is the size in bytes of a record's header.
+const HeaderSize = 21
+
+// A record is laid out as
+//
+//	offset  size  field
+//	0       1     version (RecordVersion)
+//	1       8     stored-at, Unix nanoseconds, big-endian
+//	9       8     expires-at, Unix nanoseconds, big-endian; 0 = never
+//	17      4     CRC-32C (Castagnoli) of the payload, big-endian
+//	21      ...   payload: one msgpack value
+
+// ErrBadRecord is returned, wrapped, for a record whose header or checksum
+// does not hold.
+var ErrBadRecord = errors.New("codec: bad record")
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Header is the fixed part of a record, readable without decoding the
+// payload.
+type Header struct {
+	Version   uint8
+	StoredAt  int64  // Unix nanoseconds
+	ExpiresAt int64  // Unix nanoseconds; 0 means never
+	Checksum  uint32 // CRC-32C of the payload
+}
+
+// Expired reports whether a record with this header has expired at now
+// (Unix nanoseconds). An entry expires at the instant ExpiresAt.
+func (h Header) Expired(now int64) bool {
+	return h.ExpiresAt != 0 && now >= h.ExpiresAt
+}
+
+// ParseHeader reads the header at the start of rec.
+func ParseHeader(rec []byte) (Header, error) {
+	if len(rec) < HeaderSize {
+		return Header{}, fmt.Errorf("%w: %d bytes is shorter than a header", ErrBadRecord, len(rec))
+	}
+	h := Header{
+		Version:   rec[0],
+		StoredAt:  int64(binary.BigEndian.Uint64(rec[1:])),
+		ExpiresAt: int64(binary.BigEndian.Uint64(rec[9:])),
+		Checksum:  binary.BigEndian.Uint32(rec[17:]),
+	}
+	if h.Version != RecordVersion {
+		return h, fmt.Errorf("%w: version %d, want %d", ErrBadRecord, h.Version, RecordVersion)
+	}
+	return h, nil
+}
+
+// Payload returns the payload of rec after checking its header and
+// checksum. The result aliases rec.
+func Payload(rec []byte) ([]byte, error) {
+	h, err := ParseHeader(rec)
+	if err != nil {
+		return nil, err
+	}
+	p := rec[HeaderSize:]
+	if sum := crc32.Checksum(p, castagnoli); sum != h.Checksum {
+		return nil, fmt.Errorf("%w: checksum %08x, want %08x", ErrBadRecord, sum, h.Checksum)
+	}
+	return p, nil
+}
+
+// putHeader fills the header of rec, whose payload is already in place.
+func putHeader(rec []byte, storedAt, expiresAt int64) {
+	rec[0] = RecordVersion
+	binary.BigEndian.PutUint64(rec[1:], uint64(storedAt))
+	binary.BigEndian.PutUint64(rec[9:], uint64(expiresAt))
+	binary.BigEndian.PutUint32(rec[17:], crc32.Checksum(rec[HeaderSize:], castagnoli))
+}
+
+// NewRecord returns a record holding payload, which must be one msgpack
+// value.
+func NewRecord(storedAt, expiresAt int64, payload []byte) []byte {
+	rec := make([]byte, HeaderSize+len(payload))
+	copy(rec[HeaderSize:], payload)
+	putHeader(rec, storedAt, expiresAt)
+	return rec
+}

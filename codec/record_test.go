@@ -1,0 +1,206 @@
+package codec
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"math"
+	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// mustPayload returns the payload of rec or stops the test.
+func mustPayload(tb testing.TB, rec []byte) []byte {
+	tb.Helper()
+	p, err := Payload(rec)
+	if err != nil {
+		tb.Fatalf("Payload: %v", err)
+	}
+	return p
+}
+
+func TestHeaderRoundTrip(t *testing.T) {
+	tests := []struct {
+		name                string
+		storedAt, expiresAt int64
+		payload             []byte
+	}{
+		{"zero", 0, 0, []byte{0xc0}},
+		{"typical", 1_700_000_000_123_456_789, 1_700_086_400_123_456_789, []byte{0xa3, 'a', 'b', 'c'}},
+		{"negative times", -1, -2, []byte{0x01}},
+		{"extremes", math.MinInt64, math.MaxInt64, []byte{0x90}},
+		{"extremes swapped", math.MaxInt64, math.MinInt64, []byte{0x80}},
+		{"empty payload", 42, 0, nil},
+		{"large payload", 7, 8, bytes.Repeat([]byte{0xab}, 1<<16)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := NewRecord(tt.storedAt, tt.expiresAt, tt.payload)
+			if len(rec) != HeaderSize+len(tt.payload) {
+				t.Fatalf("record is %d bytes, want %d", len(rec), HeaderSize+len(tt.payload))
+			}
+			h, err := ParseHeader(rec)
+			if err != nil {
+				t.Fatalf("ParseHeader: %v", err)
+			}
+			want := Header{
+				Version:   RecordVersion,
+				StoredAt:  tt.storedAt,
+				ExpiresAt: tt.expiresAt,
+				Checksum:  crc32.Checksum(tt.payload, crc32.MakeTable(crc32.Castagnoli)),
+			}
+			if h != want {
+				t.Errorf("header = %+v, want %+v", h, want)
+			}
+			// The documented layout, byte for byte.
+			if rec[0] != RecordVersion ||
+				int64(binary.BigEndian.Uint64(rec[1:9])) != tt.storedAt ||
+				int64(binary.BigEndian.Uint64(rec[9:17])) != tt.expiresAt ||
+				binary.BigEndian.Uint32(rec[17:21]) != want.Checksum {
+				t.Errorf("layout differs from record.go's table: % x", rec[:HeaderSize])
+			}
+			p := mustPayload(t, rec)
+			if !bytes.Equal(p, tt.payload) {
+				t.Errorf("payload = % .16x, want % .16x", p, tt.payload)
+			}
+			// ParseHeader reads only the header.
+			if h2, err := ParseHeader(rec[:HeaderSize]); err != nil || h2 != want {
+				t.Errorf("ParseHeader(header only) = %+v, %v", h2, err)
+			}
+		})
+	}
+}
+
+func TestNewRecordCopiesPayload(t *testing.T) {
+	payload := []byte{0xa2, 'h', 'i'}
+	rec := NewRecord(1, 2, payload)
+	payload[1] = 'X'
+	if p := mustPayload(t, rec); string(p) != "\xa2hi" {
+		t.Errorf("record changed with its input: payload % x", p)
+	}
+}
+
+func TestPayloadAliasesRecord(t *testing.T) {
+	rec := NewRecord(1, 2, []byte{0xa2, 'h', 'i'})
+	p := mustPayload(t, rec)
+	if &p[0] != &rec[HeaderSize] {
+		t.Error("Payload copied; its doc says the result aliases rec")
+	}
+}
+
+func TestHeaderExpired(t *testing.T) {
+	tests := []struct {
+		name      string
+		expiresAt int64
+		now       int64
+		want      bool
+	}{
+		{"never, at zero", 0, 0, false},
+		{"never, far future", 0, math.MaxInt64, false},
+		{"never, far past", 0, math.MinInt64, false},
+		{"before", 100, 99, false},
+		{"at the instant", 100, 100, true},
+		{"after", 100, 101, true},
+		{"long after", 100, math.MaxInt64, true},
+		{"long before", 100, math.MinInt64, false},
+		{"negative deadline, before", -5, -6, false},
+		{"negative deadline, at", -5, -5, true},
+		{"negative deadline, now zero", -5, 0, true},
+		{"max deadline", math.MaxInt64, math.MaxInt64 - 1, false},
+		{"max deadline reached", math.MaxInt64, math.MaxInt64, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := Header{Version: RecordVersion, StoredAt: 1, ExpiresAt: tt.expiresAt}
+			if got := h.Expired(tt.now); got != tt.want {
+				t.Errorf("Header{ExpiresAt: %d}.Expired(%d) = %v, want %v", tt.expiresAt, tt.now, got, tt.want)
+			}
+			// A record built with that deadline says the same.
+			h2, err := ParseHeader(NewRecord(1, tt.expiresAt, []byte{0xc0}))
+			if err != nil || h2.Expired(tt.now) != tt.want {
+				t.Errorf("record header %+v, %v: Expired(%d) = %v, want %v", h2, err, tt.now, h2.Expired(tt.now), tt.want)
+			}
+		})
+	}
+}
+
+func TestPayloadDetectsCorruption(t *testing.T) {
+	payload, err := msgpack.Marshal(map[string]any{"name": "Ada", "tags": []string{"x", "y"}, "n": 1234567})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := NewRecord(1_700_000_000, 1_800_000_000, payload)
+	mustPayload(t, rec)
+	// CRC-32C catches every error burst of up to 32 bits, so every flipped
+	// byte in the checksum or the payload is caught, whatever the flip.
+	for i := HeaderSize - 4; i < len(rec); i++ {
+		for _, mask := range []byte{0x01, 0x80, 0x55, 0xff} {
+			bad := bytes.Clone(rec)
+			bad[i] ^= mask
+			if _, err := Payload(bad); !errors.Is(err, ErrBadRecord) {
+				t.Errorf("byte %d ^ %#02x: Payload error %v, want ErrBadRecord", i, mask, err)
+			}
+		}
+	}
+	// The version byte is checked too.
+	for _, v := range []byte{0, RecordVersion + 1, 0xff} {
+		bad := bytes.Clone(rec)
+		bad[0] = v
+		if _, err := Payload(bad); !errors.Is(err, ErrBadRecord) {
+			t.Errorf("version %d: Payload error %v, want ErrBadRecord", v, err)
+		}
+	}
+	// The timestamps are outside the checksum: a change there is not an
+	// error, but it must show in the parsed header.
+	for i := 1; i < HeaderSize-4; i++ {
+		bad := bytes.Clone(rec)
+		bad[i] ^= 0x01
+		h, err := ParseHeader(bad)
+		if err != nil {
+			t.Fatalf("byte %d: %v", i, err)
+		}
+		if h.StoredAt == 1_700_000_000 && h.ExpiresAt == 1_800_000_000 {
+			t.Errorf("byte %d: flip not visible in header %+v", i, h)
+		}
+	}
+	// Dropping or adding a byte is caught as well.
+	if _, err := Payload(rec[:len(rec)-1]); !errors.Is(err, ErrBadRecord) {
+		t.Errorf("record missing its last byte: %v", err)
+	}
+	if _, err := Payload(append(bytes.Clone(rec), 0)); !errors.Is(err, ErrBadRecord) {
+		t.Errorf("record with an extra byte: %v", err)
+	}
+}
+
+func TestParseHeaderErrors(t *testing.T) {
+	good := NewRecord(5, 6, []byte{0x07})
+	tests := []struct {
+		name string
+		rec  []byte
+		want string
+	}{
+		{"nil", nil, "0 bytes"},
+		{"empty", []byte{}, "0 bytes"},
+		{"one byte", []byte{RecordVersion}, "1 bytes"},
+		{"one short", good[:HeaderSize-1], "20 bytes"},
+		{"version 0", append([]byte{0}, good[1:]...), "version 0"},
+		{"version 2", append([]byte{2}, good[1:]...), "version 2"},
+		{"version 255", append([]byte{255}, good[1:]...), "version 255"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseHeader(tt.rec)
+			if !errors.Is(err, ErrBadRecord) {
+				t.Fatalf("ParseHeader error %v, want ErrBadRecord", err)
+			}
+			if !bytes.Contains([]byte(err.Error()), []byte(tt.want)) {
+				t.Errorf("error %q does not say %q", err, tt.want)
+			}
+			if _, err := Payload(tt.rec); !errors.Is(err, ErrBadRecord) {
+				t.Errorf("Payload error %v, want ErrBadRecord", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,168 @@
+package codec
+
+import (
+	"bytes"
+	"fmt"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Values encodes values of type V into records and decodes them back. It
+// is safe for concurrent use.
+type Values[V any] struct {
+	hasTime bool // V contains a time.Time, which decodes in the Local zone
+}
+
+// NewValues returns the codec for V, or a *TypeError if V cannot be stored
+// faithfully (see [CheckValue]).
+func NewValues[V any]() (*Values[V], error) {
+	t := reflect.TypeFor[V]()
+	if err := CheckValue(t); err != nil {
+		return nil, err
+	}
+	return &Values[V]{hasTime: containsTime(t, map[reflect.Type]bool{})}, nil
+}
+
+// encoder is a pooled msgpack encoder writing into its own buffer.
+type encoder struct {
+	buf bytes.Buffer
+	enc *msgpack.Encoder
+}
+
+var encoders = sync.Pool{New: func() any {
+	e := &encoder{}
+	e.enc = msgpack.NewEncoder(&e.buf)
+	e.enc.UseCompactInts(true)
+	e.enc.SetSortMapKeys(true)
+	return e
+}}
+
+// maxPooledBuffer keeps one huge value from pinning its buffer in the pool.
+const maxPooledBuffer = 1 << 20
+
+// Encode returns a record holding v, stamped with storedAt and expiresAt
+// (Unix nanoseconds; expiresAt 0 means never).
+func (c *Values[V]) Encode(v V, storedAt, expiresAt int64) ([]byte, error) {
+	e := encoders.Get().(*encoder)
+	e.buf.Reset()
+	e.buf.Write(make([]byte, HeaderSize))
+	if err := e.enc.Encode(v); err != nil {
+		encoders.Put(e)
+		return nil, fmt.Errorf("codec: encode %T: %w", v, err)
+	}
+	rec := bytes.Clone(e.buf.Bytes())
+	if e.buf.Cap() <= maxPooledBuffer {
+		encoders.Put(e)
+	}
+	putHeader(rec, storedAt, expiresAt)
+	return rec, nil
+}
+
+// decoder is a pooled msgpack decoder with its reader.
+type decoder struct {
+	r   bytes.Reader
+	dec *msgpack.Decoder
+}
+
+var decoders = sync.Pool{New: func() any {
+	d := &decoder{}
+	d.dec = msgpack.NewDecoder(&d.r)
+	return d
+}}
+
+// Decode decodes a record's payload (see [Payload]) as a V. Payloads are
+// validated first (see [Validate]), so hostile bytes give an error and
+// never an unbounded allocation.
+func (c *Values[V]) Decode(payload []byte) (V, error) {
+	var v V
+	if err := Validate(payload); err != nil {
+		return v, err
+	}
+	d := decoders.Get().(*decoder)
+	d.r.Reset(payload)
+	d.dec.Reset(&d.r)
+	err := d.dec.Decode(&v)
+	d.r.Reset(nil)
+	decoders.Put(d)
+	if err != nil {
+		return v, fmt.Errorf("codec: decode %T: %w", v, err)
+	}
+	if c.hasTime {
+		utcTimes(reflect.ValueOf(&v).Elem())
+	}
+	return v, nil
+}
+
+// DecodeAny decodes one msgpack value into generic Go values (maps, slices,
+// strings, numbers), as memoctl shows stored keys.
+func DecodeAny(b []byte) (any, error) {
+	if err := Validate(b); err != nil {
+		return nil, err
+	}
+	var v any
+	if err := msgpack.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("codec: decode: %w", err)
+	}
+	return v, nil
+}
+
+func containsTime(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if t == timeType {
+		return true
+	}
+	if seen[t] || hasMarshaler(t) {
+		return false
+	}
+	seen[t] = true
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return containsTime(t.Elem(), seen)
+	case reflect.Map:
+		return containsTime(t.Key(), seen) || containsTime(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if containsTime(t.Field(i).Type, seen) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// utcTimes sets every time.Time reachable from v to UTC: msgpack decodes
+// times in the Local zone, and UTC is the zone that round-trips exactly.
+func utcTimes(v reflect.Value) {
+	if v.Type() == timeType {
+		if v.CanSet() {
+			v.Set(reflect.ValueOf(v.Interface().(time.Time).UTC()))
+		}
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			utcTimes(v.Elem())
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			utcTimes(v.Index(i))
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if f := v.Field(i); f.CanSet() {
+				utcTimes(f)
+			}
+		}
+	case reflect.Map:
+		iter := v.MapRange()
+		for iter.Next() {
+			e := reflect.New(v.Type().Elem()).Elem()
+			e.Set(iter.Value())
+			utcTimes(e)
+			v.SetMapIndex(iter.Key(), e)
+		}
+	}
+}

@@ -1,0 +1,27 @@
+package memo
+
+import "fmt"
+
+// Info reports a Func's statistics in this process, as
+// functools.lru_cache's cache_info() does, plus the disk tier.
+type Info struct {
+	// Hits counts calls answered without running fn: from the memory
+	// tier, from the file, or by sharing another call's computation.
+	Hits int64
+	// Misses counts calls that ran fn, and calls that shared a computation
+	// that failed.
+	Misses int64
+	// DiskHits counts the part of Hits served from the file.
+	DiskHits int64
+	// MaxSize is the memory tier's bound (see MaxSize); -1 means unbounded.
+	MaxSize int
+	// CurrSize is the number of entries in the memory tier.
+	CurrSize int
+}
+
+// String formats i as Python prints a CacheInfo, with the disk hits added:
+// CacheInfo(hits=28, misses=31, maxsize=32, currsize=31, diskhits=0).
+func (i Info) String() string {
+	return fmt.Sprintf("CacheInfo(hits=%d, misses=%d, maxsize=%d, currsize=%d, diskhits=%d)",
+		i.Hits, i.Misses, i.MaxSize, i.CurrSize, i.DiskHits)
+}

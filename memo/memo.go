@@ -1,0 +1,324 @@
+// Package memo memoizes Go functions in two tiers: a typed LRU in memory,
+// in front of a store file that outlives the process.
+//
+//	fib, err := memo.New(s, "fib", fibFn, memo.MaxSize(128))
+//	v, err := fib.Call(ctx, 30)
+//
+// A call is answered from the memory tier if it can (no encoding, no
+// allocation), else from the file, else by running fn; fn's result is then
+// kept in memory and written behind to the file. Concurrent calls for one
+// key run fn once. With a nil store, a Func is a memory-only memoizer that
+// behaves as Python's functools.lru_cache: the same hits, misses and
+// currsize for the same calls and maxsize.
+//
+// # Caveats
+//
+//   - Values are shared, not copied: every caller that hits gets the same
+//     slice, map or pointer. Do not modify them.
+//   - fn must not call its own Func with the same key: the call would wait
+//     for itself. Calls with other keys (recursion, as in Fibonacci) are
+//     fine.
+//   - Errors are returned and not cached. A caller that shares another's
+//     failed computation gets the same error.
+//   - A namespace's identity is its name, Version and the shapes of K and
+//     V. Change any and the entries stored before are dropped, not decoded
+//     into a wrong value.
+package memo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sync/atomic"
+	"time"
+
+	"github.com/memostore/memostore/codec"
+	"github.com/memostore/memostore/expiry"
+	"github.com/memostore/memostore/store"
+)
+
+// A Func is a memoized function from K to V. It is safe for concurrent use
+// and owns no goroutines.
+type Func[K comparable, V any] struct {
+	name    string
+	fn      func(context.Context, K) (V, error)
+	maxSize int
+	ttl     time.Duration
+
+	mem     *memTier[K, V]    // nil when MaxSize(0)
+	ns      *store.Namespace  // nil without a store
+	keys    codec.KeyEncoder[K]
+	vals    *codec.Values[V]
+	now     func() int64 // the store's clock, in Unix nanoseconds
+	log     *slog.Logger
+	flights flights[K, V]
+
+	// gen counts Clear and Forget calls; a computation that started before
+	// one of them does not store its result, which could be stale.
+	gen atomic.Uint64
+
+	hits, misses, diskHits atomic.Int64
+}
+
+// New memoizes fn under the namespace name of store s. Results persist in s
+// across restarts; with a nil s the Func is memory-only.
+//
+// New checks that K and V can be stored faithfully (see codec.CheckKey and
+// codec.CheckValue) and returns an error naming the offending type and
+// field if not; with a nil s any comparable K and any V will do. A name can
+// be used by one Func per Store.
+func New[K comparable, V any](s *store.Store, name string, fn func(context.Context, K) (V, error), opts ...Option) (*Func[K, V], error) {
+	if fn == nil {
+		return nil, fmt.Errorf("memo: New %q: nil function", name)
+	}
+	c := config{maxSize: DefaultMaxSize}
+	for _, opt := range opts {
+		opt(&c)
+	}
+	f := &Func[K, V]{
+		name:    name,
+		fn:      fn,
+		maxSize: c.maxSize,
+		ttl:     c.ttl,
+		now:     func() int64 { return time.Now().UnixNano() },
+		log:     slog.New(slog.DiscardHandler),
+	}
+	if c.maxSize != 0 {
+		f.mem = newMemTier[K, V](c.maxSize)
+	}
+	if s == nil {
+		return f, nil
+	}
+	var err error
+	if f.keys, err = codec.NewKeyEncoder[K](); err != nil {
+		return nil, fmt.Errorf("memo: New %q: %w", name, err)
+	}
+	if f.vals, err = codec.NewValues[V](); err != nil {
+		return nil, fmt.Errorf("memo: New %q: %w", name, err)
+	}
+	kt, vt := reflect.TypeFor[K](), reflect.TypeFor[V]()
+	f.ns, err = s.Namespace(context.Background(), name, store.NamespaceSpec{
+		Version: c.version,
+		KeyType: codec.TypeName(kt), KeyID: codec.TypeID(kt),
+		ValueType: codec.TypeName(vt), ValueID: codec.TypeID(vt),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("memo: New %q: %w", name, err)
+	}
+	f.now, f.log = s.Now, s.Logger()
+	return f, nil
+}
+
+// Call returns fn(ctx, k), from the memory tier, from the store or by
+// running fn, in that order. fn's errors are returned unchanged and not
+// cached; a panic in fn reaches the caller. While one call for k runs fn,
+// other calls for k wait for its result; a waiter whose ctx ends stops
+// waiting at once with ctx.Err(), and a caller's cancellation never fails
+// another caller's Call. A failing store never fails a Call: its errors
+// are logged and counted.
+func (f *Func[K, V]) Call(ctx context.Context, k K) (V, error) {
+	if f.mem != nil {
+		if v, ok := f.mem.get(k, f.now); ok {
+			f.countHit(false)
+			return v, nil
+		}
+	}
+	return f.load(ctx, k)
+}
+
+// load answers a call that missed the memory tier, one flight per key.
+func (f *Func[K, V]) load(ctx context.Context, k K) (V, error) {
+	for {
+		fl, leader := f.flights.join(k)
+		if leader {
+			return f.lead(ctx, k, fl)
+		}
+		select {
+		case <-fl.done:
+		case <-ctx.Done():
+			var zero V
+			return zero, ctx.Err()
+		}
+		switch {
+		case fl.panicked:
+			panic(fl.panicVal)
+		case fl.abandoned:
+			continue // the leader gave up for its own reasons: start over
+		case fl.err != nil:
+			f.countMiss()
+		default:
+			f.countHit(false)
+		}
+		return fl.val, fl.err
+	}
+}
+
+// lead runs the flight fl for k and publishes its outcome, including a
+// panic, which it then lets continue up the caller's stack.
+func (f *Func[K, V]) lead(ctx context.Context, k K, fl *flight[V]) (V, error) {
+	returned := false
+	defer func() {
+		if returned {
+			return
+		}
+		// fn panicked, or called runtime.Goexit (recover returns nil).
+		r := recover()
+		if r != nil {
+			fl.panicked, fl.panicVal = true, r
+		} else {
+			fl.abandoned = true
+		}
+		f.flights.finish(k, fl)
+		if r != nil {
+			panic(r)
+		}
+	}()
+	v, err := f.compute(ctx, k)
+	returned = true
+	fl.val, fl.err = v, err
+	// A failure that comes with the leader's own cancellation is the
+	// leader's alone: waiters retry rather than inherit it.
+	fl.abandoned = err != nil && ctx.Err() != nil
+	f.flights.finish(k, fl)
+	return v, err
+}
+
+// compute answers a call as the leader of its key's flight.
+func (f *Func[K, V]) compute(ctx context.Context, k K) (V, error) {
+	// The flight that just ended may have filled the memory tier between
+	// this caller's miss and its join (groupcache's load has the same
+	// second check).
+	if f.mem != nil {
+		if v, ok := f.mem.get(k, f.now); ok {
+			f.countHit(false)
+			return v, nil
+		}
+	}
+	gen := f.gen.Load()
+	var key []byte
+	if f.ns != nil {
+		key = f.keys(nil, k)
+		if v, ok := f.lookup(key); ok {
+			f.countHit(true)
+			if f.mem != nil && f.gen.Load() == gen {
+				f.mem.add(k, v.val, v.exp)
+			}
+			return v.val, nil
+		}
+	}
+	f.countMiss()
+	v, err := f.fn(ctx, k)
+	if err != nil {
+		return v, err
+	}
+	if f.gen.Load() == gen {
+		f.remember(ctx, k, key, v)
+	}
+	return v, nil
+}
+
+// lookup reads key from the store. A store error is logged and is a miss.
+func (f *Func[K, V]) lookup(key []byte) (entry[V], bool) {
+	var e entry[V]
+	ok, err := f.ns.Lookup(key, func(payload []byte, exp int64) error {
+		v, err := f.vals.Decode(payload)
+		e = entry[V]{val: v, exp: exp}
+		return err
+	})
+	if err != nil && !errors.Is(err, store.ErrClosed) {
+		f.log.Warn("memostore: lookup failed", "namespace", f.name, "err", err)
+	}
+	return e, ok && err == nil
+}
+
+// remember keeps v in both tiers. A failure to store is logged, never
+// returned: the caller has its value.
+func (f *Func[K, V]) remember(ctx context.Context, k K, key []byte, v V) {
+	now := f.now()
+	exp := expiry.Deadline(time.Unix(0, now), f.ttl)
+	if f.mem != nil {
+		f.mem.add(k, v, exp)
+	}
+	if f.ns == nil {
+		return
+	}
+	rec, err := f.vals.Encode(v, now, exp)
+	if err == nil {
+		err = f.ns.Put(ctx, key, rec)
+	}
+	if err != nil && !errors.Is(err, store.ErrClosed) {
+		f.log.Warn("memostore: result not stored", "namespace", f.name, "err", err)
+	}
+}
+
+func (f *Func[K, V]) countHit(fromDisk bool) {
+	f.hits.Add(1)
+	if fromDisk {
+		f.diskHits.Add(1)
+	}
+	if f.ns != nil {
+		f.ns.CountHit(fromDisk)
+	}
+}
+
+func (f *Func[K, V]) countMiss() {
+	f.misses.Add(1)
+	if f.ns != nil {
+		f.ns.CountMiss()
+	}
+}
+
+// Info returns the Func's statistics in this process.
+func (f *Func[K, V]) Info() Info {
+	i := Info{
+		Hits:     f.hits.Load(),
+		Misses:   f.misses.Load(),
+		DiskHits: f.diskHits.Load(),
+		MaxSize:  max(f.maxSize, -1),
+	}
+	if f.mem != nil {
+		i.CurrSize = f.mem.len()
+	}
+	return i
+}
+
+// Clear empties both tiers of this Func, as functools' cache_clear, and
+// resets its Info. It returns once the store has committed the deletion.
+func (f *Func[K, V]) Clear(ctx context.Context) error {
+	f.gen.Add(1)
+	if f.mem != nil {
+		f.mem.purge()
+	}
+	f.hits.Store(0)
+	f.misses.Store(0)
+	f.diskHits.Store(0)
+	if f.ns == nil {
+		return nil
+	}
+	if err := f.ns.Clear(ctx); err != nil {
+		return fmt.Errorf("memo: clear %q: %w", f.name, err)
+	}
+	return nil
+}
+
+// Forget removes k from both tiers, so that the next call for k runs fn.
+// The store deletes it behind, unless opened WithSyncWrites; a later Call
+// never sees the forgotten value either way.
+func (f *Func[K, V]) Forget(ctx context.Context, k K) error {
+	f.gen.Add(1)
+	if f.mem != nil {
+		f.mem.remove(k)
+	}
+	if f.ns == nil {
+		return nil
+	}
+	if err := f.ns.Delete(ctx, f.keys(nil, k)); err != nil {
+		return fmt.Errorf("memo: forget %q: %w", f.name, err)
+	}
+	return nil
+}
+
+// Name returns the Func's namespace name.
+func (f *Func[K, V]) Name() string { return f.name }

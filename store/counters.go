@@ -1,0 +1,99 @@
+package store
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+)
+
+// counters are a namespace's persisted counts. They live in the "counters"
+// bucket as ten big-endian int64s in field order and are rewritten in the
+// same transaction as every change to the namespace's entries, so they
+// always agree with the data and reading them never needs a scan.
+type counters struct {
+	Entries      int64 // entries stored
+	Bytes        int64 // bytes of keys plus records
+	Hits         int64 // calls answered without running the function
+	Misses       int64 // calls that ran the function
+	DiskHits     int64 // hits served from the file
+	Expirations  int64 // expired entries removed by the sweeper
+	Evictions    int64 // entries removed to keep within WithMaxBytes
+	DecodeErrors int64 // records that failed their checksum or no longer decoded
+	WriteErrors  int64 // writes that failed or were refused (too large, queue full)
+	Writes       int64 // records written
+}
+
+const countersSize = 10 * 8
+
+func (c *counters) fields() []*int64 {
+	return []*int64{&c.Entries, &c.Bytes, &c.Hits, &c.Misses, &c.DiskHits,
+		&c.Expirations, &c.Evictions, &c.DecodeErrors, &c.WriteErrors, &c.Writes}
+}
+
+func (c *counters) marshal() []byte {
+	b := make([]byte, 0, countersSize)
+	for _, f := range c.fields() {
+		b = binary.BigEndian.AppendUint64(b, uint64(*f))
+	}
+	return b
+}
+
+// unmarshalCounters decodes b; missing trailing fields (an older, shorter
+// layout) read as zero.
+func unmarshalCounters(b []byte) counters {
+	var c counters
+	for i, f := range c.fields() {
+		if len(b) < (i+1)*8 {
+			break
+		}
+		*f = int64(binary.BigEndian.Uint64(b[i*8:]))
+	}
+	return c
+}
+
+// deltas are counts gathered in memory between commits: the hot path adds
+// to them atomically, and the writer folds them into the persisted counters
+// with its next transaction.
+type deltas struct {
+	hits, misses, diskHits, decodeErrors, writeErrors atomic.Int64
+}
+
+// take moves the deltas into c and returns what it took, for give-back if
+// the transaction fails.
+func (d *deltas) take(c *counters) counters {
+	t := counters{
+		Hits:         d.hits.Swap(0),
+		Misses:       d.misses.Swap(0),
+		DiskHits:     d.diskHits.Swap(0),
+		DecodeErrors: d.decodeErrors.Swap(0),
+		WriteErrors:  d.writeErrors.Swap(0),
+	}
+	c.add(&t)
+	return t
+}
+
+// giveBack returns deltas taken for a transaction that did not commit.
+func (d *deltas) giveBack(t *counters) {
+	d.hits.Add(t.Hits)
+	d.misses.Add(t.Misses)
+	d.diskHits.Add(t.DiskHits)
+	d.decodeErrors.Add(t.DecodeErrors)
+	d.writeErrors.Add(t.WriteErrors)
+}
+
+// peek returns the deltas without taking them.
+func (d *deltas) peek() counters {
+	return counters{
+		Hits:         d.hits.Load(),
+		Misses:       d.misses.Load(),
+		DiskHits:     d.diskHits.Load(),
+		DecodeErrors: d.decodeErrors.Load(),
+		WriteErrors:  d.writeErrors.Load(),
+	}
+}
+
+func (c *counters) add(o *counters) {
+	of := o.fields()
+	for i, f := range c.fields() {
+		*f += *of[i]
+	}
+}

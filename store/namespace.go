@@ -1,0 +1,323 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/memostore/memostore/codec"
+)
+
+// MaxNamespaceLen is the longest namespace name.
+const MaxNamespaceLen = 128
+
+// ValidateName reports whether name can name a namespace: 1 to
+// MaxNamespaceLen bytes of ASCII letters, digits and . _ - : /
+func ValidateName(name string) error {
+	if name == "" || len(name) > MaxNamespaceLen {
+		return fmt.Errorf("store: namespace name %q must be 1 to %d bytes long", name, MaxNamespaceLen)
+	}
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9',
+			r == '.', r == '_', r == '-', r == ':', r == '/':
+		default:
+			return fmt.Errorf("store: namespace name %q: character %q not allowed (use letters, digits and . _ - : /)", name, r)
+		}
+	}
+	return nil
+}
+
+// NamespaceSpec is the identity of a namespace besides its name. Opening a
+// namespace with a spec that differs from the stored one drops its entries.
+type NamespaceSpec struct {
+	Version   string // the user's version (memo.Version)
+	KeyType   string // readable name of the key type
+	KeyID     string // fingerprint of the key type's shape (codec.TypeID)
+	ValueType string
+	ValueID   string
+}
+
+// nsMeta is a namespace's record in the "namespaces" bucket.
+type nsMeta struct {
+	NamespaceSpec
+	Created int64 `json:"created"` // Unix nanoseconds
+}
+
+// space is a namespace as the Store tracks it.
+type space struct {
+	name                       string
+	dataName, expName, ageName []byte
+	meta                       nsMeta
+	c                          counters       // as committed; guarded by Store.mu
+	d                          deltas         // gathered since the last commit
+	pending                    map[string]*op // queued puts and deletes by key; guarded by Store.mu
+}
+
+func newSpace(name string, meta nsMeta, c counters) *space {
+	return &space{
+		name:     name,
+		dataName: []byte("d/" + name),
+		expName:  []byte("e/" + name),
+		ageName:  []byte("a/" + name),
+		meta:     meta,
+		c:        c,
+		pending:  map[string]*op{},
+	}
+}
+
+// loadSpaces reads every namespace's metadata and counters: O(namespaces).
+func (s *Store) loadSpaces(tx *bolt.Tx) error {
+	counts := tx.Bucket(bucketCounters)
+	return tx.Bucket(bucketNamespaces).ForEach(func(k, v []byte) error {
+		var m nsMeta
+		if err := json.Unmarshal(v, &m); err != nil {
+			return fmt.Errorf("%w: namespace %q has unreadable metadata: %v", ErrCorrupt, k, err)
+		}
+		name := string(k)
+		s.spaces[name] = newSpace(name, m, unmarshalCounters(counts.Get(k)))
+		return nil
+	})
+}
+
+// A Namespace is one memoized function's share of a Store, claimed by
+// Store.Namespace. Its methods are safe for concurrent use.
+type Namespace struct {
+	s  *Store
+	sp *space
+}
+
+// Namespace claims the namespace name for this process, creating it if it
+// is new. If the file holds the namespace with a different spec, its old
+// entries are dropped and the drop is logged: a value of another version or
+// type is never returned. A name can be claimed once per Store; a second
+// claim is an error.
+func (s *Store) Namespace(ctx context.Context, name string, spec NamespaceSpec) (*Namespace, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	release, err := s.use()
+	if err != nil {
+		return nil, err
+	}
+	if s.opts.readOnly {
+		release()
+		return nil, fmt.Errorf("store: namespace %q: %s is open read-only", name, s.path)
+	}
+	s.mu.Lock()
+	if s.claims[name] {
+		s.mu.Unlock()
+		release()
+		return nil, fmt.Errorf("store: namespace %q is already in use in this process", name)
+	}
+	s.claims[name] = true
+	old := s.spaces[name]
+	s.mu.Unlock()
+
+	var (
+		sp   *space
+		meta nsMeta
+	)
+	o := &op{kind: opFunc, wait: make(chan error, 1)}
+	o.fn = func(tx *bolt.Tx, st *txState) error {
+		var err error
+		sp, meta, err = s.openSpace(tx, st, name, spec, old)
+		return err
+	}
+	o.after = func() {
+		sp.meta = meta
+		s.spaces[name] = sp
+	}
+	if err := s.enqueue(ctx, o, release); err != nil {
+		s.mu.Lock()
+		delete(s.claims, name)
+		s.mu.Unlock()
+		return nil, fmt.Errorf("store: namespace %q: %w", name, err)
+	}
+	return &Namespace{s: s, sp: sp}, nil
+}
+
+// openSpace creates the namespace, or resets it if its spec changed.
+// The new identity is returned for the caller to install with the commit,
+// as an existing space is shared with readers.
+func (s *Store) openSpace(tx *bolt.Tx, st *txState, name string, spec NamespaceSpec, old *space) (*space, nsMeta, error) {
+	if old != nil && old.meta.NamespaceSpec == spec {
+		return old, old.meta, nil
+	}
+	meta := nsMeta{NamespaceSpec: spec, Created: s.Now()}
+	sp := old
+	if sp == nil {
+		sp = newSpace(name, meta, counters{})
+	} else {
+		s.log.Warn("memostore: namespace changed; dropping its entries",
+			"path", s.path, "namespace", name, "entries", old.c.Entries,
+			"old_version", old.meta.Version, "new_version", spec.Version,
+			"old_key", old.meta.KeyType, "new_key", spec.KeyType,
+			"old_value", old.meta.ValueType, "new_value", spec.ValueType,
+			"types_changed", old.meta.KeyID != spec.KeyID || old.meta.ValueID != spec.ValueID)
+		if err := st.clear(tx, sp); err != nil {
+			return nil, meta, err
+		}
+	}
+	if _, err := st.bucketsOf(tx, sp); err != nil {
+		return nil, meta, err
+	}
+	v, err := json.Marshal(meta)
+	if err != nil {
+		return nil, meta, err
+	}
+	if err := tx.Bucket(bucketNamespaces).Put([]byte(name), v); err != nil {
+		return nil, meta, err
+	}
+	st.counters(sp) // write its counters with this transaction
+	return sp, meta, nil
+}
+
+// Name returns the namespace's name.
+func (n *Namespace) Name() string { return n.sp.name }
+
+// Store returns the Store the namespace belongs to.
+func (n *Namespace) Store() *Store { return n.s }
+
+// Lookup finds the record stored under key and, if it is present, has not
+// expired and passes its checksum, calls decode with its payload and its
+// expires-at (Unix nanoseconds, 0 = never) and reports true. decode runs inside a read transaction: payload is valid
+// only until it returns. Queued writes are seen before they are committed.
+//
+// A record that fails its checksum, or that decode rejects, is treated as
+// absent: it is counted (DecodeErrors), logged and deleted.
+func (n *Namespace) Lookup(key []byte, decode func(payload []byte, expiresAt int64) error) (bool, error) {
+	s := n.s
+	release, err := s.use()
+	if err != nil {
+		return false, err
+	}
+	defer release()
+	now := s.Now()
+	s.mu.RLock()
+	o := n.sp.pending[string(key)]
+	s.mu.RUnlock()
+	if o != nil {
+		if o.kind == opDelete {
+			return false, nil
+		}
+		ok, _ := n.use(o.rec, key, now, decode, false)
+		return ok, nil
+	}
+	found := false
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(n.sp.dataName)
+		if b == nil {
+			return nil
+		}
+		if rec := b.Get(key); rec != nil {
+			found, _ = n.use(rec, key, now, decode, true)
+		}
+		return nil
+	})
+	return found, err
+}
+
+// use decodes rec for Lookup. A bad record is counted, logged and, if it
+// came from the file, queued for deletion.
+func (n *Namespace) use(rec, key []byte, now int64, decode func([]byte, int64) error, stored bool) (bool, error) {
+	h, err := codec.ParseHeader(rec)
+	if err == nil && h.Expired(now) {
+		return false, nil
+	}
+	var payload []byte
+	if err == nil {
+		payload, err = codec.Payload(rec)
+	}
+	if err == nil {
+		err = decode(payload, h.ExpiresAt)
+	}
+	if err == nil {
+		return true, nil
+	}
+	n.sp.d.decodeErrors.Add(1)
+	n.s.log.Warn("memostore: dropping a record that does not decode", "path", n.s.path, "namespace", n.sp.name, "err", err)
+	if stored && !n.s.opts.readOnly {
+		// Queue the delete without waiting: Lookup runs inside a read
+		// transaction, and must not wait on the writer from there.
+		o := &op{kind: opDeleteIf, sp: n.sp, key: bytes.Clone(key), rec: bytes.Clone(rec)}
+		n.s.tryEnqueue(o)
+	}
+	return false, err
+}
+
+// tryEnqueue queues o if the queue has room, and otherwise drops it.
+func (s *Store) tryEnqueue(o *op) {
+	s.mu.Lock()
+	if s.qbytes+int64(len(o.rec)) > s.opts.queueBytes {
+		s.mu.Unlock()
+		return
+	}
+	s.seq++
+	o.seq = s.seq
+	s.queue = append(s.queue, o)
+	s.qbytes += int64(len(o.rec))
+	s.mu.Unlock()
+	signal(s.wake)
+}
+
+// Put stores rec, a record made by package codec, under key. It queues the
+// write and returns, unless the store was opened WithSyncWrites: then it
+// returns once the write is committed. The queued record is visible to
+// Lookup at once. key and rec must not be changed afterwards.
+//
+// Records over MaxRecordBytes are refused (counted as write errors). Put
+// waits for room when the queue is full, until ctx ends.
+func (n *Namespace) Put(ctx context.Context, key, rec []byte) error {
+	if len(rec) > MaxRecordBytes {
+		n.sp.d.writeErrors.Add(1)
+		return fmt.Errorf("store: put in %q: record of %d bytes exceeds MaxRecordBytes (%d)", n.sp.name, len(rec), MaxRecordBytes)
+	}
+	o := &op{kind: opPut, sp: n.sp, key: key, rec: rec}
+	return n.write(ctx, o, n.s.opts.syncWrites)
+}
+
+// Delete removes the entry under key, if any. Like Put, it writes behind
+// unless the store was opened WithSyncWrites.
+func (n *Namespace) Delete(ctx context.Context, key []byte) error {
+	o := &op{kind: opDelete, sp: n.sp, key: key}
+	return n.write(ctx, o, n.s.opts.syncWrites)
+}
+
+func (n *Namespace) write(ctx context.Context, o *op, wait bool) error {
+	release, err := n.s.use()
+	if err != nil {
+		return err
+	}
+	if wait {
+		o.wait = make(chan error, 1)
+	}
+	if err := n.s.enqueue(ctx, o, release); err != nil {
+		if o.kind == opPut {
+			n.sp.d.writeErrors.Add(1)
+		}
+		return fmt.Errorf("store: write in %q: %w", n.sp.name, err)
+	}
+	return nil
+}
+
+// Clear deletes every entry of the namespace and resets its counters, and
+// returns once that is committed.
+func (n *Namespace) Clear(ctx context.Context) error {
+	return n.s.Clear(ctx, n.sp.name)
+}
+
+// CountHit counts a call answered without running the function; fromDisk
+// says it was served from the file.
+func (n *Namespace) CountHit(fromDisk bool) {
+	n.sp.d.hits.Add(1)
+	if fromDisk {
+		n.sp.d.diskHits.Add(1)
+	}
+}
+
+// CountMiss counts a call that ran the function.
+func (n *Namespace) CountMiss() { n.sp.d.misses.Add(1) }

@@ -1,0 +1,136 @@
+package store
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/memostore/memostore/expiry"
+)
+
+// Defaults for the options below.
+const (
+	// DefaultLockTimeout is how long Open waits for a file that another
+	// process holds before it returns ErrLocked.
+	DefaultLockTimeout = time.Second
+
+	// DefaultSweepInterval is how often expired entries are swept.
+	DefaultSweepInterval = expiry.DefaultSweepInterval
+
+	// DefaultQueueBytes bounds the records waiting to be written behind.
+	DefaultQueueBytes = 64 << 20
+
+	// MaxRecordBytes is the largest record the store persists. Larger
+	// values are still returned and kept in memory, but not written; the
+	// write is counted as a write error and logged.
+	MaxRecordBytes = 64 << 20
+
+	// batchDelay is how long the writer lets writes gather before it
+	// commits them in one transaction, unless batchEntries arrive first or
+	// a caller waits (Flush, WithSyncWrites, Clear, Sweep).
+	batchDelay   = 10 * time.Millisecond
+	batchEntries = 1000
+
+	// sweepBatch and evictBatch bound the entries one transaction removes,
+	// so that no sweep or eviction holds the writer for long.
+	sweepBatch = 1000
+	evictBatch = 1000
+)
+
+// An Option configures Open.
+type Option func(*options)
+
+type options struct {
+	lockTimeout   time.Duration
+	sweepInterval time.Duration
+	maxBytes      int64
+	queueBytes    int64
+	syncWrites    bool
+	readOnly      bool
+	logger        *slog.Logger
+	clock         expiry.Clock
+}
+
+func defaultOptions() options {
+	return options{
+		lockTimeout:   DefaultLockTimeout,
+		sweepInterval: DefaultSweepInterval,
+		queueBytes:    DefaultQueueBytes,
+		logger:        slog.Default(),
+		clock:         expiry.SystemClock{},
+	}
+}
+
+// WithLockTimeout sets how long Open waits for a file held by another
+// process before it gives up with ErrLocked. The default is
+// DefaultLockTimeout. A timeout of zero or less means DefaultLockTimeout:
+// Open never waits forever.
+func WithLockTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d <= 0 {
+			d = DefaultLockTimeout
+		}
+		o.lockTimeout = d
+	}
+}
+
+// WithSweepInterval sets how often the background sweeper deletes expired
+// entries. The default is DefaultSweepInterval; zero or less turns the
+// background sweeper off (Sweep still works on demand).
+func WithSweepInterval(d time.Duration) Option {
+	return func(o *options) { o.sweepInterval = d }
+}
+
+// WithMaxBytes bounds the bytes of stored entries (keys plus records, as
+// Stats reports them; the file itself is larger by bbolt's pages and the
+// indexes). When a write takes the total over n, the least recently stored
+// entries are evicted until it fits. Zero, the default, means no bound.
+func WithMaxBytes(n int64) Option {
+	return func(o *options) { o.maxBytes = max(n, 0) }
+}
+
+// WithQueueBytes bounds the bytes of records waiting to be written behind.
+// A write that would exceed it waits for the writer (backpressure). The
+// default is DefaultQueueBytes.
+func WithQueueBytes(n int64) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.queueBytes = n
+		}
+	}
+}
+
+// WithSyncWrites makes every write durable before the call that made it
+// returns, instead of writing behind. Concurrent writers still share
+// commits.
+func WithSyncWrites() Option {
+	return func(o *options) { o.syncWrites = true }
+}
+
+// WithReadOnly opens an existing file for reading only, under a shared
+// lock: several read-only Stores may have one file open at once, but not
+// beside a writer. Nothing is written and no goroutine is started.
+func WithReadOnly() Option {
+	return func(o *options) { o.readOnly = true }
+}
+
+// WithLogger sets where the store reports what it does on its own: dropped
+// namespaces, write failures, records that no longer decode. The default is
+// slog.Default(); a nil logger discards.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) {
+		if l == nil {
+			l = slog.New(slog.DiscardHandler)
+		}
+		o.logger = l
+	}
+}
+
+// WithClock sets the clock that stamps and expires entries. The default is
+// the system clock.
+func WithClock(c expiry.Clock) Option {
+	return func(o *options) {
+		if c != nil {
+			o.clock = c
+		}
+	}
+}

@@ -1,0 +1,362 @@
+// Package store is the disk tier of memostore: one bbolt file holding the
+// memoized results of many functions, one namespace each.
+//
+// A Store writes behind: Namespace.Put queues a record and returns; one
+// writer goroutine commits queued records in group transactions (every
+// ~10 ms or 1,000 entries, at once when a caller waits). Queued records are
+// visible to every later lookup before and after their commit, Flush and
+// Close wait for them, and a full queue makes writers wait rather than drop.
+// WithSyncWrites makes every write durable before it returns.
+//
+// Expired entries are removed by a background sweeper (WithSweepInterval)
+// or on demand (Sweep), in bounded batches, through an ordered index: the
+// cost is proportional to the entries removed, not to the entries stored.
+// WithMaxBytes bounds the stored bytes the same way, evicting the least
+// recently stored entries.
+//
+// Counters (entries, bytes, hits, misses, ...) are kept in the file and
+// updated in the transactions that change the data: Stats never scans.
+//
+// # Caveats
+//
+//   - A Store holds an exclusive lock on its file: a second Open, in this
+//     process or another, waits WithLockTimeout and then fails with
+//     ErrLocked. Read-only Stores (WithReadOnly) share the file with each
+//     other but not with a writer.
+//   - What was only queued when the process dies is lost: it is a cache, and
+//     a lost entry is a recomputation. Flush, Close and WithSyncWrites make
+//     writes durable.
+//   - A failing disk never fails a caller: failed commits are logged,
+//     counted (WriteErrors) and retried with back-off while the records stay
+//     readable from the queue.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/memostore/memostore/expiry"
+)
+
+// A Store is an open store file. It is safe for concurrent use. It owns two
+// goroutines, the writer and the sweeper, which Close stops.
+type Store struct {
+	path string
+	opts options
+	log  *slog.Logger
+	db   *bolt.DB
+
+	// life is held shared by every operation that uses db and exclusively
+	// by Close, so that Close never pulls the file from under a reader.
+	life   sync.RWMutex
+	closed atomic.Bool
+
+	mu       sync.RWMutex
+	spaces   map[string]*space // every namespace in the file, by name
+	claims   map[string]bool   // names claimed by a Namespace in this process
+	queue    []*op             // writes waiting for the writer, in order
+	qbytes   int64             // bytes of records in queue
+	seq      uint64            // ops ever queued
+	done     uint64            // ops ever finished (committed or given up)
+	progress chan struct{}     // closed and replaced whenever done advances
+	waiters  int               // callers waiting for a commit: no lingering
+	failErr  error             // the last commit's error, nil once one succeeds
+
+	wake   chan struct{} // a write was queued
+	urgent chan struct{} // a caller waits for a commit
+	stop   chan struct{} // Close: drain the queue and exit
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens the store file at path, creating it (mode 0600) if it does not
+// exist. A file that is not a store gives ErrCorrupt and is left untouched;
+// a file held by another process gives ErrLocked after the lock timeout.
+func Open(path string, opts ...Option) (*Store, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := prepare(path, o.readOnly); err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.lockTimeout, ReadOnly: o.readOnly})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("store: open %s: %w (waited %v)", path, ErrLocked, o.lockTimeout)
+		}
+		if errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) || errors.Is(err, berrors.ErrVersionMismatch) {
+			return nil, fmt.Errorf("store: open %s: %w: %v", path, ErrCorrupt, err)
+		}
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	s := &Store{
+		path:     path,
+		opts:     o,
+		log:      o.logger,
+		db:       db,
+		spaces:   map[string]*space{},
+		claims:   map[string]bool{},
+		progress: make(chan struct{}),
+		wake:     make(chan struct{}, 1),
+		urgent:   make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+	}
+	if err := db.View(func(tx *bolt.Tx) error {
+		if err := checkFormat(tx, path); err != nil {
+			return err
+		}
+		return s.loadSpaces(tx)
+	}); err != nil {
+		db.Close()
+		if errors.Is(err, ErrCorrupt) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if !o.readOnly {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.cancel = cancel
+		s.wg.Add(2)
+		go s.runWriter()
+		go func() {
+			defer s.wg.Done()
+			expiry.RunSweeper(ctx, o.sweepInterval, s.Sweep, func(err error) {
+				s.log.Warn("memostore: sweep failed", "path", path, "err", err)
+			})
+		}()
+	}
+	return s, nil
+}
+
+// prepare makes sure path is safe to hand to bbolt: an existing file must
+// pass checkFile; a missing one is created, unless the store is read-only.
+func prepare(path string, readOnly bool) error {
+	_, err := os.Lstat(path)
+	switch {
+	case err == nil:
+		return checkFile(path)
+	case !errors.Is(err, os.ErrNotExist):
+		return err
+	case readOnly:
+		return err
+	}
+	return create(path)
+}
+
+// Path returns the path of the store file.
+func (s *Store) Path() string { return s.path }
+
+// Now returns the current time of the store's clock (see WithClock).
+func (s *Store) Now() int64 { return s.opts.clock.Now().UnixNano() }
+
+// SyncWrites reports whether the store was opened WithSyncWrites.
+func (s *Store) SyncWrites() bool { return s.opts.syncWrites }
+
+// Logger returns the store's logger (see WithLogger).
+func (s *Store) Logger() *slog.Logger { return s.log }
+
+// use takes the store's shared lifetime lock; the caller must call the
+// returned function when done with db. It fails once Close has begun.
+func (s *Store) use() (release func(), err error) {
+	s.life.RLock()
+	if s.closed.Load() {
+		s.life.RUnlock()
+		return nil, ErrClosed
+	}
+	return s.life.RUnlock, nil
+}
+
+// Close writes what is queued, stops the writer and the sweeper, and
+// closes the file. It is safe to call more than once; later calls return
+// the first call's result. Every other method returns ErrClosed after it.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.life.Lock()
+		s.closed.Store(true)
+		s.life.Unlock()
+		var err error
+		if !s.opts.readOnly {
+			s.cancel()
+			s.queueCounters()
+			close(s.stop)
+			s.wg.Wait()
+			s.mu.Lock()
+			if s.failErr != nil {
+				err = fmt.Errorf("store: close %s: queued writes lost: %w", s.path, s.failErr)
+			}
+			s.mu.Unlock()
+		}
+		if cerr := s.db.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("store: close %s: %w", s.path, cerr)
+		}
+		s.closeErr = err
+	})
+	return s.closeErr
+}
+
+// Flush waits until every write queued before it is committed to the file,
+// or ctx ends. It returns the writer's error if commits are failing.
+func (s *Store) Flush(ctx context.Context) error {
+	release, err := s.use()
+	if err != nil {
+		return err
+	}
+	if s.opts.readOnly {
+		release()
+		return nil
+	}
+	// A flush op carries the in-memory counters to the file even when no
+	// entry is queued.
+	o := &op{kind: opFlush, wait: make(chan error, 1)}
+	err = s.enqueue(ctx, o, release)
+	if err != nil {
+		return fmt.Errorf("store: flush: %w", err)
+	}
+	return nil
+}
+
+// Sweep deletes the entries that have expired, in batches of bounded size,
+// and returns how many it deleted. The background sweeper calls it every
+// WithSweepInterval.
+func (s *Store) Sweep(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		release, err := s.use()
+		if err != nil {
+			return total, err
+		}
+		if s.opts.readOnly {
+			release()
+			return 0, fmt.Errorf("store: sweep %s: read-only", s.path)
+		}
+		n, full := 0, false
+		o := &op{kind: opFunc, wait: make(chan error, 1), fn: func(tx *bolt.Tx, st *txState) error {
+			var err error
+			n, full, err = st.sweep(tx, s.Now(), sweepBatch)
+			return err
+		}}
+		if err := s.enqueue(ctx, o, release); err != nil {
+			return total, fmt.Errorf("store: sweep: %w", err)
+		}
+		total += n
+		if !full {
+			return total, nil
+		}
+	}
+}
+
+// Clear deletes every entry of the named namespace, or of every namespace
+// if name is "", and resets their counters. It returns once the deletion is
+// committed. Namespaces and their recorded versions and types remain.
+func (s *Store) Clear(ctx context.Context, name string) error {
+	release, err := s.use()
+	if err != nil {
+		return err
+	}
+	if s.opts.readOnly {
+		release()
+		return fmt.Errorf("store: clear %s: read-only", s.path)
+	}
+	s.mu.RLock()
+	var spaces []*space
+	for n, sp := range s.spaces {
+		if name == "" || n == name {
+			spaces = append(spaces, sp)
+		}
+	}
+	s.mu.RUnlock()
+	if name != "" && len(spaces) == 0 {
+		release()
+		return fmt.Errorf("store: clear: no namespace %q in %s", name, s.path)
+	}
+	o := &op{kind: opFunc, wait: make(chan error, 1), fn: func(tx *bolt.Tx, st *txState) error {
+		for _, sp := range spaces {
+			if err := st.clear(tx, sp); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
+	if err := s.enqueue(ctx, o, release); err != nil {
+		return fmt.Errorf("store: clear: %w", err)
+	}
+	return nil
+}
+
+// Stats describes a store: its file and every namespace in it.
+type Stats struct {
+	Path          string
+	FileSize      int64 // bytes on disk
+	FormatVersion int
+	Entries       int64 // entries in all namespaces
+	Bytes         int64 // bytes of keys and records in all namespaces
+	MaxBytes      int64 // the WithMaxBytes bound; 0 = none
+	Queued        int   // writes waiting for the writer
+	QueuedBytes   int64 // bytes of records waiting for the writer
+	Namespaces    []NamespaceStats
+}
+
+// NamespaceStats describes one namespace. Counts are totals over the life
+// of the file (since the namespace was created, last cleared or reset),
+// including what this process has counted but not yet written.
+type NamespaceStats struct {
+	Name      string
+	Version   string
+	KeyType   string
+	ValueType string
+	Created   int64 // Unix nanoseconds
+	Claimed   bool  // in use by a memo.Func in this process
+
+	Entries      int64
+	Bytes        int64
+	Hits         int64 // calls answered without running the function
+	Misses       int64 // calls that ran the function
+	DiskHits     int64 // the part of Hits served from the file
+	Expirations  int64 // expired entries swept
+	Evictions    int64 // entries evicted to keep within MaxBytes
+	DecodeErrors int64 // records that failed their checksum or did not decode
+	WriteErrors  int64 // writes that failed or were refused
+	Writes       int64 // records written
+}
+
+// Stats returns the store's counters. It reads what the store keeps in
+// memory, maintained by every commit: it never scans the file, and its
+// cost does not grow with the number of entries.
+func (s *Store) Stats() Stats {
+	st := Stats{Path: s.path, FormatVersion: FormatVersion, MaxBytes: s.opts.maxBytes}
+	if fi, err := os.Stat(s.path); err == nil {
+		st.FileSize = fi.Size()
+	}
+	s.mu.RLock()
+	st.Queued, st.QueuedBytes = len(s.queue), s.qbytes
+	for _, sp := range s.spaces {
+		c := sp.c
+		d := sp.d.peek()
+		c.add(&d)
+		st.Entries += c.Entries
+		st.Bytes += c.Bytes
+		st.Namespaces = append(st.Namespaces, NamespaceStats{
+			Name: sp.name, Version: sp.meta.Version, KeyType: sp.meta.KeyType, ValueType: sp.meta.ValueType,
+			Created: sp.meta.Created, Claimed: s.claims[sp.name],
+			Entries: c.Entries, Bytes: c.Bytes, Hits: c.Hits, Misses: c.Misses, DiskHits: c.DiskHits,
+			Expirations: c.Expirations, Evictions: c.Evictions, DecodeErrors: c.DecodeErrors,
+			WriteErrors: c.WriteErrors, Writes: c.Writes,
+		})
+	}
+	s.mu.RUnlock()
+	sort.Slice(st.Namespaces, func(i, j int) bool { return st.Namespaces[i].Name < st.Namespaces[j].Name })
+	return st
+}

@@ -1,0 +1,190 @@
+package store
+
+import (
+	"bytes"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/memostore/memostore/codec"
+	"github.com/memostore/memostore/expiry"
+)
+
+// txState is what one write transaction changes besides the data: working
+// copies of the counters of the namespaces it touches, installed in memory
+// only if the transaction commits. Only the writer goroutine makes one.
+type txState struct {
+	s       *Store
+	spaces  []*space // every namespace, as of the transaction's start
+	work    map[*space]*counters
+	taken   map[*space]counters // deltas taken from memory, given back on failure
+	buckets map[*space]*spaceBuckets
+	over    bool // eviction stopped at its bound with the store still too big
+}
+
+type spaceBuckets struct{ d, e, a *bolt.Bucket }
+
+// newTxState starts the state of a transaction. s.mu must be held. It takes
+// the in-memory deltas of every namespace, so that counts gathered by hits
+// reach the file with the next commit.
+func (s *Store) newTxState() *txState {
+	st := &txState{
+		s:       s,
+		work:    map[*space]*counters{},
+		taken:   map[*space]counters{},
+		buckets: map[*space]*spaceBuckets{},
+	}
+	for _, sp := range s.spaces {
+		st.spaces = append(st.spaces, sp)
+		if sp.d.peek() != (counters{}) {
+			st.counters(sp)
+		}
+	}
+	return st
+}
+
+// counters returns the working copy of sp's counters.
+func (st *txState) counters(sp *space) *counters {
+	if c := st.work[sp]; c != nil {
+		return c
+	}
+	c := sp.c
+	st.taken[sp] = sp.d.take(&c)
+	st.work[sp] = &c
+	return &c
+}
+
+func (st *txState) bucketsOf(tx *bolt.Tx, sp *space) (*spaceBuckets, error) {
+	if b := st.buckets[sp]; b != nil {
+		return b, nil
+	}
+	var b spaceBuckets
+	var err error
+	if b.d, err = tx.CreateBucketIfNotExists(sp.dataName); err != nil {
+		return nil, err
+	}
+	if b.e, err = tx.CreateBucketIfNotExists(sp.expName); err != nil {
+		return nil, err
+	}
+	if b.a, err = tx.CreateBucketIfNotExists(sp.ageName); err != nil {
+		return nil, err
+	}
+	st.buckets[sp] = &b
+	return &b, nil
+}
+
+func (st *txState) apply(tx *bolt.Tx, o *op) error {
+	switch o.kind {
+	case opPut:
+		return st.put(tx, o.sp, o.key, o.rec)
+	case opDelete, opDeleteIf:
+		b, err := st.bucketsOf(tx, o.sp)
+		if err != nil {
+			return err
+		}
+		old := b.d.Get(o.key)
+		if old == nil || o.kind == opDeleteIf && !bytes.Equal(old, o.rec) {
+			return nil
+		}
+		return st.remove(b, o.sp, o.key, old)
+	case opFunc:
+		return o.fn(tx, st)
+	}
+	return nil
+}
+
+func (st *txState) put(tx *bolt.Tx, sp *space, key, rec []byte) error {
+	b, err := st.bucketsOf(tx, sp)
+	if err != nil {
+		return err
+	}
+	if old := b.d.Get(key); old != nil {
+		if err := st.remove(b, sp, key, old); err != nil {
+			return err
+		}
+	}
+	h, err := codec.ParseHeader(rec)
+	if err != nil {
+		return err
+	}
+	if err := b.d.Put(key, rec); err != nil {
+		return err
+	}
+	if err := b.a.Put(expiry.AppendIndexKey(nil, h.StoredAt, key), nil); err != nil {
+		return err
+	}
+	if h.ExpiresAt != expiry.Never {
+		if err := b.e.Put(expiry.AppendIndexKey(nil, h.ExpiresAt, key), nil); err != nil {
+			return err
+		}
+	}
+	c := st.counters(sp)
+	c.Entries++
+	c.Bytes += int64(len(key) + len(rec))
+	c.Writes++
+	return nil
+}
+
+// remove deletes the entry key, whose record is rec, and its index keys.
+func (st *txState) remove(b *spaceBuckets, sp *space, key, rec []byte) error {
+	size := int64(len(key) + len(rec))
+	// A record whose header does not parse left no index keys we can find;
+	// any it left are dropped when a sweep or an eviction reaches them.
+	if h, err := codec.ParseHeader(rec); err == nil {
+		if err := b.a.Delete(expiry.AppendIndexKey(nil, h.StoredAt, key)); err != nil {
+			return err
+		}
+		if h.ExpiresAt != expiry.Never {
+			if err := b.e.Delete(expiry.AppendIndexKey(nil, h.ExpiresAt, key)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := b.d.Delete(key); err != nil {
+		return err
+	}
+	c := st.counters(sp)
+	c.Entries--
+	c.Bytes -= size
+	return nil
+}
+
+// clear deletes every entry of sp and resets its counters.
+func (st *txState) clear(tx *bolt.Tx, sp *space) error {
+	for _, name := range [][]byte{sp.dataName, sp.expName, sp.ageName} {
+		if err := tx.DeleteBucket(name); err != nil && tx.Bucket(name) != nil {
+			return err
+		}
+	}
+	delete(st.buckets, sp)
+	if _, err := st.bucketsOf(tx, sp); err != nil {
+		return err
+	}
+	*st.counters(sp) = counters{}
+	return nil
+}
+
+// save writes the working counters into the file.
+func (st *txState) save(tx *bolt.Tx) error {
+	b := tx.Bucket(bucketCounters)
+	for sp, c := range st.work {
+		if err := b.Put([]byte(sp.name), c.marshal()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// install makes the committed counters the ones in memory. s.mu must be
+// held.
+func (st *txState) install() {
+	for sp, c := range st.work {
+		sp.c = *c
+	}
+}
+
+// giveBack returns the deltas taken by a transaction that did not commit.
+func (st *txState) giveBack() {
+	for sp, t := range st.taken {
+		sp.d.giveBack(&t)
+	}
+}

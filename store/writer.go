@@ -1,0 +1,270 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+type opKind uint8
+
+const (
+	opPut      opKind = iota // store rec under key
+	opDelete                 // delete key
+	opDeleteIf               // delete key if it still holds rec (a bad record)
+	opFlush                  // nothing: commit what precedes it, and the counters
+	opFunc                   // run fn in the transaction
+)
+
+// An op is one queued change. Ops are applied in the order they were
+// queued; many share one transaction.
+type op struct {
+	kind   opKind
+	sp     *space
+	key    []byte
+	rec    []byte
+	fn     func(*bolt.Tx, *txState) error
+	after  func() // run under s.mu once the op is committed
+	wait   chan error
+	seq    uint64
+	failed bool // counted as a write error already
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// enqueue queues o, then calls release (the caller's lifetime lock, held
+// until o is in the queue). If o.wait is set it waits for o's commit.
+//
+// When the queue holds more than its byte budget, enqueue waits for the
+// writer (backpressure), unless commits are failing: then waiting could be
+// forever, and the write is refused instead (a cache may drop a write).
+func (s *Store) enqueue(ctx context.Context, o *op, release func()) error {
+	size := int64(len(o.rec))
+	s.mu.Lock()
+	for size > 0 && s.qbytes+size > s.opts.queueBytes && len(s.queue) > 0 {
+		if s.failErr != nil {
+			err := s.failErr
+			s.mu.Unlock()
+			release()
+			return fmt.Errorf("write queue full while commits fail: %w", err)
+		}
+		ch := s.progress
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			release()
+			return ctx.Err()
+		}
+		s.mu.Lock()
+	}
+	s.seq++
+	o.seq = s.seq
+	s.queue = append(s.queue, o)
+	s.qbytes += size
+	if o.kind == opPut || o.kind == opDelete {
+		o.sp.pending[string(o.key)] = o
+	}
+	if o.wait != nil {
+		s.waiters++
+	}
+	full := len(s.queue) >= batchEntries
+	s.mu.Unlock()
+	release()
+
+	signal(s.wake)
+	if o.wait == nil {
+		if full {
+			signal(s.urgent)
+		}
+		return nil
+	}
+	signal(s.urgent)
+	select {
+	case err := <-o.wait:
+		return err
+	case <-ctx.Done():
+		return ctx.Err() // o stays queued and is committed all the same
+	}
+}
+
+// runWriter is the writer goroutine: it commits queued ops in group
+// transactions until Close closes s.stop, then drains the queue.
+func (s *Store) runWriter() {
+	defer s.wg.Done()
+	tick := time.NewTicker(countersInterval)
+	defer tick.Stop()
+	var backoff time.Duration
+	stopping := false
+	for {
+		select {
+		case <-s.stop:
+			stopping = true
+		default:
+		}
+		s.mu.Lock()
+		n, urgent := len(s.queue), s.waiters > 0
+		s.mu.Unlock()
+		if n == 0 {
+			if stopping {
+				return
+			}
+			select {
+			case <-s.wake:
+			case <-s.stop:
+			case <-tick.C:
+				s.queueCounters()
+			}
+			continue
+		}
+		switch {
+		case backoff > 0:
+			// Commits are failing: wait before the next try, and when
+			// stopping, try a few more times, then give up.
+			if stopping && backoff >= maxStopBackoff {
+				s.abandonQueue()
+				return
+			}
+			s.pause(backoff, stopping)
+		case !urgent && !stopping && n < batchEntries:
+			// Let writes gather for one commit.
+			s.pause(batchDelay, false)
+		}
+		if err := s.commitQueued(); err != nil {
+			backoff = min(max(2*backoff, batchDelay), time.Second)
+		} else {
+			backoff = 0
+		}
+	}
+}
+
+// countersInterval is how often an idle writer carries the counts gathered
+// by hits to the file.
+const countersInterval = time.Second
+
+// queueCounters queues a commit of the in-memory counters if any changed.
+func (s *Store) queueCounters() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sp := range s.spaces {
+		if sp.d.peek() != (counters{}) {
+			s.seq++
+			s.queue = append(s.queue, &op{kind: opFlush, seq: s.seq})
+			return
+		}
+	}
+}
+
+// maxStopBackoff bounds how long Close keeps retrying failed commits.
+const maxStopBackoff = 100 * time.Millisecond
+
+// pause waits for d, or until a caller waits or the store stops.
+func (s *Store) pause(d time.Duration, stopping bool) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	if stopping {
+		<-t.C
+		return
+	}
+	select {
+	case <-t.C:
+	case <-s.urgent:
+	case <-s.stop:
+	}
+}
+
+// maxBatchOps bounds the ops one transaction applies.
+const maxBatchOps = 10 * batchEntries
+
+// commitQueued applies the ops at the head of the queue in one transaction.
+func (s *Store) commitQueued() error {
+	s.mu.Lock()
+	batch := s.queue[:min(len(s.queue), maxBatchOps)]
+	st := s.newTxState()
+	s.mu.Unlock()
+
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, o := range batch {
+			if err := st.apply(tx, o); err != nil {
+				return err
+			}
+		}
+		if s.opts.maxBytes > 0 {
+			if err := st.evict(tx, s.opts.maxBytes, evictBatch); err != nil {
+				return err
+			}
+		}
+		return st.save(tx)
+	})
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		st.giveBack()
+		s.failErr = err
+		for _, o := range batch {
+			if o.kind == opPut && !o.failed {
+				o.failed = true
+				o.sp.d.writeErrors.Add(1)
+			}
+			if o.wait != nil {
+				o.wait <- err
+				o.wait = nil
+				s.waiters--
+			}
+		}
+		s.log.Error("memostore: commit failed; retrying", "path", s.path, "ops", len(batch), "err", err)
+		return err
+	}
+	s.failErr = nil
+	st.install()
+	s.finish(batch, nil)
+	if st.over {
+		// Eviction stopped at its batch bound: come back for more.
+		s.seq++
+		s.queue = append(s.queue, &op{kind: opFlush, seq: s.seq})
+		signal(s.wake)
+	}
+	return nil
+}
+
+// finish removes batch, the head of the queue, once it is committed or
+// abandoned, and tells its waiters. s.mu must be held.
+func (s *Store) finish(batch []*op, err error) {
+	for _, o := range batch {
+		s.qbytes -= int64(len(o.rec))
+		if o.sp != nil && o.sp.pending[string(o.key)] == o {
+			delete(o.sp.pending, string(o.key))
+		}
+		if err == nil && o.after != nil {
+			o.after()
+		}
+		if o.wait != nil {
+			o.wait <- err
+			s.waiters--
+		}
+	}
+	s.done = batch[len(batch)-1].seq
+	s.queue = append(s.queue[:0:0], s.queue[len(batch):]...)
+	close(s.progress)
+	s.progress = make(chan struct{})
+}
+
+// abandonQueue gives up on the queue when Close cannot commit it: the
+// entries are lost, which for a cache means only recomputation.
+func (s *Store) abandonQueue() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queue) == 0 {
+		return
+	}
+	s.log.Error("memostore: giving up on queued writes at close", "path", s.path, "ops", len(s.queue), "err", s.failErr)
+	s.finish(s.queue, fmt.Errorf("store: closed with writes failing: %w", s.failErr))
+}
