@@ -47,8 +47,8 @@ type Func[K comparable, V any] struct {
 	maxSize int
 	ttl     time.Duration
 
-	mem     *memTier[K, V]    // nil when MaxSize(0)
-	ns      *store.Namespace  // nil without a store
+	mem     *memTier[K, V]   // nil when MaxSize(0)
+	ns      *store.Namespace // nil without a store
 	keys    codec.KeyEncoder[K]
 	vals    *codec.Values[V]
 	now     func() int64 // the store's clock, in Unix nanoseconds
