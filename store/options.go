@@ -17,7 +17,7 @@ const (
 	DefaultSweepInterval = expiry.DefaultSweepInterval
 
 	// DefaultQueueBytes bounds the records waiting to be written behind.
-	DefaultQueueBytes = 64 << 20
+	DefaultQueueBytes = 16 << 20
 
 	// MaxRecordBytes is the largest record the store persists. Larger
 	// values are still returned and kept in memory, but not written; the

@@ -197,7 +197,9 @@ func (s *Store) commitQueued() error {
 			}
 		}
 		if s.opts.maxBytes > 0 {
-			if err := st.evict(tx, s.opts.maxBytes, evictBatch); err != nil {
+			// Evict at least as many entries as the batch may have added,
+			// so that eviction keeps pace with writing.
+			if err := st.evict(tx, s.opts.maxBytes, evictBatch+len(batch)); err != nil {
 				return err
 			}
 		}
