@@ -110,9 +110,9 @@ func printInfo(w io.Writer, in infoJSON) error {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAMESPACE\tVERSION\tKEY\tVALUE\tENTRIES\tBYTES\tHITS\tMISSES\tDISK HITS\tHIT RATIO\tEXPIRED\tEVICTED\tBAD\t")
+	fmt.Fprintln(tw, "NAMESPACE\tVERSION\tKEY\tVALUE\tENTRIES\tBYTES\tHITS\tMISSES\tDISK HITS\tHIT RATIO\tEXPIRED\tEVICTED\tBAD")
 	for _, ns := range in.Namespaces {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\t%.1f%%\t%d\t%d\t%d\t\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\t%.1f%%\t%d\t%d\t%d\n",
 			ns.Name, orDash(ns.Version), ns.KeyType, ns.ValueType, ns.Entries, humanBytes(ns.Bytes),
 			ns.Hits, ns.Misses, ns.DiskHits, 100*ns.HitRatio, ns.Expirations, ns.Evictions, ns.DecodeErrors)
 	}
