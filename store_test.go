@@ -237,7 +237,7 @@ func TestVersionAndTypeChangesInvalidate(t *testing.T) {
 
 func TestSweeperRemovesExpiredEntries(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s, err := store.Open(filepath.Join(t.TempDir(), "ttl.db"), store.WithSweepInterval(time.Minute))
+		s, err := store.Open(filepath.Join(t.TempDir(), "ttl.db"), store.WithSweepInterval(time.Minute), store.WithoutControl())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,6 +20,7 @@ type TypeError struct {
 	Reason string
 }
 
+// Error describes the problem, naming the type and the field.
 func (e *TypeError) Error() string {
 	where := ""
 	if e.Path != "" {
@@ -76,9 +77,10 @@ func checkKey(root, t reflect.Type, path string) error {
 
 // CheckValue reports whether values of type t survive a round trip through
 // msgpack. It rejects channels, functions, interfaces, unsafe pointers,
-// complex numbers and unexported struct fields (msgpack silently drops them),
-// unless the type, or a pointer to it, has its own msgpack, binary or text
-// marshaler and unmarshaler, which are then trusted. time.Time is accepted.
+// uintptrs (msgpack panics on them), complex numbers and unexported struct
+// fields (msgpack silently drops them), unless the type, or a pointer to it,
+// has its own msgpack, binary or text marshaler and unmarshaler, which are
+// then trusted. time.Time is accepted.
 func CheckValue(t reflect.Type) error {
 	return checkValue(t, t, "", map[reflect.Type]bool{})
 }
@@ -92,6 +94,9 @@ func checkValue(root, t reflect.Type, path string, seen map[reflect.Type]bool) e
 		return &TypeError{Role: "value", Type: root, Path: path, Reason: reason}
 	}
 	switch k := t.Kind(); {
+	case k == reflect.Uintptr:
+		// msgpack has no encoder or decoder for uintptr: it would panic.
+		return fail(fmt.Sprintf("%s (%s) cannot be stored faithfully", t, kindNoun(k)))
 	case k == reflect.Bool || k == reflect.String || k == reflect.Float32 || k == reflect.Float64,
 		isSigned(k), isUnsigned(k):
 		return nil
@@ -166,6 +171,8 @@ func kindNoun(k reflect.Kind) string {
 		return "a complex number, which msgpack does not support"
 	case reflect.Map, reflect.Slice:
 		return "a " + k.String()
+	case reflect.Uintptr:
+		return "a uintptr, which msgpack does not support"
 	}
 	return k.String()
 }

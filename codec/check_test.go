@@ -43,6 +43,12 @@ func wantTypeError(tb testing.TB, err error, role string, root reflect.Type, pat
 	}
 }
 
+// KeyPart is exported so that it can be embedded as an exported field.
+type KeyPart struct {
+	Shard int
+	Name  string
+}
+
 type keyOwner struct {
 	Name string
 	name string
@@ -132,7 +138,7 @@ func TestCheckKeyAccepts(t *testing.T) {
 			A int    `msgpack:"a"`
 			B string `msgpack:"b,omitempty"`
 		}]()},
-		{"embedded exported", reflect.TypeFor[struct{ innerKey }]()},
+		{"embedded exported", reflect.TypeFor[struct{ KeyPart }]()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -209,6 +215,8 @@ func TestCheckValueRejects(t *testing.T) {
 		{"interface", reflect.TypeFor[any](), "", []string{"interface"}},
 		{"unsafe pointer", reflect.TypeFor[unsafe.Pointer](), "", []string{"unsafe pointer"}},
 		{"complex", reflect.TypeFor[complex128](), "", []string{"complex"}},
+		{"uintptr", reflect.TypeFor[uintptr](), "", []string{"uintptr"}},
+		{"named uintptr field", reflect.TypeFor[struct{ P [2]namedUintpt }](), ".P[]", []string{"uintptr"}},
 		{"map of any", reflect.TypeFor[map[string]any](), "[]", []string{"interface"}},
 		{"map with complex keys", reflect.TypeFor[map[complex64]int](), "[key]", []string{"complex"}},
 		{"slice of funcs", reflect.TypeFor[[]func()](), "[]", []string{"function"}},

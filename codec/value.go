@@ -152,17 +152,36 @@ func utcTimes(v reflect.Value) {
 		}
 	case reflect.Struct:
 		for i := range v.NumField() {
-			if f := v.Field(i); f.CanSet() {
+			// An unexported embedded struct cannot be set as a whole, but
+			// msgpack fills its exported fields, and those can be set.
+			f := v.Field(i)
+			if f.CanSet() || v.Type().Field(i).Anonymous && f.Kind() == reflect.Struct {
 				utcTimes(f)
 			}
 		}
 	case reflect.Map:
+		// Keys cannot be changed in place: a map whose keys hold times is
+		// rebuilt with UTC keys, so that lookups with UTC times find them.
+		m := v
+		rekey := v.CanSet() && containsTime(v.Type().Key(), map[reflect.Type]bool{})
+		if rekey {
+			m = reflect.MakeMapWithSize(v.Type(), v.Len())
+		}
 		iter := v.MapRange()
 		for iter.Next() {
+			k := iter.Key()
+			if rekey {
+				k = reflect.New(k.Type()).Elem()
+				k.Set(iter.Key())
+				utcTimes(k)
+			}
 			e := reflect.New(v.Type().Elem()).Elem()
 			e.Set(iter.Value())
 			utcTimes(e)
-			v.SetMapIndex(iter.Key(), e)
+			m.SetMapIndex(k, e)
+		}
+		if rekey {
+			v.Set(m)
 		}
 	}
 }

@@ -499,6 +499,8 @@ func TestNewValuesRejects(t *testing.T) {
 		{"unexported", reflect.TypeFor[valueOwner](), func() error { _, err := NewValues[valueOwner](); return err }},
 		{"any", reflect.TypeFor[any](), func() error { _, err := NewValues[any](); return err }},
 		{"chan", reflect.TypeFor[chan int](), func() error { _, err := NewValues[chan int](); return err }},
+		// msgpack panics on uintptr rather than returning an error.
+		{"uintptr", reflect.TypeFor[uintptr](), func() error { _, err := NewValues[uintptr](); return err }},
 		{"func field", reflect.TypeFor[struct{ F func() }](), func() error { _, err := NewValues[struct{ F func() }](); return err }},
 	}
 	for _, tt := range tests {

@@ -108,7 +108,24 @@ func New[K comparable, V any](s *store.Store, name string, fn func(context.Conte
 		return nil, fmt.Errorf("memo: New %q: %w", name, err)
 	}
 	f.now, f.log = s.Now, s.Logger()
+	f.ns.Attach(tier[K, V]{f})
 	return f, nil
+}
+
+// tier presents a Func's memory tier to its store, which reports its size
+// and purges it when the namespace is cleared (by Store.Clear or memoctl).
+type tier[K comparable, V any] struct{ f *Func[K, V] }
+
+func (t tier[K, V]) Size() (curr, max int) {
+	i := t.f.Info()
+	return i.CurrSize, i.MaxSize
+}
+
+func (t tier[K, V]) Purge() {
+	t.f.gen.Add(1)
+	if t.f.mem != nil {
+		t.f.mem.purge()
+	}
 }
 
 // Call returns fn(ctx, k), from the memory tier, from the store or by

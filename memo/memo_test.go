@@ -408,7 +408,7 @@ func TestTTLInMemory(t *testing.T) {
 
 func TestTTLInBothTiers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s, err := store.Open(filepath.Join(t.TempDir(), "c.db"), store.WithSweepInterval(time.Hour))
+		s, err := store.Open(filepath.Join(t.TempDir(), "c.db"), store.WithSweepInterval(time.Hour), store.WithoutControl())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/memostore/memostore/codec"
+	"github.com/memostore/memostore/expiry"
 )
 
 // MaxNamespaceLen is the longest namespace name.
@@ -55,6 +56,7 @@ type space struct {
 	c                          counters       // as committed; guarded by Store.mu
 	d                          deltas         // gathered since the last commit
 	pending                    map[string]*op // queued puts and deletes by key; guarded by Store.mu
+	tier                       MemoryTier     // attached in this process; guarded by Store.mu
 }
 
 func newSpace(name string, meta nsMeta, c counters) *space {
@@ -204,7 +206,7 @@ func (n *Namespace) Lookup(key []byte, decode func(payload []byte, expiresAt int
 		if o.kind == opDelete {
 			return false, nil
 		}
-		ok, _ := n.use(o.rec, key, now, decode, false)
+		ok, _ := n.use(o.rec, key, now, decode)
 		return ok, nil
 	}
 	found := false
@@ -214,16 +216,16 @@ func (n *Namespace) Lookup(key []byte, decode func(payload []byte, expiresAt int
 			return nil
 		}
 		if rec := b.Get(key); rec != nil {
-			found, _ = n.use(rec, key, now, decode, true)
+			found, _ = n.use(rec, key, now, decode)
 		}
 		return nil
 	})
 	return found, err
 }
 
-// use decodes rec for Lookup. A bad record is counted, logged and, if it
-// came from the file, queued for deletion.
-func (n *Namespace) use(rec, key []byte, now int64, decode func([]byte, int64) error, stored bool) (bool, error) {
+// use decodes rec for Lookup. A bad record is counted, logged and queued
+// for deletion; if rec is itself still queued, the delete follows its write.
+func (n *Namespace) use(rec, key []byte, now int64, decode func([]byte, int64) error) (bool, error) {
 	h, err := codec.ParseHeader(rec)
 	if err == nil && h.Expired(now) {
 		return false, nil
@@ -240,7 +242,7 @@ func (n *Namespace) use(rec, key []byte, now int64, decode func([]byte, int64) e
 	}
 	n.sp.d.decodeErrors.Add(1)
 	n.s.log.Warn("memostore: dropping a record that does not decode", "path", n.s.path, "namespace", n.sp.name, "err", err)
-	if stored && !n.s.opts.readOnly {
+	if !n.s.opts.readOnly {
 		// Queue the delete without waiting: Lookup runs inside a read
 		// transaction, and must not wait on the writer from there.
 		o := &op{kind: opDeleteIf, sp: n.sp, key: bytes.Clone(key), rec: bytes.Clone(rec)}
@@ -269,16 +271,30 @@ func (s *Store) tryEnqueue(o *op) {
 // returns once the write is committed. The queued record is visible to
 // Lookup at once. key and rec must not be changed afterwards.
 //
-// Records over MaxRecordBytes are refused (counted as write errors). Put
+// Records over MaxRecordBytes, records whose header does not parse, and
+// keys that are empty or too long for bbolt and the indexes are refused
+// (counted as write errors): queued, they would fail every commit. Put
 // waits for room when the queue is full, until ctx ends.
 func (n *Namespace) Put(ctx context.Context, key, rec []byte) error {
 	if len(rec) > MaxRecordBytes {
 		n.sp.d.writeErrors.Add(1)
 		return fmt.Errorf("store: put in %q: record of %d bytes exceeds MaxRecordBytes (%d)", n.sp.name, len(rec), MaxRecordBytes)
 	}
+	if len(key) == 0 || len(key) > maxKeyBytes {
+		n.sp.d.writeErrors.Add(1)
+		return fmt.Errorf("store: put in %q: key of %d bytes, want 1 to %d", n.sp.name, len(key), maxKeyBytes)
+	}
+	if _, err := codec.ParseHeader(rec); err != nil {
+		n.sp.d.writeErrors.Add(1)
+		return fmt.Errorf("store: put in %q: %w", n.sp.name, err)
+	}
 	o := &op{kind: opPut, sp: n.sp, key: key, rec: rec}
 	return n.write(ctx, o, n.s.opts.syncWrites)
 }
+
+// maxKeyBytes is the longest key Put accepts: bbolt's limit, less the
+// time prefix of the index keys made from it.
+const maxKeyBytes = bolt.MaxKeySize - expiry.IndexKeySize
 
 // Delete removes the entry under key, if any. Like Put, it writes behind
 // unless the store was opened WithSyncWrites.
@@ -321,3 +337,19 @@ func (n *Namespace) CountHit(fromDisk bool) {
 
 // CountMiss counts a call that ran the function.
 func (n *Namespace) CountMiss() { n.sp.d.misses.Add(1) }
+
+// A MemoryTier is an in-process tier in front of a namespace, such as the
+// LRU of a memo.Func. The store reports its size in Stats and purges it
+// whenever the namespace is cleared, through Clear or memoctl, so that the
+// process's next call recomputes.
+type MemoryTier interface {
+	Size() (curr, max int)
+	Purge()
+}
+
+// Attach attaches the memory tier t to the namespace, replacing any before.
+func (n *Namespace) Attach(t MemoryTier) {
+	n.s.mu.Lock()
+	n.sp.tier = t
+	n.s.mu.Unlock()
+}

@@ -46,6 +46,7 @@ type options struct {
 	queueBytes    int64
 	syncWrites    bool
 	readOnly      bool
+	control       bool
 	logger        *slog.Logger
 	clock         expiry.Clock
 }
@@ -55,6 +56,7 @@ func defaultOptions() options {
 		lockTimeout:   DefaultLockTimeout,
 		sweepInterval: DefaultSweepInterval,
 		queueBytes:    DefaultQueueBytes,
+		control:       true,
 		logger:        slog.Default(),
 		clock:         expiry.SystemClock{},
 	}
@@ -133,4 +135,12 @@ func WithClock(c expiry.Clock) Option {
 			o.clock = c
 		}
 	}
+}
+
+// WithoutControl turns off the control endpoint, the Unix socket PATH.ctl
+// through which memoctl inspects and clears a store while this process
+// holds it (see ControlPath). It is on by default for stores opened for
+// writing.
+func WithoutControl() Option {
+	return func(o *options) { o.control = false }
 }

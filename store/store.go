@@ -26,6 +26,9 @@
 //   - What was only queued when the process dies is lost: it is a cache, and
 //     a lost entry is a recomputation. Flush, Close and WithSyncWrites make
 //     writes durable.
+//   - Under testing/synctest, open stores WithoutControl: the control
+//     endpoint's goroutine waits on a socket, which keeps the bubble's clock
+//     from advancing.
 //   - A failing disk never fails a caller: failed commits are logged,
 //     counted (WriteErrors) and retried with back-off while the records stay
 //     readable from the queue.
@@ -54,6 +57,8 @@ type Store struct {
 	opts options
 	log  *slog.Logger
 	db   *bolt.DB
+	lock *lockFile
+	ctl  *control // nil when the control endpoint is off
 
 	// life is held shared by every operation that uses db and exclusively
 	// by Close, so that Close never pulls the file from under a reader.
@@ -89,10 +94,33 @@ func Open(path string, opts ...Option) (*Store, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	// Reject what is not a store before making anything beside it.
+	if _, err := os.Stat(path); err == nil {
+		if err := checkFile(path); err != nil {
+			return nil, fmt.Errorf("store: open %s: %w", path, err)
+		}
+	} else if o.readOnly {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	lock, err := acquireLock(path, !o.readOnly, o.lockTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	s, err := open(path, o, lock)
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	return s, nil
+}
+
+func open(path string, o options, lock *lockFile) (*Store, error) {
 	if err := prepare(path, o.readOnly); err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.lockTimeout, ReadOnly: o.readOnly})
+	// The lock file is ours, so bbolt's own lock on path is free unless a
+	// process that does not use the lock file holds it.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.lockTimeout, ReadOnly: o.readOnly, PreLoadFreelist: true})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("store: open %s: %w (waited %v)", path, ErrLocked, o.lockTimeout)
@@ -107,6 +135,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		opts:     o,
 		log:      o.logger,
 		db:       db,
+		lock:     lock,
 		spaces:   map[string]*space{},
 		claims:   map[string]bool{},
 		progress: make(chan struct{}),
@@ -127,6 +156,11 @@ func Open(path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	if !o.readOnly {
+		if o.control {
+			if s.ctl, err = s.startControl(); err != nil {
+				s.log.Warn("memostore: control endpoint off", "path", path, "err", err)
+			}
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		s.cancel = cancel
 		s.wg.Add(2)
@@ -189,6 +223,9 @@ func (s *Store) Close() error {
 		s.life.Unlock()
 		var err error
 		if !s.opts.readOnly {
+			if s.ctl != nil {
+				s.ctl.stop()
+			}
 			s.cancel()
 			s.queueCounters()
 			close(s.stop)
@@ -202,6 +239,7 @@ func (s *Store) Close() error {
 		if cerr := s.db.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("store: close %s: %w", s.path, cerr)
 		}
+		s.lock.release()
 		s.closeErr = err
 	})
 	return s.closeErr
@@ -293,43 +331,69 @@ func (s *Store) Clear(ctx context.Context, name string) error {
 	if err := s.enqueue(ctx, o, release); err != nil {
 		return fmt.Errorf("store: clear: %w", err)
 	}
+	// Then the memory tiers, so that no later call in this process is
+	// answered with a cleared value.
+	s.mu.RLock()
+	var tiers []MemoryTier
+	for _, sp := range spaces {
+		if sp.tier != nil {
+			tiers = append(tiers, sp.tier)
+		}
+	}
+	s.mu.RUnlock()
+	for _, t := range tiers {
+		t.Purge()
+	}
 	return nil
 }
 
 // Stats describes a store: its file and every namespace in it.
 type Stats struct {
-	Path          string
-	FileSize      int64 // bytes on disk
-	FormatVersion int
-	Entries       int64 // entries in all namespaces
-	Bytes         int64 // bytes of keys and records in all namespaces
-	MaxBytes      int64 // the WithMaxBytes bound; 0 = none
-	Queued        int   // writes waiting for the writer
-	QueuedBytes   int64 // bytes of records waiting for the writer
-	Namespaces    []NamespaceStats
+	Path          string           `json:"path"`
+	PID           int              `json:"pid,omitempty"` // the process that reported these stats
+	FileSize      int64            `json:"file_size"`     // bytes on disk
+	FormatVersion int              `json:"format_version"`
+	Entries       int64            `json:"entries"`   // entries in all namespaces
+	Bytes         int64            `json:"bytes"`     // bytes of keys and records in all namespaces
+	MaxBytes      int64            `json:"max_bytes"` // the WithMaxBytes bound; 0 = none
+	Queued        int              `json:"queued"`    // writes waiting for the writer
+	QueuedBytes   int64            `json:"queued_bytes"`
+	PageSize      int              `json:"page_size,omitempty"`  // set by Inspect
+	FreePages     int              `json:"free_pages,omitempty"` // set by Inspect
+	Namespaces    []NamespaceStats `json:"namespaces"`
 }
 
 // NamespaceStats describes one namespace. Counts are totals over the life
 // of the file (since the namespace was created, last cleared or reset),
 // including what this process has counted but not yet written.
 type NamespaceStats struct {
-	Name      string
-	Version   string
-	KeyType   string
-	ValueType string
-	Created   int64 // Unix nanoseconds
-	Claimed   bool  // in use by a memo.Func in this process
+	Name      string `json:"name"`
+	Version   string `json:"version"`
+	KeyType   string `json:"key_type"`
+	ValueType string `json:"value_type"`
+	Created   int64  `json:"created"` // Unix nanoseconds
+	Claimed   bool   `json:"claimed"` // in use by a memo.Func in this process
 
-	Entries      int64
-	Bytes        int64
-	Hits         int64 // calls answered without running the function
-	Misses       int64 // calls that ran the function
-	DiskHits     int64 // the part of Hits served from the file
-	Expirations  int64 // expired entries swept
-	Evictions    int64 // entries evicted to keep within MaxBytes
-	DecodeErrors int64 // records that failed their checksum or did not decode
-	WriteErrors  int64 // writes that failed or were refused
-	Writes       int64 // records written
+	Entries      int64 `json:"entries"`
+	Bytes        int64 `json:"bytes"`
+	Hits         int64 `json:"hits"`          // calls answered without running the function
+	Misses       int64 `json:"misses"`        // calls that ran the function
+	DiskHits     int64 `json:"disk_hits"`     // the part of Hits served from the file
+	Expirations  int64 `json:"expirations"`   // expired entries swept
+	Evictions    int64 `json:"evictions"`     // entries evicted to keep within MaxBytes
+	DecodeErrors int64 `json:"decode_errors"` // records that failed their checksum or did not decode
+	WriteErrors  int64 `json:"write_errors"`  // writes that failed or were refused
+	Writes       int64 `json:"writes"`        // records written
+
+	// The memory tier attached in this process (see Namespace.Attach);
+	// zero when none is.
+	MemSize int `json:"mem_size"`
+	MemMax  int `json:"mem_max"`
+
+	// Set by Inspect, which reads them from the file's indexes.
+	OldestStoredAt int64 `json:"oldest_stored_at,omitempty"` // Unix nanoseconds
+	NewestStoredAt int64 `json:"newest_stored_at,omitempty"`
+	ExpiredPending int64 `json:"expired_pending"` // expired, awaiting the sweeper
 }
 
 // Stats returns the store's counters. It reads what the store keeps in
@@ -340,6 +404,7 @@ func (s *Store) Stats() Stats {
 	if fi, err := os.Stat(s.path); err == nil {
 		st.FileSize = fi.Size()
 	}
+	var tiers []MemoryTier
 	s.mu.RLock()
 	st.Queued, st.QueuedBytes = len(s.queue), s.qbytes
 	for _, sp := range s.spaces {
@@ -348,15 +413,26 @@ func (s *Store) Stats() Stats {
 		c.add(&d)
 		st.Entries += c.Entries
 		st.Bytes += c.Bytes
-		st.Namespaces = append(st.Namespaces, NamespaceStats{
+		ns := NamespaceStats{
 			Name: sp.name, Version: sp.meta.Version, KeyType: sp.meta.KeyType, ValueType: sp.meta.ValueType,
 			Created: sp.meta.Created, Claimed: s.claims[sp.name],
 			Entries: c.Entries, Bytes: c.Bytes, Hits: c.Hits, Misses: c.Misses, DiskHits: c.DiskHits,
 			Expirations: c.Expirations, Evictions: c.Evictions, DecodeErrors: c.DecodeErrors,
 			WriteErrors: c.WriteErrors, Writes: c.Writes,
-		})
+		}
+		tiers = append(tiers, sp.tier)
+		st.Namespaces = append(st.Namespaces, ns)
 	}
 	s.mu.RUnlock()
+	// Tiers report their sizes outside the store's lock: they take their
+	// own, and a tier must never wait on the store while the store waits
+	// on it.
+	for i, t := range tiers {
+		if t != nil {
+			st.Namespaces[i].MemSize, st.Namespaces[i].MemMax = t.Size()
+		}
+	}
 	sort.Slice(st.Namespaces, func(i, j int) bool { return st.Namespaces[i].Name < st.Namespaces[j].Name })
+	st.PID = os.Getpid()
 	return st
 }
