@@ -8,40 +8,67 @@ import (
 	"github.com/memostore/memostore/store"
 )
 
-const clearUsage = `usage: memoctl clear [--namespace NAME] PATH
+const clearUsage = `usage: memoctl clear [--namespace NAME] [--expired] PATH
 
 Deletes the entries of one namespace, or of every namespace, and resets their
-counters. Namespaces keep their versions and types.
+counters; namespaces keep their versions and types. With --expired, deletes
+only the entries that have expired (as memoctl sweep). On a store held by a
+running process, the clear goes through that process, which clears its
+memory tiers too: its next call recomputes.
 
-  --namespace NAME  clear only this namespace`
+  --namespace NAME  clear only this namespace
+  --expired         delete only expired entries`
 
 // RunClear runs memoctl clear.
-func RunClear(ctx context.Context, args []string, stdout, _ io.Writer) error {
+func RunClear(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("clear")
 	only := fs.String("namespace", "", "clear only this namespace")
+	expired := fs.Bool("expired", false, "delete only expired entries")
 	path, err := parsePath(fs, args)
 	if err != nil {
 		return err
 	}
-	if err := requireFile(path); err != nil {
-		return err
+	if *expired {
+		if *only != "" {
+			return usagef("--expired sweeps every namespace; it takes no --namespace")
+		}
+		return sweep(ctx, path, stdout, stderr)
 	}
-	s, err := store.Open(path, store.WithLogger(nil))
+	t, err := openTarget(ctx, path, true)
 	if err != nil {
 		return err
 	}
-	before := s.Stats()
-	if err := s.Clear(ctx, *only); err != nil {
-		s.Close()
+	var cleared []store.NamespaceStats
+	if t.live != nil {
+		var res store.ClearResult
+		res, err = t.live.Clear(ctx, *only)
+		cleared = res.Cleared
+	} else {
+		cleared, err = clearOffline(ctx, t.s, *only, stderr)
+	}
+	if cerr := t.close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return err
 	}
-	if err := s.Close(); err != nil {
-		return err
-	}
-	for _, ns := range before.Namespaces {
-		if *only == "" || ns.Name == *only {
-			fmt.Fprintf(stdout, "cleared %s: %d entries (%s)\n", ns.Name, ns.Entries, humanBytes(ns.Bytes))
-		}
+	for _, ns := range cleared {
+		fmt.Fprintf(stdout, "cleared %s: %d entries (%s)\n", ns.Name, ns.Entries, humanBytes(ns.Bytes))
 	}
 	return nil
+}
+
+func clearOffline(ctx context.Context, s *store.Store, only string, stderr io.Writer) ([]store.NamespaceStats, error) {
+	var cleared []store.NamespaceStats
+	for _, ns := range s.Stats().Namespaces {
+		if only == "" || ns.Name == only {
+			cleared = append(cleared, ns)
+		}
+	}
+	_, finish := newProgress(stderr, "clearing", -1)
+	defer finish()
+	if err := s.Clear(ctx, only); err != nil {
+		return nil, err
+	}
+	return cleared, nil
 }

@@ -13,9 +13,11 @@ import (
 
 const infoUsage = `usage: memoctl info [--json] [--namespace NAME] PATH
 
-Shows the store file (size on disk, live bytes, format version) and one row
-per namespace with its counters. It reads counters kept in the file and never
-scans entries, so it answers at once on any size of store.
+Shows the store file (size on disk, live bytes, format version, free pages)
+and one row per namespace with its counters. It reads counters kept in the
+file and never scans entries, so it answers at once on any size of store.
+When a running process holds the store, info asks that process through its
+control endpoint (PATH.ctl) and also shows its memory tiers.
 
   --json            print JSON instead of a table
   --namespace NAME  show only this namespace`
@@ -23,33 +25,44 @@ scans entries, so it answers at once on any size of store.
 // infoJSON is info's machine-readable output.
 type infoJSON struct {
 	Path          string          `json:"path"`
+	Live          bool            `json:"live"`          // read from the process holding the store
+	PID           int             `json:"pid,omitempty"` // that process
 	FileSize      int64           `json:"file_size"`
 	FormatVersion int             `json:"format_version"`
+	PageSize      int             `json:"page_size"`
+	FreePages     int             `json:"free_pages"`
 	Entries       int64           `json:"entries"`
 	Bytes         int64           `json:"bytes"`
+	MaxBytes      int64           `json:"max_bytes"`
+	Queued        int             `json:"queued"`
 	Namespaces    []namespaceJSON `json:"namespaces"`
 }
 
 type namespaceJSON struct {
-	Name         string  `json:"name"`
-	Version      string  `json:"version"`
-	KeyType      string  `json:"key_type"`
-	ValueType    string  `json:"value_type"`
-	Created      string  `json:"created"`
-	Entries      int64   `json:"entries"`
-	Bytes        int64   `json:"bytes"`
-	Hits         int64   `json:"hits"`
-	Misses       int64   `json:"misses"`
-	DiskHits     int64   `json:"disk_hits"`
-	HitRatio     float64 `json:"hit_ratio"`
-	Expirations  int64   `json:"expirations"`
-	Evictions    int64   `json:"evictions"`
-	DecodeErrors int64   `json:"decode_errors"`
-	WriteErrors  int64   `json:"write_errors"`
+	Name           string  `json:"name"`
+	Version        string  `json:"version"`
+	KeyType        string  `json:"key_type"`
+	ValueType      string  `json:"value_type"`
+	Created        string  `json:"created"`
+	Entries        int64   `json:"entries"`
+	Bytes          int64   `json:"bytes"`
+	Hits           int64   `json:"hits"`
+	Misses         int64   `json:"misses"`
+	DiskHits       int64   `json:"disk_hits"`
+	HitRatio       float64 `json:"hit_ratio"`
+	ExpiredPending int64   `json:"expired_pending"`
+	Expirations    int64   `json:"expirations"`
+	Evictions      int64   `json:"evictions"`
+	DecodeErrors   int64   `json:"decode_errors"`
+	WriteErrors    int64   `json:"write_errors"`
+	OldestStoredAt string  `json:"oldest_stored_at,omitempty"`
+	NewestStoredAt string  `json:"newest_stored_at,omitempty"`
+	MemSize        int     `json:"mem_size"` // live only: the memory tier in the holding process
+	MemMax         int     `json:"mem_max"`
 }
 
 // RunInfo runs memoctl info.
-func RunInfo(_ context.Context, args []string, stdout, _ io.Writer) error {
+func RunInfo(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	fs := newFlagSet("info")
 	asJSON := fs.Bool("json", false, "print JSON")
 	only := fs.String("namespace", "", "show only this namespace")
@@ -57,18 +70,28 @@ func RunInfo(_ context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := requireFile(path); err != nil {
-		return err
-	}
-	s, err := store.Open(path, store.WithReadOnly(), store.WithLogger(nil))
+	t, err := openTarget(ctx, path, false)
 	if err != nil {
 		return err
 	}
-	st := s.Stats()
-	if err := s.Close(); err != nil {
+	var st store.Stats
+	if t.live != nil {
+		st, err = t.live.Info(ctx)
+	} else {
+		st, err = t.s.Inspect(ctx)
+	}
+	if cerr := t.close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return err
 	}
-	out := infoJSON{Path: st.Path, FileSize: st.FileSize, FormatVersion: st.FormatVersion, Namespaces: []namespaceJSON{}}
+	out := infoJSON{Path: path, Live: t.live != nil, FileSize: st.FileSize, FormatVersion: st.FormatVersion,
+		PageSize: st.PageSize, FreePages: st.FreePages, MaxBytes: st.MaxBytes, Queued: st.Queued,
+		Namespaces: []namespaceJSON{}}
+	if out.Live {
+		out.PID = st.PID
+	}
 	for _, ns := range st.Namespaces {
 		if *only != "" && ns.Name != *only {
 			continue
@@ -77,10 +100,12 @@ func RunInfo(_ context.Context, args []string, stdout, _ io.Writer) error {
 		out.Bytes += ns.Bytes
 		out.Namespaces = append(out.Namespaces, namespaceJSON{
 			Name: ns.Name, Version: ns.Version, KeyType: ns.KeyType, ValueType: ns.ValueType,
-			Created: time.Unix(0, ns.Created).UTC().Format(time.RFC3339),
-			Entries: ns.Entries, Bytes: ns.Bytes, Hits: ns.Hits, Misses: ns.Misses, DiskHits: ns.DiskHits,
-			HitRatio: ratio(ns.Hits, ns.Hits+ns.Misses), Expirations: ns.Expirations, Evictions: ns.Evictions,
+			Created: timestamp(ns.Created), Entries: ns.Entries, Bytes: ns.Bytes,
+			Hits: ns.Hits, Misses: ns.Misses, DiskHits: ns.DiskHits, HitRatio: ratio(ns.Hits, ns.Hits+ns.Misses),
+			ExpiredPending: ns.ExpiredPending, Expirations: ns.Expirations, Evictions: ns.Evictions,
 			DecodeErrors: ns.DecodeErrors, WriteErrors: ns.WriteErrors,
+			OldestStoredAt: timestamp(ns.OldestStoredAt), NewestStoredAt: timestamp(ns.NewestStoredAt),
+			MemSize: ns.MemSize, MemMax: ns.MemMax,
 		})
 	}
 	if *only != "" && len(out.Namespaces) == 0 {
@@ -94,6 +119,14 @@ func RunInfo(_ context.Context, args []string, stdout, _ io.Writer) error {
 	return printInfo(stdout, out)
 }
 
+// timestamp formats Unix nanoseconds as RFC 3339 in UTC; 0 is "".
+func timestamp(ns int64) string {
+	if ns == 0 {
+		return ""
+	}
+	return time.Unix(0, ns).UTC().Format(time.RFC3339)
+}
+
 func ratio(a, b int64) float64 {
 	if b == 0 {
 		return 0
@@ -102,21 +135,66 @@ func ratio(a, b int64) float64 {
 }
 
 func printInfo(w io.Writer, in infoJSON) error {
-	fmt.Fprintf(w, "store    %s\nformat   %d\nfile     %s on disk\nentries  %d (%s of keys and records)\n",
-		in.Path, in.FormatVersion, humanBytes(in.FileSize), in.Entries, humanBytes(in.Bytes))
+	state := "offline (opened read-only by memoctl)"
+	if in.Live {
+		state = fmt.Sprintf("live: held by process %d, read through its control endpoint", in.PID)
+	}
+	fmt.Fprintf(w, "store    %s\nstate    %s\nformat   %d\n", in.Path, state, in.FormatVersion)
+	fmt.Fprintf(w, "file     %s on disk, %d free pages of %s\n", humanBytes(in.FileSize), in.FreePages, humanBytes(int64(in.PageSize)))
+	bound := "no bound"
+	if in.MaxBytes > 0 {
+		bound = "bound " + humanBytes(in.MaxBytes)
+	}
+	fmt.Fprintf(w, "entries  %d (%s of keys and records; %s)\n", in.Entries, humanBytes(in.Bytes), bound)
 	if len(in.Namespaces) == 0 {
 		_, err := fmt.Fprintln(w, "\nno namespaces")
 		return err
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAMESPACE\tVERSION\tKEY\tVALUE\tENTRIES\tBYTES\tHITS\tMISSES\tDISK HITS\tHIT RATIO\tEXPIRED\tEVICTED\tBAD")
+	mem := ""
+	if in.Live {
+		mem = "\tMEMORY"
+	}
+	fmt.Fprintln(tw, "NAMESPACE\tVERSION\tKEY\tVALUE\tENTRIES\tBYTES\tHITS\tMISSES\tDISK HITS\tHIT RATIO\tEXPIRED\tEVICTED\tBAD\tOLDEST\tNEWEST"+mem)
+	now := time.Now()
 	for _, ns := range in.Namespaces {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\t%.1f%%\t%d\t%d\t%d\n",
+		if in.Live {
+			mem = fmt.Sprintf("\t%d/%s", ns.MemSize, maxSize(ns.MemMax))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\t%.1f%%\t%d\t%d\t%d\t%s\t%s%s\n",
 			ns.Name, orDash(ns.Version), ns.KeyType, ns.ValueType, ns.Entries, humanBytes(ns.Bytes),
-			ns.Hits, ns.Misses, ns.DiskHits, 100*ns.HitRatio, ns.Expirations, ns.Evictions, ns.DecodeErrors)
+			ns.Hits, ns.Misses, ns.DiskHits, 100*ns.HitRatio, ns.ExpiredPending, ns.Evictions, ns.DecodeErrors,
+			age(now, ns.OldestStoredAt), age(now, ns.NewestStoredAt), mem)
 	}
 	return tw.Flush()
+}
+
+func maxSize(n int) string {
+	if n < 0 {
+		return "unbounded"
+	}
+	return fmt.Sprint(n)
+}
+
+// age formats an RFC 3339 time as how long ago it was: "3m ago".
+func age(now time.Time, ts string) string {
+	t, err := time.Parse(time.RFC3339, ts)
+	if err != nil {
+		return "-"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < time.Second:
+		return "now"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
 }
 
 func orDash(s string) string {

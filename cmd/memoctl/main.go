@@ -1,13 +1,23 @@
 // Command memoctl inspects and clears memostore store files.
 //
 //	memoctl info [--json] [--namespace NAME] PATH
-//	memoctl clear [--namespace NAME] PATH
+//	memoctl clear [--namespace NAME] [--expired] PATH
+//	memoctl sweep PATH
+//	memoctl keys --namespace NAME [--limit N] PATH
+//	memoctl check [--fix] PATH
+//	memoctl compact PATH
 //	memoctl version
 //	memoctl help [COMMAND]
 //
 // Flags may come before or after PATH, and MEMOSTORE_PATH may stand in for
 // PATH. memoctl exits 0 on success, 1 when the command fails and 2 on a
 // usage error.
+//
+// A store that a running program holds is locked against every other
+// process. memoctl then talks to that program through the store's control
+// endpoint, the Unix socket PATH.ctl: info shows its live counters and
+// memory tiers, and clear clears both of its tiers. check --fix and compact
+// refuse such a store.
 package main
 
 import (
@@ -35,7 +45,11 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"info", "show a store's files and namespaces, with their counters", infoUsage, RunInfo},
-		{"clear", "delete the entries of one namespace, or of all", clearUsage, RunClear},
+		{"clear", "delete the entries of one namespace, or of all, or the expired", clearUsage, RunClear},
+		{"sweep", "delete the entries that have expired", sweepUsage, RunSweep},
+		{"keys", "list a namespace's stored keys as JSON lines", keysUsage, RunKeys},
+		{"check", "verify every record, index and counter; --fix repairs", checkUsage, RunCheck},
+		{"compact", "rewrite the file without its free pages", compactUsage, RunCompact},
 		{"version", "print memoctl's version", "usage: memoctl version", RunVersion},
 	}
 }
@@ -106,7 +120,7 @@ func help(args []string, stdout, stderr io.Writer) int {
 }
 
 func printUsage(w io.Writer) {
-	fmt.Fprintln(w, "memoctl inspects and clears memostore store files.")
+	fmt.Fprintln(w, "memoctl inspects, checks and clears memostore store files.")
 	fmt.Fprintln(w, "\nusage: memoctl COMMAND [FLAGS] PATH\n\ncommands:")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)

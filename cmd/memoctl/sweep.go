@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+const sweepUsage = `usage: memoctl sweep PATH
+
+Deletes the entries that have expired now, with the same code as the store's
+background sweeper, and prints how many. On a store held by a running
+process, the sweep runs in that process.`
+
+// RunSweep runs memoctl sweep.
+func RunSweep(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	path, err := parsePath(newFlagSet("sweep"), args)
+	if err != nil {
+		return err
+	}
+	return sweep(ctx, path, stdout, stderr)
+}
+
+func sweep(ctx context.Context, path string, stdout, stderr io.Writer) error {
+	t, err := openTarget(ctx, path, true)
+	if err != nil {
+		return err
+	}
+	var n int
+	if t.live != nil {
+		n, err = t.live.Sweep(ctx)
+	} else {
+		_, finish := newProgress(stderr, "sweeping", -1)
+		n, err = t.s.Sweep(ctx)
+		finish()
+	}
+	if cerr := t.close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "swept %d expired entries\n", n)
+	return err
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/memostore/memostore/store"
+)
+
+// A target is a store as memoctl reaches it: held by another process and
+// reached through its control endpoint (live), or opened here (offline).
+type target struct {
+	path   string
+	live   *store.Client // set when another process holds the store
+	s      *store.Store  // set when memoctl opened the store itself
+	holder int           // the live holder's PID, when known
+}
+
+func (t *target) close() error {
+	if t.live != nil {
+		t.live.Close()
+		return nil
+	}
+	return t.s.Close()
+}
+
+// openTarget reaches the store at path: through its control endpoint if a
+// process holds it and answers there, else by opening it here, read-only
+// unless write. It never creates a file and never waits longer than the
+// lock timeout.
+func openTarget(ctx context.Context, path string, write bool) (*target, error) {
+	if err := requireFile(path); err != nil {
+		return nil, err
+	}
+	if c, err := store.Dial(ctx, path); err == nil {
+		pid, _ := store.HolderPID(path)
+		return &target{path: path, live: c, holder: pid}, nil
+	}
+	opts := []store.Option{store.WithLogger(nil), store.WithoutControl()}
+	if !write {
+		opts = append(opts, store.WithReadOnly())
+	}
+	s, err := store.Open(path, opts...)
+	if errors.Is(err, store.ErrLocked) {
+		return nil, fmt.Errorf("%w, and its control endpoint %s does not answer", err, store.ControlPath(path))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &target{path: path, s: s}, nil
+}
+
+// offline opens the store at path for a command that must not run beside
+// its holder (check --fix, compact): a live store is refused politely.
+func offline(ctx context.Context, path, what string, write bool) (*store.Store, error) {
+	if err := requireFile(path); err != nil {
+		return nil, err
+	}
+	if store.Live(ctx, path) {
+		return nil, liveRefusal(path, what)
+	}
+	opts := []store.Option{store.WithLogger(nil), store.WithoutControl()}
+	if !write {
+		opts = append(opts, store.WithReadOnly())
+	}
+	s, err := store.Open(path, opts...)
+	if errors.Is(err, store.ErrLocked) {
+		return nil, liveRefusal(path, what)
+	}
+	return s, err
+}
+
+func liveRefusal(path, what string) error {
+	who := "a running process"
+	if pid, ok := store.HolderPID(path); ok {
+		who = fmt.Sprintf("process %d", pid)
+	}
+	return fmt.Errorf("%s is open in %s; %s needs the store to itself: stop that process first", path, who, what)
+}
