@@ -153,6 +153,13 @@ func checkSpace(ctx context.Context, tx *bolt.Tx, sp *space, rep *CheckReport, t
 		if err != nil {
 			rep.problem("namespace %q: key %s: %v", sp.name, hex.EncodeToString(k), err)
 			fixes = append(fixes, repair{bucket: 'd', key: bytes.Clone(k)})
+			if h, herr := codec.ParseHeader(v); herr == nil {
+				// Its index keys go with it.
+				fixes = append(fixes, repair{bucket: 'a', key: expiry.AppendIndexKey(nil, h.StoredAt, k)})
+				if h.ExpiresAt != expiry.Never {
+					fixes = append(fixes, repair{bucket: 'e', key: expiry.AppendIndexKey(nil, h.ExpiresAt, k)})
+				}
+			}
 			continue
 		}
 		real.entries++

@@ -216,6 +216,11 @@ func (c *control) keys(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
+	// List what this process has stored, queued writes included.
+	if err := c.s.Flush(r.Context()); err != nil {
+		httpError(w, http.StatusInternalServerError, err)
+		return
+	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	enc := json.NewEncoder(w)
 	err := c.s.Keys(q.Get("namespace"), limit, func(k KeyInfo) error {

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/memostore/memostore/codec"
+	"github.com/memostore/memostore/memo"
+	"github.com/memostore/memostore/store"
+)
+
+func TestKeysOffline(t *testing.T) {
+	path := makeStore(t, 5)
+	out, errOut, code := runCmd(t, "keys", path, "--namespace", "square")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var k store.KeyInfo
+	if err := json.Unmarshal([]byte(out), &k); err != nil || k.Key != "ab" || k.StoredAt == 0 || k.ExpiresAt != 0 {
+		t.Fatalf("keys: %q (%v)", out, err)
+	}
+	out, _, _ = runCmd(t, "keys", "--namespace", "double", path)
+	if n := strings.Count(out, "\n"); n != 5 {
+		t.Fatalf("keys of double: %d lines, want 5:\n%s", n, out)
+	}
+	if _, errOut, code := runCmd(t, "keys", path); code != 2 || !strings.Contains(errOut, "--namespace is required") {
+		t.Fatalf("keys without --namespace: %d %s", code, errOut)
+	}
+	if _, errOut, code := runCmd(t, "keys", "--namespace", "nope", path); code != 1 || !strings.Contains(errOut, "nope") {
+		t.Fatalf("keys of an unknown namespace: %d %s", code, errOut)
+	}
+}
+
+// makeExpiring writes a store whose namespace "ttl" has n entries that
+// expire after ttl.
+func makeExpiring(t testing.TB, n int, ttl time.Duration) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ttl.db")
+	s, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := memo.New(s, "ttl", func(_ context.Context, x int) (int, error) { return x, nil }, memo.TTL(ttl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		f.Call(context.Background(), i)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestSweepAndClearExpiredOffline(t *testing.T) {
+	path := makeExpiring(t, 30, time.Millisecond)
+	time.Sleep(5 * time.Millisecond)
+	if info := liveInfo(t, path); info.Namespaces[0].ExpiredPending != 30 {
+		t.Fatalf("info: %d expired pending, want 30", info.Namespaces[0].ExpiredPending)
+	}
+	if out, errOut, code := runCmd(t, "sweep", path); code != 0 || out != "swept 30 expired entries\n" {
+		t.Fatalf("sweep: %d %q %s", code, out, errOut)
+	}
+	path = makeExpiring(t, 7, time.Millisecond)
+	time.Sleep(5 * time.Millisecond)
+	if out, _, code := runCmd(t, "clear", "--expired", path); code != 0 || out != "swept 7 expired entries\n" {
+		t.Fatalf("clear --expired: %d %q", code, out)
+	}
+	if info := liveInfo(t, path); info.Entries != 0 || info.Namespaces[0].Expirations != 7 {
+		t.Fatalf("after clear --expired: %+v", info)
+	}
+}
+
+// damage changes a store file behind the store's back, with bbolt.
+func damage(t testing.TB, path string, fn func(tx *bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+}
+
+func TestCheckFindsAndFixes(t *testing.T) {
+	path := makeStore(t, 20)
+	if out, errOut, code := runCmd(t, "check", path); code != 0 || !strings.Contains(out, "ok: 21 records") {
+		t.Fatalf("check of a sound store: %d %s%s", code, out, errOut)
+	}
+	key3 := codec.AppendInt(nil, 3)
+	damage(t, path, func(tx *bolt.Tx) error {
+		d := tx.Bucket([]byte("d/double"))
+		rec := bytes.Clone(d.Get(key3))
+		rec[len(rec)-1] ^= 0xff // the payload no longer matches its checksum
+		if err := d.Put(key3, rec); err != nil {
+			return err
+		}
+		// An index key pointing nowhere, and a record missing from the age index.
+		a := tx.Bucket([]byte("a/double"))
+		if err := a.Put(binary.BigEndian.AppendUint64(nil, 12345), nil); err != nil {
+			return err
+		}
+		c := a.Cursor()
+		k, _ := c.Last()
+		return a.Delete(bytes.Clone(k))
+	})
+	out, errOut, code := runCmd(t, "check", path)
+	if code != 1 || !strings.Contains(out, "checksum") || !strings.Contains(out, "points to no record") ||
+		!strings.Contains(out, "missing from the age index") || !strings.Contains(out, "counters say") {
+		t.Fatalf("check of a damaged store: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = runCmd(t, "check", "--fix", path)
+	if code != 0 || !strings.Contains(out, "fixed:") {
+		t.Fatalf("check --fix: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, _, code := runCmd(t, "check", path); code != 0 || !strings.Contains(out, "ok: 20 records") {
+		t.Fatalf("check after --fix: exit %d\n%s", code, out)
+	}
+	if info := liveInfo(t, path); info.Namespaces[0].Entries != 19 {
+		t.Fatalf("entries after the fix: %d, want 19", info.Namespaces[0].Entries)
+	}
+}
+
+func TestCompact(t *testing.T) {
+	path := makeStore(t, 2000)
+	if _, _, code := runCmd(t, "clear", "--namespace", "double", path); code != 0 {
+		t.Fatal("clear failed")
+	}
+	out, errOut, code := runCmd(t, "compact", path)
+	if code != 0 || !strings.Contains(out, "compacted") {
+		t.Fatalf("compact: %d %s%s", code, out, errOut)
+	}
+	var before, after float64
+	var bu, au string
+	if _, err := fmt.Sscanf(out[strings.Index(out, ": ")+2:], "%f %s -> %f %s", &before, &bu, &after, &au); err != nil {
+		t.Fatalf("compact output %q: %v", out, err)
+	}
+	if fi, _ := os.Stat(path); fi == nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("compacted file: %v", fi)
+	}
+	if out, _, code := runCmd(t, "check", path); code != 0 {
+		t.Fatalf("check after compact:\n%s", out)
+	}
+	if info := liveInfo(t, path); info.Entries != 1 || info.Namespaces[1].Name != "square" {
+		t.Fatalf("after compact: %+v", info)
+	}
+	if bu == au && after >= before {
+		t.Fatalf("compact did not shrink the file: %s", out)
+	}
+}
+
+func TestNewerFormat(t *testing.T) {
+	path := makeStore(t, 1)
+	damage(t, path, func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("memostore")).Put([]byte("format"), binary.BigEndian.AppendUint32(nil, store.FormatVersion+1))
+	})
+	want := fmt.Sprintf("format version %d, newer than this library's %d", store.FormatVersion+1, store.FormatVersion)
+	for _, cmd := range []string{"info", "clear", "check", "keys --namespace double", "sweep"} {
+		args := append(strings.Fields(cmd), path)
+		if _, errOut, code := runCmd(t, args...); code != 1 || !strings.Contains(errOut, want) {
+			t.Errorf("%s on a newer store: exit %d, %q", cmd, code, errOut)
+		}
+	}
+}
+
+// BenchmarkInfo times memoctl info on stores of 10,000 and 1,000,000
+// entries: it reads counters, so the time does not grow with the entries.
+func BenchmarkInfo(b *testing.B) {
+	for _, n := range []int{10_000, 1_000_000} {
+		path := bigStore(b, n)
+		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, errOut, code := runCmd(b, "info", "--json", path); code != 0 {
+					b.Fatal(errOut)
+				}
+			}
+		})
+	}
+}
+
+var bigStores sync.Map
+
+// bigStore builds a store of n entries once per test binary run.
+func bigStore(b *testing.B, n int) string {
+	if p, ok := bigStores.Load(n); ok {
+		return p.(string)
+	}
+	dir, err := os.MkdirTemp("", "memoctl-bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(dir, "big.db")
+	s, err := store.Open(path, store.WithQueueBytes(256<<20))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	ns, err := s.Namespace(ctx, "big", store.NamespaceSpec{KeyType: "int", ValueType: "int"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := codec.NewRecord(time.Now().UnixNano(), 0, codec.AppendInt(nil, 42))
+	for i := range n {
+		if err := ns.Put(ctx, codec.AppendInt(nil, int64(i)), rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	bigStores.Store(n, path)
+	return path
+}
