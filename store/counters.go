@@ -52,32 +52,29 @@ func unmarshalCounters(b []byte) counters {
 
 // deltas are counts gathered in memory between commits: the hot path adds
 // to them atomically, and the writer folds them into the persisted counters
-// with its next transaction.
+// with its next transaction. They stay here, and so in Stats, until that
+// transaction has committed and its counters are installed: Stats must not
+// lose counts while a commit is in flight.
 type deltas struct {
 	hits, misses, diskHits, decodeErrors, writeErrors atomic.Int64
 }
 
-// take moves the deltas into c and returns what it took, for give-back if
-// the transaction fails.
+// take adds the deltas to c and returns what it added, for drop once the
+// transaction commits. The deltas themselves are left in place.
 func (d *deltas) take(c *counters) counters {
-	t := counters{
-		Hits:         d.hits.Swap(0),
-		Misses:       d.misses.Swap(0),
-		DiskHits:     d.diskHits.Swap(0),
-		DecodeErrors: d.decodeErrors.Swap(0),
-		WriteErrors:  d.writeErrors.Swap(0),
-	}
+	t := d.peek()
 	c.add(&t)
 	return t
 }
 
-// giveBack returns deltas taken for a transaction that did not commit.
-func (d *deltas) giveBack(t *counters) {
-	d.hits.Add(t.Hits)
-	d.misses.Add(t.Misses)
-	d.diskHits.Add(t.DiskHits)
-	d.decodeErrors.Add(t.DecodeErrors)
-	d.writeErrors.Add(t.WriteErrors)
+// drop removes deltas taken by a transaction that committed. Counts added
+// since take remain.
+func (d *deltas) drop(t *counters) {
+	d.hits.Add(-t.Hits)
+	d.misses.Add(-t.Misses)
+	d.diskHits.Add(-t.DiskHits)
+	d.decodeErrors.Add(-t.DecodeErrors)
+	d.writeErrors.Add(-t.WriteErrors)
 }
 
 // peek returns the deltas without taking them.

@@ -16,7 +16,7 @@ type txState struct {
 	s       *Store
 	spaces  []*space // every namespace, as of the transaction's start
 	work    map[*space]*counters
-	taken   map[*space]counters // deltas taken from memory, given back on failure
+	taken   map[*space]counters // deltas counted in, dropped from memory on commit
 	buckets map[*space]*spaceBuckets
 	over    bool // eviction stopped at its bound with the store still too big
 }
@@ -174,17 +174,13 @@ func (st *txState) save(tx *bolt.Tx) error {
 	return nil
 }
 
-// install makes the committed counters the ones in memory. s.mu must be
-// held.
+// install makes the committed counters the ones in memory, and drops the
+// deltas they now include. s.mu must be held.
 func (st *txState) install() {
 	for sp, c := range st.work {
 		sp.c = *c
 	}
-}
-
-// giveBack returns the deltas taken by a transaction that did not commit.
-func (st *txState) giveBack() {
 	for sp, t := range st.taken {
-		sp.d.giveBack(&t)
+		sp.d.drop(&t)
 	}
 }

@@ -72,7 +72,10 @@ func (s *Store) enqueue(ctx context.Context, o *op, release func()) error {
 	if o.kind == opPut || o.kind == opDelete {
 		o.sp.pending[string(o.key)] = o
 	}
-	if o.wait != nil {
+	// Read o.wait only here, under s.mu: once o is queued the writer may
+	// clear it (a failed commit answers the waiter and sets it to nil).
+	wait := o.wait
+	if wait != nil {
 		s.waiters++
 	}
 	full := len(s.queue) >= batchEntries
@@ -80,7 +83,7 @@ func (s *Store) enqueue(ctx context.Context, o *op, release func()) error {
 	release()
 
 	signal(s.wake)
-	if o.wait == nil {
+	if wait == nil {
 		if full {
 			signal(s.urgent)
 		}
@@ -88,7 +91,7 @@ func (s *Store) enqueue(ctx context.Context, o *op, release func()) error {
 	}
 	signal(s.urgent)
 	select {
-	case err := <-o.wait:
+	case err := <-wait:
 		return err
 	case <-ctx.Done():
 		return ctx.Err() // o stays queued and is committed all the same
@@ -209,7 +212,6 @@ func (s *Store) commitQueued() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
-		st.giveBack()
 		s.failErr = err
 		for _, o := range batch {
 			if o.kind == opPut && !o.failed {
@@ -227,13 +229,31 @@ func (s *Store) commitQueued() error {
 	}
 	s.failErr = nil
 	st.install()
-	s.finish(batch, nil)
-	if st.over {
-		// Eviction stopped at its batch bound: come back for more.
-		s.seq++
-		s.queue = append(s.queue, &op{kind: opFlush, seq: s.seq})
-		signal(s.wake)
+	// Eviction stopped at its batch bound with the store still too big:
+	// go on, in more transactions of bounded size, before the batch's
+	// waiters hear of its commit, so that after Flush the store is within
+	// WithMaxBytes.
+	for st.over {
+		st = s.newTxState()
+		s.mu.Unlock()
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			if err := st.evict(tx, s.opts.maxBytes, evictBatch); err != nil {
+				return err
+			}
+			return st.save(tx)
+		})
+		s.mu.Lock()
+		if err != nil {
+			// Come back for more with a later commit.
+			s.log.Error("memostore: eviction failed; retrying", "path", s.path, "err", err)
+			s.seq++
+			s.queue = append(s.queue, &op{kind: opFlush, seq: s.seq})
+			signal(s.wake)
+			break
+		}
+		st.install()
 	}
+	s.finish(batch, nil)
 	return nil
 }
 
