@@ -178,14 +178,29 @@ func TestNewerFormat(t *testing.T) {
 }
 
 // BenchmarkInfo times memoctl info on stores of 10,000 and 1,000,000
-// entries: it reads counters, so the time does not grow with the entries.
+// entries, offline (memoctl opens the file) and live (a process holds the
+// store and answers on its control endpoint): info reads counters, so its
+// time does not grow with the entries.
 func BenchmarkInfo(b *testing.B) {
 	for _, n := range []int{10_000, 1_000_000} {
 		path := bigStore(b, n)
-		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
+		b.Run(fmt.Sprintf("offline/entries=%d", n), func(b *testing.B) {
 			for b.Loop() {
 				if _, errOut, code := runCmd(b, "info", "--json", path); code != 0 {
 					b.Fatal(errOut)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("live/entries=%d", n), func(b *testing.B) {
+			s, err := store.Open(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			for b.Loop() {
+				out, errOut, code := runCmd(b, "info", "--json", path)
+				if code != 0 || !strings.Contains(out, `"live": true`) {
+					b.Fatal(out, errOut)
 				}
 			}
 		})
@@ -221,6 +236,11 @@ func bigStore(b *testing.B, n int) string {
 	}
 	if err := s.Close(); err != nil {
 		b.Fatal(err)
+	}
+	out, errOut, code := runCmd(b, "info", "--json", path)
+	var info infoJSON
+	if code != 0 || json.Unmarshal([]byte(out), &info) != nil || info.Entries != int64(n) {
+		b.Fatalf("built store: exit %d, %s %s", code, out, errOut)
 	}
 	bigStores.Store(n, path)
 	return path
