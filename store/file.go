@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -174,4 +175,14 @@ func checkFormat(tx *bolt.Tx, path string) error {
 		return fmt.Errorf("store: %s has format version %d, newer than this library's %d: upgrade memostore to read it", path, got, FormatVersion)
 	}
 	return nil
+}
+
+// checkStoreFormat opens path read-only with bbolt and runs checkFormat.
+func checkStoreFormat(path string) error {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	defer db.Close()
+	return db.View(func(tx *bolt.Tx) error { return checkFormat(tx, path) })
 }

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -258,5 +260,33 @@ func updateBolt(tb testing.TB, path string, fn func(*bolt.Tx) error) {
 	}
 	if err := db.Close(); err != nil {
 		tb.Fatal(err)
+	}
+}
+
+func TestWithRecoverMovesCorruptFileAside(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "cache.db")
+	garbage := bytes.Repeat([]byte("garbage!"), 4096)
+	if err := os.WriteFile(path, garbage, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	s, err := Open(path, WithRecover(), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatalf("Open WithRecover: %v", err)
+	}
+	defer s.Close()
+	matches, _ := filepath.Glob(path + ".corrupt-*")
+	if len(matches) != 1 {
+		t.Fatalf("corrupt files beside the store: %v", matches)
+	}
+	if got, _ := os.ReadFile(matches[0]); !bytes.Equal(got, garbage) {
+		t.Fatal("the corrupt file was changed when moved aside")
+	}
+	if !strings.Contains(logs.String(), matches[0]) {
+		t.Fatalf("log does not say where the file went:\n%s", logs.String())
+	}
+	if st := s.Stats(); st.Entries != 0 {
+		t.Fatalf("fresh store has %d entries", st.Entries)
 	}
 }

@@ -47,6 +47,7 @@ type options struct {
 	syncWrites    bool
 	readOnly      bool
 	control       bool
+	recover       bool
 	logger        *slog.Logger
 	clock         expiry.Clock
 }
@@ -143,4 +144,13 @@ func WithClock(c expiry.Clock) Option {
 // writing.
 func WithoutControl() Option {
 	return func(o *options) { o.control = false }
+}
+
+// WithRecover makes Open recover from a corrupt file (one that would give
+// ErrCorrupt) by renaming it to NAME.corrupt-TIMESTAMP beside it, logging
+// where it went, and starting a fresh store at the path. Nothing is
+// deleted. It is off by default: Open then fails with ErrCorrupt and leaves
+// the file as it is. A file of a newer format is never moved.
+func WithRecover() Option {
+	return func(o *options) { o.recover = true }
 }

@@ -40,9 +40,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -89,11 +91,53 @@ type Store struct {
 // Open opens the store file at path, creating it (mode 0600) if it does not
 // exist. A file that is not a store gives ErrCorrupt and is left untouched;
 // a file held by another process gives ErrLocked after the lock timeout.
+//
+// WithRecover changes what happens to a corrupt file: it is moved aside
+// and a fresh store is opened in its place.
 func Open(path string, opts ...Option) (*Store, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
 		opt(&o)
 	}
+	s, err := openUnderLock(path, o)
+	if err == nil || !o.recover || o.readOnly || !errors.Is(err, ErrCorrupt) {
+		return s, err
+	}
+	aside, merr := moveAside(path, o.lockTimeout)
+	if merr != nil {
+		return nil, fmt.Errorf("%w; moving it aside failed: %v", err, merr)
+	}
+	if aside != "" {
+		o.logger.Warn("memostore: store file is corrupt; moved it aside and started a fresh store",
+			"path", path, "moved_to", aside, "err", err)
+	}
+	return openUnderLock(path, o)
+}
+
+// moveAside renames the corrupt file at path to NAME.corrupt-TIMESTAMP,
+// under the store's lock, and returns the new name. If the file is no
+// longer corrupt when the lock is had (another process replaced it), it
+// is left alone and "" is returned.
+func moveAside(path string, timeout time.Duration) (string, error) {
+	lock, err := acquireLock(path, true, timeout)
+	if err != nil {
+		return "", err
+	}
+	defer lock.release()
+	if err := checkFile(path); err == nil {
+		if err := checkStoreFormat(path); err == nil {
+			return "", nil
+		}
+	}
+	aside := path + ".corrupt-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+	if err := os.Rename(path, aside); err != nil {
+		return "", err
+	}
+	return aside, syncDir(filepath.Dir(path))
+}
+
+// openUnderLock takes the lock file and opens the store under it.
+func openUnderLock(path string, o options) (*Store, error) {
 	// Reject what is not a store before making anything beside it.
 	if _, err := os.Stat(path); err == nil {
 		if err := checkFile(path); err != nil {
