@@ -94,3 +94,31 @@ func (c *counters) add(o *counters) {
 		*f += *of[i]
 	}
 }
+
+func (c *counters) minus(o *counters) counters {
+	d := *c
+	df, of := d.fields(), o.fields()
+	for i := range df {
+		*df[i] -= *of[i]
+	}
+	return d
+}
+
+// tierCounts reads a memory tier's counts since it began.
+func tierCounts(t MemoryTier) counters {
+	h, m, d := t.Counts()
+	return counters{Hits: h, Misses: m, DiskHits: d}
+}
+
+// unsaved returns the counts gathered in memory and not yet in sp.c: the
+// deltas, and what the attached memory tier counted since it was last
+// read. Store.mu must be held.
+func (sp *space) unsaved() counters {
+	u := sp.d.peek()
+	if sp.tier != nil {
+		now := tierCounts(sp.tier)
+		d := now.minus(&sp.pulled)
+		u.add(&d)
+	}
+	return u
+}

@@ -57,6 +57,7 @@ type space struct {
 	d                          deltas         // gathered since the last commit
 	pending                    map[string]*op // queued puts and deletes by key; guarded by Store.mu
 	tier                       MemoryTier     // attached in this process; guarded by Store.mu
+	pulled                     counters       // tier's counts already in c; guarded by Store.mu
 }
 
 func newSpace(name string, meta nsMeta, c counters) *space {
@@ -339,17 +340,27 @@ func (n *Namespace) CountHit(fromDisk bool) {
 func (n *Namespace) CountMiss() { n.sp.d.misses.Add(1) }
 
 // A MemoryTier is an in-process tier in front of a namespace, such as the
-// LRU of a memo.Func. The store reports its size in Stats and purges it
-// whenever the namespace is cleared, through Clear or memoctl, so that the
+// LRU of a memo.Func. The store reports its size in Stats, carries its
+// counts into the namespace's persisted counters, and purges it whenever
+// the namespace is cleared, through Clear or memoctl, so that the
 // process's next call recomputes.
+//
+// Counts returns the calls the tier's owner has counted since it began:
+// they only grow. Reading them lets the hot path count a hit without
+// touching the store. Counts is called with the store's lock held and must
+// not call the store; Size and Purge are called without it.
 type MemoryTier interface {
 	Size() (curr, max int)
+	Counts() (hits, misses, diskHits int64)
 	Purge()
 }
 
-// Attach attaches the memory tier t to the namespace, replacing any before.
+// Attach attaches the memory tier t to the namespace, replacing any
+// before. Calls that t counts from now on are added to the namespace's
+// counters; CountHit and CountMiss need not be called for them.
 func (n *Namespace) Attach(t MemoryTier) {
 	n.s.mu.Lock()
 	n.sp.tier = t
+	n.sp.pulled = tierCounts(t)
 	n.s.mu.Unlock()
 }

@@ -86,6 +86,11 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// failCommit, if set (by tests in this package only), is called at the
+	// start of every write transaction of commitQueued; its error fails
+	// the commit, as a full disk would.
+	failCommit func() error
 }
 
 // Open opens the store file at path, creating it (mode 0600) if it does not
@@ -453,7 +458,7 @@ func (s *Store) Stats() Stats {
 	st.Queued, st.QueuedBytes = len(s.queue), s.qbytes
 	for _, sp := range s.spaces {
 		c := sp.c
-		d := sp.d.peek()
+		d := sp.unsaved()
 		c.add(&d)
 		st.Entries += c.Entries
 		st.Bytes += c.Bytes

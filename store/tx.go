@@ -17,6 +17,7 @@ type txState struct {
 	spaces  []*space // every namespace, as of the transaction's start
 	work    map[*space]*counters
 	taken   map[*space]counters // deltas counted in, dropped from memory on commit
+	pulled  map[*space]counters // memory tiers' counts as counted in
 	buckets map[*space]*spaceBuckets
 	over    bool // eviction stopped at its bound with the store still too big
 }
@@ -31,11 +32,12 @@ func (s *Store) newTxState() *txState {
 		s:       s,
 		work:    map[*space]*counters{},
 		taken:   map[*space]counters{},
+		pulled:  map[*space]counters{},
 		buckets: map[*space]*spaceBuckets{},
 	}
 	for _, sp := range s.spaces {
 		st.spaces = append(st.spaces, sp)
-		if sp.d.peek() != (counters{}) {
+		if sp.unsaved() != (counters{}) {
 			st.counters(sp)
 		}
 	}
@@ -49,6 +51,12 @@ func (st *txState) counters(sp *space) *counters {
 	}
 	c := sp.c
 	st.taken[sp] = sp.d.take(&c)
+	if sp.tier != nil {
+		now := tierCounts(sp.tier)
+		d := now.minus(&sp.pulled)
+		c.add(&d)
+		st.pulled[sp] = now
+	}
 	st.work[sp] = &c
 	return &c
 }
@@ -182,5 +190,8 @@ func (st *txState) install() {
 	}
 	for sp, t := range st.taken {
 		sp.d.drop(&t)
+	}
+	for sp, p := range st.pulled {
+		sp.pulled = p
 	}
 }

@@ -157,7 +157,7 @@ func (s *Store) queueCounters() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, sp := range s.spaces {
-		if sp.d.peek() != (counters{}) {
+		if sp.unsaved() != (counters{}) {
 			s.seq++
 			s.queue = append(s.queue, &op{kind: opFlush, seq: s.seq})
 			return
@@ -194,6 +194,11 @@ func (s *Store) commitQueued() error {
 	s.mu.Unlock()
 
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		if s.failCommit != nil {
+			if err := s.failCommit(); err != nil {
+				return err
+			}
+		}
 		for _, o := range batch {
 			if err := st.apply(tx, o); err != nil {
 				return err
