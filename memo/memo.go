@@ -66,8 +66,8 @@ type Func[K comparable, V any] struct {
 	// last Clear. (Striping hits over several cache lines was measured
 	// slower on two cores: without per-CPU affinity every stripe bounces.)
 	hits, misses, diskHits atomic.Int64
-	baseMu           sync.Mutex
-	base             Info
+	baseMu                 sync.Mutex
+	base                   Info
 }
 
 // New memoizes fn under the namespace name of store s. Results persist in s
