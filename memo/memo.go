@@ -35,6 +35,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/puzpuzpuz/xsync/v4"
+
 	"github.com/memostore/memostore/codec"
 	"github.com/memostore/memostore/expiry"
 	"github.com/memostore/memostore/store"
@@ -61,13 +63,15 @@ type Func[K comparable, V any] struct {
 	gen atomic.Uint64
 
 	// Counts since New, never reset: the store reads them to keep its
-	// persisted counters (see tier.Counts), so that a hit costs one atomic
+	// persisted counters (see tier.Counts), so that a hit costs one counter
 	// add and nothing in the store. Info subtracts base, the counts at the
-	// last Clear. (Striping hits over several cache lines was measured
-	// slower on two cores: without per-CPU affinity every stripe bounces.)
-	hits, misses, diskHits atomic.Int64
-	baseMu                 sync.Mutex
-	base                   Info
+	// last Clear. Hits use xsync's striped counter, whose stripes stay with
+	// their CPU: one atomic counter made every parallel hit fight over one
+	// cache line (37 ns against golang-lru's 30 ns in bench/).
+	hits             *xsync.Counter
+	misses, diskHits atomic.Int64
+	baseMu           sync.Mutex
+	base             Info
 }
 
 // New memoizes fn under the namespace name of store s. Results persist in s
@@ -91,6 +95,7 @@ func New[K comparable, V any](s *store.Store, name string, fn func(context.Conte
 		maxSize: c.maxSize,
 		ttl:     c.ttl,
 		now:     func() int64 { return time.Now().UnixNano() },
+		hits:    xsync.NewCounter(),
 		log:     slog.New(slog.DiscardHandler),
 	}
 	if c.maxSize != 0 {
@@ -290,7 +295,7 @@ func (f *Func[K, V]) remember(ctx context.Context, k K, key []byte, v V) {
 }
 
 func (f *Func[K, V]) countHit(fromDisk bool) {
-	f.hits.Add(1)
+	f.hits.Inc()
 	if fromDisk {
 		f.diskHits.Add(1)
 	}
@@ -300,7 +305,7 @@ func (f *Func[K, V]) countMiss() { f.misses.Add(1) }
 
 // counts returns the counts since New.
 func (f *Func[K, V]) counts() Info {
-	return Info{Hits: f.hits.Load(), Misses: f.misses.Load(), DiskHits: f.diskHits.Load()}
+	return Info{Hits: f.hits.Value(), Misses: f.misses.Load(), DiskHits: f.diskHits.Load()}
 }
 
 // Info returns the Func's statistics in this process since New or the last
