@@ -229,6 +229,10 @@ func (s *Store) commitQueued() error {
 				s.waiters--
 			}
 		}
+		// Wake writers waiting for room: with commits failing they must
+		// not wait for one (see enqueue).
+		close(s.progress)
+		s.progress = make(chan struct{})
 		s.log.Error("memostore: commit failed; retrying", "path", s.path, "ops", len(batch), "err", err)
 		return err
 	}
@@ -269,6 +273,10 @@ func (s *Store) finish(batch []*op, err error) {
 		s.qbytes -= int64(len(o.rec))
 		if o.sp != nil && o.sp.pending[string(o.key)] == o {
 			delete(o.sp.pending, string(o.key))
+			if len(o.sp.pending) == 0 {
+				// Go maps never shrink: drop the one a burst grew.
+				o.sp.pending = map[string]*op{}
+			}
 		}
 		if err == nil && o.after != nil {
 			o.after()
@@ -279,7 +287,14 @@ func (s *Store) finish(batch []*op, err error) {
 		}
 	}
 	s.done = batch[len(batch)-1].seq
-	s.queue = append(s.queue[:0:0], s.queue[len(batch):]...)
+	// Copy the rest into a new array and let go of the old one: a slice
+	// of it, even of capacity 0, would keep every op and record alive.
+	rest := s.queue[len(batch):]
+	if len(rest) == 0 {
+		s.queue = nil
+	} else {
+		s.queue = append([]*op(nil), rest...)
+	}
 	close(s.progress)
 	s.progress = make(chan struct{})
 }
