@@ -74,6 +74,9 @@ func child(role, path string) error {
 		fmt.Println("holding")
 		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
 		return nil
+	case "crash-writer", "crash-sync":
+		// Memoize until killed (crash_test.go).
+		return crashWriter(path, role == "crash-sync")
 	}
 	return fmt.Errorf("unknown role %q", role)
 }

@@ -19,8 +19,11 @@ const HeaderSize = 21
 //	0       1     version (RecordVersion)
 //	1       8     stored-at, Unix nanoseconds, big-endian
 //	9       8     expires-at, Unix nanoseconds, big-endian; 0 = never
-//	17      4     CRC-32C (Castagnoli) of the payload, big-endian
+//	17      4     CRC-32C (Castagnoli) of bytes 0-16 and of the payload, big-endian
 //	21      ...   payload: one msgpack value
+//
+// The checksum covers the timestamps as well as the payload, so that a
+// flipped bit cannot make an entry live longer or escape eviction unseen.
 
 // ErrBadRecord is returned, wrapped, for a record whose header or checksum
 // does not hold.
@@ -34,7 +37,7 @@ type Header struct {
 	Version   uint8
 	StoredAt  int64  // Unix nanoseconds
 	ExpiresAt int64  // Unix nanoseconds; 0 means never
-	Checksum  uint32 // CRC-32C of the payload
+	Checksum  uint32 // CRC-32C of the header's first 17 bytes and the payload
 }
 
 // Expired reports whether a record with this header has expired at now
@@ -61,17 +64,21 @@ func ParseHeader(rec []byte) (Header, error) {
 }
 
 // Payload returns the payload of rec after checking its header and
-// checksum. The result aliases rec.
+// checksum (which covers the timestamps too). The result aliases rec.
 func Payload(rec []byte) ([]byte, error) {
 	h, err := ParseHeader(rec)
 	if err != nil {
 		return nil, err
 	}
-	p := rec[HeaderSize:]
-	if sum := crc32.Checksum(p, castagnoli); sum != h.Checksum {
+	if sum := checksum(rec); sum != h.Checksum {
 		return nil, fmt.Errorf("%w: checksum %08x, want %08x", ErrBadRecord, sum, h.Checksum)
 	}
-	return p, nil
+	return rec[HeaderSize:], nil
+}
+
+// checksum is the CRC-32C of rec's version and timestamps and its payload.
+func checksum(rec []byte) uint32 {
+	return crc32.Update(crc32.Checksum(rec[:17], castagnoli), castagnoli, rec[HeaderSize:])
 }
 
 // putHeader fills the header of rec, whose payload is already in place.
@@ -79,7 +86,7 @@ func putHeader(rec []byte, storedAt, expiresAt int64) {
 	rec[0] = RecordVersion
 	binary.BigEndian.PutUint64(rec[1:], uint64(storedAt))
 	binary.BigEndian.PutUint64(rec[9:], uint64(expiresAt))
-	binary.BigEndian.PutUint32(rec[17:], crc32.Checksum(rec[HeaderSize:], castagnoli))
+	binary.BigEndian.PutUint32(rec[17:], checksum(rec))
 }
 
 // NewRecord returns a record holding payload, which must be one msgpack

@@ -45,11 +45,14 @@ func TestHeaderRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseHeader: %v", err)
 			}
+			// The checksum covers version and timestamps, then the payload.
+			covered := binary.BigEndian.AppendUint64([]byte{RecordVersion}, uint64(tt.storedAt))
+			covered = binary.BigEndian.AppendUint64(covered, uint64(tt.expiresAt))
 			want := Header{
 				Version:   RecordVersion,
 				StoredAt:  tt.storedAt,
 				ExpiresAt: tt.expiresAt,
-				Checksum:  crc32.Checksum(tt.payload, crc32.MakeTable(crc32.Castagnoli)),
+				Checksum:  crc32.Checksum(append(covered, tt.payload...), crc32.MakeTable(crc32.Castagnoli)),
 			}
 			if h != want {
 				t.Errorf("header = %+v, want %+v", h, want)

@@ -290,7 +290,8 @@ func (n *Namespace) Put(ctx context.Context, key, rec []byte) error {
 		return fmt.Errorf("store: put in %q: %w", n.sp.name, err)
 	}
 	o := &op{kind: opPut, sp: n.sp, key: key, rec: rec}
-	return n.write(ctx, o, n.s.opts.syncWrites)
+	o.through = int64(len(rec)) > n.s.opts.queueBytes
+	return n.write(ctx, o, n.s.opts.syncWrites || o.through)
 }
 
 // maxKeyBytes is the longest key Put accepts: bbolt's limit, less the

@@ -41,16 +41,23 @@ func firstIndexed(b *bolt.Bucket, until int64, limit int) []indexed {
 // matches reports whether rec, found under an index key's entry key, is the
 // record the index key was made for. A record whose header does not parse
 // is reported as matching, so that the caller removes it (and counts it).
+//
+// A record whose timestamps disagree with the index key is checked: if it
+// fails its checksum (a timestamp was damaged), it is reported as matching
+// too, else the index key is stale (the entry was replaced).
 func matches(rec []byte, at int64, stored bool, c *counters) bool {
 	h, err := codec.ParseHeader(rec)
+	if err == nil && (stored && h.StoredAt == at || !stored && h.ExpiresAt == at) {
+		return true
+	}
+	if err == nil {
+		_, err = codec.Payload(rec)
+	}
 	if err != nil {
 		c.DecodeErrors++
 		return true
 	}
-	if stored {
-		return h.StoredAt == at
-	}
-	return h.ExpiresAt == at
+	return false
 }
 
 // sweep deletes up to limit index keys of entries that expired at or before

@@ -19,7 +19,8 @@ type txState struct {
 	taken   map[*space]counters // deltas counted in, dropped from memory on commit
 	pulled  map[*space]counters // memory tiers' counts as counted in
 	buckets map[*space]*spaceBuckets
-	over    bool // eviction stopped at its bound with the store still too big
+	orphans map[*space]map[string]bool // keys of damaged records removed
+	over    bool                       // eviction stopped at its bound with the store still too big
 }
 
 type spaceBuckets struct{ d, e, a *bolt.Bucket }
@@ -34,6 +35,7 @@ func (s *Store) newTxState() *txState {
 		taken:   map[*space]counters{},
 		pulled:  map[*space]counters{},
 		buckets: map[*space]*spaceBuckets{},
+		orphans: map[*space]map[string]bool{},
 	}
 	for _, sp := range s.spaces {
 		st.spaces = append(st.spaces, sp)
@@ -135,9 +137,22 @@ func (st *txState) put(tx *bolt.Tx, sp *space, key, rec []byte) error {
 // remove deletes the entry key, whose record is rec, and its index keys.
 func (st *txState) remove(b *spaceBuckets, sp *space, key, rec []byte) error {
 	size := int64(len(key) + len(rec))
-	// A record whose header does not parse left no index keys we can find;
-	// any it left are dropped when a sweep or an eviction reaches them.
-	if h, err := codec.ParseHeader(rec); err == nil {
+	// The index keys go with the record, found by its timestamps. If the
+	// record fails its header or checksum, its timestamps may be wrong:
+	// the keys are then also looked for by entry key, in one pass over
+	// the namespace's indexes at the end of the transaction (dropOrphans),
+	// a cost paid only for damaged records.
+	h, err := codec.ParseHeader(rec)
+	if err == nil {
+		_, err = codec.Payload(rec)
+	}
+	if err != nil {
+		if st.orphans[sp] == nil {
+			st.orphans[sp] = map[string]bool{}
+		}
+		st.orphans[sp][string(key)] = true
+	}
+	if err == nil || len(rec) >= codec.HeaderSize {
 		if err := b.a.Delete(expiry.AppendIndexKey(nil, h.StoredAt, key)); err != nil {
 			return err
 		}
@@ -171,8 +186,51 @@ func (st *txState) clear(tx *bolt.Tx, sp *space) error {
 	return nil
 }
 
-// save writes the working counters into the file.
+// dropOrphans deletes the index keys left by damaged records removed in
+// this transaction: those whose entry key is one of theirs and whose
+// record is gone.
+func (st *txState) dropOrphans(tx *bolt.Tx) error {
+	for sp, keys := range st.orphans {
+		b, err := st.bucketsOf(tx, sp)
+		if err != nil {
+			return err
+		}
+		for _, idx := range []struct {
+			b      *bolt.Bucket
+			stored bool
+		}{{b.a, true}, {b.e, false}} {
+			var drop [][]byte
+			c := idx.b.Cursor()
+			for ik, _ := c.First(); ik != nil; ik, _ = c.Next() {
+				at, key, err := expiry.ParseIndexKey(ik)
+				if err != nil || !keys[string(key)] {
+					continue
+				}
+				// Keep the key of a record stored since, if it is its own.
+				if rec := b.d.Get(key); rec != nil {
+					if h, err := codec.ParseHeader(rec); err == nil && (idx.stored && h.StoredAt == at || !idx.stored && h.ExpiresAt == at) {
+						continue
+					}
+				}
+				drop = append(drop, bytes.Clone(ik))
+			}
+			for _, ik := range drop {
+				if err := idx.b.Delete(ik); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	clear(st.orphans)
+	return nil
+}
+
+// save drops orphaned index keys and writes the working counters into the
+// file; every write transaction ends with it.
 func (st *txState) save(tx *bolt.Tx) error {
+	if err := st.dropOrphans(tx); err != nil {
+		return err
+	}
 	b := tx.Bucket(bucketCounters)
 	for sp, c := range st.work {
 		if err := b.Put([]byte(sp.name), c.marshal()); err != nil {

@@ -30,6 +30,18 @@ type op struct {
 	wait   chan error
 	seq    uint64
 	failed bool // counted as a write error already
+	// through marks a record larger than the whole queue budget: it is
+	// written through (its caller waits for the commit) and does not count
+	// against the budget, which it could never fit.
+	through bool
+}
+
+// queued is what o counts against the queue's byte budget.
+func (o *op) queued() int64 {
+	if o.through {
+		return 0
+	}
+	return int64(len(o.rec))
 }
 
 func signal(c chan struct{}) {
@@ -46,7 +58,7 @@ func signal(c chan struct{}) {
 // writer (backpressure), unless commits are failing: then waiting could be
 // forever, and the write is refused instead (a cache may drop a write).
 func (s *Store) enqueue(ctx context.Context, o *op, release func()) error {
-	size := int64(len(o.rec))
+	size := o.queued()
 	s.mu.Lock()
 	for size > 0 && s.qbytes+size > s.opts.queueBytes && len(s.queue) > 0 {
 		if s.failErr != nil {
@@ -270,7 +282,7 @@ func (s *Store) commitQueued() error {
 // abandoned, and tells its waiters. s.mu must be held.
 func (s *Store) finish(batch []*op, err error) {
 	for _, o := range batch {
-		s.qbytes -= int64(len(o.rec))
+		s.qbytes -= o.queued()
 		if o.sp != nil && o.sp.pending[string(o.key)] == o {
 			delete(o.sp.pending, string(o.key))
 			if len(o.sp.pending) == 0 {
