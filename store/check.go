@@ -15,9 +15,9 @@ import (
 
 // A CheckReport is what Check found, and with fix, what it repaired.
 type CheckReport struct {
-	Records  int64    // records read
-	Problems []string // one line per problem found
-	Fixed    []string // one line per repair made
+	Records  int64    `json:"records"`  // records read
+	Problems []string `json:"problems"` // one line per problem found
+	Fixed    []string `json:"fixed"`    // one line per repair made
 }
 
 // OK reports whether the check found no problem.

@@ -31,6 +31,7 @@ import (
 //	POST /v1/clear?namespace=NAME&expired=true   sweep expired entries
 //	POST /v1/sweep                               sweep expired entries
 //	GET  /v1/keys?namespace=NAME&limit=N         keys as JSON lines (see KeyInfo)
+//	POST /v1/check                               Check without fix, as JSON (see CheckReport)
 
 // ControlPath returns the path of the control socket of the store at path.
 func ControlPath(path string) string { return path + ".ctl" }
@@ -89,6 +90,7 @@ func (s *Store) startControl() (*control, error) {
 	mux.HandleFunc("POST /v1/clear", c.clear)
 	mux.HandleFunc("POST /v1/sweep", c.sweep)
 	mux.HandleFunc("GET /v1/keys", c.keys)
+	mux.HandleFunc("POST /v1/check", c.check)
 	c.srv = &http.Server{
 		Handler:           http.MaxBytesHandler(mux, 0),
 		MaxHeaderBytes:    maxControlRequest,
@@ -205,6 +207,15 @@ func (c *control) sweep(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, ClearResult{Swept: n})
 }
 
+func (c *control) check(w http.ResponseWriter, r *http.Request) {
+	rep, err := c.s.Check(r.Context(), false, nil)
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, rep)
+}
+
 func (c *control) keys(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit := 0
@@ -310,6 +321,13 @@ func (c *Client) Sweep(ctx context.Context) (int, error) {
 	var res ClearResult
 	err := c.do(ctx, http.MethodPost, "/v1/sweep", &res)
 	return res.Swept, err
+}
+
+// Check runs Check, without fix, in the live store's process.
+func (c *Client) Check(ctx context.Context) (*CheckReport, error) {
+	var rep CheckReport
+	err := c.do(ctx, http.MethodPost, "/v1/check", &rep)
+	return &rep, err
 }
 
 // Keys calls fn for up to limit keys (0 = all) of the namespace.

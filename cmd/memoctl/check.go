@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/memostore/memostore/store"
 )
 
 const checkUsage = `usage: memoctl check [--fix] PATH
@@ -17,7 +19,8 @@ problem found. Unlike info, check reads every entry.
   --fix  repair what can be repaired: drop bad records and index keys that
          point nowhere, add missing index keys, rewrite the counters
 
-check --fix refuses a store that a running process holds.`
+On a store that a running process holds, check runs in that process,
+through its control endpoint; check --fix refuses such a store.`
 
 // errProblems is returned when check finds problems it was not asked to fix.
 var errProblems = errors.New("problems found")
@@ -30,20 +33,7 @@ func RunCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	what := "check"
-	if *fix {
-		what = "check --fix"
-	}
-	s, err := offline(ctx, path, what, *fix)
-	if err != nil {
-		return err
-	}
-	update, finish := newProgress(stderr, "checking", 0)
-	rep, err := s.Check(ctx, *fix, update)
-	finish()
-	if cerr := s.Close(); err == nil {
-		err = cerr
-	}
+	rep, err := check(ctx, path, *fix, stderr)
 	if err != nil {
 		return err
 	}
@@ -63,4 +53,33 @@ func RunCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "%d records checked, %d problems; memoctl check --fix repairs them\n", rep.Records, len(rep.Problems))
 	return fmt.Errorf("%s: %d %w", path, len(rep.Problems), errProblems)
+}
+
+// check runs the check: through the holder's control endpoint when a
+// running process holds the store (not with fix), else here.
+func check(ctx context.Context, path string, fix bool, stderr io.Writer) (*store.CheckReport, error) {
+	if !fix {
+		if err := requireFile(path); err != nil {
+			return nil, err
+		}
+		if c, err := store.Dial(ctx, path); err == nil {
+			defer c.Close()
+			return c.Check(ctx)
+		}
+	}
+	what := "check"
+	if fix {
+		what = "check --fix"
+	}
+	s, err := offline(ctx, path, what, fix)
+	if err != nil {
+		return nil, err
+	}
+	update, finish := newProgress(stderr, "checking", 0)
+	rep, err := s.Check(ctx, fix, update)
+	finish()
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	return rep, err
 }

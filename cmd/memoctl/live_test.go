@@ -163,6 +163,11 @@ func TestLiveStore(t *testing.T) {
 		t.Fatalf("keys: exit %d, %s%s", code, out, errOut)
 	}
 
+	// check runs in the holder.
+	if out, errOut, code := runCmd(t, "check", path); code != 0 || !strings.Contains(out, "ok: ") {
+		t.Fatalf("check on a live store: exit %d, %s%s", code, out, errOut)
+	}
+
 	// check --fix and compact refuse a live store, politely.
 	for _, args := range [][]string{{"check", "--fix", path}, {"compact", path}} {
 		_, errOut, code := runCmd(t, args...)

@@ -180,30 +180,71 @@ func TestHelpAndVersion(t *testing.T) {
 	}
 }
 
-// TestBinary builds memoctl and drives it as an operator would.
+// TestBinary builds memoctl and drives every command as an operator
+// would, on an offline store and on a live one held by another process.
 func TestBinary(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "memoctl")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	memoctl := func(args ...string) (string, string, int) {
+		cmd := exec.Command(bin, args...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if exit, ok := err.(*exec.ExitError); ok {
+			code = exit.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(stderr.String(), "goroutine ") {
+			t.Fatalf("memoctl %v panicked:\n%s", args, stderr.String())
+		}
+		return stdout.String(), stderr.String(), code
+	}
 	path := makeStore(t, 4)
-	out, err := exec.Command(bin, "info", path, "--json").Output()
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"info", path, "--json"}, 0, `"entries": 5`},
+		{[]string{"info", path}, 0, "double"},
+		{[]string{"keys", "--namespace", "square", path}, 0, `"key":"ab"`},
+		{[]string{"check", path}, 0, "ok: 5 records"},
+		{[]string{"check", "--fix", path}, 0, "ok: 5 records"},
+		{[]string{"sweep", path}, 0, "swept 0"},
+		{[]string{"clear", "--expired", path}, 0, "swept 0"},
+		{[]string{"clear", "--namespace", "square", path}, 0, "cleared square: 1 entries"},
+		{[]string{"compact", path}, 0, "compacted"},
+		{[]string{"clear", path}, 0, "cleared double: 4 entries"},
+		{[]string{"version"}, 0, "memoctl "},
+		{[]string{"help", "compact"}, 0, "usage: memoctl compact"},
+		{[]string{"keys", "-h"}, 0, "usage: memoctl keys"},
+		{[]string{"info", filepath.Join(t.TempDir(), "none.db")}, 1, "no such file"},
+		{[]string{"info", "--nope", path}, 2, "nope"},
+		{[]string{"frob"}, 2, "unknown command"},
+	} {
+		out, errOut, code := memoctl(tc.args...)
+		if code != tc.code || !strings.Contains(out+errOut, tc.want) {
+			t.Errorf("memoctl %v: exit %d, %q%q; want exit %d and %q", tc.args, code, out, errOut, tc.code, tc.want)
+		}
 	}
-	var got infoJSON
-	if err := json.Unmarshal(out, &got); err != nil || got.Entries != 5 {
-		t.Fatalf("info --json: %v %s", err, out)
+
+	live := filepath.Join(t.TempDir(), "live.db")
+	h := startHolder(t, live, "control")
+	h.call(t, 7)
+	if out, _, code := memoctl("info", "--json", live); code != 0 || !strings.Contains(out, `"live": true`) {
+		t.Fatalf("info on a live store: %d %s", code, out)
 	}
-	cmd := exec.Command(bin, "info", filepath.Join(t.TempDir(), "none.db"))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	err = cmd.Run()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 || strings.Contains(stderr.String(), "goroutine") {
-		t.Fatalf("missing file: %v, stderr %q", err, stderr.String())
+	if out, _, code := memoctl("clear", live); code != 0 || !strings.Contains(out, "cleared double") {
+		t.Fatalf("clear on a live store: %d %s", code, out)
 	}
-	if err := exec.Command(bin, "clear", "--namespace", "square", path).Run(); err != nil {
-		t.Fatal(err)
+	if got := h.call(t, 7); got != "ran" {
+		t.Fatalf("after memoctl clear the holder's call was %s", got)
+	}
+	if _, errOut, code := memoctl("compact", live); code != 1 || !strings.Contains(errOut, "stop that process first") {
+		t.Fatalf("compact on a live store: %d %s", code, errOut)
 	}
 }
