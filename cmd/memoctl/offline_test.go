@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -207,18 +206,10 @@ func BenchmarkInfo(b *testing.B) {
 	}
 }
 
-var bigStores sync.Map
-
-// bigStore builds a store of n entries once per test binary run.
+// bigStore builds a store of n entries in b's temporary directory.
 func bigStore(b *testing.B, n int) string {
-	if p, ok := bigStores.Load(n); ok {
-		return p.(string)
-	}
-	dir, err := os.MkdirTemp("", "memoctl-bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	path := filepath.Join(dir, "big.db")
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "big.db")
 	s, err := store.Open(path, store.WithQueueBytes(256<<20))
 	if err != nil {
 		b.Fatal(err)
@@ -242,6 +233,5 @@ func bigStore(b *testing.B, n int) string {
 	if code != 0 || json.Unmarshal([]byte(out), &info) != nil || info.Entries != int64(n) {
 		b.Fatalf("built store: exit %d, %s %s", code, out, errOut)
 	}
-	bigStores.Store(n, path)
 	return path
 }
