@@ -191,18 +191,14 @@ func TestControlRequests(t *testing.T) {
 }
 
 // controlClientEnv makes the test binary a control client (see
-// TestControlClientHelper) when curl is not installed.
+// runControlClient) when curl is not installed.
 const controlClientEnv = "MEMOSTORE_CONTROL_CLIENT"
 
-// TestControlClientHelper is not a test: run with controlClientEnv set to
-// a socket path, it is the client of TestControlRefusesOtherUsers, in a
-// process of another user. It prints the response's status line, or
-// "error: ..." if none came.
-func TestControlClientHelper(t *testing.T) {
-	sock := os.Getenv(controlClientEnv)
-	if sock == "" {
-		t.Skip("a helper process, run by TestControlRefusesOtherUsers when curl is missing")
-	}
+// runControlClient is what the test binary does when TestMain finds
+// controlClientEnv set to a socket path: the client of
+// TestControlRefusesOtherUsers, in a process of another user. It prints the
+// response's status line, or "error: ..." if none came.
+func runControlClient(sock string) {
 	conn, err := net.Dial("unix", sock)
 	if err != nil {
 		fmt.Println("error:", err)
@@ -240,7 +236,7 @@ func infoAs(t *testing.T, uid int, sock, dir string) (int, string) {
 				t.Fatal(err)
 			}
 		}
-		cmd = exec.Command(bin, "-test.run=^TestControlClientHelper$")
+		cmd = exec.Command(bin, "-test.run=^$")
 		cmd.Env = append(os.Environ(), controlClientEnv+"="+sock)
 		cmd.Dir = dir
 	}

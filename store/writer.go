@@ -196,7 +196,7 @@ func (s *Store) pause(d time.Duration, stopping bool) {
 }
 
 // maxBatchOps bounds the ops one transaction applies.
-const maxBatchOps = 10 * batchEntries
+const maxBatchOps = 2 * batchEntries
 
 // commitQueued applies the ops at the head of the queue in one transaction.
 func (s *Store) commitQueued() error {
