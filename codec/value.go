@@ -84,11 +84,14 @@ func (c *Values[V]) Decode(payload []byte) (V, error) {
 	d := decoders.Get().(*decoder)
 	d.r.Reset(payload)
 	d.dec.Reset(&d.r)
-	err := d.dec.Decode(&v)
+	panicked, err := safeDecode(d.dec, &v)
 	d.r.Reset(nil)
-	decoders.Put(d)
+	if !panicked {
+		decoders.Put(d)
+	}
 	if err != nil {
-		return v, fmt.Errorf("codec: decode %T: %w", v, err)
+		var zero V
+		return zero, fmt.Errorf("codec: decode %T: %w", v, err)
 	}
 	if c.hasTime {
 		utcTimes(reflect.ValueOf(&v).Elem())
@@ -103,10 +106,32 @@ func DecodeAny(b []byte) (any, error) {
 		return nil, err
 	}
 	var v any
-	if err := msgpack.Unmarshal(b, &v); err != nil {
+	d := decoders.Get().(*decoder)
+	d.r.Reset(b)
+	d.dec.Reset(&d.r)
+	panicked, err := safeDecode(d.dec, &v)
+	d.r.Reset(nil)
+	if !panicked {
+		decoders.Put(d)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("codec: decode: %w", err)
 	}
 	return v, nil
+}
+
+// safeDecode decodes into v, turning a panic inside msgpack into an error:
+// fuzzing found inputs on which msgpack v5.4.1 panics in reflect (for
+// example, a map where a struct with slices of pointers is expected), and
+// a damaged record must be a miss, never a crash. The decoder is not
+// reused after a panic.
+func safeDecode(dec *msgpack.Decoder, v any) (panicked bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			panicked, err = true, fmt.Errorf("%w: msgpack panicked: %v", ErrBadRecord, r)
+		}
+	}()
+	return false, dec.Decode(v)
 }
 
 func containsTime(t reflect.Type, seen map[reflect.Type]bool) bool {
