@@ -3,6 +3,8 @@ package memo
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/puzpuzpuz/xsync/v4"
 )
 
 // memTier is the memory tier: a typed LRU of decoded values, so that a hit
@@ -23,6 +25,14 @@ type memTier[K comparable, V any] struct {
 	root  node[K, V] // sentinel of the ring: root.next is the newest, root.prev the oldest
 	max   int        // bound in entries; < 0 means unbounded
 	front atomic.Pointer[node[K, V]]
+
+	// Hits are counted here, where each path is cheapest: a hit on the
+	// newest entry in xsync's striped counter, whose stripes stay with
+	// their CPU (one atomic counter made every parallel hit fight over one
+	// cache line: 37 ns against golang-lru's 30 ns in bench/), and any
+	// other hit in a plain count under the mutex it holds anyway.
+	fastHits *xsync.Counter
+	slowHits int64 // guarded by mu
 }
 
 // A node is one entry. key, val and exp never change once the node is
@@ -36,15 +46,17 @@ type node[K comparable, V any] struct {
 
 // newMemTier returns a tier bounded to max entries; max < 0 is unbounded.
 func newMemTier[K comparable, V any](max int) *memTier[K, V] {
-	m := &memTier[K, V]{items: map[K]*node[K, V]{}, max: max}
+	m := &memTier[K, V]{items: map[K]*node[K, V]{}, max: max, fastHits: xsync.NewCounter()}
 	m.root.next, m.root.prev = &m.root, &m.root
 	return m
 }
 
 // get returns k's value if it is present and, when it has an expiry, not
-// expired at now(). The clock is read only for entries that can expire.
+// expired at now(), and counts the hit. The clock is read only for entries
+// that can expire.
 func (m *memTier[K, V]) get(k K, now func() int64) (V, bool) {
 	if n := m.front.Load(); n != nil && n.key == k && (n.exp == 0 || now() < n.exp) {
+		m.fastHits.Inc()
 		return n.val, true
 	}
 	m.mu.Lock()
@@ -59,8 +71,17 @@ func (m *memTier[K, V]) get(k K, now func() int64) (V, bool) {
 		return zero, false
 	}
 	m.toFront(n)
+	m.slowHits++
 	m.mu.Unlock()
 	return n.val, true
+}
+
+// hits returns the hits counted since the tier began.
+func (m *memTier[K, V]) hits() int64 {
+	m.mu.Lock()
+	slow := m.slowHits
+	m.mu.Unlock()
+	return slow + m.fastHits.Value()
 }
 
 // add stores v for k as the newest entry, replacing any value k had, and
