@@ -4,7 +4,6 @@
 package memostore_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -778,28 +776,7 @@ func testFullDisk(t *testing.T, syncWrites bool, queueBytes int64) {
 // replaces the stale lock record and control socket.
 func TestKilledHolderReleasesFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "held.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=hold", "MEMOSTORE_TEST_PATH="+path)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "holding\n" {
-		t.Fatalf("holder: %q, %v", line, err)
-	}
+	cmd, _ := startHolder(t, path)
 	pid := cmd.Process.Pid
 	ctx := context.Background()
 

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -141,8 +142,11 @@ func TestFibSurvivesRestart(t *testing.T) {
 	}
 }
 
-func TestLockedFileAcrossProcesses(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "locked.db")
+// startHolder runs the test binary as a child that holds the store at
+// path open until its stdin closes, and returns once it holds it. The
+// child is killed, if still running, when the test ends.
+func startHolder(t *testing.T, path string) (*exec.Cmd, io.WriteCloser) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=hold", "MEMOSTORE_TEST_PATH="+path)
 	stdin, err := cmd.StdinPipe()
@@ -157,13 +161,22 @@ func TestLockedFileAcrossProcesses(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Wait()
-	defer stdin.Close()
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
 	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "holding\n" {
-		t.Fatalf("child: %q, %v", line, err)
+		t.Fatalf("holder: %q, %v", line, err)
 	}
+	return cmd, stdin
+}
+
+func TestLockedFileAcrossProcesses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locked.db")
+	cmd, stdin := startHolder(t, path)
 	start := time.Now()
-	_, err = store.Open(path, store.WithLockTimeout(200*time.Millisecond))
+	_, err := store.Open(path, store.WithLockTimeout(200*time.Millisecond))
 	elapsed := time.Since(start)
 	if !errors.Is(err, store.ErrLocked) {
 		t.Fatalf("Open of a held file: %v, want ErrLocked", err)

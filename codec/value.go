@@ -81,15 +81,7 @@ func (c *Values[V]) Decode(payload []byte) (V, error) {
 	if err := Validate(payload); err != nil {
 		return v, err
 	}
-	d := decoders.Get().(*decoder)
-	d.r.Reset(payload)
-	d.dec.Reset(&d.r)
-	panicked, err := safeDecode(d.dec, &v)
-	d.r.Reset(nil)
-	if !panicked {
-		decoders.Put(d)
-	}
-	if err != nil {
+	if err := decode(payload, &v); err != nil {
 		var zero V
 		return zero, fmt.Errorf("codec: decode %T: %w", v, err)
 	}
@@ -106,18 +98,23 @@ func DecodeAny(b []byte) (any, error) {
 		return nil, err
 	}
 	var v any
+	if err := decode(b, &v); err != nil {
+		return nil, fmt.Errorf("codec: decode: %w", err)
+	}
+	return v, nil
+}
+
+// decode decodes b, already validated, into v with a pooled decoder.
+func decode(b []byte, v any) error {
 	d := decoders.Get().(*decoder)
 	d.r.Reset(b)
 	d.dec.Reset(&d.r)
-	panicked, err := safeDecode(d.dec, &v)
+	panicked, err := safeDecode(d.dec, v)
 	d.r.Reset(nil)
 	if !panicked {
 		decoders.Put(d)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("codec: decode: %w", err)
-	}
-	return v, nil
+	return err
 }
 
 // safeDecode decodes into v, turning a panic inside msgpack into an error:

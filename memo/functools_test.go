@@ -84,18 +84,7 @@ func TestReplaysFunctools(t *testing.T) {
 // TestFibMatchesFunctools checks recursive memoization against CPython.
 func TestFibMatchesFunctools(t *testing.T) {
 	for _, tc := range loadCPython(t).Fib {
-		var fib *memo.Func[int, int]
-		fib, err := memo.New(nil, "fib", func(ctx context.Context, n int) (int, error) {
-			if n < 2 {
-				return n, nil
-			}
-			a, err := fib.Call(ctx, n-1)
-			if err != nil {
-				return 0, err
-			}
-			b, err := fib.Call(ctx, n-2)
-			return a + b, err
-		}, memo.MaxSize(tc.MaxSize))
+		fib, err := newFib(nil, memo.MaxSize(tc.MaxSize))
 		if err != nil {
 			t.Fatal(err)
 		}
