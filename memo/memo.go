@@ -1,15 +1,18 @@
 // Package memo memoizes Go functions in two tiers: a typed LRU in memory,
-// in front of a store file that outlives the process.
+// in front of a store (a file, or a Redis server shared by many processes)
+// that outlives the process.
 //
 //	fib, err := memo.New(s, "fib", fibFn, memo.MaxSize(128))
 //	v, err := fib.Call(ctx, 30)
 //
 // A call is answered from the memory tier if it can (no encoding, no
-// allocation), else from the file, else by running fn; fn's result is then
-// kept in memory and written behind to the file. Concurrent calls for one
-// key run fn once. With a nil store, a Func is a memory-only memoizer that
-// behaves as Python's functools.lru_cache: the same hits, misses and
-// currsize for the same calls and maxsize.
+// allocation), else from the store, else by running fn; fn's result is
+// then kept in memory and written to the store (behind, for a file).
+// Concurrent calls for one key run fn once; on a store shared through
+// Redis, concurrent calls for one key in different processes run fn once
+// too (see store.Namespace.Acquire). With a nil store, a Func is a
+// memory-only memoizer that behaves as Python's functools.lru_cache: the
+// same hits, misses and currsize for the same calls and maxsize.
 //
 // # Caveats
 //
@@ -228,7 +231,25 @@ func (f *Func[K, V]) compute(ctx context.Context, k K) (V, error) {
 	var key []byte
 	if f.ns != nil {
 		key = f.keys(nil, k)
-		if v, ok := f.lookup(key); ok {
+		v, ok := f.lookup(key)
+		if !ok && f.ns.Shared() {
+			// Other processes share the store: wait for one that is
+			// computing k, or hold k's lock while this one does.
+			var release func()
+			var err error
+			ok, release, err = f.ns.Acquire(ctx, key, func() bool {
+				v, ok = f.lookup(key)
+				return ok
+			})
+			if err != nil {
+				var zero V
+				return zero, err
+			}
+			if !ok {
+				defer release() // after remember has stored the result
+			}
+		}
+		if ok {
 			f.countHit(true)
 			if f.mem != nil && f.gen.Load() == gen {
 				f.mem.add(k, v.val, v.exp)

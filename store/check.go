@@ -46,7 +46,7 @@ func (r *CheckReport) problem(format string, args ...any) {
 // index keys that point nowhere, adds missing index keys and rewrites the
 // counters, in one transaction, and lists each repair. bbolt-level damage
 // is reported, not repaired.
-func (s *Store) Check(ctx context.Context, fix bool, progress func(done, total int64)) (*CheckReport, error) {
+func (s *fileStore) Check(ctx context.Context, fix bool, progress func(done, total int64)) (*CheckReport, error) {
 	release, err := s.use()
 	if err != nil {
 		return nil, err
@@ -205,7 +205,7 @@ func checkSpace(ctx context.Context, tx *bolt.Tx, sp *space, rep *CheckReport, t
 
 // repair applies fixes to sp through the writer, so that the counters in
 // memory change with the file.
-func (s *Store) repair(ctx context.Context, sp *space, fixes []repair, rep *CheckReport) error {
+func (s *fileStore) repair(ctx context.Context, sp *space, fixes []repair, rep *CheckReport) error {
 	var done []string
 	o := &op{kind: opFunc, wait: make(chan error, 1), fn: func(tx *bolt.Tx, st *txState) error {
 		done = done[:0]

@@ -42,7 +42,7 @@ const maxControlRequest = 4 << 10
 
 // control is a store's control endpoint.
 type control struct {
-	s    *Store
+	s    *fileStore
 	path string
 	ln   net.Listener
 	srv  *http.Server
@@ -52,7 +52,7 @@ type control struct {
 // that s.wg tracks. A socket left by a crashed process is replaced: the
 // caller holds the store's lock, so no live process owns it. Anything else
 // at that path (a file, a symlink) is left alone and control is off.
-func (s *Store) startControl() (*control, error) {
+func (s *fileStore) startControl() (*control, error) {
 	path := ControlPath(s.path)
 	if len(path) >= 108 { // sizeof(sockaddr_un.sun_path)
 		return nil, fmt.Errorf("control socket path %q is too long for a Unix socket", path)

@@ -6,7 +6,7 @@ import (
 )
 
 // counters are a namespace's persisted counts. They live in the "counters"
-// bucket as ten big-endian int64s in field order and are rewritten in the
+// bucket as eleven big-endian int64s in field order and are rewritten in the
 // same transaction as every change to the namespace's entries, so they
 // always agree with the data and reading them never needs a scan.
 type counters struct {
@@ -20,13 +20,14 @@ type counters struct {
 	DecodeErrors int64 // records that failed their checksum or no longer decoded
 	WriteErrors  int64 // writes that failed or were refused (too large, queue full)
 	Writes       int64 // records written
+	ReadErrors   int64 // lookups the server did not answer (Redis)
 }
 
-const countersSize = 10 * 8
+const countersSize = 11 * 8
 
 func (c *counters) fields() []*int64 {
 	return []*int64{&c.Entries, &c.Bytes, &c.Hits, &c.Misses, &c.DiskHits,
-		&c.Expirations, &c.Evictions, &c.DecodeErrors, &c.WriteErrors, &c.Writes}
+		&c.Expirations, &c.Evictions, &c.DecodeErrors, &c.WriteErrors, &c.Writes, &c.ReadErrors}
 }
 
 func (c *counters) marshal() []byte {
@@ -56,7 +57,7 @@ func unmarshalCounters(b []byte) counters {
 // transaction has committed and its counters are installed: Stats must not
 // lose counts while a commit is in flight.
 type deltas struct {
-	hits, misses, diskHits, decodeErrors, writeErrors atomic.Int64
+	hits, misses, diskHits, decodeErrors, writeErrors, readErrors atomic.Int64
 }
 
 // take adds the deltas to c and returns what it added, for drop once the
@@ -75,6 +76,7 @@ func (d *deltas) drop(t *counters) {
 	d.diskHits.Add(-t.DiskHits)
 	d.decodeErrors.Add(-t.DecodeErrors)
 	d.writeErrors.Add(-t.WriteErrors)
+	d.readErrors.Add(-t.ReadErrors)
 }
 
 // peek returns the deltas without taking them.
@@ -85,6 +87,7 @@ func (d *deltas) peek() counters {
 		DiskHits:     d.diskHits.Load(),
 		DecodeErrors: d.decodeErrors.Load(),
 		WriteErrors:  d.writeErrors.Load(),
+		ReadErrors:   d.readErrors.Load(),
 	}
 }
 

@@ -34,9 +34,9 @@ var errNoSpace = fmt.Errorf("write %s: %w", "cache.db", syscall.ENOSPC)
 // commits anything: the writer reads failCommit without a lock.
 func injectFaults(s *Store) *diskFault {
 	f := &diskFault{r: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 5))}
-	s.mu.Lock()
-	s.failCommit = f.commit
-	s.mu.Unlock()
+	s.file.mu.Lock()
+	s.file.failCommit = f.commit
+	s.file.mu.Unlock()
 	return f
 }
 
@@ -259,7 +259,7 @@ func TestIntermittentCommitFailures(t *testing.T) {
 					// A commit that fails late, after the batch's puts and
 					// deletes were applied: what they did in memory must
 					// be rolled back with the transaction.
-					err = s.enqueue(ctx, fault.lateFailure(), func() {})
+					err = s.file.enqueue(ctx, fault.lateFailure(), func() {})
 				default:
 					if err := s.Flush(ctx); err != nil && !errors.Is(err, syscall.ENOSPC) && ctx.Err() == nil {
 						t.Errorf("Flush: %v", err)
@@ -302,7 +302,7 @@ func TestIntermittentCommitFailures(t *testing.T) {
 // fail: like a Put that arrives after the first failure, it is refused.
 //
 // This test found a bug, since fixed (commit 9a34a04): enqueue checked
-// s.failErr only when s.progress was closed, which only a successful
+// s.file.failErr only when s.file.progress was closed, which only a successful
 // commit did, so a Put (and the memo Call whose write it was) that found
 // the queue full just before the disk filled blocked until space
 // returned. commitQueued's failure path now wakes the waiters too.

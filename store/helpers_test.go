@@ -276,7 +276,7 @@ func holdWriter(tb testing.TB, s *Store) (resume func()) {
 	var startOnce, resumeOnce sync.Once
 	started := make(chan struct{})
 	hold := make(chan struct{})
-	release, err := s.use()
+	release, err := s.file.use()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -285,10 +285,10 @@ func holdWriter(tb testing.TB, s *Store) (resume func()) {
 		<-hold
 		return nil
 	}}
-	if err := s.enqueue(context.Background(), o, release); err != nil {
+	if err := s.file.enqueue(context.Background(), o, release); err != nil {
 		tb.Fatal(err)
 	}
-	signal(s.urgent)
+	signal(s.file.urgent)
 	<-started
 	resume = func() { resumeOnce.Do(func() { close(hold) }) }
 	tb.Cleanup(resume)

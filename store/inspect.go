@@ -22,7 +22,7 @@ const maxExpiredCount = 100_000
 // start of its expiry index, up to 100,000), and the file's free pages. Its
 // cost grows with the number of expired entries, never with the number
 // stored.
-func (s *Store) Inspect(ctx context.Context) (Stats, error) {
+func (s *fileStore) Inspect(ctx context.Context) (Stats, error) {
 	st := s.Stats()
 	release, err := s.use()
 	if err != nil {
@@ -78,7 +78,7 @@ const keysChunk = 1000
 
 // Keys calls fn for each entry of the namespace, in key order, up to limit
 // entries (0 = all). fn runs outside any transaction.
-func (s *Store) Keys(namespace string, limit int, fn func(KeyInfo) error) error {
+func (s *fileStore) Keys(namespace string, limit int, fn func(KeyInfo) error) error {
 	s.mu.RLock()
 	sp := s.spaces[namespace]
 	s.mu.RUnlock()

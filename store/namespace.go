@@ -73,7 +73,7 @@ func newSpace(name string, meta nsMeta, c counters) *space {
 }
 
 // loadSpaces reads every namespace's metadata and counters: O(namespaces).
-func (s *Store) loadSpaces(tx *bolt.Tx) error {
+func (s *fileStore) loadSpaces(tx *bolt.Tx) error {
 	counts := tx.Bucket(bucketCounters)
 	return tx.Bucket(bucketNamespaces).ForEach(func(k, v []byte) error {
 		var m nsMeta
@@ -86,19 +86,15 @@ func (s *Store) loadSpaces(tx *bolt.Tx) error {
 	})
 }
 
-// A Namespace is one memoized function's share of a Store, claimed by
-// Store.Namespace. Its methods are safe for concurrent use.
-type Namespace struct {
-	s  *Store
+// A fileNS is a namespace of the bbolt backend.
+type fileNS struct {
+	s  *fileStore
 	sp *space
 }
 
-// Namespace claims the namespace name for this process, creating it if it
-// is new. If the file holds the namespace with a different spec, its old
-// entries are dropped and the drop is logged: a value of another version or
-// type is never returned. A name can be claimed once per Store; a second
-// claim is an error.
-func (s *Store) Namespace(ctx context.Context, name string, spec NamespaceSpec) (*Namespace, error) {
+// namespace claims the namespace name for this process (see
+// Store.Namespace).
+func (s *fileStore) namespace(ctx context.Context, name string, spec NamespaceSpec) (nsBackend, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
@@ -140,13 +136,13 @@ func (s *Store) Namespace(ctx context.Context, name string, spec NamespaceSpec) 
 		s.mu.Unlock()
 		return nil, fmt.Errorf("store: namespace %q: %w", name, err)
 	}
-	return &Namespace{s: s, sp: sp}, nil
+	return &fileNS{s: s, sp: sp}, nil
 }
 
 // openSpace creates the namespace, or resets it if its spec changed.
 // The new identity is returned for the caller to install with the commit,
 // as an existing space is shared with readers.
-func (s *Store) openSpace(tx *bolt.Tx, st *txState, name string, spec NamespaceSpec, old *space) (*space, nsMeta, error) {
+func (s *fileStore) openSpace(tx *bolt.Tx, st *txState, name string, spec NamespaceSpec, old *space) (*space, nsMeta, error) {
 	if old != nil && old.meta.NamespaceSpec == spec {
 		return old, old.meta, nil
 	}
@@ -179,12 +175,6 @@ func (s *Store) openSpace(tx *bolt.Tx, st *txState, name string, spec NamespaceS
 	return sp, meta, nil
 }
 
-// Name returns the namespace's name.
-func (n *Namespace) Name() string { return n.sp.name }
-
-// Store returns the Store the namespace belongs to.
-func (n *Namespace) Store() *Store { return n.s }
-
 // Lookup finds the record stored under key and, if it is present, has not
 // expired and passes its checksum, calls decode with its payload and its
 // expires-at (Unix nanoseconds, 0 = never) and reports true. decode runs inside a read transaction: payload is valid
@@ -192,7 +182,7 @@ func (n *Namespace) Store() *Store { return n.s }
 //
 // A record that fails its checksum, or that decode rejects, is treated as
 // absent: it is counted (DecodeErrors), logged and deleted.
-func (n *Namespace) Lookup(key []byte, decode func(payload []byte, expiresAt int64) error) (bool, error) {
+func (n *fileNS) Lookup(key []byte, decode func(payload []byte, expiresAt int64) error) (bool, error) {
 	s := n.s
 	release, err := s.use()
 	if err != nil {
@@ -226,7 +216,7 @@ func (n *Namespace) Lookup(key []byte, decode func(payload []byte, expiresAt int
 
 // use decodes rec for Lookup. A bad record is counted, logged and queued
 // for deletion; if rec is itself still queued, the delete follows its write.
-func (n *Namespace) use(rec, key []byte, now int64, decode func([]byte, int64) error) (bool, error) {
+func (n *fileNS) use(rec, key []byte, now int64, decode func([]byte, int64) error) (bool, error) {
 	h, err := codec.ParseHeader(rec)
 	if err == nil && h.Expired(now) {
 		return false, nil
@@ -253,7 +243,7 @@ func (n *Namespace) use(rec, key []byte, now int64, decode func([]byte, int64) e
 }
 
 // tryEnqueue queues o if the queue has room, and otherwise drops it.
-func (s *Store) tryEnqueue(o *op) {
+func (s *fileStore) tryEnqueue(o *op) {
 	s.mu.Lock()
 	if s.qbytes+int64(len(o.rec)) > s.opts.queueBytes {
 		s.mu.Unlock()
@@ -276,7 +266,7 @@ func (s *Store) tryEnqueue(o *op) {
 // keys that are empty or too long for bbolt and the indexes are refused
 // (counted as write errors): queued, they would fail every commit. Put
 // waits for room when the queue is full, until ctx ends.
-func (n *Namespace) Put(ctx context.Context, key, rec []byte) error {
+func (n *fileNS) Put(ctx context.Context, key, rec []byte) error {
 	if len(rec) > MaxRecordBytes {
 		n.sp.d.writeErrors.Add(1)
 		return fmt.Errorf("store: put in %q: record of %d bytes exceeds MaxRecordBytes (%d)", n.sp.name, len(rec), MaxRecordBytes)
@@ -300,12 +290,12 @@ const maxKeyBytes = bolt.MaxKeySize - expiry.IndexKeySize
 
 // Delete removes the entry under key, if any. Like Put, it writes behind
 // unless the store was opened WithSyncWrites.
-func (n *Namespace) Delete(ctx context.Context, key []byte) error {
+func (n *fileNS) Delete(ctx context.Context, key []byte) error {
 	o := &op{kind: opDelete, sp: n.sp, key: key}
 	return n.write(ctx, o, n.s.opts.syncWrites)
 }
 
-func (n *Namespace) write(ctx context.Context, o *op, wait bool) error {
+func (n *fileNS) write(ctx context.Context, o *op, wait bool) error {
 	release, err := n.s.use()
 	if err != nil {
 		return err
@@ -324,13 +314,13 @@ func (n *Namespace) write(ctx context.Context, o *op, wait bool) error {
 
 // Clear deletes every entry of the namespace and resets its counters, and
 // returns once that is committed.
-func (n *Namespace) Clear(ctx context.Context) error {
+func (n *fileNS) Clear(ctx context.Context) error {
 	return n.s.Clear(ctx, n.sp.name)
 }
 
 // CountHit counts a call answered without running the function; fromDisk
 // says it was served from the file.
-func (n *Namespace) CountHit(fromDisk bool) {
+func (n *fileNS) CountHit(fromDisk bool) {
 	n.sp.d.hits.Add(1)
 	if fromDisk {
 		n.sp.d.diskHits.Add(1)
@@ -338,7 +328,7 @@ func (n *Namespace) CountHit(fromDisk bool) {
 }
 
 // CountMiss counts a call that ran the function.
-func (n *Namespace) CountMiss() { n.sp.d.misses.Add(1) }
+func (n *fileNS) CountMiss() { n.sp.d.misses.Add(1) }
 
 // A MemoryTier is an in-process tier in front of a namespace, such as the
 // LRU of a memo.Func. The store reports its size in Stats, carries its
@@ -359,9 +349,15 @@ type MemoryTier interface {
 // Attach attaches the memory tier t to the namespace, replacing any
 // before. Calls that t counts from now on are added to the namespace's
 // counters; CountHit and CountMiss need not be called for them.
-func (n *Namespace) Attach(t MemoryTier) {
+func (n *fileNS) Attach(t MemoryTier) {
 	n.s.mu.Lock()
 	n.sp.tier = t
 	n.sp.pulled = tierCounts(t)
 	n.s.mu.Unlock()
+}
+
+// Acquire returns at once: a file is held by one process, whose calls for
+// a key are already one flight (see Store.Namespace).
+func (n *fileNS) Acquire(context.Context, []byte, func() bool) (bool, func(), error) {
+	return false, func() {}, nil
 }

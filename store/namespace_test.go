@@ -324,7 +324,7 @@ func TestBadRecordReplaced(t *testing.T) {
 	wantValue(t, ns, "k", "fresh")
 
 	// The same delete arriving after the replacement is committed.
-	s.tryEnqueue(&op{kind: opDeleteIf, sp: ns.sp, key: key("k"), rec: bad})
+	s.file.tryEnqueue(&op{kind: opDeleteIf, sp: ns.b.(*fileNS).sp, key: key("k"), rec: bad})
 	flush(t, s)
 	wantValue(t, ns, "k", "fresh")
 	if st := nsStats(t, s, "n"); st.Entries != 1 || st.DecodeErrors != 1 {

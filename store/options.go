@@ -24,6 +24,26 @@ const (
 	// write is counted as a write error and logged.
 	MaxRecordBytes = 64 << 20
 
+	// DefaultPrefix starts the name of every Redis key a store writes.
+	DefaultPrefix = "memo"
+
+	// DefaultTimeout bounds each exchange with a Redis server: dialing,
+	// reading and writing.
+	DefaultTimeout = 500 * time.Millisecond
+
+	// DefaultLockTTL is how long a Redis computation lock lives unless
+	// its holder releases it first: how long the others wait for a
+	// process that died while computing.
+	DefaultLockTTL = 10 * time.Second
+
+	// DefaultLockWait bounds how long a caller waits for another process
+	// to compute a key before it computes it itself.
+	DefaultLockWait = 10 * time.Second
+
+	// counterInterval is how often a Redis store adds the counts it
+	// gathered (hits, misses, ...) to the server's counters.
+	counterInterval = time.Second
+
 	// batchDelay is how long the writer lets writes gather before it
 	// commits them in one transaction, unless batchEntries arrive first or
 	// a caller waits (Flush, WithSyncWrites, Clear, Sweep).
@@ -50,6 +70,12 @@ type options struct {
 	recover       bool
 	logger        *slog.Logger
 	clock         expiry.Clock
+
+	// Redis only.
+	prefix   string
+	timeout  time.Duration
+	lockTTL  time.Duration
+	lockWait time.Duration
 }
 
 func defaultOptions() options {
@@ -60,6 +86,10 @@ func defaultOptions() options {
 		control:       true,
 		logger:        slog.Default(),
 		clock:         expiry.SystemClock{},
+		prefix:        DefaultPrefix,
+		timeout:       DefaultTimeout,
+		lockTTL:       DefaultLockTTL,
+		lockWait:      DefaultLockWait,
 	}
 }
 
@@ -153,4 +183,51 @@ func WithoutControl() Option {
 // the file as it is. A file of a newer format is never moved.
 func WithRecover() Option {
 	return func(o *options) { o.recover = true }
+}
+
+// WithPrefix sets the first part of every Redis key the store writes, so
+// that several stores can share one Redis database. The default is
+// DefaultPrefix. An empty prefix means the default. File stores ignore it.
+func WithPrefix(p string) Option {
+	return func(o *options) {
+		if p != "" {
+			o.prefix = p
+		}
+	}
+}
+
+// WithTimeout bounds each exchange with a Redis server (dial, read,
+// write): a slow or unreachable server costs a caller at most about this
+// long before it carries on without the server. The default is
+// DefaultTimeout; zero or less means the default. File stores ignore it.
+func WithTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.timeout = d
+		}
+	}
+}
+
+// WithLockTTL sets how long a Redis computation lock (see
+// Namespace.Acquire) lives unless released: set it above the time the
+// memoized function takes, or a second process may start computing the
+// same key. It is also how long others wait for a holder that died. The
+// default is DefaultLockTTL; zero or less means the default.
+func WithLockTTL(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.lockTTL = d
+		}
+	}
+}
+
+// WithLockWait bounds how long a caller waits for another process to
+// compute a key before it computes the key itself. The default is
+// DefaultLockWait; zero or less means the default.
+func WithLockWait(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.lockWait = d
+		}
+	}
 }

@@ -1,8 +1,17 @@
-// Package store is the disk tier of memostore: one bbolt file holding the
-// memoized results of many functions, one namespace each.
+// Package store is the persistent tier of memostore: the memoized results
+// of many functions, one namespace each, kept in a bbolt file (the
+// default) or on a Redis server shared by many processes and machines.
 //
-// A Store writes behind: Namespace.Put queues a record and returns; one
-// writer goroutine commits queued records in group transactions (every
+// Open picks the backend from the location it is given: a path opens a
+// bbolt file, a redis:// or rediss:// URL opens Redis. Every method of
+// Store and Namespace works on both; a few operator tools (Inspect, Keys,
+// Check, Compact, the control endpoint) exist for files only and return
+// ErrUnsupported on Redis.
+//
+// # Files
+//
+// A file Store writes behind: Namespace.Put queues a record and returns;
+// one writer goroutine commits queued records in group transactions (every
 // ~10 ms or 1,000 entries, at once when a caller waits). Queued records are
 // visible to every later lookup before and after their commit, Flush and
 // Close wait for them, and a full queue makes writers wait rather than drop.
@@ -17,21 +26,44 @@
 // Counters (entries, bytes, hits, misses, ...) are kept in the file and
 // updated in the transactions that change the data: Stats never scans.
 //
+// # Redis
+//
+// A Redis Store (or Valkey: the protocol is the same) keeps each entry in
+// its own key, PREFIX:NAMESPACE:VERSION:d:KEY, holding the same checksummed
+// record as a file does, with a native Redis TTL for expiry: there is
+// nothing to sweep. Namespace metadata and counters live in hashes
+// (PREFIX:NAMESPACE:meta, PREFIX:NAMESPACE:counts; counters are added with
+// HINCRBY). VERSION is a fingerprint of the namespace's version and key and
+// value types. Clear deletes incrementally with SCAN and UNLINK, and tells
+// every process sharing the server to empty its memory tier. Many
+// processes share a Redis Store; when several miss on one key at once, one
+// computes and the others wait for its result (see Namespace.Acquire).
+//
+// Writes go straight to the server, one round trip per Put (the record and
+// the counters in one pipeline). When the server is unreachable or slow,
+// every operation gives up after WithTimeout, the store stops trying for a
+// short, growing back-off, and callers carry on without it: lookups miss,
+// writes are dropped, and both are logged and counted. The client
+// reconnects by itself.
+//
 // # Caveats
 //
-//   - A Store holds an exclusive lock on its file: a second Open, in this
-//     process or another, waits WithLockTimeout and then fails with
+//   - A file Store holds an exclusive lock on its file: a second Open, in
+//     this process or another, waits WithLockTimeout and then fails with
 //     ErrLocked. Read-only Stores (WithReadOnly) share the file with each
 //     other but not with a writer.
 //   - What was only queued when the process dies is lost: it is a cache, and
 //     a lost entry is a recomputation. Flush, Close and WithSyncWrites make
 //     writes durable.
-//   - Under testing/synctest, open stores WithoutControl: the control
+//   - Under testing/synctest, open file stores WithoutControl: the control
 //     endpoint's goroutine waits on a socket, which keeps the bubble's clock
 //     from advancing.
-//   - A failing disk never fails a caller: failed commits are logged,
-//     counted (WriteErrors) and retried with back-off while the records stay
-//     readable from the queue.
+//   - A failing disk or server never fails a caller: failed writes are
+//     logged and counted (WriteErrors); a file store retries them with
+//     back-off while the records stay readable from the queue.
+//   - On Redis, Entries and Bytes are not counted: the server expires and
+//     evicts keys by itself and tells no one. Memory tiers of other
+//     processes are emptied by Clear, not by Forget.
 package store
 
 import (
@@ -39,366 +71,286 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"sort"
-	"sync"
-	"sync/atomic"
-	"time"
-
-	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
-
-	"github.com/memostore/memostore/expiry"
+	"strings"
 )
 
-// A Store is an open store file. It is safe for concurrent use. It owns two
-// goroutines, the writer and the sweeper, which Close stops.
+// ErrUnsupported is returned by the operations that exist for one backend
+// only, such as Compact on Redis. It is errors.ErrUnsupported.
+var ErrUnsupported = errors.ErrUnsupported
+
+// A Store is an open store: a bbolt file or a Redis server. It is safe for
+// concurrent use. It owns background goroutines (for a file: the writer,
+// the sweeper and the control endpoint; for Redis: the counter flusher and
+// the clear listener), which Close stops.
 type Store struct {
-	path string
+	loc  string
 	opts options
-	log  *slog.Logger
-	db   *bolt.DB
-	lock *lockFile
-	ctl  *control // nil when the control endpoint is off
-
-	// life is held shared by every operation that uses db and exclusively
-	// by Close, so that Close never pulls the file from under a reader.
-	life   sync.RWMutex
-	closed atomic.Bool
-
-	mu       sync.RWMutex
-	spaces   map[string]*space // every namespace in the file, by name
-	claims   map[string]bool   // names claimed by a Namespace in this process
-	queue    []*op             // writes waiting for the writer, in order
-	qbytes   int64             // bytes of records in queue
-	seq      uint64            // ops ever queued
-	done     uint64            // ops ever finished (committed or given up)
-	progress chan struct{}     // closed and replaced whenever done advances
-	waiters  int               // callers waiting for a commit: no lingering
-	failErr  error             // the last commit's error, nil once one succeeds
-
-	wake   chan struct{} // a write was queued
-	urgent chan struct{} // a caller waits for a commit
-	stop   chan struct{} // Close: drain the queue and exit
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-
-	closeOnce sync.Once
-	closeErr  error
-
-	// failCommit, if set (by tests in this package only), is called at the
-	// start of every write transaction of commitQueued; its error fails
-	// the commit, as a full disk would.
-	failCommit func() error
+	b    backend
+	file *fileStore  // set when b is a file
+	rd   *redisStore // set when b is Redis
 }
 
-// Open opens the store file at path, creating it (mode 0600) if it does not
-// exist. A file that is not a store gives ErrCorrupt and is left untouched;
-// a file held by another process gives ErrLocked after the lock timeout.
+// backend is a Store's persistent tier. The two implementations are
+// fileStore (bbolt) and redisStore (Redis).
+type backend interface {
+	namespace(ctx context.Context, name string, spec NamespaceSpec) (nsBackend, error)
+	Flush(ctx context.Context) error
+	Sweep(ctx context.Context) (int, error)
+	Clear(ctx context.Context, name string) error
+	StatsContext(ctx context.Context) (Stats, error)
+	Close() error
+}
+
+// nsBackend is one namespace of a backend; see Namespace for what each
+// method does.
+type nsBackend interface {
+	Lookup(key []byte, decode func(payload []byte, expiresAt int64) error) (bool, error)
+	Put(ctx context.Context, key, rec []byte) error
+	Delete(ctx context.Context, key []byte) error
+	Clear(ctx context.Context) error
+	CountHit(fromDisk bool)
+	CountMiss()
+	Attach(t MemoryTier)
+	Acquire(ctx context.Context, key []byte, found func() bool) (bool, func(), error)
+}
+
+// IsURL reports whether location names a Redis server (redis:// or
+// rediss://) rather than a file.
+func IsURL(location string) bool {
+	return strings.HasPrefix(location, "redis://") || strings.HasPrefix(location, "rediss://") ||
+		strings.HasPrefix(location, "unix://")
+}
+
+// Open opens the store at location. A path opens a bbolt file, creating
+// it (mode 0600) if it does not exist: a file that is not a store gives
+// ErrCorrupt and is left untouched, and a file held by another process
+// gives ErrLocked after the lock timeout. WithRecover changes what happens
+// to a corrupt file: it is moved aside and a fresh store is opened in its
+// place.
 //
-// WithRecover changes what happens to a corrupt file: it is moved aside
-// and a fresh store is opened in its place.
-func Open(path string, opts ...Option) (*Store, error) {
+// A redis://, rediss:// or unix:// URL opens a Redis store, in the form
+// redis://[[user]:password@]host[:port][/db][?options] that go-redis's
+// ParseURL accepts (for example redis://127.0.0.1:6379/0). Open checks
+// that the server answers, within WithTimeout, and fails if it does not;
+// once open, the store rides out outages (see the package doc). File-only
+// options (WithLockTimeout, WithMaxBytes, WithQueueBytes, WithSyncWrites,
+// WithSweepInterval, WithRecover, WithoutControl) are ignored there;
+// WithPrefix, WithTimeout, WithLockTTL and WithLockWait apply to Redis
+// only.
+func Open(location string, opts ...Option) (*Store, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
 		opt(&o)
 	}
-	s, err := openUnderLock(path, o)
-	if err == nil || !o.recover || o.readOnly || !errors.Is(err, ErrCorrupt) {
-		return s, err
-	}
-	aside, merr := moveAside(path, o.lockTimeout)
-	if merr != nil {
-		return nil, fmt.Errorf("%w; moving it aside failed: %v", err, merr)
-	}
-	if aside != "" {
-		o.logger.Warn("memostore: store file is corrupt; moved it aside and started a fresh store",
-			"path", path, "moved_to", aside, "err", err)
-	}
-	return openUnderLock(path, o)
-}
-
-// moveAside renames the corrupt file at path to NAME.corrupt-TIMESTAMP,
-// under the store's lock, and returns the new name. If the file is no
-// longer corrupt when the lock is had (another process replaced it), it
-// is left alone and "" is returned.
-func moveAside(path string, timeout time.Duration) (string, error) {
-	lock, err := acquireLock(path, true, timeout)
-	if err != nil {
-		return "", err
-	}
-	defer lock.release()
-	if err := checkFile(path); err == nil {
-		if err := checkStoreFormat(path); err == nil {
-			return "", nil
-		}
-	}
-	aside := path + ".corrupt-" + time.Now().UTC().Format("20060102T150405.000000000Z")
-	if err := os.Rename(path, aside); err != nil {
-		return "", err
-	}
-	return aside, syncDir(filepath.Dir(path))
-}
-
-// openUnderLock takes the lock file and opens the store under it.
-func openUnderLock(path string, o options) (*Store, error) {
-	// Reject what is not a store before making anything beside it.
-	if _, err := os.Stat(path); err == nil {
-		if err := checkFile(path); err != nil {
-			return nil, fmt.Errorf("store: open %s: %w", path, err)
-		}
-	} else if o.readOnly {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
-	}
-	lock, err := acquireLock(path, !o.readOnly, o.lockTimeout)
-	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
-	}
-	s, err := open(path, o, lock)
-	if err != nil {
-		lock.release()
-		return nil, err
-	}
-	return s, nil
-}
-
-func open(path string, o options, lock *lockFile) (*Store, error) {
-	if err := prepare(path, o.readOnly); err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
-	}
-	// The lock file is ours, so bbolt's own lock on path is free unless a
-	// process that does not use the lock file holds it.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.lockTimeout, ReadOnly: o.readOnly, PreLoadFreelist: true})
-	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("store: open %s: %w (waited %v)", path, ErrLocked, o.lockTimeout)
-		}
-		if errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) || errors.Is(err, berrors.ErrVersionMismatch) {
-			return nil, fmt.Errorf("store: open %s: %w: %v", path, ErrCorrupt, err)
-		}
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
-	}
-	s := &Store{
-		path:     path,
-		opts:     o,
-		log:      o.logger,
-		db:       db,
-		lock:     lock,
-		spaces:   map[string]*space{},
-		claims:   map[string]bool{},
-		progress: make(chan struct{}),
-		wake:     make(chan struct{}, 1),
-		urgent:   make(chan struct{}, 1),
-		stop:     make(chan struct{}),
-	}
-	if err := db.View(func(tx *bolt.Tx) error {
-		if err := checkFormat(tx, path); err != nil {
-			return err
-		}
-		return s.loadSpaces(tx)
-	}); err != nil {
-		db.Close()
-		if errors.Is(err, ErrCorrupt) {
+	if IsURL(location) {
+		rd, err := openRedis(location, o)
+		if err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return &Store{loc: rd.loc, opts: o, b: rd, rd: rd}, nil
 	}
-	if !o.readOnly {
-		if o.control {
-			if s.ctl, err = s.startControl(); err != nil {
-				s.log.Warn("memostore: control endpoint off", "path", path, "err", err)
-			}
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		s.cancel = cancel
-		s.wg.Add(2)
-		go s.runWriter()
-		go func() {
-			defer s.wg.Done()
-			expiry.RunSweeper(ctx, o.sweepInterval, s.Sweep, func(err error) {
-				s.log.Warn("memostore: sweep failed", "path", path, "err", err)
-			})
-		}()
+	f, err := openFile(location, o)
+	if err != nil {
+		return nil, err
 	}
-	return s, nil
+	return &Store{loc: location, opts: o, b: f, file: f}, nil
 }
 
-// prepare makes sure path is safe to hand to bbolt: an existing file must
-// pass checkFile; a missing one is created, unless the store is read-only.
-func prepare(path string, readOnly bool) error {
-	_, err := os.Lstat(path)
-	switch {
-	case err == nil:
-		return checkFile(path)
-	case !errors.Is(err, os.ErrNotExist):
-		return err
-	case readOnly:
-		return err
+// Path returns the store's location: the file's path, or the Redis URL
+// without its password.
+func (s *Store) Path() string { return s.loc }
+
+// Backend returns "bbolt" or "redis".
+func (s *Store) Backend() string {
+	if s.rd != nil {
+		return "redis"
 	}
-	return create(path)
+	return "bbolt"
 }
 
-// Path returns the path of the store file.
-func (s *Store) Path() string { return s.path }
-
-// Now returns the current time of the store's clock (see WithClock).
+// Now returns the current time of the store's clock (see WithClock), in
+// Unix nanoseconds.
 func (s *Store) Now() int64 { return s.opts.clock.Now().UnixNano() }
 
-// SyncWrites reports whether the store was opened WithSyncWrites.
-func (s *Store) SyncWrites() bool { return s.opts.syncWrites }
+// SyncWrites reports whether every write is durable before it returns:
+// a file opened WithSyncWrites, or Redis, where writes are not queued.
+func (s *Store) SyncWrites() bool { return s.opts.syncWrites || s.rd != nil }
 
 // Logger returns the store's logger (see WithLogger).
-func (s *Store) Logger() *slog.Logger { return s.log }
+func (s *Store) Logger() *slog.Logger { return s.opts.logger }
 
-// use takes the store's shared lifetime lock; the caller must call the
-// returned function when done with db. It fails once Close has begun.
-func (s *Store) use() (release func(), err error) {
-	s.life.RLock()
-	if s.closed.Load() {
-		s.life.RUnlock()
-		return nil, ErrClosed
-	}
-	return s.life.RUnlock, nil
-}
+// Close writes what is queued (and, on Redis, the counters), stops the
+// store's goroutines and releases the file or the connections. It is safe
+// to call more than once; later calls return the first call's result.
+// Every other method returns ErrClosed after it.
+func (s *Store) Close() error { return s.b.Close() }
 
-// Close writes what is queued, stops the writer and the sweeper, and
-// closes the file. It is safe to call more than once; later calls return
-// the first call's result. Every other method returns ErrClosed after it.
-func (s *Store) Close() error {
-	s.closeOnce.Do(func() {
-		s.life.Lock()
-		s.closed.Store(true)
-		s.life.Unlock()
-		var err error
-		if !s.opts.readOnly {
-			if s.ctl != nil {
-				s.ctl.stop()
-			}
-			s.cancel()
-			s.queueCounters()
-			close(s.stop)
-			s.wg.Wait()
-			s.mu.Lock()
-			if s.failErr != nil {
-				err = fmt.Errorf("store: close %s: queued writes lost: %w", s.path, s.failErr)
-			}
-			s.mu.Unlock()
-		}
-		if cerr := s.db.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("store: close %s: %w", s.path, cerr)
-		}
-		s.lock.release()
-		s.closeErr = err
-	})
-	return s.closeErr
-}
-
-// Flush waits until every write queued before it is committed to the file,
-// or ctx ends. It returns the writer's error if commits are failing.
-func (s *Store) Flush(ctx context.Context) error {
-	release, err := s.use()
-	if err != nil {
-		return err
-	}
-	if s.opts.readOnly {
-		release()
-		return nil
-	}
-	// A flush op carries the in-memory counters to the file even when no
-	// entry is queued.
-	o := &op{kind: opFlush, wait: make(chan error, 1)}
-	err = s.enqueue(ctx, o, release)
-	if err != nil {
-		return fmt.Errorf("store: flush: %w", err)
-	}
-	return nil
-}
+// Flush waits until every write queued before it is committed, with the
+// counters counted so far, or ctx ends. It returns the writer's error if
+// commits are failing.
+func (s *Store) Flush(ctx context.Context) error { return s.b.Flush(ctx) }
 
 // Sweep deletes the entries that have expired, in batches of bounded size,
 // and returns how many it deleted. The background sweeper calls it every
-// WithSweepInterval.
-func (s *Store) Sweep(ctx context.Context) (int, error) {
-	total := 0
-	for {
-		release, err := s.use()
-		if err != nil {
-			return total, err
-		}
-		if s.opts.readOnly {
-			release()
-			return 0, fmt.Errorf("store: sweep %s: read-only", s.path)
-		}
-		n, full := 0, false
-		o := &op{kind: opFunc, wait: make(chan error, 1), fn: func(tx *bolt.Tx, st *txState) error {
-			var err error
-			n, full, err = st.sweep(tx, s.Now(), sweepBatch)
-			return err
-		}}
-		if err := s.enqueue(ctx, o, release); err != nil {
-			return total, fmt.Errorf("store: sweep: %w", err)
-		}
-		total += n
-		if !full {
-			return total, nil
-		}
-	}
-}
+// WithSweepInterval. On Redis, which expires entries by itself, it does
+// nothing and returns 0.
+func (s *Store) Sweep(ctx context.Context) (int, error) { return s.b.Sweep(ctx) }
 
 // Clear deletes every entry of the named namespace, or of every namespace
-// if name is "", and resets their counters. It returns once the deletion is
-// committed. Namespaces and their recorded versions and types remain.
-func (s *Store) Clear(ctx context.Context, name string) error {
-	release, err := s.use()
-	if err != nil {
-		return err
-	}
-	if s.opts.readOnly {
-		release()
-		return fmt.Errorf("store: clear %s: read-only", s.path)
-	}
-	s.mu.RLock()
-	var spaces []*space
-	for n, sp := range s.spaces {
-		if name == "" || n == name {
-			spaces = append(spaces, sp)
-		}
-	}
-	s.mu.RUnlock()
-	if name != "" && len(spaces) == 0 {
-		release()
-		return fmt.Errorf("store: clear: no namespace %q in %s", name, s.path)
-	}
-	o := &op{kind: opFunc, wait: make(chan error, 1), fn: func(tx *bolt.Tx, st *txState) error {
-		for _, sp := range spaces {
-			if err := st.clear(tx, sp); err != nil {
-				return err
-			}
-		}
-		return nil
-	}}
-	if err := s.enqueue(ctx, o, release); err != nil {
-		return fmt.Errorf("store: clear: %w", err)
-	}
-	// Then the memory tiers, so that no later call in this process is
-	// answered with a cleared value.
-	s.mu.RLock()
-	var tiers []MemoryTier
-	for _, sp := range spaces {
-		if sp.tier != nil {
-			tiers = append(tiers, sp.tier)
-		}
-	}
-	s.mu.RUnlock()
-	for _, t := range tiers {
-		t.Purge()
-	}
-	return nil
+// if name is "", resets their counters and empties the memory tiers
+// attached to them (on Redis: in every process sharing the server). It
+// returns once the deletion is done. Namespaces and their recorded
+// versions and types remain.
+func (s *Store) Clear(ctx context.Context, name string) error { return s.b.Clear(ctx, name) }
+
+// Stats returns the store's counters. A file store reads what it keeps in
+// memory, maintained by every commit: it never scans the file, and its
+// cost does not grow with the number of entries. A Redis store asks the
+// server, in one round trip; if the server does not answer, Stats returns
+// what this process knows (see StatsContext for the error).
+func (s *Store) Stats() Stats {
+	st, _ := s.b.StatsContext(context.Background())
+	return st
 }
 
-// Stats describes a store: its file and every namespace in it.
+// StatsContext is Stats, with a context and the error of a Redis server
+// that did not answer.
+func (s *Store) StatsContext(ctx context.Context) (Stats, error) { return s.b.StatsContext(ctx) }
+
+// Inspect returns Stats completed with what only a scan of the file's
+// indexes can tell (see Stats.PageSize and NamespaceStats.OldestStoredAt).
+// It returns ErrUnsupported on Redis.
+func (s *Store) Inspect(ctx context.Context) (Stats, error) {
+	if s.file == nil {
+		return Stats{}, fmt.Errorf("store: inspect %s: %w on Redis", s.loc, ErrUnsupported)
+	}
+	return s.file.Inspect(ctx)
+}
+
+// Keys calls fn for the first limit entries of namespace (all if limit <=
+// 0), in key order. It returns ErrUnsupported on Redis.
+func (s *Store) Keys(namespace string, limit int, fn func(KeyInfo) error) error {
+	if s.file == nil {
+		return fmt.Errorf("store: keys %s: %w on Redis", s.loc, ErrUnsupported)
+	}
+	return s.file.Keys(namespace, limit, fn)
+}
+
+// Check verifies every record, index entry and counter of the file, and
+// with fix repairs what it can (see CheckReport). It returns
+// ErrUnsupported on Redis.
+func (s *Store) Check(ctx context.Context, fix bool, progress func(done, total int64)) (*CheckReport, error) {
+	if s.file == nil {
+		return nil, fmt.Errorf("store: check %s: %w on Redis", s.loc, ErrUnsupported)
+	}
+	return s.file.Check(ctx, fix, progress)
+}
+
+// A Namespace is one memoized function's share of a Store, claimed by
+// Store.Namespace. Its methods are safe for concurrent use.
+type Namespace struct {
+	s    *Store
+	name string
+	b    nsBackend
+}
+
+// Namespace claims the namespace name for this process, creating it if it
+// is new. If the store holds the namespace with a different spec, its old
+// entries are dropped and the drop is logged: a value of another version or
+// type is never returned. A name can be claimed once per Store; a second
+// claim is an error.
+func (s *Store) Namespace(ctx context.Context, name string, spec NamespaceSpec) (*Namespace, error) {
+	b, err := s.b.namespace(ctx, name, spec)
+	if err != nil {
+		return nil, err
+	}
+	return &Namespace{s: s, name: name, b: b}, nil
+}
+
+// Name returns the namespace's name.
+func (n *Namespace) Name() string { return n.name }
+
+// Store returns the Store the namespace belongs to.
+func (n *Namespace) Store() *Store { return n.s }
+
+// Shared reports whether other processes may use the namespace at the same
+// time (Redis), so that a caller should Acquire a key before computing it.
+func (n *Namespace) Shared() bool { return n.s.rd != nil }
+
+// Lookup finds the record stored under key and, if it is present, has not
+// expired and passes its checksum, calls decode with its payload and its
+// expires-at (Unix nanoseconds, 0 = never) and reports true. payload is
+// valid only until decode returns. Queued writes are seen before they are
+// committed.
+//
+// A record that fails its checksum, or that decode rejects, is treated as
+// absent: it is counted (DecodeErrors), logged and deleted. On Redis, a
+// server that does not answer is a miss, logged and counted
+// (ReadErrors), not an error.
+func (n *Namespace) Lookup(key []byte, decode func(payload []byte, expiresAt int64) error) (bool, error) {
+	return n.b.Lookup(key, decode)
+}
+
+// Put stores rec, a record made by package codec, under key. On a file it
+// queues the write and returns, unless the store was opened
+// WithSyncWrites: then it returns once the write is committed. On Redis it
+// returns once the server has the record. The record is visible to Lookup
+// at once. key and rec must not be changed afterwards.
+//
+// Records over MaxRecordBytes, records whose header does not parse, and
+// keys that are empty or too long are refused (counted as write errors).
+// Put on a file waits for room when the queue is full, until ctx ends.
+func (n *Namespace) Put(ctx context.Context, key, rec []byte) error { return n.b.Put(ctx, key, rec) }
+
+// Delete removes the entry under key, if any. Like Put, it writes behind
+// on a file unless the store was opened WithSyncWrites.
+func (n *Namespace) Delete(ctx context.Context, key []byte) error { return n.b.Delete(ctx, key) }
+
+// Clear deletes every entry of the namespace and resets its counters, and
+// returns once that is done (see Store.Clear).
+func (n *Namespace) Clear(ctx context.Context) error { return n.b.Clear(ctx) }
+
+// CountHit counts a call answered without running the function; fromDisk
+// says it was served from the store.
+func (n *Namespace) CountHit(fromDisk bool) { n.b.CountHit(fromDisk) }
+
+// CountMiss counts a call that ran the function.
+func (n *Namespace) CountMiss() { n.b.CountMiss() }
+
+// Attach attaches the memory tier t to the namespace, replacing any
+// before. Calls that t counts from now on are added to the namespace's
+// counters; CountHit and CountMiss need not be called for them.
+func (n *Namespace) Attach(t MemoryTier) { n.b.Attach(t) }
+
+// Acquire coordinates the processes that miss on key at the same time, so
+// that one computes it and the others wait for its result. Call it after
+// a Lookup missed; found must look the key up again and report whether it
+// is now there.
+//
+// On Redis, Acquire takes a lock on key (SET NX PX, with a random token
+// and WithLockTTL). If it gets the lock it checks found once more, and if
+// the key is still missing returns release, which the caller must call
+// once it has Put the result (or failed); release deletes the lock if it
+// is still this caller's. If another process holds the lock, Acquire
+// waits with a growing back-off (2 ms to 100 ms), calling found, and
+// reports true as soon as found does; if the other process dies its lock
+// expires and this one takes it over. After WithLockWait, or if the
+// server does not answer, Acquire gives up waiting and returns a release
+// that does nothing: the caller computes without the lock. It returns an
+// error only when ctx ends.
+//
+// On a file, whose one process already computes a key once, Acquire
+// returns at once with a release that does nothing.
+func (n *Namespace) Acquire(ctx context.Context, key []byte, found func() bool) (ok bool, release func(), err error) {
+	return n.b.Acquire(ctx, key, found)
+}
+
+// Stats describes a store: its file or server and every namespace in it.
+// On Redis, Entries and Bytes are not counted, and the file fields are
+// zero.
 type Stats struct {
-	Path          string           `json:"path"`
+	Path          string           `json:"path"`    // the file, or the Redis URL without its password
+	Backend       string           `json:"backend"` // "bbolt" or "redis"
 	PID           int              `json:"pid,omitempty"` // the process that reported these stats
 	FileSize      int64            `json:"file_size"`     // bytes on disk
 	FormatVersion int              `json:"format_version"`
@@ -432,6 +384,7 @@ type NamespaceStats struct {
 	Evictions    int64 `json:"evictions"`     // entries evicted to keep within MaxBytes
 	DecodeErrors int64 `json:"decode_errors"` // records that failed their checksum or did not decode
 	WriteErrors  int64 `json:"write_errors"`  // writes that failed or were refused
+	ReadErrors   int64 `json:"read_errors"`   // lookups the server did not answer (Redis)
 	Writes       int64 `json:"writes"`        // records written
 
 	// The memory tier attached in this process (see Namespace.Attach);
@@ -443,45 +396,4 @@ type NamespaceStats struct {
 	OldestStoredAt int64 `json:"oldest_stored_at,omitempty"` // Unix nanoseconds
 	NewestStoredAt int64 `json:"newest_stored_at,omitempty"`
 	ExpiredPending int64 `json:"expired_pending"` // expired, awaiting the sweeper
-}
-
-// Stats returns the store's counters. It reads what the store keeps in
-// memory, maintained by every commit: it never scans the file, and its
-// cost does not grow with the number of entries.
-func (s *Store) Stats() Stats {
-	st := Stats{Path: s.path, FormatVersion: FormatVersion, MaxBytes: s.opts.maxBytes}
-	if fi, err := os.Stat(s.path); err == nil {
-		st.FileSize = fi.Size()
-	}
-	var tiers []MemoryTier
-	s.mu.RLock()
-	st.Queued, st.QueuedBytes = len(s.queue), s.qbytes
-	for _, sp := range s.spaces {
-		c := sp.c
-		d := sp.unsaved()
-		c.add(&d)
-		st.Entries += c.Entries
-		st.Bytes += c.Bytes
-		ns := NamespaceStats{
-			Name: sp.name, Version: sp.meta.Version, KeyType: sp.meta.KeyType, ValueType: sp.meta.ValueType,
-			Created: sp.meta.Created, Claimed: s.claims[sp.name],
-			Entries: c.Entries, Bytes: c.Bytes, Hits: c.Hits, Misses: c.Misses, DiskHits: c.DiskHits,
-			Expirations: c.Expirations, Evictions: c.Evictions, DecodeErrors: c.DecodeErrors,
-			WriteErrors: c.WriteErrors, Writes: c.Writes,
-		}
-		tiers = append(tiers, sp.tier)
-		st.Namespaces = append(st.Namespaces, ns)
-	}
-	s.mu.RUnlock()
-	// Tiers report their sizes outside the store's lock: they take their
-	// own, and a tier must never wait on the store while the store waits
-	// on it.
-	for i, t := range tiers {
-		if t != nil {
-			st.Namespaces[i].MemSize, st.Namespaces[i].MemMax = t.Size()
-		}
-	}
-	sort.Slice(st.Namespaces, func(i, j int) bool { return st.Namespaces[i].Name < st.Namespaces[j].Name })
-	st.PID = os.Getpid()
-	return st
 }

@@ -13,7 +13,7 @@ import (
 // copies of the counters of the namespaces it touches, installed in memory
 // only if the transaction commits. Only the writer goroutine makes one.
 type txState struct {
-	s       *Store
+	s       *fileStore
 	spaces  []*space // every namespace, as of the transaction's start
 	work    map[*space]*counters
 	taken   map[*space]counters // deltas counted in, dropped from memory on commit
@@ -28,7 +28,7 @@ type spaceBuckets struct{ d, e, a *bolt.Bucket }
 // newTxState starts the state of a transaction. s.mu must be held. It takes
 // the in-memory deltas of every namespace, so that counts gathered by hits
 // reach the file with the next commit.
-func (s *Store) newTxState() *txState {
+func (s *fileStore) newTxState() *txState {
 	st := &txState{
 		s:       s,
 		work:    map[*space]*counters{},

@@ -57,7 +57,7 @@ func signal(c chan struct{}) {
 // When the queue holds more than its byte budget, enqueue waits for the
 // writer (backpressure), unless commits are failing: then waiting could be
 // forever, and the write is refused instead (a cache may drop a write).
-func (s *Store) enqueue(ctx context.Context, o *op, release func()) error {
+func (s *fileStore) enqueue(ctx context.Context, o *op, release func()) error {
 	size := o.queued()
 	s.mu.Lock()
 	for size > 0 && s.qbytes+size > s.opts.queueBytes && len(s.queue) > 0 {
@@ -112,7 +112,7 @@ func (s *Store) enqueue(ctx context.Context, o *op, release func()) error {
 
 // runWriter is the writer goroutine: it commits queued ops in group
 // transactions until Close closes s.stop, then drains the queue.
-func (s *Store) runWriter() {
+func (s *fileStore) runWriter() {
 	defer s.wg.Done()
 	tick := time.NewTicker(countersInterval)
 	defer tick.Stop()
@@ -165,7 +165,7 @@ func (s *Store) runWriter() {
 const countersInterval = time.Second
 
 // queueCounters queues a commit of the in-memory counters if any changed.
-func (s *Store) queueCounters() {
+func (s *fileStore) queueCounters() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, sp := range s.spaces {
@@ -181,7 +181,7 @@ func (s *Store) queueCounters() {
 const maxStopBackoff = 100 * time.Millisecond
 
 // pause waits for d, or until a caller waits or the store stops.
-func (s *Store) pause(d time.Duration, stopping bool) {
+func (s *fileStore) pause(d time.Duration, stopping bool) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	if stopping {
@@ -199,7 +199,7 @@ func (s *Store) pause(d time.Duration, stopping bool) {
 const maxBatchOps = 2 * batchEntries
 
 // commitQueued applies the ops at the head of the queue in one transaction.
-func (s *Store) commitQueued() error {
+func (s *fileStore) commitQueued() error {
 	s.mu.Lock()
 	batch := s.queue[:min(len(s.queue), maxBatchOps)]
 	st := s.newTxState()
@@ -280,7 +280,7 @@ func (s *Store) commitQueued() error {
 
 // finish removes batch, the head of the queue, once it is committed or
 // abandoned, and tells its waiters. s.mu must be held.
-func (s *Store) finish(batch []*op, err error) {
+func (s *fileStore) finish(batch []*op, err error) {
 	for _, o := range batch {
 		s.qbytes -= o.queued()
 		if o.sp != nil && o.sp.pending[string(o.key)] == o {
@@ -313,7 +313,7 @@ func (s *Store) finish(batch []*op, err error) {
 
 // abandonQueue gives up on the queue when Close cannot commit it: the
 // entries are lost, which for a cache means only recomputation.
-func (s *Store) abandonQueue() {
+func (s *fileStore) abandonQueue() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.queue) == 0 {

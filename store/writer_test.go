@@ -160,7 +160,7 @@ func TestPutRefused(t *testing.T) {
 // failingOp queues an op whose function fails while fail says so.
 func failingOp(tb testing.TB, s *Store, fail *atomic.Bool) {
 	tb.Helper()
-	release, err := s.use()
+	release, err := s.file.use()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func failingOp(tb testing.TB, s *Store, fail *atomic.Bool) {
 		}
 		return nil
 	}}
-	if err := s.enqueue(context.Background(), o, release); err != nil {
+	if err := s.file.enqueue(context.Background(), o, release); err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -287,9 +287,9 @@ func TestIdleWriterSavesCounters(t *testing.T) {
 		ns.CountMiss()
 		time.Sleep(countersInterval + batchDelay)
 		synctest.Wait()
-		s.mu.RLock()
-		c := ns.sp.c
-		s.mu.RUnlock()
+		s.file.mu.RLock()
+		c := ns.b.(*fileNS).sp.c
+		s.file.mu.RUnlock()
 		if c.Hits != 1 || c.DiskHits != 1 || c.Misses != 1 {
 			t.Errorf("committed counters = %+v, want the hit and the miss", c)
 		}
@@ -321,7 +321,7 @@ func TestWriteBehind(t *testing.T) {
 func lastTxID(tb testing.TB, s *Store) int {
 	tb.Helper()
 	var id int
-	if err := s.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil }); err != nil {
+	if err := s.file.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil }); err != nil {
 		tb.Fatal(err)
 	}
 	return id

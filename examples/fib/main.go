@@ -3,9 +3,11 @@
 // for fib(30) with a memory tier of 32 entries.
 //
 // Results are kept in a store file (fib.db by default), so a second run is
-// served from the file: run it twice.
+// served from the file: run it twice. Give a Redis URL instead of a file to
+// share the results between processes and machines:
 //
 //	go run ./examples/fib
+//	go run ./examples/fib -db redis://127.0.0.1:6379/0
 package main
 
 import (
@@ -44,7 +46,7 @@ func memoFib(s *store.Store, name string, opts ...memo.Option) (*memo.Func[int, 
 }
 
 func main() {
-	path := flag.String("db", "fib.db", "store file")
+	path := flag.String("db", "fib.db", "store: a file, or a redis:// URL")
 	n := flag.Int("n", 36, "which Fibonacci number to time")
 	flag.Parse()
 	log.SetFlags(0)
@@ -89,8 +91,8 @@ func main() {
 		log.Fatal(err)
 	}
 	if fib.Info().DiskHits > 0 {
-		fmt.Printf("served from %s, computed by an earlier run\n", *path)
+		fmt.Printf("served from %s, computed by an earlier run\n", s.Path())
 	} else {
-		fmt.Printf("results saved in %s: run me again to see them served from the file\n", *path)
+		fmt.Printf("results saved in %s: run me again to see them served from the store\n", s.Path())
 	}
 }

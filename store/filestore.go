@@ -1,0 +1,402 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/memostore/memostore/expiry"
+)
+
+// A fileStore is the bbolt backend: an open store file. It is safe for concurrent use. It owns two
+// goroutines, the writer and the sweeper, which Close stops.
+type fileStore struct {
+	path string
+	opts options
+	log  *slog.Logger
+	db   *bolt.DB
+	lock *lockFile
+	ctl  *control // nil when the control endpoint is off
+
+	// life is held shared by every operation that uses db and exclusively
+	// by Close, so that Close never pulls the file from under a reader.
+	life   sync.RWMutex
+	closed atomic.Bool
+
+	mu       sync.RWMutex
+	spaces   map[string]*space // every namespace in the file, by name
+	claims   map[string]bool   // names claimed by a Namespace in this process
+	queue    []*op             // writes waiting for the writer, in order
+	qbytes   int64             // bytes of records in queue
+	seq      uint64            // ops ever queued
+	done     uint64            // ops ever finished (committed or given up)
+	progress chan struct{}     // closed and replaced whenever done advances
+	waiters  int               // callers waiting for a commit: no lingering
+	failErr  error             // the last commit's error, nil once one succeeds
+
+	wake   chan struct{} // a write was queued
+	urgent chan struct{} // a caller waits for a commit
+	stop   chan struct{} // Close: drain the queue and exit
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+
+	// failCommit, if set (by tests in this package only), is called at the
+	// start of every write transaction of commitQueued; its error fails
+	// the commit, as a full disk would.
+	failCommit func() error
+}
+
+// openFile opens the store file at path, creating it (mode 0600) if it does not
+// exist. A file that is not a store gives ErrCorrupt and is left untouched;
+// a file held by another process gives ErrLocked after the lock timeout.
+//
+// WithRecover changes what happens to a corrupt file: it is moved aside
+// and a fresh store is opened in its place.
+func openFile(path string, o options) (*fileStore, error) {
+	s, err := openUnderLock(path, o)
+	if err == nil || !o.recover || o.readOnly || !errors.Is(err, ErrCorrupt) {
+		return s, err
+	}
+	aside, merr := moveAside(path, o.lockTimeout)
+	if merr != nil {
+		return nil, fmt.Errorf("%w; moving it aside failed: %v", err, merr)
+	}
+	if aside != "" {
+		o.logger.Warn("memostore: store file is corrupt; moved it aside and started a fresh store",
+			"path", path, "moved_to", aside, "err", err)
+	}
+	return openUnderLock(path, o)
+}
+
+// moveAside renames the corrupt file at path to NAME.corrupt-TIMESTAMP,
+// under the store's lock, and returns the new name. If the file is no
+// longer corrupt when the lock is had (another process replaced it), it
+// is left alone and "" is returned.
+func moveAside(path string, timeout time.Duration) (string, error) {
+	lock, err := acquireLock(path, true, timeout)
+	if err != nil {
+		return "", err
+	}
+	defer lock.release()
+	if err := checkFile(path); err == nil {
+		if err := checkStoreFormat(path); err == nil {
+			return "", nil
+		}
+	}
+	aside := path + ".corrupt-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+	if err := os.Rename(path, aside); err != nil {
+		return "", err
+	}
+	return aside, syncDir(filepath.Dir(path))
+}
+
+// openUnderLock takes the lock file and opens the store under it.
+func openUnderLock(path string, o options) (*fileStore, error) {
+	// Reject what is not a store before making anything beside it.
+	if _, err := os.Stat(path); err == nil {
+		if err := checkFile(path); err != nil {
+			return nil, fmt.Errorf("store: open %s: %w", path, err)
+		}
+	} else if o.readOnly {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	lock, err := acquireLock(path, !o.readOnly, o.lockTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	s, err := open(path, o, lock)
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	return s, nil
+}
+
+func open(path string, o options, lock *lockFile) (*fileStore, error) {
+	if err := prepare(path, o.readOnly); err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	// The lock file is ours, so bbolt's own lock on path is free unless a
+	// process that does not use the lock file holds it.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.lockTimeout, ReadOnly: o.readOnly, PreLoadFreelist: true})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("store: open %s: %w (waited %v)", path, ErrLocked, o.lockTimeout)
+		}
+		if errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) || errors.Is(err, berrors.ErrVersionMismatch) {
+			return nil, fmt.Errorf("store: open %s: %w: %v", path, ErrCorrupt, err)
+		}
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	s := &fileStore{
+		path:     path,
+		opts:     o,
+		log:      o.logger,
+		db:       db,
+		lock:     lock,
+		spaces:   map[string]*space{},
+		claims:   map[string]bool{},
+		progress: make(chan struct{}),
+		wake:     make(chan struct{}, 1),
+		urgent:   make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+	}
+	if err := db.View(func(tx *bolt.Tx) error {
+		if err := checkFormat(tx, path); err != nil {
+			return err
+		}
+		return s.loadSpaces(tx)
+	}); err != nil {
+		db.Close()
+		if errors.Is(err, ErrCorrupt) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if !o.readOnly {
+		if o.control {
+			if s.ctl, err = s.startControl(); err != nil {
+				s.log.Warn("memostore: control endpoint off", "path", path, "err", err)
+			}
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		s.cancel = cancel
+		s.wg.Add(2)
+		go s.runWriter()
+		go func() {
+			defer s.wg.Done()
+			expiry.RunSweeper(ctx, o.sweepInterval, s.Sweep, func(err error) {
+				s.log.Warn("memostore: sweep failed", "path", path, "err", err)
+			})
+		}()
+	}
+	return s, nil
+}
+
+// prepare makes sure path is safe to hand to bbolt: an existing file must
+// pass checkFile; a missing one is created, unless the store is read-only.
+func prepare(path string, readOnly bool) error {
+	_, err := os.Lstat(path)
+	switch {
+	case err == nil:
+		return checkFile(path)
+	case !errors.Is(err, os.ErrNotExist):
+		return err
+	case readOnly:
+		return err
+	}
+	return create(path)
+}
+
+// Path returns the path of the store file.
+func (s *fileStore) Path() string { return s.path }
+
+// Now returns the current time of the store's clock (see WithClock).
+func (s *fileStore) Now() int64 { return s.opts.clock.Now().UnixNano() }
+
+// SyncWrites reports whether the store was opened WithSyncWrites.
+func (s *fileStore) SyncWrites() bool { return s.opts.syncWrites }
+
+// Logger returns the store's logger (see WithLogger).
+func (s *fileStore) Logger() *slog.Logger { return s.log }
+
+// use takes the store's shared lifetime lock; the caller must call the
+// returned function when done with db. It fails once Close has begun.
+func (s *fileStore) use() (release func(), err error) {
+	s.life.RLock()
+	if s.closed.Load() {
+		s.life.RUnlock()
+		return nil, ErrClosed
+	}
+	return s.life.RUnlock, nil
+}
+
+// Close writes what is queued, stops the writer and the sweeper, and
+// closes the file. It is safe to call more than once; later calls return
+// the first call's result. Every other method returns ErrClosed after it.
+func (s *fileStore) Close() error {
+	s.closeOnce.Do(func() {
+		s.life.Lock()
+		s.closed.Store(true)
+		s.life.Unlock()
+		var err error
+		if !s.opts.readOnly {
+			if s.ctl != nil {
+				s.ctl.stop()
+			}
+			s.cancel()
+			s.queueCounters()
+			close(s.stop)
+			s.wg.Wait()
+			s.mu.Lock()
+			if s.failErr != nil {
+				err = fmt.Errorf("store: close %s: queued writes lost: %w", s.path, s.failErr)
+			}
+			s.mu.Unlock()
+		}
+		if cerr := s.db.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("store: close %s: %w", s.path, cerr)
+		}
+		s.lock.release()
+		s.closeErr = err
+	})
+	return s.closeErr
+}
+
+// Flush waits until every write queued before it is committed to the file,
+// or ctx ends. It returns the writer's error if commits are failing.
+func (s *fileStore) Flush(ctx context.Context) error {
+	release, err := s.use()
+	if err != nil {
+		return err
+	}
+	if s.opts.readOnly {
+		release()
+		return nil
+	}
+	// A flush op carries the in-memory counters to the file even when no
+	// entry is queued.
+	o := &op{kind: opFlush, wait: make(chan error, 1)}
+	err = s.enqueue(ctx, o, release)
+	if err != nil {
+		return fmt.Errorf("store: flush: %w", err)
+	}
+	return nil
+}
+
+// Sweep deletes the entries that have expired, in batches of bounded size,
+// and returns how many it deleted. The background sweeper calls it every
+// WithSweepInterval.
+func (s *fileStore) Sweep(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		release, err := s.use()
+		if err != nil {
+			return total, err
+		}
+		if s.opts.readOnly {
+			release()
+			return 0, fmt.Errorf("store: sweep %s: read-only", s.path)
+		}
+		n, full := 0, false
+		o := &op{kind: opFunc, wait: make(chan error, 1), fn: func(tx *bolt.Tx, st *txState) error {
+			var err error
+			n, full, err = st.sweep(tx, s.Now(), sweepBatch)
+			return err
+		}}
+		if err := s.enqueue(ctx, o, release); err != nil {
+			return total, fmt.Errorf("store: sweep: %w", err)
+		}
+		total += n
+		if !full {
+			return total, nil
+		}
+	}
+}
+
+// Clear deletes every entry of the named namespace, or of every namespace
+// if name is "", and resets their counters. It returns once the deletion is
+// committed. Namespaces and their recorded versions and types remain.
+func (s *fileStore) Clear(ctx context.Context, name string) error {
+	release, err := s.use()
+	if err != nil {
+		return err
+	}
+	if s.opts.readOnly {
+		release()
+		return fmt.Errorf("store: clear %s: read-only", s.path)
+	}
+	s.mu.RLock()
+	var spaces []*space
+	for n, sp := range s.spaces {
+		if name == "" || n == name {
+			spaces = append(spaces, sp)
+		}
+	}
+	s.mu.RUnlock()
+	if name != "" && len(spaces) == 0 {
+		release()
+		return fmt.Errorf("store: clear: no namespace %q in %s", name, s.path)
+	}
+	o := &op{kind: opFunc, wait: make(chan error, 1), fn: func(tx *bolt.Tx, st *txState) error {
+		for _, sp := range spaces {
+			if err := st.clear(tx, sp); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
+	if err := s.enqueue(ctx, o, release); err != nil {
+		return fmt.Errorf("store: clear: %w", err)
+	}
+	// Then the memory tiers, so that no later call in this process is
+	// answered with a cleared value.
+	s.mu.RLock()
+	var tiers []MemoryTier
+	for _, sp := range spaces {
+		if sp.tier != nil {
+			tiers = append(tiers, sp.tier)
+		}
+	}
+	s.mu.RUnlock()
+	for _, t := range tiers {
+		t.Purge()
+	}
+	return nil
+}
+
+// StatsContext returns the store's counters (see Store.Stats); it never
+// fails.
+func (s *fileStore) StatsContext(context.Context) (Stats, error) { return s.Stats(), nil }
+
+// Stats returns the store's counters, read from memory.
+func (s *fileStore) Stats() Stats {
+	st := Stats{Path: s.path, Backend: "bbolt", FormatVersion: FormatVersion, MaxBytes: s.opts.maxBytes}
+	if fi, err := os.Stat(s.path); err == nil {
+		st.FileSize = fi.Size()
+	}
+	var tiers []MemoryTier
+	s.mu.RLock()
+	st.Queued, st.QueuedBytes = len(s.queue), s.qbytes
+	for _, sp := range s.spaces {
+		c := sp.c
+		d := sp.unsaved()
+		c.add(&d)
+		st.Entries += c.Entries
+		st.Bytes += c.Bytes
+		ns := NamespaceStats{
+			Name: sp.name, Version: sp.meta.Version, KeyType: sp.meta.KeyType, ValueType: sp.meta.ValueType,
+			Created: sp.meta.Created, Claimed: s.claims[sp.name],
+			Entries: c.Entries, Bytes: c.Bytes, Hits: c.Hits, Misses: c.Misses, DiskHits: c.DiskHits,
+			Expirations: c.Expirations, Evictions: c.Evictions, DecodeErrors: c.DecodeErrors,
+			WriteErrors: c.WriteErrors, Writes: c.Writes, ReadErrors: c.ReadErrors,
+		}
+		tiers = append(tiers, sp.tier)
+		st.Namespaces = append(st.Namespaces, ns)
+	}
+	s.mu.RUnlock()
+	// Tiers report their sizes outside the store's lock: they take their
+	// own, and a tier must never wait on the store while the store waits
+	// on it.
+	for i, t := range tiers {
+		if t != nil {
+			st.Namespaces[i].MemSize, st.Namespaces[i].MemMax = t.Size()
+		}
+	}
+	sort.Slice(st.Namespaces, func(i, j int) bool { return st.Namespaces[i].Name < st.Namespaces[j].Name })
+	st.PID = os.Getpid()
+	return st
+}

@@ -1,0 +1,802 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/memostore/memostore/codec"
+)
+
+// RedisFormatVersion is the layout of the keys a Redis store writes. A
+// store refuses a server whose PREFIX:format key names a newer one.
+const RedisFormatVersion = 1
+
+// A redisStore is the Redis backend. Entries, metadata and counters live
+// on the server; this process keeps only what it counted since its last
+// push of counters, and the namespaces it claimed.
+type redisStore struct {
+	loc    string // the URL without its password
+	opts   options
+	log    *slog.Logger
+	rdb    *redis.Client
+	prefix string // opts.prefix
+	brk    breaker
+
+	closed atomic.Bool
+	mu     sync.Mutex
+	claims map[string]*redisNS // namespaces claimed in this process
+
+	pushMu sync.Mutex // one push of counters at a time
+
+	cancel    context.CancelFunc
+	sub       *redis.PubSub
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// A redisNS is a namespace of the Redis backend.
+type redisNS struct {
+	s        *redisStore
+	name     string
+	spec     NamespaceSpec
+	ver      string // fingerprint of spec, the VERSION part of its keys
+	base     string // PREFIX:NAME: (NAME with ':' escaped)
+	data     string // PREFIX:NAME:VERSION:d:
+	lock     string // PREFIX:NAME:VERSION:l:
+	metaKey  string // PREFIX:NAME:meta
+	countKey string // PREFIX:NAME:counts
+
+	d      deltas     // counted here, not yet pushed
+	tier   MemoryTier // guarded by s.mu
+	pulled counters   // the tier's counts already pushed; guarded by s.mu
+}
+
+// openRedis connects to the server at rawURL and checks that it answers
+// and holds no newer layout under the prefix.
+func openRedis(rawURL string, o options) (*redisStore, error) {
+	loc := redactURL(rawURL)
+	ro, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", loc, err)
+	}
+	// Every exchange is bounded by the timeout; the breaker (not the
+	// client's retries) decides when to try a failing server again.
+	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = o.timeout, o.timeout, o.timeout, o.timeout
+	ro.ContextTimeoutEnabled = true
+	ro.MaxRetries = 1
+	ro.DisableIdentity = true
+	s := &redisStore{
+		loc:    loc,
+		opts:   o,
+		log:    o.logger,
+		rdb:    redis.NewClient(ro),
+		prefix: o.prefix,
+		claims: map[string]*redisNS{},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*o.timeout)
+	defer cancel()
+	if err := s.checkFormat(ctx); err != nil {
+		s.rdb.Close()
+		return nil, fmt.Errorf("store: open %s: %w", loc, err)
+	}
+	if o.readOnly {
+		return s, nil
+	}
+	bg, stop := context.WithCancel(context.Background())
+	s.cancel = stop
+	s.sub = s.rdb.Subscribe(bg, s.clearChannel())
+	s.wg.Add(2)
+	go s.runCounters(bg)
+	go s.runClearListener()
+	return s, nil
+}
+
+// checkFormat records the layout version under the prefix, or checks the
+// one recorded.
+func (s *redisStore) checkFormat(ctx context.Context) error {
+	key := s.prefix + ":format"
+	if err := s.rdb.SetNX(ctx, key, RedisFormatVersion, 0).Err(); err != nil {
+		return fmt.Errorf("cannot reach Redis: %w", err)
+	}
+	v, err := s.rdb.Get(ctx, key).Int()
+	if err != nil {
+		return fmt.Errorf("%w: %s does not hold a format version: %v", ErrCorrupt, key, err)
+	}
+	if v > RedisFormatVersion {
+		return fmt.Errorf("%w: keys under %q are of format %d, newer than this version of memostore reads (%d)",
+			ErrCorrupt, s.prefix, v, RedisFormatVersion)
+	}
+	return nil
+}
+
+// redactURL returns rawURL without its password, for messages and Stats.
+func redactURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "redis://(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+func (s *redisStore) clearChannel() string { return s.prefix + ":clear" }
+func (s *redisStore) namespacesKey() string { return s.prefix + ":namespaces" }
+
+// keyBase returns PREFIX:NAME: for a namespace. Names may hold ':', which
+// is escaped as %3A ('%' is not allowed in names), so that no namespace's
+// keys start with another's base and a SCAN of one never sees another.
+func (s *redisStore) keyBase(name string) string {
+	return s.prefix + ":" + strings.ReplaceAll(name, ":", "%3A") + ":"
+}
+
+// fingerprint names a namespace's spec in its keys: a changed version or
+// type moves the namespace to new keys.
+func fingerprint(spec NamespaceSpec) string {
+	h := sha256.Sum256([]byte(strings.Join([]string{spec.Version, spec.KeyType, spec.KeyID, spec.ValueType, spec.ValueID}, "\x00")))
+	return hex.EncodeToString(h[:8])
+}
+
+// globEscape escapes the characters SCAN's MATCH gives a meaning.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\^-`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func (s *redisStore) use() error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// failed reports err, from an exchange with the server, to the breaker.
+// It returns err, or ErrClosed if the store was closed meanwhile.
+func (s *redisStore) failed(err error) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	var reply redis.Error
+	if !errors.As(err, &reply) && !errors.Is(err, context.Canceled) {
+		s.brk.fail(s.log, s.loc, err) // the server did not answer
+	}
+	return err
+}
+
+// namespace claims the namespace name for this process (see
+// Store.Namespace). A changed spec moves the namespace to new keys; the
+// old ones are deleted in the background.
+func (s *redisStore) namespace(ctx context.Context, name string, spec NamespaceSpec) (nsBackend, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	if err := s.use(); err != nil {
+		return nil, err
+	}
+	if s.opts.readOnly {
+		return nil, fmt.Errorf("store: namespace %q: %s is open read-only", name, s.loc)
+	}
+	sp := s.newNS(name, spec)
+	s.mu.Lock()
+	if s.claims[name] != nil {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("store: namespace %q is already in use in this process", name)
+	}
+	s.claims[name] = sp
+	s.mu.Unlock()
+	if err := s.claim(ctx, sp); err != nil {
+		s.mu.Lock()
+		delete(s.claims, name)
+		s.mu.Unlock()
+		return nil, fmt.Errorf("store: namespace %q in %s: %w", name, s.loc, s.failed(err))
+	}
+	return sp, nil
+}
+
+func (s *redisStore) newNS(name string, spec NamespaceSpec) *redisNS {
+	base := s.keyBase(name)
+	ver := fingerprint(spec)
+	return &redisNS{
+		s: s, name: name, spec: spec, ver: ver, base: base,
+		data:     base + ver + ":d:",
+		lock:     base + ver + ":l:",
+		metaKey:  base + "meta",
+		countKey: base + "counts",
+	}
+}
+
+// claim records sp's spec on the server. If another spec was recorded,
+// its entries are dropped and the drop is logged.
+func (s *redisStore) claim(ctx context.Context, sp *redisNS) error {
+	meta, err := s.rdb.HGetAll(ctx, sp.metaKey).Result()
+	if err != nil {
+		return err
+	}
+	if meta["fingerprint"] == sp.ver {
+		return s.rdb.SAdd(ctx, s.namespacesKey(), sp.name).Err()
+	}
+	if old := meta["fingerprint"]; old != "" {
+		s.log.Warn("memostore: namespace changed; dropping its entries",
+			"path", s.loc, "namespace", sp.name,
+			"old_version", meta["version"], "new_version", sp.spec.Version,
+			"old_key", meta["key_type"], "new_key", sp.spec.KeyType,
+			"old_value", meta["value_type"], "new_value", sp.spec.ValueType)
+		if _, err := s.unlinkMatching(ctx, globEscape(sp.base+old+":")+"*"); err != nil {
+			return err
+		}
+	}
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, sp.countKey)
+		p.HSet(ctx, sp.metaKey, map[string]any{
+			"version": sp.spec.Version, "key_type": sp.spec.KeyType, "key_id": sp.spec.KeyID,
+			"value_type": sp.spec.ValueType, "value_id": sp.spec.ValueID,
+			"fingerprint": sp.ver, "created": strconv.FormatInt(s.opts.clock.Now().UnixNano(), 10),
+		})
+		p.SAdd(ctx, s.namespacesKey(), sp.name)
+		return nil
+	})
+	return err
+}
+
+// unlinkMatching deletes the keys that match pattern, a page of SCAN at a
+// time, and returns how many it deleted. It never uses KEYS or FLUSHDB:
+// the server stays responsive however many keys there are.
+func (s *redisStore) unlinkMatching(ctx context.Context, pattern string) (int64, error) {
+	var (
+		cursor uint64
+		total  int64
+	)
+	for {
+		keys, next, err := s.rdb.Scan(ctx, cursor, pattern, 1000).Result()
+		if err != nil {
+			return total, err
+		}
+		if len(keys) > 0 {
+			n, err := s.rdb.Unlink(ctx, keys...).Result()
+			if err != nil {
+				return total, err
+			}
+			total += n
+		}
+		if next == 0 {
+			return total, nil
+		}
+		cursor = next
+	}
+}
+
+// Lookup reads key from the server (see Namespace.Lookup).
+func (n *redisNS) Lookup(key []byte, decode func(payload []byte, expiresAt int64) error) (bool, error) {
+	s := n.s
+	if err := s.use(); err != nil {
+		return false, err
+	}
+	if !s.brk.allow() {
+		n.d.readErrors.Add(1)
+		return false, nil
+	}
+	k := n.data + string(key)
+	rec, err := s.rdb.Get(context.Background(), k).Bytes()
+	if errors.Is(err, redis.Nil) {
+		s.brk.ok(s.log, s.loc)
+		return false, nil
+	}
+	if err != nil {
+		if s.failed(err) == ErrClosed {
+			return false, ErrClosed
+		}
+		n.d.readErrors.Add(1)
+		return false, nil
+	}
+	s.brk.ok(s.log, s.loc)
+	h, err := codec.ParseHeader(rec)
+	if err == nil && h.Expired(s.opts.clock.Now().UnixNano()) {
+		return false, nil
+	}
+	var payload []byte
+	if err == nil {
+		payload, err = codec.Payload(rec)
+	}
+	if err == nil {
+		err = decode(payload, h.ExpiresAt)
+	}
+	if err == nil {
+		return true, nil
+	}
+	n.d.decodeErrors.Add(1)
+	s.log.Warn("memostore: dropping a record that does not decode", "path", s.loc, "namespace", n.name, "err", err)
+	// Delete it only if it is still the bad record: another process may
+	// have replaced it with a good one meantime.
+	if err := delIfEqual.Run(context.Background(), s.rdb, []string{k}, rec).Err(); err != nil {
+		s.failed(err)
+	}
+	return false, err
+}
+
+// Put writes rec under key with its TTL, and counts the write, in one
+// round trip (see Namespace.Put).
+func (n *redisNS) Put(ctx context.Context, key, rec []byte) error {
+	s := n.s
+	if err := s.use(); err != nil {
+		return err
+	}
+	if len(rec) > MaxRecordBytes {
+		n.d.writeErrors.Add(1)
+		return fmt.Errorf("store: put in %q: record of %d bytes exceeds MaxRecordBytes (%d)", n.name, len(rec), MaxRecordBytes)
+	}
+	if len(key) == 0 || len(key) > maxKeyBytes {
+		n.d.writeErrors.Add(1)
+		return fmt.Errorf("store: put in %q: key of %d bytes, want 1 to %d", n.name, len(key), maxKeyBytes)
+	}
+	h, err := codec.ParseHeader(rec)
+	if err != nil {
+		n.d.writeErrors.Add(1)
+		return fmt.Errorf("store: put in %q: %w", n.name, err)
+	}
+	var ttl time.Duration // 0: no expiry
+	if h.ExpiresAt != 0 {
+		ttl = time.Duration(h.ExpiresAt - s.opts.clock.Now().UnixNano())
+		if ttl <= 0 {
+			return nil // expired already: nothing to keep
+		}
+		ttl = max(ttl.Round(time.Millisecond), time.Millisecond)
+	}
+	if !s.brk.allow() {
+		n.d.writeErrors.Add(1)
+		return fmt.Errorf("store: put in %q: %s is not answering; write dropped", n.name, s.loc)
+	}
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, n.data+string(key), rec, ttl)
+		p.HIncrBy(ctx, n.countKey, "writes", 1)
+		return nil
+	})
+	if err != nil {
+		n.d.writeErrors.Add(1)
+		return fmt.Errorf("store: put in %q: %w", n.name, s.failed(err))
+	}
+	s.brk.ok(s.log, s.loc)
+	return nil
+}
+
+// Delete removes key from the server at once.
+func (n *redisNS) Delete(ctx context.Context, key []byte) error {
+	s := n.s
+	if err := s.use(); err != nil {
+		return err
+	}
+	if err := s.rdb.Unlink(ctx, n.data+string(key)).Err(); err != nil {
+		return fmt.Errorf("store: delete in %q: %w", n.name, s.failed(err))
+	}
+	return nil
+}
+
+// Clear clears the namespace (see Store.Clear).
+func (n *redisNS) Clear(ctx context.Context) error { return n.s.Clear(ctx, n.name) }
+
+// CountHit counts a hit, pushed with the next counters.
+func (n *redisNS) CountHit(fromDisk bool) {
+	n.d.hits.Add(1)
+	if fromDisk {
+		n.d.diskHits.Add(1)
+	}
+}
+
+// CountMiss counts a miss, pushed with the next counters.
+func (n *redisNS) CountMiss() { n.d.misses.Add(1) }
+
+// Attach attaches a memory tier, whose counts are pushed with the
+// namespace's and which Clear purges in every process.
+func (n *redisNS) Attach(t MemoryTier) {
+	n.s.mu.Lock()
+	n.tier = t
+	n.pulled = tierCounts(t)
+	n.s.mu.Unlock()
+}
+
+// delIfEqual deletes KEYS[1] if it holds ARGV[1]: the check-and-delete
+// that releases a lock only for the token that took it, and drops a bad
+// record only if no one replaced it.
+var delIfEqual = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+
+// Acquire takes the computation lock on key or waits for another process
+// to store it (see Namespace.Acquire).
+func (n *redisNS) Acquire(ctx context.Context, key []byte, found func() bool) (bool, func(), error) {
+	s := n.s
+	nothing := func() {}
+	if s.use() != nil || !s.brk.allow() {
+		return false, nothing, nil
+	}
+	lockKey := n.lock + string(key)
+	var t [16]byte
+	_, _ = rand.Read(t[:])
+	token := hex.EncodeToString(t[:])
+	deadline := time.Now().Add(s.opts.lockWait)
+	wait := 2 * time.Millisecond
+	for {
+		got, err := s.rdb.SetNX(ctx, lockKey, token, s.opts.lockTTL).Result()
+		if err != nil {
+			if ctx.Err() != nil {
+				return false, nil, ctx.Err()
+			}
+			s.failed(err)
+			return false, nothing, nil
+		}
+		if got {
+			release := func() {
+				// The caller's ctx may have ended: release on a fresh one.
+				rctx, cancel := context.WithTimeout(context.Background(), s.opts.timeout)
+				defer cancel()
+				if err := delIfEqual.Run(rctx, s.rdb, []string{lockKey}, token).Err(); err != nil {
+					s.failed(err)
+				}
+			}
+			// The holder before may have stored the key and released
+			// its lock between this caller's miss and its SET.
+			if found() {
+				release()
+				return true, nil, nil
+			}
+			return false, release, nil
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return false, nil, ctx.Err()
+		case <-timer.C:
+		}
+		if found() {
+			return true, nil, nil
+		}
+		if time.Now().After(deadline) {
+			s.log.Warn("memostore: gave up waiting for another process to compute a key; computing it here",
+				"path", s.loc, "namespace", n.name, "waited", s.opts.lockWait)
+			return false, nothing, nil
+		}
+		if !s.brk.allow() {
+			return false, nothing, nil
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+	}
+}
+
+// Flush pushes the counts gathered in this process to the server.
+func (s *redisStore) Flush(ctx context.Context) error {
+	if err := s.use(); err != nil {
+		return err
+	}
+	if s.opts.readOnly {
+		return nil
+	}
+	if err := s.pushCounts(ctx); err != nil {
+		return fmt.Errorf("store: flush %s: %w", s.loc, err)
+	}
+	return nil
+}
+
+// Sweep does nothing: Redis expires entries by itself.
+func (s *redisStore) Sweep(context.Context) (int, error) { return 0, s.use() }
+
+// Clear deletes the entries of one namespace or all, resets their
+// counters, and tells every process sharing the server to purge its
+// memory tiers of them.
+func (s *redisStore) Clear(ctx context.Context, name string) error {
+	if err := s.use(); err != nil {
+		return err
+	}
+	if s.opts.readOnly {
+		return fmt.Errorf("store: clear %s: read-only", s.loc)
+	}
+	names := []string{name}
+	if name == "" {
+		var err error
+		if names, err = s.rdb.SMembers(ctx, s.namespacesKey()).Result(); err != nil {
+			return fmt.Errorf("store: clear %s: %w", s.loc, s.failed(err))
+		}
+	} else if ok, err := s.rdb.SIsMember(ctx, s.namespacesKey(), name).Result(); err != nil {
+		return fmt.Errorf("store: clear %s: %w", s.loc, s.failed(err))
+	} else if !ok {
+		return fmt.Errorf("store: clear: no namespace %q in %s", name, s.loc)
+	}
+	for _, n := range names {
+		// Every version's entries and locks; not the meta and counts.
+		if _, err := s.unlinkMatching(ctx, globEscape(s.keyBase(n))+"*:[dl]:*"); err != nil {
+			return fmt.Errorf("store: clear %q in %s: %w", n, s.loc, s.failed(err))
+		}
+		s.pushMu.Lock()
+		err := s.rdb.Del(ctx, s.keyBase(n)+"counts").Err()
+		if err == nil {
+			s.forgetCounts(n)
+		}
+		s.pushMu.Unlock()
+		if err != nil {
+			return fmt.Errorf("store: clear %q in %s: %w", n, s.loc, s.failed(err))
+		}
+	}
+	s.purge(name)
+	if err := s.rdb.Publish(ctx, s.clearChannel(), name).Err(); err != nil {
+		return fmt.Errorf("store: clear %s: entries deleted, but other processes were not told: %w", s.loc, s.failed(err))
+	}
+	return nil
+}
+
+// forgetCounts drops what this process counted for namespace name and not
+// yet pushed: the namespace's counters were just reset. s.pushMu is held.
+func (s *redisStore) forgetCounts(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sp := s.claims[name]; sp != nil {
+		d := sp.d.peek()
+		sp.d.drop(&d)
+		if sp.tier != nil {
+			sp.pulled = tierCounts(sp.tier)
+		}
+	}
+}
+
+// purge empties the memory tiers attached in this process to namespace
+// name, or to every namespace if name is "".
+func (s *redisStore) purge(name string) {
+	s.mu.Lock()
+	var tiers []MemoryTier
+	for n, sp := range s.claims {
+		if (name == "" || n == name) && sp.tier != nil {
+			tiers = append(tiers, sp.tier)
+		}
+	}
+	s.mu.Unlock()
+	for _, t := range tiers {
+		t.Purge()
+	}
+}
+
+// runClearListener purges memory tiers when any process clears their
+// namespace. The subscription reconnects by itself; Close ends it.
+func (s *redisStore) runClearListener() {
+	defer s.wg.Done()
+	for msg := range s.sub.Channel() {
+		s.purge(msg.Payload)
+	}
+}
+
+// runCounters pushes the counts gathered here every counterInterval,
+// until ctx ends.
+func (s *redisStore) runCounters(ctx context.Context) {
+	defer s.wg.Done()
+	t := time.NewTicker(counterInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if s.brk.allow() {
+				if err := s.pushCounts(ctx); err != nil && ctx.Err() == nil {
+					s.failed(err)
+				}
+			}
+		}
+	}
+}
+
+// pushCounts adds the counts gathered since the last push to the
+// server's hashes, in one round trip. Counts that fail to go stay here
+// for the next push.
+func (s *redisStore) pushCounts(ctx context.Context) error {
+	s.pushMu.Lock()
+	defer s.pushMu.Unlock()
+	type push struct {
+		sp     *redisNS
+		d      counters // taken from sp.d
+		tier   counters // the tier's counts now
+		counts counters // what to add
+	}
+	var pushes []push
+	s.mu.Lock()
+	for _, sp := range s.claims {
+		p := push{sp: sp, d: sp.d.peek()}
+		p.counts = p.d
+		if sp.tier != nil {
+			p.tier = tierCounts(sp.tier)
+			dt := p.tier.minus(&sp.pulled)
+			p.counts.add(&dt)
+		}
+		if p.counts != (counters{}) {
+			pushes = append(pushes, p)
+		}
+	}
+	s.mu.Unlock()
+	if len(pushes) == 0 {
+		return nil
+	}
+	_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		for _, p := range pushes {
+			c := p.counts
+			for _, f := range []struct {
+				name string
+				v    int64
+			}{{"hits", c.Hits}, {"misses", c.Misses}, {"disk_hits", c.DiskHits},
+				{"decode_errors", c.DecodeErrors}, {"write_errors", c.WriteErrors}, {"read_errors", c.ReadErrors}} {
+				if f.v != 0 {
+					pl.HIncrBy(ctx, p.sp.countKey, f.name, f.v)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for _, p := range pushes {
+		p.sp.d.drop(&p.d)
+		if p.sp.tier != nil {
+			p.sp.pulled = p.tier
+		}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// StatsContext reads every namespace's metadata and counters from the
+// server in one round trip, and adds what this process has not pushed.
+func (s *redisStore) StatsContext(ctx context.Context) (Stats, error) {
+	st := Stats{Path: s.loc, Backend: "redis", FormatVersion: RedisFormatVersion, PID: os.Getpid()}
+	if err := s.use(); err != nil {
+		return st, err
+	}
+	names, err := s.rdb.SMembers(ctx, s.namespacesKey()).Result()
+	if err != nil {
+		return st, fmt.Errorf("store: stats %s: %w", s.loc, s.failed(err))
+	}
+	sort.Strings(names)
+	metas := make([]*redis.MapStringStringCmd, len(names))
+	counts := make([]*redis.MapStringStringCmd, len(names))
+	if len(names) > 0 {
+		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, n := range names {
+				metas[i] = p.HGetAll(ctx, s.keyBase(n)+"meta")
+				counts[i] = p.HGetAll(ctx, s.keyBase(n)+"counts")
+			}
+			return nil
+		})
+		if err != nil {
+			return st, fmt.Errorf("store: stats %s: %w", s.loc, s.failed(err))
+		}
+	}
+	num := func(m map[string]string, k string) int64 {
+		v, _ := strconv.ParseInt(m[k], 10, 64)
+		return v
+	}
+	var tiers []MemoryTier
+	s.mu.Lock()
+	for i, n := range names {
+		m, c := metas[i].Val(), counts[i].Val()
+		ns := NamespaceStats{
+			Name: n, Version: m["version"], KeyType: m["key_type"], ValueType: m["value_type"],
+			Created: num(m, "created"),
+			Hits:    num(c, "hits"), Misses: num(c, "misses"), DiskHits: num(c, "disk_hits"),
+			DecodeErrors: num(c, "decode_errors"), WriteErrors: num(c, "write_errors"),
+			ReadErrors: num(c, "read_errors"), Writes: num(c, "writes"),
+		}
+		var tier MemoryTier
+		if sp := s.claims[n]; sp != nil {
+			ns.Claimed = true
+			u := sp.d.peek()
+			if sp.tier != nil {
+				tier = sp.tier
+				now := tierCounts(sp.tier)
+				d := now.minus(&sp.pulled)
+				u.add(&d)
+			}
+			ns.Hits += u.Hits
+			ns.Misses += u.Misses
+			ns.DiskHits += u.DiskHits
+			ns.DecodeErrors += u.DecodeErrors
+			ns.WriteErrors += u.WriteErrors
+			ns.ReadErrors += u.ReadErrors
+		}
+		tiers = append(tiers, tier)
+		st.Namespaces = append(st.Namespaces, ns)
+	}
+	s.mu.Unlock()
+	for i, t := range tiers {
+		if t != nil {
+			st.Namespaces[i].MemSize, st.Namespaces[i].MemMax = t.Size()
+		}
+	}
+	return st, nil
+}
+
+// Close pushes the last counts, stops the goroutines and closes the
+// client.
+func (s *redisStore) Close() error {
+	s.closeOnce.Do(func() {
+		if !s.opts.readOnly {
+			s.cancel()
+			s.sub.Close()
+			s.wg.Wait()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*s.opts.timeout)
+			if s.brk.allow() {
+				if err := s.pushCounts(ctx); err != nil {
+					s.closeErr = fmt.Errorf("store: close %s: counters not saved: %w", s.loc, err)
+				}
+			}
+			cancel()
+		}
+		s.closed.Store(true)
+		s.rdb.Close()
+	})
+	return s.closeErr
+}
+
+// A breaker keeps a process from waiting on a server that does not
+// answer: after a failure, operations skip the server for a back-off that
+// doubles from 50 ms to 5 s with each failure, and then let one through to
+// try again. The first success closes it. Changes are logged once each.
+type breaker struct {
+	down    atomic.Bool
+	mu      sync.Mutex
+	until   time.Time
+	backoff time.Duration
+}
+
+const (
+	minBackoff = 50 * time.Millisecond
+	maxBackoff = 5 * time.Second
+)
+
+// allow reports whether to try the server now.
+func (b *breaker) allow() bool {
+	if !b.down.Load() {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !time.Now().Before(b.until)
+}
+
+func (b *breaker) fail(log *slog.Logger, loc string, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.down.Load() {
+		b.backoff = minBackoff
+		log.Warn("memostore: Redis is not answering; carrying on without it", "path", loc, "err", err)
+	} else {
+		b.backoff = min(2*b.backoff, maxBackoff)
+	}
+	b.until = time.Now().Add(b.backoff)
+	b.down.Store(true)
+}
+
+func (b *breaker) ok(log *slog.Logger, loc string) {
+	if !b.down.Load() {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.down.Load() {
+		b.down.Store(false)
+		log.Info("memostore: Redis is answering again", "path", loc)
+	}
+}
