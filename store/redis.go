@@ -80,6 +80,7 @@ func openRedis(rawURL string, o options) (*redisStore, error) {
 	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = o.timeout, o.timeout, o.timeout, o.timeout
 	ro.ContextTimeoutEnabled = true
 	ro.MaxRetries = 1
+	ro.DialerRetries = 1
 	ro.DisableIdentity = true
 	s := &redisStore{
 		loc:    loc,
@@ -134,7 +135,7 @@ func redactURL(rawURL string) string {
 	return u.Redacted()
 }
 
-func (s *redisStore) clearChannel() string { return s.prefix + ":clear" }
+func (s *redisStore) clearChannel() string  { return s.prefix + ":clear" }
 func (s *redisStore) namespacesKey() string { return s.prefix + ":namespaces" }
 
 // keyBase returns PREFIX:NAME: for a namespace. Names may hold ':', which
@@ -330,7 +331,7 @@ func (n *redisNS) Lookup(key []byte, decode func(payload []byte, expiresAt int64
 	if err := delIfEqual.Run(context.Background(), s.rdb, []string{k}, rec).Err(); err != nil {
 		s.failed(err)
 	}
-	return false, err
+	return false, nil
 }
 
 // Put writes rec under key with its TTL, and counts the write, in one
@@ -660,29 +661,27 @@ func (s *redisStore) pushCounts(ctx context.Context) error {
 
 // StatsContext reads every namespace's metadata and counters from the
 // server in one round trip, and adds what this process has not pushed.
+// If the server does not answer, it returns what this process knows of
+// the namespaces it claimed, with the error.
 func (s *redisStore) StatsContext(ctx context.Context) (Stats, error) {
 	st := Stats{Path: s.loc, Backend: "redis", FormatVersion: RedisFormatVersion, PID: os.Getpid()}
 	if err := s.use(); err != nil {
 		return st, err
 	}
-	names, err := s.rdb.SMembers(ctx, s.namespacesKey()).Result()
+	names, metas, counts, err := s.readStats(ctx)
 	if err != nil {
-		return st, fmt.Errorf("store: stats %s: %w", s.loc, s.failed(err))
-	}
-	sort.Strings(names)
-	metas := make([]*redis.MapStringStringCmd, len(names))
-	counts := make([]*redis.MapStringStringCmd, len(names))
-	if len(names) > 0 {
-		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, n := range names {
-				metas[i] = p.HGetAll(ctx, s.keyBase(n)+"meta")
-				counts[i] = p.HGetAll(ctx, s.keyBase(n)+"counts")
-			}
-			return nil
-		})
-		if err != nil {
-			return st, fmt.Errorf("store: stats %s: %w", s.loc, s.failed(err))
+		if !errors.Is(err, errNotAnswering) {
+			s.failed(err)
 		}
+		err = fmt.Errorf("store: stats %s: %w", s.loc, err)
+		s.mu.Lock()
+		names = names[:0]
+		for n := range s.claims {
+			names = append(names, n)
+		}
+		s.mu.Unlock()
+		sort.Strings(names)
+		metas, counts = make([]map[string]string, len(names)), make([]map[string]string, len(names))
 	}
 	num := func(m map[string]string, k string) int64 {
 		v, _ := strconv.ParseInt(m[k], 10, 64)
@@ -691,7 +690,7 @@ func (s *redisStore) StatsContext(ctx context.Context) (Stats, error) {
 	var tiers []MemoryTier
 	s.mu.Lock()
 	for i, n := range names {
-		m, c := metas[i].Val(), counts[i].Val()
+		m, c := metas[i], counts[i]
 		ns := NamespaceStats{
 			Name: n, Version: m["version"], KeyType: m["key_type"], ValueType: m["value_type"],
 			Created: num(m, "created"),
@@ -702,6 +701,9 @@ func (s *redisStore) StatsContext(ctx context.Context) (Stats, error) {
 		var tier MemoryTier
 		if sp := s.claims[n]; sp != nil {
 			ns.Claimed = true
+			if m == nil {
+				ns.Version, ns.KeyType, ns.ValueType = sp.spec.Version, sp.spec.KeyType, sp.spec.ValueType
+			}
 			u := sp.d.peek()
 			if sp.tier != nil {
 				tier = sp.tier
@@ -725,7 +727,38 @@ func (s *redisStore) StatsContext(ctx context.Context) (Stats, error) {
 			st.Namespaces[i].MemSize, st.Namespaces[i].MemMax = t.Size()
 		}
 	}
-	return st, nil
+	return st, err
+}
+
+// readStats reads the namespaces' names (sorted), metadata and counters.
+func (s *redisStore) readStats(ctx context.Context) (names []string, metas, counts []map[string]string, err error) {
+	if !s.brk.allow() {
+		return nil, nil, nil, errNotAnswering
+	}
+	names, err = s.rdb.SMembers(ctx, s.namespacesKey()).Result()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sort.Strings(names)
+	mc := make([]*redis.MapStringStringCmd, len(names))
+	cc := make([]*redis.MapStringStringCmd, len(names))
+	if len(names) > 0 {
+		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, n := range names {
+				mc[i] = p.HGetAll(ctx, s.keyBase(n)+"meta")
+				cc[i] = p.HGetAll(ctx, s.keyBase(n)+"counts")
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	metas, counts = make([]map[string]string, len(names)), make([]map[string]string, len(names))
+	for i := range names {
+		metas[i], counts[i] = mc[i].Val(), cc[i].Val()
+	}
+	return names, metas, counts, nil
 }
 
 // Close pushes the last counts, stops the goroutines and closes the
@@ -749,6 +782,9 @@ func (s *redisStore) Close() error {
 	})
 	return s.closeErr
 }
+
+// errNotAnswering is returned while the breaker keeps the server out.
+var errNotAnswering = errors.New("Redis is not answering (retrying with back-off)")
 
 // A breaker keeps a process from waiting on a server that does not
 // answer: after a failure, operations skip the server for a back-off that

@@ -349,8 +349,8 @@ func (n *Namespace) Acquire(ctx context.Context, key []byte, found func() bool) 
 // On Redis, Entries and Bytes are not counted, and the file fields are
 // zero.
 type Stats struct {
-	Path          string           `json:"path"`    // the file, or the Redis URL without its password
-	Backend       string           `json:"backend"` // "bbolt" or "redis"
+	Path          string           `json:"path"`          // the file, or the Redis URL without its password
+	Backend       string           `json:"backend"`       // "bbolt" or "redis"
 	PID           int              `json:"pid,omitempty"` // the process that reported these stats
 	FileSize      int64            `json:"file_size"`     // bytes on disk
 	FormatVersion int              `json:"format_version"`

@@ -1,0 +1,152 @@
+// Package redistest gives the tests of memostore a Redis server.
+//
+// Tests that need one call URL, which returns the server named by the
+// environment variable MEMOSTORE_TEST_REDIS (a redis:// URL). Without it,
+// they are skipped with a message that says so, unless
+// MEMOSTORE_REQUIRE_REDIS is set (as .ci/run sets it): then they fail, so
+// that CI never passes without running them. .ci/run installs
+// redis-server if it is missing, starts one on a free port without
+// persistence, and sets both variables.
+//
+// Tests that must stop and restart a server (an outage mid-run) call
+// Start, which runs a private redis-server on a free port.
+package redistest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Env names the variable that points the tests at a Redis server.
+const Env = "MEMOSTORE_TEST_REDIS"
+
+// RequireEnv names the variable that makes a missing server a failure.
+const RequireEnv = "MEMOSTORE_REQUIRE_REDIS"
+
+// URL returns the Redis server the tests share, or skips tb (fails it,
+// under MEMOSTORE_REQUIRE_REDIS) if there is none.
+func URL(tb testing.TB) string {
+	tb.Helper()
+	u := os.Getenv(Env)
+	if u == "" {
+		missing(tb, Env+" is not set (bash .ci/run starts a server and sets it)")
+	}
+	return u
+}
+
+func missing(tb testing.TB, why string) {
+	tb.Helper()
+	if os.Getenv(RequireEnv) != "" {
+		tb.Fatalf("Redis tests cannot run: %s", why)
+	}
+	tb.Skipf("Redis tests not run: %s", why)
+}
+
+// Prefix returns a key prefix no other test uses, so that tests can share
+// one server (and one database) without seeing each other's keys. The
+// keys under it are deleted when tb ends.
+func Prefix(tb testing.TB, url string) string {
+	tb.Helper()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	p := "test-" + hex.EncodeToString(b[:])
+	tb.Cleanup(func() {
+		c := Client(tb, url)
+		ctx := context.Background()
+		iter := c.Scan(ctx, 0, p+":*", 1000).Iterator()
+		var keys []string
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		if len(keys) > 0 {
+			c.Unlink(ctx, keys...)
+		}
+	})
+	return p
+}
+
+// Client returns a plain client for url, closed when tb ends, for tests
+// that look at the server's keys themselves.
+func Client(tb testing.TB, url string) *redis.Client {
+	tb.Helper()
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := redis.NewClient(o)
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+// A Server is a private redis-server that a test may stop and restart.
+type Server struct {
+	tb   testing.TB
+	port int
+	cmd  *exec.Cmd
+}
+
+// Start runs a redis-server on 127.0.0.1 on a free port, without
+// persistence; it is killed when tb ends. Without redis-server on PATH,
+// tb is skipped (or failed, under MEMOSTORE_REQUIRE_REDIS).
+func Start(tb testing.TB) *Server {
+	tb.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		missing(tb, "redis-server is not installed (bash .ci/run installs it)")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	s := &Server{tb: tb, port: port}
+	s.Restart()
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+// URL returns the server's URL.
+func (s *Server) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", s.port) }
+
+// Stop kills the server and waits for it to exit.
+func (s *Server) Stop() {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+	s.cmd = nil
+}
+
+// Restart starts the server again on the same port, empty, and waits
+// until it answers.
+func (s *Server) Restart() {
+	s.tb.Helper()
+	s.Stop()
+	cmd := exec.Command("redis-server", "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no")
+	// Its log goes to the null device: Stdout and Stderr are nil.
+	if err := cmd.Start(); err != nil {
+		s.tb.Fatal(err)
+	}
+	s.cmd = cmd
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", s.port)})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Ping(context.Background()).Err() != nil {
+		if time.Now().After(deadline) {
+			s.tb.Fatalf("redis-server on port %d did not answer within 10s", s.port)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,262 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/memostore/memostore/internal/redistest"
+)
+
+// redisStore opens a Redis store under a fresh prefix, with opts.
+func openRedisStore(t *testing.T, opts ...Option) (s *Store, url, prefix string) {
+	t.Helper()
+	url = redistest.URL(t)
+	prefix = redistest.Prefix(t, url)
+	return openStore(t, url, append([]Option{WithPrefix(prefix)}, opts...)...), url, prefix
+}
+
+// TestRedisLayout checks the keys a Redis store writes: the record under
+// PREFIX:NAMESPACE:VERSION:d:KEY with a native TTL, the namespace's meta
+// and counts hashes, the format key.
+func TestRedisLayout(t *testing.T) {
+	clock := newFakeClock()
+	s, url, prefix := openRedisStore(t, WithClock(clock))
+	c := redistest.Client(t, url)
+	ctx := context.Background()
+	ns := openNS(t, s, "lay:out")
+	rec := record(clock.nanos(), clock.nanos()+int64(time.Hour), "v")
+	put(t, ns, "k", rec)
+	ver := fingerprint(spec("1"))
+	dataKey := prefix + ":lay%3Aout:" + ver + ":d:" + string(key("k"))
+	got, err := c.Get(ctx, dataKey).Bytes()
+	if err != nil || !bytes.Equal(got, rec) {
+		t.Fatalf("GET %q = %x, %v; want the record %x", dataKey, got, err, rec)
+	}
+	if ttl := c.PTTL(ctx, dataKey).Val(); ttl < 59*time.Minute || ttl > time.Hour {
+		t.Errorf("PTTL = %v, want about 1h", ttl)
+	}
+	put(t, ns, "forever", record(clock.nanos(), 0, "v"))
+	if ttl := c.PTTL(ctx, prefix+":lay%3Aout:"+ver+":d:"+string(key("forever"))).Val(); ttl != -1 {
+		t.Errorf("PTTL of an entry without TTL = %v, want none (-1)", ttl)
+	}
+	meta := c.HGetAll(ctx, prefix+":lay%3Aout:meta").Val()
+	if meta["version"] != "1" || meta["key_type"] != "int64" || meta["value_type"] != "string" || meta["fingerprint"] != ver {
+		t.Errorf("meta hash = %v", meta)
+	}
+	if n, _ := c.HGet(ctx, prefix+":lay%3Aout:counts", "writes").Int(); n != 2 {
+		t.Errorf("counts hash writes = %d, want 2 (written with each record)", n)
+	}
+	if v, _ := c.Get(ctx, prefix+":format").Int(); v != RedisFormatVersion {
+		t.Errorf("format key = %d, want %d", v, RedisFormatVersion)
+	}
+	if !c.SIsMember(ctx, prefix+":namespaces", "lay:out").Val() {
+		t.Error("the namespace is not in the namespaces set")
+	}
+}
+
+// TestRedisTTL checks that Redis itself removes an expired entry.
+func TestRedisTTL(t *testing.T) {
+	s, url, _ := openRedisStore(t)
+	ns := openNS(t, s, "ttl")
+	now := time.Now().UnixNano()
+	put(t, ns, "k", record(now, now+int64(150*time.Millisecond), "v"))
+	wantValue(t, ns, "k", "v")
+	c := redistest.Client(t, url)
+	dataKey := ns.b.(*redisNS).data + string(key("k"))
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Exists(context.Background(), dataKey).Val() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("Redis did not expire the entry")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	wantMiss(t, ns, "k")
+}
+
+// TestRedisNewerFormat: a prefix written by a newer version is refused.
+func TestRedisNewerFormat(t *testing.T) {
+	url := redistest.URL(t)
+	prefix := redistest.Prefix(t, url)
+	redistest.Client(t, url).Set(context.Background(), prefix+":format", RedisFormatVersion+1, 0)
+	_, err := Open(url, WithPrefix(prefix), quiet())
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("Open = %v, want ErrCorrupt naming a newer format", err)
+	}
+}
+
+// TestRedisOpenErrors: an unreachable server and a bad URL fail Open
+// with a clear error, within the timeout.
+func TestRedisOpenErrors(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	start := time.Now()
+	_, err = Open("redis://user:secret@"+addr+"/0", quiet(), WithTimeout(200*time.Millisecond))
+	if err == nil || !strings.Contains(err.Error(), "cannot reach Redis") {
+		t.Errorf("Open of a closed port = %v, want cannot reach Redis", err)
+	} else if strings.Contains(err.Error(), "secret") {
+		t.Errorf("the error shows the password: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Open took %v", d)
+	}
+	if _, err := Open("redis://127.0.0.1:notaport/0", quiet()); err == nil {
+		t.Error("Open of a bad URL succeeded")
+	}
+}
+
+// TestRedisAcquire plays two processes (two Stores) on one key: the
+// second waits for the first's result; a holder that dies leaves a lock
+// that expires; a waiter gives up after WithLockWait.
+func TestRedisAcquire(t *testing.T) {
+	url := redistest.URL(t)
+	prefix := redistest.Prefix(t, url)
+	open := func(opts ...Option) *Namespace {
+		s := openStore(t, url, append([]Option{WithPrefix(prefix)}, opts...)...)
+		return openNS(t, s, "acq")
+	}
+	a := open(WithLockTTL(300 * time.Millisecond))
+	b := open(WithLockWait(5 * time.Second))
+	ctx := context.Background()
+	has := func(ns *Namespace, k string) func() bool {
+		return func() bool { ok, _ := ns.Lookup(key(k), func([]byte, int64) error { return nil }); return ok }
+	}
+
+	// a computes k1; b waits and gets a's result.
+	ok, release, err := a.Acquire(ctx, key("k1"), has(a, "k1"))
+	if ok || err != nil {
+		t.Fatalf("a.Acquire = %v, %v", ok, err)
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		put(t, a, "k1", record(1, 0, "from a"))
+		release()
+	}()
+	start := time.Now()
+	ok, _, err = b.Acquire(ctx, key("k1"), has(b, "k1"))
+	if !ok || err != nil {
+		t.Fatalf("b.Acquire = %v, %v; want a's result", ok, err)
+	}
+	if d := time.Since(start); d < 80*time.Millisecond {
+		t.Errorf("b did not wait for a: %v", d)
+	}
+	wantValue(t, b, "k1", "from a")
+
+	// a dies holding k2's lock: b takes over once it expires.
+	if ok, _, _ := a.Acquire(ctx, key("k2"), has(a, "k2")); ok {
+		t.Fatal("k2 found")
+	}
+	start = time.Now()
+	ok, release, err = b.Acquire(ctx, key("k2"), has(b, "k2"))
+	if ok || err != nil || release == nil {
+		t.Fatalf("b.Acquire(k2) = %v, %v", ok, err)
+	}
+	release()
+	if d := time.Since(start); d < 200*time.Millisecond || d > 3*time.Second {
+		t.Errorf("b took over after %v, want after the lock's 300ms TTL", d)
+	}
+
+	// A waiter gives up after its wait bound, and a cancelled one at once.
+	c := open(WithLockWait(150 * time.Millisecond))
+	if ok, _, _ := b.Acquire(ctx, key("k3"), has(b, "k3")); ok {
+		t.Fatal("k3 found")
+	}
+	start = time.Now()
+	ok, release, err = c.Acquire(ctx, key("k3"), has(c, "k3"))
+	if ok || err != nil || release == nil {
+		t.Fatalf("c.Acquire(k3) = %v, %v", ok, err)
+	}
+	if d := time.Since(start); d < 150*time.Millisecond || d > 2*time.Second {
+		t.Errorf("c gave up after %v, want about 150ms", d)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, _, err := a.Acquire(cctx, key("k3"), has(a, "k3")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Acquire with an ending ctx = %v", err)
+	}
+}
+
+// TestRedisClearReachesOtherProcesses: a Clear in one process purges the
+// memory tiers another has attached to the namespace.
+func TestRedisClearReachesOtherProcesses(t *testing.T) {
+	url := redistest.URL(t)
+	prefix := redistest.Prefix(t, url)
+	a := openStore(t, url, WithPrefix(prefix))
+	b := openStore(t, url, WithPrefix(prefix))
+	openNS(t, a, "shared")
+	tier := &testTier{}
+	openNS(t, b, "shared").Attach(tier)
+	other := &testTier{}
+	openNS(t, b, "other").Attach(other)
+	if err := a.Clear(context.Background(), "shared"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for tier.purges.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the other process's memory tier was not purged")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if other.purges.Load() != 0 {
+		t.Error("a tier of another namespace was purged")
+	}
+}
+
+// TestRedisOutage stops the server under a store: lookups miss and writes
+// are dropped, each within the timeout, and counted; once the server is
+// back, writes resume by themselves.
+func TestRedisOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	logOpt, logs := captureLog()
+	s := openStore(t, srv.URL(), WithTimeout(100*time.Millisecond), logOpt)
+	ns := openNS(t, s, "out")
+	put(t, ns, "before", record(1, 0, "v"))
+	wantValue(t, ns, "before", "v")
+
+	srv.Stop()
+	ctx := context.Background()
+	for i := range 20 {
+		start := time.Now()
+		if f := lookup(t, ns, "before"); f.ok {
+			t.Fatal("found an entry on a stopped server")
+		}
+		if err := ns.Put(ctx, key("during"), record(1, 0, "v")); err == nil {
+			t.Fatal("Put on a stopped server succeeded")
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("call %d took %v with the server down", i, d)
+		}
+	}
+	st := nsStats(t, s, "out")
+	if st.ReadErrors == 0 || st.WriteErrors == 0 {
+		t.Errorf("read errors %d, write errors %d; want both counted", st.ReadErrors, st.WriteErrors)
+	}
+	if !strings.Contains(logs.String(), "not answering") {
+		t.Errorf("the outage was not logged: %s", logs)
+	}
+
+	srv.Restart() // empty: no persistence
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if err := ns.Put(ctx, key("after"), record(1, 0, "back")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("writes did not resume once the server was back")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	wantValue(t, ns, "after", "back")
+	if err := s.Flush(ctx); err != nil {
+		t.Errorf("Flush once the server is back: %v", err)
+	}
+}
