@@ -48,7 +48,7 @@ type report struct {
 func child(role, path string) error {
 	switch role {
 	case "fib":
-		s, err := store.Open(path)
+		s, err := store.Open(path, store.WithPrefix(os.Getenv("MEMOSTORE_TEST_PREFIX")))
 		if err != nil {
 			return err
 		}
@@ -75,6 +75,8 @@ func child(role, path string) error {
 		fmt.Println("holding")
 		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
 		return nil
+	case "share":
+		return shareChild(path, os.Getenv("MEMOSTORE_TEST_PREFIX"))
 	case "crash-writer", "crash-sync":
 		// Memoize until killed (crash_test.go).
 		return crashWriter(path, role == "crash-sync")
@@ -84,10 +86,10 @@ func child(role, path string) error {
 
 // runChild runs the test binary as a child in role on path and decodes its
 // report.
-func runChild(t *testing.T, role, path string) report {
+func runChild(t *testing.T, role, path string, env ...string) report {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+role, "MEMOSTORE_TEST_PATH="+path)
+	cmd.Env = append(append(os.Environ(), childEnv+"="+role, "MEMOSTORE_TEST_PATH="+path), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

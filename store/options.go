@@ -86,7 +86,6 @@ func defaultOptions() options {
 		control:       true,
 		logger:        slog.Default(),
 		clock:         expiry.SystemClock{},
-		prefix:        DefaultPrefix,
 		timeout:       DefaultTimeout,
 		lockTTL:       DefaultLockTTL,
 		lockWait:      DefaultLockWait,
@@ -186,14 +185,12 @@ func WithRecover() Option {
 }
 
 // WithPrefix sets the first part of every Redis key the store writes, so
-// that several stores can share one Redis database. The default is
-// DefaultPrefix. An empty prefix means the default. File stores ignore it.
+// that several stores can share one Redis database. Without it, the
+// prefix is the URL's prefix parameter (redis://host:6379/0?prefix=app),
+// or else DefaultPrefix. An empty prefix means no choice. File stores
+// ignore it.
 func WithPrefix(p string) Option {
-	return func(o *options) {
-		if p != "" {
-			o.prefix = p
-		}
-	}
+	return func(o *options) { o.prefix = p }
 }
 
 // WithTimeout bounds each exchange with a Redis server (dial, read,

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -71,6 +72,13 @@ type redisNS struct {
 // and holds no newer layout under the prefix.
 func openRedis(rawURL string, o options) (*redisStore, error) {
 	loc := redactURL(rawURL)
+	rawURL, prefix, err := splitPrefix(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", loc, err)
+	}
+	if o.prefix == "" {
+		o.prefix = cmp.Or(prefix, DefaultPrefix)
+	}
 	ro, err := redis.ParseURL(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", loc, err)
@@ -124,6 +132,23 @@ func (s *redisStore) checkFormat(ctx context.Context) error {
 			ErrCorrupt, s.prefix, v, RedisFormatVersion)
 	}
 	return nil
+}
+
+// splitPrefix takes memostore's own parameter, prefix, out of a URL's
+// query, which go-redis would reject.
+func splitPrefix(rawURL string) (string, string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", "", err
+	}
+	q := u.Query()
+	prefix := q.Get("prefix")
+	if prefix == "" {
+		return rawURL, "", nil
+	}
+	q.Del("prefix")
+	u.RawQuery = q.Encode()
+	return u.String(), prefix, nil
 }
 
 // redactURL returns rawURL without its password, for messages and Stats.
@@ -576,6 +601,21 @@ func (s *redisStore) purge(name string) {
 func (s *redisStore) runClearListener() {
 	defer s.wg.Done()
 	for msg := range s.sub.Channel() {
+		// The namespace's counters were reset: what this process
+		// counted before the clear must not be pushed after it.
+		s.pushMu.Lock()
+		s.mu.Lock()
+		var names []string
+		for n := range s.claims {
+			if msg.Payload == "" || n == msg.Payload {
+				names = append(names, n)
+			}
+		}
+		s.mu.Unlock()
+		for _, n := range names {
+			s.forgetCounts(n)
+		}
+		s.pushMu.Unlock()
 		s.purge(msg.Payload)
 	}
 }

@@ -130,7 +130,8 @@ func IsURL(location string) bool {
 //
 // A redis://, rediss:// or unix:// URL opens a Redis store, in the form
 // redis://[[user]:password@]host[:port][/db][?options] that go-redis's
-// ParseURL accepts (for example redis://127.0.0.1:6379/0). Open checks
+// ParseURL accepts (for example redis://127.0.0.1:6379/0), plus one
+// option of memostore's own, prefix (see WithPrefix). Open checks
 // that the server answers, within WithTimeout, and fails if it does not;
 // once open, the store rides out outages (see the package doc). File-only
 // options (WithLockTimeout, WithMaxBytes, WithQueueBytes, WithSyncWrites,

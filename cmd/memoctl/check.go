@@ -58,6 +58,9 @@ func RunCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // check runs the check: through the holder's control endpoint when a
 // running process holds the store (not with fix), else here.
 func check(ctx context.Context, path string, fix bool, stderr io.Writer) (*store.CheckReport, error) {
+	if err := fileOnly(path, "check"); err != nil {
+		return nil, err
+	}
 	if !fix {
 		if err := requireFile(path); err != nil {
 			return nil, err

@@ -14,7 +14,9 @@ Deletes the entries of one namespace, or of every namespace, and resets their
 counters; namespaces keep their versions and types. With --expired, deletes
 only the entries that have expired (as memoctl sweep). On a store held by a
 running process, the clear goes through that process, which clears its
-memory tiers too: its next call recomputes.
+memory tiers too: its next call recomputes. On Redis (PATH is a redis://
+URL), the clear deletes the namespace's keys a page at a time (SCAN and
+UNLINK) and every process sharing the server empties its memory tier.
 
   --namespace NAME  clear only this namespace
   --expired         delete only expired entries`
@@ -53,6 +55,12 @@ func RunClear(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	for _, ns := range cleared {
+		if t.isRedis() {
+			// Redis does not count entries; every process sharing it
+			// was told to empty its memory tier.
+			fmt.Fprintf(stdout, "cleared %s (and the memory tiers of the processes sharing it)\n", ns.Name)
+			continue
+		}
 		fmt.Fprintf(stdout, "cleared %s: %d entries (%s)\n", ns.Name, ns.Entries, humanBytes(ns.Bytes))
 	}
 	return nil
@@ -60,7 +68,11 @@ func RunClear(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 func clearOffline(ctx context.Context, s *store.Store, only string, stderr io.Writer) ([]store.NamespaceStats, error) {
 	var cleared []store.NamespaceStats
-	for _, ns := range s.Stats().Namespaces {
+	st, err := s.StatsContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, ns := range st.Namespaces {
 		if only == "" || ns.Name == only {
 			cleared = append(cleared, ns)
 		}

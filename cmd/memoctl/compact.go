@@ -22,6 +22,9 @@ func RunCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	if err := fileOnly(path, "compact"); err != nil {
+		return err
+	}
 	if err := requireFile(path); err != nil {
 		return err
 	}

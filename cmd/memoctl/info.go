@@ -19,12 +19,18 @@ file and never scans entries, so it answers at once on any size of store.
 When a running process holds the store, info asks that process through its
 control endpoint (PATH.ctl) and also shows its memory tiers.
 
+PATH may be a Redis URL (redis://host:6379/0, ?prefix=NAME if the store
+uses a prefix of its own): info then reads the namespaces' counters, summed
+over every process sharing the server, from their hashes in one round trip.
+Redis expires and evicts keys by itself, so entries are not counted there.
+
   --json            print JSON instead of a table
   --namespace NAME  show only this namespace`
 
 // infoJSON is info's machine-readable output.
 type infoJSON struct {
 	Path          string          `json:"path"`
+	Backend       string          `json:"backend"`       // "bbolt" or "redis"
 	Live          bool            `json:"live"`          // read from the process holding the store
 	PID           int             `json:"pid,omitempty"` // that process
 	FileSize      int64           `json:"file_size"`
@@ -55,6 +61,8 @@ type namespaceJSON struct {
 	Evictions      int64   `json:"evictions"`
 	DecodeErrors   int64   `json:"decode_errors"`
 	WriteErrors    int64   `json:"write_errors"`
+	ReadErrors     int64   `json:"read_errors"`
+	Writes         int64   `json:"writes"`
 	OldestStoredAt string  `json:"oldest_stored_at,omitempty"`
 	NewestStoredAt string  `json:"newest_stored_at,omitempty"`
 	MemSize        int     `json:"mem_size"` // live only: the memory tier in the holding process
@@ -75,9 +83,12 @@ func RunInfo(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		return err
 	}
 	var st store.Stats
-	if t.live != nil {
+	switch {
+	case t.live != nil:
 		st, err = t.live.Info(ctx)
-	} else {
+	case t.isRedis():
+		st, err = t.s.StatsContext(ctx)
+	default:
 		st, err = t.s.Inspect(ctx)
 	}
 	if cerr := t.close(); err == nil {
@@ -86,11 +97,14 @@ func RunInfo(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	out := infoJSON{Path: path, Live: t.live != nil, FileSize: st.FileSize, FormatVersion: st.FormatVersion,
+	out := infoJSON{Path: path, Backend: st.Backend, Live: t.live != nil, FileSize: st.FileSize, FormatVersion: st.FormatVersion,
 		PageSize: st.PageSize, FreePages: st.FreePages, MaxBytes: st.MaxBytes, Queued: st.Queued,
 		Namespaces: []namespaceJSON{}}
 	if out.Live {
 		out.PID = st.PID
+	}
+	if t.isRedis() {
+		out.Path = st.Path // without the password
 	}
 	for _, ns := range st.Namespaces {
 		if *only != "" && ns.Name != *only {
@@ -103,7 +117,7 @@ func RunInfo(ctx context.Context, args []string, stdout, _ io.Writer) error {
 			Created: timestamp(ns.Created), Entries: ns.Entries, Bytes: ns.Bytes,
 			Hits: ns.Hits, Misses: ns.Misses, DiskHits: ns.DiskHits, HitRatio: ratio(ns.Hits, ns.Hits+ns.Misses),
 			ExpiredPending: ns.ExpiredPending, Expirations: ns.Expirations, Evictions: ns.Evictions,
-			DecodeErrors: ns.DecodeErrors, WriteErrors: ns.WriteErrors,
+			DecodeErrors: ns.DecodeErrors, WriteErrors: ns.WriteErrors, ReadErrors: ns.ReadErrors, Writes: ns.Writes,
 			OldestStoredAt: timestamp(ns.OldestStoredAt), NewestStoredAt: timestamp(ns.NewestStoredAt),
 			MemSize: ns.MemSize, MemMax: ns.MemMax,
 		})
@@ -135,6 +149,9 @@ func ratio(a, b int64) float64 {
 }
 
 func printInfo(w io.Writer, in infoJSON) error {
+	if in.Backend == "redis" {
+		return printRedisInfo(w, in)
+	}
 	state := "offline (opened read-only by memoctl)"
 	if in.Live {
 		state = fmt.Sprintf("live: held by process %d, read through its control endpoint", in.PID)
@@ -166,6 +183,27 @@ func printInfo(w io.Writer, in infoJSON) error {
 			ns.Name, orDash(ns.Version), ns.KeyType, ns.ValueType, ns.Entries, humanBytes(ns.Bytes),
 			ns.Hits, ns.Misses, ns.DiskHits, 100*ns.HitRatio, ns.ExpiredPending, ns.Evictions, ns.DecodeErrors,
 			age(now, ns.OldestStoredAt), age(now, ns.NewestStoredAt), mem)
+	}
+	return tw.Flush()
+}
+
+// printRedisInfo prints info for a Redis store: counters only, as the
+// server does not say what it holds per namespace.
+func printRedisInfo(w io.Writer, in infoJSON) error {
+	fmt.Fprintf(w, "store    %s\nstate    shared (Redis): counters of every process using it\nformat   %d\n", in.Path, in.FormatVersion)
+	fmt.Fprintln(w, "entries  not counted: Redis expires and evicts keys by itself")
+	if len(in.Namespaces) == 0 {
+		_, err := fmt.Fprintln(w, "\nno namespaces")
+		return err
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAMESPACE\tVERSION\tKEY\tVALUE\tWRITES\tHITS\tMISSES\tSTORE HITS\tHIT RATIO\tBAD\tWRITE ERRORS\tREAD ERRORS\tCREATED")
+	now := time.Now()
+	for _, ns := range in.Namespaces {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.1f%%\t%d\t%d\t%d\t%s\n",
+			ns.Name, orDash(ns.Version), ns.KeyType, ns.ValueType, ns.Writes, ns.Hits, ns.Misses, ns.DiskHits,
+			100*ns.HitRatio, ns.DecodeErrors, ns.WriteErrors, ns.ReadErrors, age(now, ns.Created))
 	}
 	return tw.Flush()
 }

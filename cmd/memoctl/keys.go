@@ -32,6 +32,9 @@ func RunKeys(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if *limit < 0 {
 		return usagef("--limit must be 0 or more")
 	}
+	if err := fileOnly(path, "keys"); err != nil {
+		return err
+	}
 	t, err := openTarget(ctx, path, false)
 	if err != nil {
 		return err

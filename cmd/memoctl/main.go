@@ -1,4 +1,5 @@
-// Command memoctl inspects and clears memostore store files.
+// Command memoctl inspects and clears memostore stores: files, and the
+// Redis servers that stores share.
 //
 //	memoctl info [--json] [--namespace NAME] PATH
 //	memoctl clear [--namespace NAME] [--expired] PATH
@@ -18,6 +19,12 @@
 // endpoint, the Unix socket PATH.ctl: info shows its live counters and
 // memory tiers, and clear clears both of its tiers. check --fix and compact
 // refuse such a store.
+//
+// PATH may also be a Redis URL, redis://host:6379/0 (rediss:// for TLS;
+// ?prefix=NAME for a store opened WithPrefix). info and clear work there,
+// on the counters and keys every process shares; sweep has nothing to do,
+// as Redis expires entries by itself; keys, check and compact are for
+// files only.
 package main
 
 import (
@@ -28,6 +35,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // version is memoctl's version, set at build time with
@@ -63,7 +72,14 @@ func usagef(format string, args ...any) error {
 	return &usageError{fmt.Sprintf(format, args...)}
 }
 
+// quietRedis discards go-redis's own log lines: memoctl reports errors
+// itself, once.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
+
 func main() {
+	redis.SetLogger(quietRedis{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

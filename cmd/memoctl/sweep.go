@@ -10,7 +10,8 @@ const sweepUsage = `usage: memoctl sweep PATH
 
 Deletes the entries that have expired now, with the same code as the store's
 background sweeper, and prints how many. On a store held by a running
-process, the sweep runs in that process.`
+process, the sweep runs in that process. On Redis, which expires entries by
+itself, there is nothing to sweep.`
 
 // RunSweep runs memoctl sweep.
 func RunSweep(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -38,6 +39,10 @@ func sweep(ctx context.Context, path string, stdout, stderr io.Writer) error {
 		err = cerr
 	}
 	if err != nil {
+		return err
+	}
+	if t.isRedis() {
+		_, err = fmt.Fprintln(stdout, "nothing to sweep: Redis expires entries by itself")
 		return err
 	}
 	_, err = fmt.Fprintf(stdout, "swept %d expired entries\n", n)

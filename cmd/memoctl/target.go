@@ -29,7 +29,21 @@ func (t *target) close() error {
 // process holds it and answers there, else by opening it here, read-only
 // unless write. It never creates a file and never waits longer than the
 // lock timeout.
+//
+// A Redis URL is opened here too: the server is shared, so there is no
+// holder to go through.
 func openTarget(ctx context.Context, path string, write bool) (*target, error) {
+	if store.IsURL(path) {
+		opts := []store.Option{store.WithLogger(nil)}
+		if !write {
+			opts = append(opts, store.WithReadOnly())
+		}
+		s, err := store.Open(path, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return &target{path: path, s: s}, nil
+	}
 	if err := requireFile(path); err != nil {
 		return nil, err
 	}
@@ -54,6 +68,9 @@ func openTarget(ctx context.Context, path string, write bool) (*target, error) {
 // offline opens the store at path for a command that must not run beside
 // its holder (check --fix, compact): a live store is refused politely.
 func offline(ctx context.Context, path, what string, write bool) (*store.Store, error) {
+	if err := fileOnly(path, what); err != nil {
+		return nil, err
+	}
 	if err := requireFile(path); err != nil {
 		return nil, err
 	}
@@ -78,3 +95,14 @@ func liveRefusal(path, what string) error {
 	}
 	return fmt.Errorf("%s is open in %s; %s needs the store to itself: stop that process first", path, who, what)
 }
+
+// fileOnly refuses a Redis URL for a command that works on files only.
+func fileOnly(path, what string) error {
+	if store.IsURL(path) {
+		return fmt.Errorf("%s works on store files only, not on a Redis server (%s): %w", what, path, store.ErrUnsupported)
+	}
+	return nil
+}
+
+// isRedis reports whether t is a Redis store.
+func (t *target) isRedis() bool { return t.s != nil && t.s.Backend() == "redis" }
