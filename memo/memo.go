@@ -237,16 +237,17 @@ func (f *Func[K, V]) compute(ctx context.Context, k K) (V, error) {
 			// computing k, or hold k's lock while this one does.
 			var release func()
 			var err error
-			ok, release, err = f.ns.Acquire(ctx, key, func() bool {
-				v, ok = f.lookup(key)
-				return ok
+			ok, release, err = f.ns.Acquire(ctx, key, func(payload []byte, exp int64) error {
+				val, err := f.vals.Decode(payload)
+				v = entry[V]{val: val, exp: exp}
+				return err
 			})
 			if err != nil {
 				var zero V
 				return zero, err
 			}
 			if !ok {
-				defer release() // after remember has stored the result
+				defer release() // if remember's Put did not release it
 			}
 		}
 		if ok {

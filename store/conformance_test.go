@@ -328,7 +328,7 @@ func conformAcquire(t *testing.T, open opener) {
 	s := open(t)
 	ns := openNS(t, s, "acq")
 	start := time.Now()
-	ok, release, err := ns.Acquire(context.Background(), key("k"), func() bool { return false })
+	ok, release, err := ns.Acquire(context.Background(), key("k"), func([]byte, int64) error { return nil })
 	if err != nil || ok || release == nil {
 		t.Fatalf("Acquire = %v, %v, %v; want to compute", ok, release != nil, err)
 	}

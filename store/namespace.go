@@ -358,6 +358,6 @@ func (n *fileNS) Attach(t MemoryTier) {
 
 // Acquire returns at once: a file is held by one process, whose calls for
 // a key are already one flight (see Store.Namespace).
-func (n *fileNS) Acquire(context.Context, []byte, func() bool) (bool, func(), error) {
+func (n *fileNS) Acquire(context.Context, []byte, func([]byte, int64) error) (bool, func(), error) {
 	return false, func() {}, nil
 }

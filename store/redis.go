@@ -63,6 +63,7 @@ type redisNS struct {
 	metaKey  string // PREFIX:NAME:meta
 	countKey string // PREFIX:NAME:counts
 
+	held   sync.Map   // computation locks held here: lock key → token
 	d      deltas     // counted here, not yet pushed
 	tier   MemoryTier // guarded by s.mu
 	pulled counters   // the tier's counts already pushed; guarded by s.mu
@@ -323,11 +324,7 @@ func (n *redisNS) Lookup(key []byte, decode func(payload []byte, expiresAt int64
 	}
 	k := n.data + string(key)
 	rec, err := s.rdb.Get(context.Background(), k).Bytes()
-	if errors.Is(err, redis.Nil) {
-		s.brk.ok(s.log, s.loc)
-		return false, nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		if s.failed(err) == ErrClosed {
 			return false, ErrClosed
 		}
@@ -335,9 +332,20 @@ func (n *redisNS) Lookup(key []byte, decode func(payload []byte, expiresAt int64
 		return false, nil
 	}
 	s.brk.ok(s.log, s.loc)
+	return n.use(k, rec, decode), nil
+}
+
+// use decodes rec, the record read from the key k (nil if absent), and
+// reports whether decode took it. A record that fails its checksum or
+// that decode rejects is counted, logged and deleted.
+func (n *redisNS) use(k string, rec []byte, decode func(payload []byte, expiresAt int64) error) bool {
+	if rec == nil {
+		return false
+	}
+	s := n.s
 	h, err := codec.ParseHeader(rec)
 	if err == nil && h.Expired(s.opts.clock.Now().UnixNano()) {
-		return false, nil
+		return false
 	}
 	var payload []byte
 	if err == nil {
@@ -347,16 +355,16 @@ func (n *redisNS) Lookup(key []byte, decode func(payload []byte, expiresAt int64
 		err = decode(payload, h.ExpiresAt)
 	}
 	if err == nil {
-		return true, nil
+		return true
 	}
 	n.d.decodeErrors.Add(1)
 	s.log.Warn("memostore: dropping a record that does not decode", "path", s.loc, "namespace", n.name, "err", err)
 	// Delete it only if it is still the bad record: another process may
 	// have replaced it with a good one meantime.
-	if err := delIfEqual.Run(context.Background(), s.rdb, []string{k}, rec).Err(); err != nil {
+	if err := s.rdb.Eval(context.Background(), delIfEqualSrc, []string{k}, rec).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		s.failed(err)
 	}
-	return false, nil
+	return false
 }
 
 // Put writes rec under key with its TTL, and counts the write, in one
@@ -391,9 +399,16 @@ func (n *redisNS) Put(ctx context.Context, key, rec []byte) error {
 		n.d.writeErrors.Add(1)
 		return fmt.Errorf("store: put in %q: %s is not answering; write dropped", n.name, s.loc)
 	}
+	// The record, its count and the release of the caller's computation
+	// lock on key, if it holds one, go in one round trip.
+	lockKey := n.lock + string(key)
+	token, locked := n.held.LoadAndDelete(lockKey)
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, n.data+string(key), rec, ttl)
 		p.HIncrBy(ctx, n.countKey, "writes", 1)
+		if locked {
+			p.Eval(ctx, delIfEqualSrc, []string{lockKey}, token)
+		}
 		return nil
 	})
 	if err != nil {
@@ -439,49 +454,70 @@ func (n *redisNS) Attach(t MemoryTier) {
 	n.s.mu.Unlock()
 }
 
-// delIfEqual deletes KEYS[1] if it holds ARGV[1]: the check-and-delete
+// delIfEqualSrc deletes KEYS[1] if it holds ARGV[1]: the check-and-delete
 // that releases a lock only for the token that took it, and drops a bad
-// record only if no one replaced it.
-var delIfEqual = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+// record only if no one replaced it. It is sent with EVAL, not EVALSHA: it
+// is short, and a restarted server has forgotten every script.
+const delIfEqualSrc = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`
 
 // Acquire takes the computation lock on key or waits for another process
-// to store it (see Namespace.Acquire).
-func (n *redisNS) Acquire(ctx context.Context, key []byte, found func() bool) (bool, func(), error) {
+// to store it (see Namespace.Acquire). Taking the lock and reading the key
+// again share one round trip; the lock is released by the Put of the
+// result, in the Put's round trip, or by release.
+func (n *redisNS) Acquire(ctx context.Context, key []byte, decode func(payload []byte, expiresAt int64) error) (bool, func(), error) {
 	s := n.s
 	nothing := func() {}
 	if s.use() != nil || !s.brk.allow() {
 		return false, nothing, nil
 	}
-	lockKey := n.lock + string(key)
+	k, lockKey := n.data+string(key), n.lock+string(key)
 	var t [16]byte
 	_, _ = rand.Read(t[:])
 	token := hex.EncodeToString(t[:])
+	release := func() {
+		if _, held := n.held.LoadAndDelete(lockKey); !held {
+			return // released by Put
+		}
+		// The caller's ctx may have ended: release on a fresh one.
+		rctx, cancel := context.WithTimeout(context.Background(), s.opts.timeout)
+		defer cancel()
+		if err := s.rdb.Eval(rctx, delIfEqualSrc, []string{lockKey}, token).Err(); err != nil && !errors.Is(err, redis.Nil) {
+			s.failed(err)
+		}
+	}
 	deadline := time.Now().Add(s.opts.lockWait)
 	wait := 2 * time.Millisecond
 	for {
-		got, err := s.rdb.SetNX(ctx, lockKey, token, s.opts.lockTTL).Result()
-		if err != nil {
+		var (
+			setnx *redis.BoolCmd
+			get   *redis.StringCmd
+		)
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			setnx = p.SetNX(ctx, lockKey, token, s.opts.lockTTL)
+			get = p.Get(ctx, k)
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
 			if ctx.Err() != nil {
 				return false, nil, ctx.Err()
 			}
 			s.failed(err)
 			return false, nothing, nil
 		}
+		got := setnx.Val()
 		if got {
-			release := func() {
-				// The caller's ctx may have ended: release on a fresh one.
-				rctx, cancel := context.WithTimeout(context.Background(), s.opts.timeout)
-				defer cancel()
-				if err := delIfEqual.Run(rctx, s.rdb, []string{lockKey}, token).Err(); err != nil {
-					s.failed(err)
-				}
-			}
-			// The holder before may have stored the key and released
-			// its lock between this caller's miss and its SET.
-			if found() {
+			n.held.Store(lockKey, token)
+		}
+		// The key may have been stored since the caller's miss: by the
+		// holder this one waited for, or by one that came and went.
+		rec, _ := get.Bytes()
+		if n.use(k, rec, decode) {
+			if got {
 				release()
-				return true, nil, nil
 			}
+			return true, nil, nil
+		}
+		if got {
 			return false, release, nil
 		}
 		timer := time.NewTimer(wait)
@@ -490,9 +526,6 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, found func() bool) (b
 			timer.Stop()
 			return false, nil, ctx.Err()
 		case <-timer.C:
-		}
-		if found() {
-			return true, nil, nil
 		}
 		if time.Now().After(deadline) {
 			s.log.Warn("memostore: gave up waiting for another process to compute a key; computing it here",

@@ -126,51 +126,67 @@ func TestRedisAcquire(t *testing.T) {
 	a := open(WithLockTTL(300 * time.Millisecond))
 	b := open(WithLockWait(5 * time.Second))
 	ctx := context.Background()
-	has := func(ns *Namespace, k string) func() bool {
-		return func() bool { ok, _ := ns.Lookup(key(k), func([]byte, int64) error { return nil }); return ok }
+	accept := func([]byte, int64) error { return nil }
+	locked := func(ns *Namespace, k string) bool {
+		c := redistest.Client(t, url)
+		return c.Exists(ctx, ns.b.(*redisNS).lock+string(key(k))).Val() == 1
 	}
 
 	// a computes k1; b waits and gets a's result.
-	ok, release, err := a.Acquire(ctx, key("k1"), has(a, "k1"))
+	ok, release, err := a.Acquire(ctx, key("k1"), accept)
 	if ok || err != nil {
 		t.Fatalf("a.Acquire = %v, %v", ok, err)
 	}
-	go func() {
+	if !locked(a, "k1") {
+		t.Fatal("a holds no lock on k1")
+	}
+	done := make(chan error)
+	go func(release func()) {
 		time.Sleep(100 * time.Millisecond)
-		put(t, a, "k1", record(1, 0, "from a"))
+		err := a.Put(ctx, key("k1"), record(1, 0, "from a")) // releases the lock too
 		release()
-	}()
+		done <- err
+	}(release)
 	start := time.Now()
-	ok, _, err = b.Acquire(ctx, key("k1"), has(b, "k1"))
+	ok, _, err = b.Acquire(ctx, key("k1"), accept)
 	if !ok || err != nil {
 		t.Fatalf("b.Acquire = %v, %v; want a's result", ok, err)
 	}
 	if d := time.Since(start); d < 80*time.Millisecond {
 		t.Errorf("b did not wait for a: %v", d)
 	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 	wantValue(t, b, "k1", "from a")
+	if locked(a, "k1") {
+		t.Error("the lock on k1 outlived the Put of its result")
+	}
 
 	// a dies holding k2's lock: b takes over once it expires.
-	if ok, _, _ := a.Acquire(ctx, key("k2"), has(a, "k2")); ok {
+	if ok, _, _ := a.Acquire(ctx, key("k2"), accept); ok {
 		t.Fatal("k2 found")
 	}
 	start = time.Now()
-	ok, release, err = b.Acquire(ctx, key("k2"), has(b, "k2"))
+	ok, release, err = b.Acquire(ctx, key("k2"), accept)
 	if ok || err != nil || release == nil {
 		t.Fatalf("b.Acquire(k2) = %v, %v", ok, err)
 	}
-	release()
 	if d := time.Since(start); d < 200*time.Millisecond || d > 3*time.Second {
 		t.Errorf("b took over after %v, want after the lock's 300ms TTL", d)
+	}
+	release() // without a Put: the computation failed
+	if locked(b, "k2") {
+		t.Error("release left the lock on k2")
 	}
 
 	// A waiter gives up after its wait bound, and a cancelled one at once.
 	c := open(WithLockWait(150 * time.Millisecond))
-	if ok, _, _ := b.Acquire(ctx, key("k3"), has(b, "k3")); ok {
+	if ok, _, _ := b.Acquire(ctx, key("k3"), accept); ok {
 		t.Fatal("k3 found")
 	}
 	start = time.Now()
-	ok, release, err = c.Acquire(ctx, key("k3"), has(c, "k3"))
+	ok, release, err = c.Acquire(ctx, key("k3"), accept)
 	if ok || err != nil || release == nil {
 		t.Fatalf("c.Acquire(k3) = %v, %v", ok, err)
 	}
@@ -179,7 +195,7 @@ func TestRedisAcquire(t *testing.T) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	if _, _, err := a.Acquire(cctx, key("k3"), has(a, "k3")); !errors.Is(err, context.DeadlineExceeded) {
+	if _, _, err := a.Acquire(cctx, key("k3"), accept); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Acquire with an ending ctx = %v", err)
 	}
 }

@@ -111,7 +111,7 @@ type nsBackend interface {
 	CountHit(fromDisk bool)
 	CountMiss()
 	Attach(t MemoryTier)
-	Acquire(ctx context.Context, key []byte, found func() bool) (bool, func(), error)
+	Acquire(ctx context.Context, key []byte, decode func(payload []byte, expiresAt int64) error) (bool, func(), error)
 }
 
 // IsURL reports whether location names a Redis server (redis:// or
@@ -325,25 +325,27 @@ func (n *Namespace) Attach(t MemoryTier) { n.b.Attach(t) }
 
 // Acquire coordinates the processes that miss on key at the same time, so
 // that one computes it and the others wait for its result. Call it after
-// a Lookup missed; found must look the key up again and report whether it
-// is now there.
+// a Lookup missed, with the same decode: whenever Acquire finds the key
+// stored, it calls decode as Lookup does and reports true.
 //
 // On Redis, Acquire takes a lock on key (SET NX PX, with a random token
-// and WithLockTTL). If it gets the lock it checks found once more, and if
-// the key is still missing returns release, which the caller must call
-// once it has Put the result (or failed); release deletes the lock if it
-// is still this caller's. If another process holds the lock, Acquire
-// waits with a growing back-off (2 ms to 100 ms), calling found, and
-// reports true as soon as found does; if the other process dies its lock
-// expires and this one takes it over. After WithLockWait, or if the
-// server does not answer, Acquire gives up waiting and returns a release
-// that does nothing: the caller computes without the lock. It returns an
-// error only when ctx ends.
+// and WithLockTTL), reading the key in the same round trip. If it gets the
+// lock and the key is still missing, it returns release: the caller
+// computes the value, Puts it (which releases the lock in its own round
+// trip) and then calls release, which releases the lock if Put did not
+// (because the computation failed, say). A lock is only ever deleted by
+// the token that took it (a check-and-delete script). If another process
+// holds the lock, Acquire waits with a growing back-off (2 ms to 100 ms),
+// reading the key each time, and reports true as soon as it is there; if
+// the other process dies, its lock expires and this one takes it over.
+// After WithLockWait, or if the server does not answer, Acquire gives up
+// waiting and returns a release that does nothing: the caller computes
+// without the lock. It returns an error only when ctx ends.
 //
 // On a file, whose one process already computes a key once, Acquire
 // returns at once with a release that does nothing.
-func (n *Namespace) Acquire(ctx context.Context, key []byte, found func() bool) (ok bool, release func(), err error) {
-	return n.b.Acquire(ctx, key, found)
+func (n *Namespace) Acquire(ctx context.Context, key []byte, decode func(payload []byte, expiresAt int64) error) (found bool, release func(), err error) {
+	return n.b.Acquire(ctx, key, decode)
 }
 
 // Stats describes a store: its file or server and every namespace in it.
