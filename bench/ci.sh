@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export PATH="$PATH:/usr/local/go/bin"
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source ../.ci/redis.sh
+trap 'rm -rf "$tmp"; stop_redis' EXIT
 
 echo "--- bench: go.mod, gofmt, go vet"
 if ! go mod tidy -diff >/dev/null; then
@@ -22,6 +23,12 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go vet ./...
+
+if [ -z "${MEMOSTORE_TEST_REDIS:-}" ]; then
+	echo "--- bench: redis-server for BenchmarkRedis"
+	start_redis
+fi
+export MEMOSTORE_REQUIRE_REDIS=1
 
 echo "--- bench: every benchmark once (BENCH_SHORT=1)"
 BENCH_SHORT=1 go test -run '^$' -bench . -benchtime=1x -count=1 -timeout 5m | tee "$tmp/bench.txt"

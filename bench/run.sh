@@ -33,6 +33,15 @@ if [ -z "$benchstat" ]; then
 	benchstat="$gobin/benchstat"
 fi
 
+# BenchmarkRedis needs a server: a private one unless MEMOSTORE_TEST_REDIS
+# names one.
+if [ -z "${MEMOSTORE_TEST_REDIS:-}" ]; then
+	echo "--- redis-server for BenchmarkRedis"
+	source ../.ci/redis.sh
+	trap stop_redis EXIT
+	start_redis
+fi
+
 # The library's dependencies are the bench module's too: follow them.
 go mod tidy
 

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/memostore/memostore/internal/redistest"
 )
@@ -274,5 +277,67 @@ func TestRedisOutage(t *testing.T) {
 	wantValue(t, ns, "after", "back")
 	if err := s.Flush(ctx); err != nil {
 		t.Errorf("Flush once the server is back: %v", err)
+	}
+}
+
+// roundTrips counts the exchanges a go-redis client has with its server:
+// one per command sent alone, one per pipeline.
+type roundTrips struct {
+	n    atomic.Int64
+	cmds atomic.Int64
+}
+
+func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		r.n.Add(1)
+		r.cmds.Add(1)
+		return next(ctx, cmd)
+	}
+}
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		r.n.Add(1)
+		r.cmds.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
+}
+
+// TestRedisRoundTrips counts what a memo miss costs on Redis: the lookup,
+// the lock with a second read of the key, and the write of the record with
+// its counter and the lock's release: one round trip each. A hit is one.
+func TestRedisRoundTrips(t *testing.T) {
+	s, _, _ := openRedisStore(t)
+	ns := openNS(t, s, "rtt")
+	rt := &roundTrips{}
+	s.rd.rdb.AddHook(rt)
+	ctx := context.Background()
+	accept := func([]byte, int64) error { return nil }
+	step := func(what string, want int64, f func()) {
+		t.Helper()
+		before := rt.n.Load()
+		f()
+		if got := rt.n.Load() - before; got != want {
+			t.Errorf("%s: %d round trips, want %d", what, got, want)
+		}
+	}
+	step("lookup (miss)", 1, func() { wantMiss(t, ns, "k") })
+	var release func()
+	step("acquire", 1, func() {
+		var ok bool
+		var err error
+		if ok, release, err = ns.Acquire(ctx, key("k"), accept); ok || err != nil {
+			t.Fatalf("Acquire = %v, %v", ok, err)
+		}
+	})
+	before := rt.cmds.Load()
+	step("put (record, counter, lock release)", 1, func() { put(t, ns, "k", record(1, 0, "v")) })
+	if got := rt.cmds.Load() - before; got != 3 {
+		t.Errorf("the put's pipeline held %d commands, want 3", got)
+	}
+	step("release after put", 0, release)
+	step("lookup (hit)", 1, func() { wantValue(t, ns, "k", "v") })
+	if n := redistest.Client(t, redistest.URL(t)).Exists(ctx, ns.b.(*redisNS).lock+string(key("k"))).Val(); n != 0 {
+		t.Error("the lock outlived the put")
 	}
 }

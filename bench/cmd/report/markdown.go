@@ -67,6 +67,7 @@ func (r *report) markdown() string {
 	r.opens(p)
 	r.sweeps(p)
 	r.users(p)
+	r.redis(p)
 	r.heapTable(p)
 
 	p("")
@@ -283,6 +284,38 @@ func (r *report) misses(p printer) {
 			r.cell(c.name, "call-p50-ns", "", dur), r.cell(c.name, "call-p99-ns", "", dur),
 			r.cell(c.name, "call-p99.9-ns", "", dur), r.cell(c.name, "call-max-ns", "", dur),
 			r.cell(c.name, "max-queued", "", plain), r.cell(c.name, "max-queued-bytes", "", bytes))
+	}
+}
+
+// redis prints the Redis tier beside the file's numbers.
+func (r *report) redis(p printer) {
+	const prefix = "BenchmarkRedis/"
+	p("")
+	p("## 7. Redis tier")
+	p("")
+	p("The same calls on a Redis store over loopback, against go-redis doing the least the same answer")
+	p("takes, and beside the file's numbers from sections 2 and 3 (`BenchmarkRedis`). A hit is one `GET`")
+	p("and a decode; a miss is three round trips: the lookup, the computation lock taken with a second")
+	p("read of the key, and the record written with its counter and the lock's release in one pipeline.")
+	p("The floor of a miss is one `SET`: a cache without counters or stampede protection.")
+	p("")
+	p("| call | memostore on Redis | go-redis floor | ratio | memostore on a file | p50 | p99 | B/op | allocs/op |")
+	p("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	for _, c := range []struct{ label, op, floor, file string }{
+		{"hit (memory tier off)", "op=hit", "impl=go-redis-floor", r.res.Find("BenchmarkDiskHit/", "impl=memostore")},
+		{"miss-and-store", "op=miss", "impl=go-redis-set-floor", r.res.Find("BenchmarkMissStore/", "impl=memostore")},
+	} {
+		ours, floor := r.res.Find(prefix, c.op, "impl=memostore"), r.res.Find(prefix, c.op, c.floor)
+		ratio := "–"
+		if a, ok := r.med(ours, "ns/op"); ok {
+			if b, ok := r.med(floor, "ns/op"); ok && b > 0 {
+				ratio = fmt.Sprintf("%.2f×", a/b)
+			}
+		}
+		p("| %s | %s | %s | %s | %s | %s | %s | %s | %s |", c.label,
+			r.cell(ours, "ns/op", "", dur), r.cell(floor, "ns/op", "", dur), ratio, r.cell(c.file, "ns/op", "", dur),
+			r.cell(ours, "call-p50-ns", "", dur), r.cell(ours, "call-p99-ns", "", dur),
+			r.cell(ours, "B/op", "", plain), r.cell(ours, "allocs/op", "", plain))
 	}
 }
 
