@@ -341,3 +341,35 @@ func TestRedisRoundTrips(t *testing.T) {
 		t.Error("the lock outlived the put")
 	}
 }
+
+// TestRedisSlowServer pauses the server (CLIENT PAUSE): a slow server
+// costs each operation at most about WithTimeout, after which the store
+// carries on without it; when the pause ends, it is used again.
+func TestRedisSlowServer(t *testing.T) {
+	srv := redistest.Start(t)
+	s := openStore(t, srv.URL(), WithTimeout(100*time.Millisecond))
+	ns := openNS(t, s, "slow")
+	put(t, ns, "k", record(1, 0, "v"))
+	ctx := context.Background()
+	if err := redistest.Client(t, srv.URL()).Do(ctx, "CLIENT", "PAUSE", 2000, "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for range 10 {
+		lookup(t, ns, "k")
+		ns.Put(ctx, key("k2"), record(1, 0, "v"))
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("10 lookups and puts took %v while the server was paused, want each bounded by the 100ms timeout", d)
+	}
+	if st := nsStats(t, s, "slow"); st.ReadErrors == 0 {
+		t.Errorf("no read errors counted while the server was paused: %+v", st)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !lookup(t, ns, "k").ok {
+		if time.Now().After(deadline) {
+			t.Fatal("the store did not use the server again after the pause")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
