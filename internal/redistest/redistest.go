@@ -3,10 +3,10 @@
 // Tests that need one call URL, which returns the server named by the
 // environment variable MEMOSTORE_TEST_REDIS (a redis:// URL). Without it,
 // they are skipped with a message that says so, unless
-// MEMOSTORE_REQUIRE_REDIS is set (as .ci/run sets it): then they fail, so
-// that CI never passes without running them. .ci/run installs
-// redis-server if it is missing, starts one on a free port without
-// persistence, and sets both variables.
+// MEMOSTORE_REQUIRE_REDIS is set (as .ci/test.sh sets it): then they
+// fail, so that CI never passes without running them. .ci/test.sh, the
+// README's test command, installs redis-server if it is missing, starts
+// one on a free port without persistence, and sets both variables.
 //
 // Tests that must stop and restart a server (an outage mid-run) call
 // Start, which runs a private redis-server on a free port.
@@ -39,7 +39,7 @@ func URL(tb testing.TB) string {
 	tb.Helper()
 	u := os.Getenv(Env)
 	if u == "" {
-		missing(tb, Env+" is not set (bash .ci/run starts a server and sets it)")
+		missing(tb, Env+" is not set (bash .ci/test.sh starts a server and sets it)")
 	}
 	return u
 }
@@ -101,7 +101,7 @@ type Server struct {
 func Start(tb testing.TB) *Server {
 	tb.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
-		missing(tb, "redis-server is not installed (bash .ci/run installs it)")
+		missing(tb, "redis-server is not installed (bash .ci/test.sh installs it)")
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
