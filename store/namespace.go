@@ -217,19 +217,9 @@ func (n *fileNS) Lookup(key []byte, decode func(payload []byte, expiresAt int64)
 // use decodes rec for Lookup. A bad record is counted, logged and queued
 // for deletion; if rec is itself still queued, the delete follows its write.
 func (n *fileNS) use(rec, key []byte, now int64, decode func([]byte, int64) error) (bool, error) {
-	h, err := codec.ParseHeader(rec)
-	if err == nil && h.Expired(now) {
-		return false, nil
-	}
-	var payload []byte
+	ok, err := openRecord(rec, now, decode)
 	if err == nil {
-		payload, err = codec.Payload(rec)
-	}
-	if err == nil {
-		err = decode(payload, h.ExpiresAt)
-	}
-	if err == nil {
-		return true, nil
+		return ok, nil
 	}
 	n.sp.d.decodeErrors.Add(1)
 	n.s.log.Warn("memostore: dropping a record that does not decode", "path", n.s.path, "namespace", n.sp.name, "err", err)
@@ -240,6 +230,25 @@ func (n *fileNS) use(rec, key []byte, now int64, decode func([]byte, int64) erro
 		n.s.tryEnqueue(o)
 	}
 	return false, err
+}
+
+// openRecord hands the payload of rec, a stored record, to decode, unless
+// rec has expired at now (false, nil). The error is the record's (a bad
+// header or checksum) or decode's: the record is then bad, on either
+// backend.
+func openRecord(rec []byte, now int64, decode func(payload []byte, expiresAt int64) error) (bool, error) {
+	h, err := codec.ParseHeader(rec)
+	if err != nil {
+		return false, err
+	}
+	if h.Expired(now) {
+		return false, nil
+	}
+	payload, err := codec.Payload(rec)
+	if err == nil {
+		err = decode(payload, h.ExpiresAt)
+	}
+	return err == nil, err
 }
 
 // tryEnqueue queues o if the queue has room, and otherwise drops it.

@@ -343,19 +343,9 @@ func (n *redisNS) use(k string, rec []byte, decode func(payload []byte, expiresA
 		return false
 	}
 	s := n.s
-	h, err := codec.ParseHeader(rec)
-	if err == nil && h.Expired(s.opts.clock.Now().UnixNano()) {
-		return false
-	}
-	var payload []byte
+	ok, err := openRecord(rec, s.opts.clock.Now().UnixNano(), decode)
 	if err == nil {
-		payload, err = codec.Payload(rec)
-	}
-	if err == nil {
-		err = decode(payload, h.ExpiresAt)
-	}
-	if err == nil {
-		return true
+		return ok
 	}
 	n.d.decodeErrors.Add(1)
 	s.log.Warn("memostore: dropping a record that does not decode", "path", s.loc, "namespace", n.name, "err", err)

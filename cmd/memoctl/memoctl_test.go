@@ -24,6 +24,17 @@ func makeStore(t testing.TB, n int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fillStore(t, s, n)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// fillStore memoizes "double" and "square" on s and calls them as
+// makeStore says; it returns "double".
+func fillStore(t testing.TB, s *store.Store, n int) *memo.Func[int, int] {
+	t.Helper()
 	ctx := context.Background()
 	double, err := memo.New(s, "double", func(_ context.Context, x int) (int, error) { return 2 * x, nil }, memo.Version("v1"))
 	if err != nil {
@@ -39,10 +50,7 @@ func makeStore(t testing.TB, n int) string {
 		}
 	}
 	square.Call(ctx, "ab")
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return double
 }
 
 func runCmd(t testing.TB, args ...string) (stdout, stderr string, code int) {

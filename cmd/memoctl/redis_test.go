@@ -25,21 +25,8 @@ func makeRedisStore(t *testing.T, n int) (url string, live *memo.Func[int, int])
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	double := fillStore(t, s, n)
 	ctx := context.Background()
-	double, err := memo.New(s, "double", func(_ context.Context, x int) (int, error) { return 2 * x, nil }, memo.Version("v1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	square, err := memo.New(s, "square", func(_ context.Context, x string) (string, error) { return x + x, nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		for i := range n {
-			double.Call(ctx, i)
-		}
-	}
-	square.Call(ctx, "ab")
 	if err := s.Flush(ctx); err != nil { // the counters, to the server
 		t.Fatal(err)
 	}
