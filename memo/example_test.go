@@ -173,3 +173,27 @@ func ExampleFunc_Forget() {
 	// Output:
 	// runs: 2
 }
+
+// Shared by many processes on many machines: the same Func on a Redis
+// store. Each process keeps its memory tier; when several miss on one key
+// at once, one computes it and the others wait for its result. (Compiled,
+// not run: it needs a server.)
+func Example_redis() {
+	s, err := store.Open("redis://127.0.0.1:6379/0?prefix=myapp",
+		store.WithTimeout(200*time.Millisecond), // bound on each exchange with the server
+		store.WithLockTTL(time.Minute))          // above the longest render
+	if err != nil {
+		log.Fatal(err) // the server did not answer
+	}
+	defer s.Close()
+
+	render, err := memo.New(s, "render", func(ctx context.Context, page string) (string, error) {
+		time.Sleep(time.Second) // something expensive, done once across the fleet
+		return "<h1>" + page + "</h1>", nil
+	}, memo.TTL(time.Hour))
+	if err != nil {
+		log.Fatal(err)
+	}
+	html, err := render.Call(context.Background(), "home")
+	fmt.Println(html, err)
+}

@@ -26,6 +26,10 @@
 //   - A namespace's identity is its name, Version and the shapes of K and
 //     V. Change any and the entries stored before are dropped, not decoded
 //     into a wrong value.
+//   - On a store shared through Redis, each process has its own memory
+//     tier. Clear empties every process's; Forget only this one's (and the
+//     server's copy): another process may answer the forgotten key from
+//     memory until it expires there (TTL) or is evicted.
 package memo
 
 import (
