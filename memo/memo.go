@@ -306,7 +306,9 @@ func (f *Func[K, V]) remember(ctx context.Context, k K, key []byte, v V) {
 	}
 	rec, err := f.vals.Encode(v, now, exp)
 	if err == nil {
-		err = f.ns.Put(ctx, key, rec)
+		// The value is computed: store it even if the caller has gone.
+		// (On Redis this Put also releases the key's computation lock.)
+		err = f.ns.Put(context.WithoutCancel(ctx), key, rec)
 	}
 	if err != nil && !errors.Is(err, store.ErrClosed) {
 		f.log.Warn("memostore: result not stored", "namespace", f.name, "err", err)

@@ -36,6 +36,7 @@ type redisStore struct {
 	log    *slog.Logger
 	rdb    *redis.Client
 	prefix string // opts.prefix
+	id     string // this store's name in the messages it publishes
 	brk    breaker
 
 	closed atomic.Bool
@@ -80,15 +81,22 @@ func openRedis(rawURL string, o options) (*redisStore, error) {
 	if o.prefix == "" {
 		o.prefix = cmp.Or(prefix, DefaultPrefix)
 	}
+	if strings.Contains(o.prefix, ":") {
+		// PREFIX:NAME: must name one namespace: "a:b" + ":c:" would be
+		// "a" + ":b:c:".
+		return nil, fmt.Errorf("store: open %s: prefix %q must not contain ':'", loc, o.prefix)
+	}
 	ro, err := redis.ParseURL(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", loc, err)
 	}
 	// Every exchange is bounded by the timeout; the breaker (not the
-	// client's retries) decides when to try a failing server again.
+	// client's retries) decides when to try a failing server again. No
+	// retries at all: a command re-sent after a timeout may run twice (a
+	// second HINCRBY, a SET NX that fails against its own first try).
 	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = o.timeout, o.timeout, o.timeout, o.timeout
 	ro.ContextTimeoutEnabled = true
-	ro.MaxRetries = 1
+	ro.MaxRetries = -1
 	ro.DialerRetries = 1
 	ro.DisableIdentity = true
 	s := &redisStore{
@@ -98,7 +106,11 @@ func openRedis(rawURL string, o options) (*redisStore, error) {
 		rdb:    redis.NewClient(ro),
 		prefix: o.prefix,
 		claims: map[string]*redisNS{},
+		brk:    breaker{grace: 2*o.timeout + 100*time.Millisecond},
 	}
+	var id [8]byte
+	_, _ = rand.Read(id[:])
+	s.id = hex.EncodeToString(id[:])
 	ctx, cancel := context.WithTimeout(context.Background(), 2*o.timeout)
 	defer cancel()
 	if err := s.checkFormat(ctx); err != nil {
@@ -121,10 +133,18 @@ func openRedis(rawURL string, o options) (*redisStore, error) {
 // one recorded.
 func (s *redisStore) checkFormat(ctx context.Context) error {
 	key := s.prefix + ":format"
-	if err := s.rdb.SetNX(ctx, key, RedisFormatVersion, 0).Err(); err != nil {
-		return fmt.Errorf("cannot reach Redis: %w", err)
+	if !s.opts.readOnly { // read-only: write nothing, on a replica too
+		if err := s.rdb.SetNX(ctx, key, RedisFormatVersion, 0).Err(); err != nil {
+			return fmt.Errorf("cannot reach Redis: %w", err)
+		}
 	}
 	v, err := s.rdb.Get(ctx, key).Int()
+	if errors.Is(err, redis.Nil) && s.opts.readOnly {
+		return nil // nothing stored under the prefix yet
+	}
+	if err != nil && s.opts.readOnly && !errors.As(err, new(redis.Error)) {
+		return fmt.Errorf("cannot reach Redis: %w", err)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %s does not hold a format version: %v", ErrCorrupt, key, err)
 	}
@@ -197,22 +217,33 @@ func (s *redisStore) use() error {
 	return nil
 }
 
-// failed reports err, from an exchange with the server, to the breaker.
-// It returns err, or ErrClosed if the store was closed meanwhile.
-func (s *redisStore) failed(err error) error {
+// outcome reports the outcome of an exchange with the server, made with
+// ctx, to the breaker, and returns err, or ErrClosed if the store was
+// closed meanwhile. A reply (redis.Nil, an error reply such as OOM) means
+// the server answered; an error after ctx ended is the caller's doing.
+// When the server answers again after an outage, the memory tiers of this
+// process are purged: a Clear published meanwhile did not reach them.
+func (s *redisStore) outcome(ctx context.Context, err error) error {
+	var reply redis.Error
+	if err == nil || errors.As(err, &reply) {
+		if s.brk.ok() {
+			s.log.Info("memostore: Redis is answering again; memory tiers purged, as clears may have been missed", "path", s.loc)
+			s.purge("")
+		}
+		return err
+	}
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	var reply redis.Error
-	if !errors.As(err, &reply) && !errors.Is(err, context.Canceled) {
-		s.brk.fail(s.log, s.loc, err) // the server did not answer
+	if ctx.Err() == nil && s.brk.fail() {
+		s.log.Warn("memostore: Redis is not answering; carrying on without it", "path", s.loc, "err", err)
 	}
 	return err
 }
 
 // namespace claims the namespace name for this process (see
 // Store.Namespace). A changed spec moves the namespace to new keys; the
-// old ones are deleted in the background.
+// old ones are deleted here, a page of SCAN at a time.
 func (s *redisStore) namespace(ctx context.Context, name string, spec NamespaceSpec) (nsBackend, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
@@ -235,7 +266,7 @@ func (s *redisStore) namespace(ctx context.Context, name string, spec NamespaceS
 		s.mu.Lock()
 		delete(s.claims, name)
 		s.mu.Unlock()
-		return nil, fmt.Errorf("store: namespace %q in %s: %w", name, s.loc, s.failed(err))
+		return nil, fmt.Errorf("store: namespace %q in %s: %w", name, s.loc, s.outcome(ctx, err))
 	}
 	return sp, nil
 }
@@ -323,15 +354,15 @@ func (n *redisNS) Lookup(key []byte, decode func(payload []byte, expiresAt int64
 		return false, nil
 	}
 	k := n.data + string(key)
-	rec, err := s.rdb.Get(context.Background(), k).Bytes()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		if s.failed(err) == ErrClosed {
+	ctx := context.Background()
+	rec, err := s.rdb.Get(ctx, k).Bytes()
+	if err = s.outcome(ctx, err); err != nil && !errors.Is(err, redis.Nil) {
+		if err == ErrClosed {
 			return false, ErrClosed
 		}
 		n.d.readErrors.Add(1)
 		return false, nil
 	}
-	s.brk.ok(s.log, s.loc)
 	return n.use(k, rec, decode), nil
 }
 
@@ -351,9 +382,8 @@ func (n *redisNS) use(k string, rec []byte, decode func(payload []byte, expiresA
 	s.log.Warn("memostore: dropping a record that does not decode", "path", s.loc, "namespace", n.name, "err", err)
 	// Delete it only if it is still the bad record: another process may
 	// have replaced it with a good one meantime.
-	if err := s.rdb.Eval(context.Background(), delIfEqualSrc, []string{k}, rec).Err(); err != nil && !errors.Is(err, redis.Nil) {
-		s.failed(err)
-	}
+	ctx := context.Background()
+	s.outcome(ctx, s.rdb.Eval(ctx, delIfEqualSrc, []string{k}, rec).Err())
 	return false
 }
 
@@ -390,9 +420,10 @@ func (n *redisNS) Put(ctx context.Context, key, rec []byte) error {
 		return fmt.Errorf("store: put in %q: %s is not answering; write dropped", n.name, s.loc)
 	}
 	// The record, its count and the release of the caller's computation
-	// lock on key, if it holds one, go in one round trip.
+	// lock on key, if it holds one, go in one round trip. If it fails,
+	// the lock stays held here for the caller's release to delete.
 	lockKey := n.lock + string(key)
-	token, locked := n.held.LoadAndDelete(lockKey)
+	token, locked := n.held.Load(lockKey)
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, n.data+string(key), rec, ttl)
 		p.HIncrBy(ctx, n.countKey, "writes", 1)
@@ -401,11 +432,13 @@ func (n *redisNS) Put(ctx context.Context, key, rec []byte) error {
 		}
 		return nil
 	})
-	if err != nil {
+	if err = s.outcome(ctx, err); err != nil {
 		n.d.writeErrors.Add(1)
-		return fmt.Errorf("store: put in %q: %w", n.name, s.failed(err))
+		return fmt.Errorf("store: put in %q: %w", n.name, err)
 	}
-	s.brk.ok(s.log, s.loc)
+	if locked {
+		n.held.CompareAndDelete(lockKey, token)
+	}
 	return nil
 }
 
@@ -415,8 +448,8 @@ func (n *redisNS) Delete(ctx context.Context, key []byte) error {
 	if err := s.use(); err != nil {
 		return err
 	}
-	if err := s.rdb.Unlink(ctx, n.data+string(key)).Err(); err != nil {
-		return fmt.Errorf("store: delete in %q: %w", n.name, s.failed(err))
+	if err := s.outcome(ctx, s.rdb.Unlink(ctx, n.data+string(key)).Err()); err != nil {
+		return fmt.Errorf("store: delete in %q: %w", n.name, err)
 	}
 	return nil
 }
@@ -465,15 +498,13 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, decode func(payload [
 	_, _ = rand.Read(t[:])
 	token := hex.EncodeToString(t[:])
 	release := func() {
-		if _, held := n.held.LoadAndDelete(lockKey); !held {
-			return // released by Put
+		if !n.held.CompareAndDelete(lockKey, token) {
+			return // released by Put, or never taken
 		}
 		// The caller's ctx may have ended: release on a fresh one.
 		rctx, cancel := context.WithTimeout(context.Background(), s.opts.timeout)
 		defer cancel()
-		if err := s.rdb.Eval(rctx, delIfEqualSrc, []string{lockKey}, token).Err(); err != nil && !errors.Is(err, redis.Nil) {
-			s.failed(err)
-		}
+		s.outcome(rctx, s.rdb.Eval(rctx, delIfEqualSrc, []string{lockKey}, token).Err())
 	}
 	deadline := time.Now().Add(s.opts.lockWait)
 	wait := 2 * time.Millisecond
@@ -487,11 +518,14 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, decode func(payload [
 			get = p.Get(ctx, k)
 			return nil
 		})
-		if err != nil && !errors.Is(err, redis.Nil) {
+		if err = s.outcome(ctx, err); err != nil && !errors.Is(err, redis.Nil) {
 			if ctx.Err() != nil {
+				// The SET may have been done before ctx ended: undo it.
+				n.held.Store(lockKey, token)
+				release()
 				return false, nil, ctx.Err()
 			}
-			s.failed(err)
+			// The server is failing: a lock it may hold expires by itself.
 			return false, nothing, nil
 		}
 		got := setnx.Val()
@@ -537,7 +571,7 @@ func (s *redisStore) Flush(ctx context.Context) error {
 	if s.opts.readOnly {
 		return nil
 	}
-	if err := s.pushCounts(ctx); err != nil {
+	if err := s.outcome(ctx, s.pushCounts(ctx)); err != nil {
 		return fmt.Errorf("store: flush %s: %w", s.loc, err)
 	}
 	return nil
@@ -560,17 +594,17 @@ func (s *redisStore) Clear(ctx context.Context, name string) error {
 	if name == "" {
 		var err error
 		if names, err = s.rdb.SMembers(ctx, s.namespacesKey()).Result(); err != nil {
-			return fmt.Errorf("store: clear %s: %w", s.loc, s.failed(err))
+			return fmt.Errorf("store: clear %s: %w", s.loc, s.outcome(ctx, err))
 		}
 	} else if ok, err := s.rdb.SIsMember(ctx, s.namespacesKey(), name).Result(); err != nil {
-		return fmt.Errorf("store: clear %s: %w", s.loc, s.failed(err))
+		return fmt.Errorf("store: clear %s: %w", s.loc, s.outcome(ctx, err))
 	} else if !ok {
 		return fmt.Errorf("store: clear: no namespace %q in %s", name, s.loc)
 	}
 	for _, n := range names {
 		// Every version's entries and locks; not the meta and counts.
 		if _, err := s.unlinkMatching(ctx, globEscape(s.keyBase(n))+"*:[dl]:*"); err != nil {
-			return fmt.Errorf("store: clear %q in %s: %w", n, s.loc, s.failed(err))
+			return fmt.Errorf("store: clear %q in %s: %w", n, s.loc, s.outcome(ctx, err))
 		}
 		s.pushMu.Lock()
 		err := s.rdb.Del(ctx, s.keyBase(n)+"counts").Err()
@@ -579,12 +613,12 @@ func (s *redisStore) Clear(ctx context.Context, name string) error {
 		}
 		s.pushMu.Unlock()
 		if err != nil {
-			return fmt.Errorf("store: clear %q in %s: %w", n, s.loc, s.failed(err))
+			return fmt.Errorf("store: clear %q in %s: %w", n, s.loc, s.outcome(ctx, err))
 		}
 	}
 	s.purge(name)
-	if err := s.rdb.Publish(ctx, s.clearChannel(), name).Err(); err != nil {
-		return fmt.Errorf("store: clear %s: entries deleted, but other processes were not told: %w", s.loc, s.failed(err))
+	if err := s.rdb.Publish(ctx, s.clearChannel(), s.id+" "+name).Err(); err != nil {
+		return fmt.Errorf("store: clear %s: entries deleted, but other processes were not told: %w", s.loc, s.outcome(ctx, err))
 	}
 	return nil
 }
@@ -624,13 +658,17 @@ func (s *redisStore) purge(name string) {
 func (s *redisStore) runClearListener() {
 	defer s.wg.Done()
 	for msg := range s.sub.Channel() {
+		from, name, _ := strings.Cut(msg.Payload, " ")
+		if from == s.id {
+			continue // this store's own Clear did it all already
+		}
 		// The namespace's counters were reset: what this process
 		// counted before the clear must not be pushed after it.
 		s.pushMu.Lock()
 		s.mu.Lock()
 		var names []string
 		for n := range s.claims {
-			if msg.Payload == "" || n == msg.Payload {
+			if name == "" || n == name {
 				names = append(names, n)
 			}
 		}
@@ -639,7 +677,7 @@ func (s *redisStore) runClearListener() {
 			s.forgetCounts(n)
 		}
 		s.pushMu.Unlock()
-		s.purge(msg.Payload)
+		s.purge(name)
 	}
 }
 
@@ -655,9 +693,7 @@ func (s *redisStore) runCounters(ctx context.Context) {
 			return
 		case <-t.C:
 			if s.brk.allow() {
-				if err := s.pushCounts(ctx); err != nil && ctx.Err() == nil {
-					s.failed(err)
-				}
+				s.outcome(ctx, s.pushCounts(ctx))
 			}
 		}
 	}
@@ -731,11 +767,15 @@ func (s *redisStore) StatsContext(ctx context.Context) (Stats, error) {
 	if err := s.use(); err != nil {
 		return st, err
 	}
+	// No push in flight: the server's counts and the ones this process
+	// has not pushed do not overlap.
+	s.pushMu.Lock()
+	defer s.pushMu.Unlock()
 	names, metas, counts, err := s.readStats(ctx)
+	if !errors.Is(err, errNotAnswering) {
+		err = s.outcome(ctx, err)
+	}
 	if err != nil {
-		if !errors.Is(err, errNotAnswering) {
-			s.failed(err)
-		}
 		err = fmt.Errorf("store: stats %s: %w", s.loc, err)
 		s.mu.Lock()
 		names = names[:0]
@@ -824,23 +864,23 @@ func (s *redisStore) readStats(ctx context.Context) (names []string, metas, coun
 	return names, metas, counts, nil
 }
 
-// Close pushes the last counts, stops the goroutines and closes the
-// client.
+// Close refuses new operations, stops the goroutines, pushes the last
+// counts and closes the client. Counts that fail to go are reported in
+// the error; an operation still running when Close begins may count after
+// the last push, and that count is lost.
 func (s *redisStore) Close() error {
 	s.closeOnce.Do(func() {
+		s.closed.Store(true)
 		if !s.opts.readOnly {
 			s.cancel()
 			s.sub.Close()
 			s.wg.Wait()
 			ctx, cancel := context.WithTimeout(context.Background(), 2*s.opts.timeout)
-			if s.brk.allow() {
-				if err := s.pushCounts(ctx); err != nil {
-					s.closeErr = fmt.Errorf("store: close %s: counters not saved: %w", s.loc, err)
-				}
+			if err := s.pushCounts(ctx); err != nil {
+				s.closeErr = fmt.Errorf("store: close %s: counters not saved: %w", s.loc, err)
 			}
 			cancel()
 		}
-		s.closed.Store(true)
 		s.rdb.Close()
 	})
 	return s.closeErr
@@ -850,14 +890,20 @@ func (s *redisStore) Close() error {
 var errNotAnswering = errors.New("Redis is not answering (retrying with back-off)")
 
 // A breaker keeps a process from waiting on a server that does not
-// answer: after a failure, operations skip the server for a back-off that
-// doubles from 50 ms to 5 s with each failure, and then let one through to
-// try again. The first success closes it. Changes are logged once each.
+// answer. After a failure, operations skip the server for a back-off, 50
+// ms at first; then one operation at a time is let through to try it (a
+// probe). A probe that fails doubles the back-off, up to 5 s; any success
+// closes the breaker. Failures of operations that began before the
+// breaker opened do not lengthen it. A probe that never reports (its
+// caller gave up) is replaced after grace.
 type breaker struct {
-	down    atomic.Bool
+	grace time.Duration
+	down  atomic.Bool
+
 	mu      sync.Mutex
-	until   time.Time
+	until   time.Time // no operations before this
 	backoff time.Duration
+	probeAt time.Time // when the current probe was let through; zero if none
 }
 
 const (
@@ -872,30 +918,45 @@ func (b *breaker) allow() bool {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return !time.Now().Before(b.until)
+	now := time.Now()
+	if now.Before(b.until) || !b.probeAt.IsZero() && now.Sub(b.probeAt) < b.grace {
+		return false
+	}
+	b.probeAt = now
+	return true
 }
 
-func (b *breaker) fail(log *slog.Logger, loc string, err error) {
+// fail records a failure and reports whether it opened the breaker.
+func (b *breaker) fail() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.down.Load() {
+	now := time.Now()
+	opened := !b.down.Load()
+	switch {
+	case opened:
 		b.backoff = minBackoff
-		log.Warn("memostore: Redis is not answering; carrying on without it", "path", loc, "err", err)
-	} else {
-		b.backoff = min(2*b.backoff, maxBackoff)
+	case !b.probeAt.IsZero():
+		b.backoff = min(2*b.backoff, maxBackoff) // the probe failed
+	default:
+		return false // an operation from before: the back-off stands
 	}
-	b.until = time.Now().Add(b.backoff)
+	b.until = now.Add(b.backoff)
+	b.probeAt = time.Time{}
 	b.down.Store(true)
+	return opened
 }
 
-func (b *breaker) ok(log *slog.Logger, loc string) {
+// ok records a success and reports whether it closed the breaker.
+func (b *breaker) ok() bool {
 	if !b.down.Load() {
-		return
+		return false
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.down.Load() {
-		b.down.Store(false)
-		log.Info("memostore: Redis is answering again", "path", loc)
+	if !b.down.Load() {
+		return false
 	}
+	b.down.Store(false)
+	b.probeAt = time.Time{}
+	return true
 }

@@ -114,6 +114,26 @@ func TestRedisOpenErrors(t *testing.T) {
 	if _, err := Open("redis://127.0.0.1:notaport/0", quiet()); err == nil {
 		t.Error("Open of a bad URL succeeded")
 	}
+	if _, err := Open(redistest.URL(t), quiet(), WithPrefix("a:b")); err == nil || !strings.Contains(err.Error(), "':'") {
+		t.Errorf("Open with a prefix holding ':' = %v, want refused", err)
+	}
+}
+
+// TestRedisReadOnly: a read-only store (memoctl info) writes nothing, not
+// even the format key, and refuses to claim or clear.
+func TestRedisReadOnly(t *testing.T) {
+	url := redistest.URL(t)
+	prefix := redistest.Prefix(t, url)
+	s := openStore(t, url, WithPrefix(prefix), WithReadOnly())
+	if n := redistest.Client(t, url).Exists(context.Background(), prefix+":format").Val(); n != 0 {
+		t.Error("a read-only Open wrote the format key")
+	}
+	if _, err := s.Namespace(context.Background(), "x", spec("1")); err == nil {
+		t.Error("a read-only store claimed a namespace")
+	}
+	if err := s.Clear(context.Background(), ""); err == nil {
+		t.Error("a read-only store cleared")
+	}
 }
 
 // TestRedisAcquire plays two processes (two Stores) on one key: the
@@ -227,6 +247,15 @@ func TestRedisClearReachesOtherProcesses(t *testing.T) {
 	}
 	if other.purges.Load() != 0 {
 		t.Error("a tier of another namespace was purged")
+	}
+	// a's own message, arriving after its Clear, does not drop what a
+	// counted since.
+	aNS := a.rd.claims["shared"]
+	aNS.CountMiss()
+	time.Sleep(100 * time.Millisecond)
+	flush(t, a)
+	if st := nsStats(t, a, "shared"); st.Misses != 1 {
+		t.Errorf("misses counted after the Clear = %d, want 1", st.Misses)
 	}
 }
 
@@ -371,5 +400,109 @@ func TestRedisSlowServer(t *testing.T) {
 			t.Fatal("the store did not use the server again after the pause")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stall blocks the server for d with a busy script, as a slow server
+// would, and returns when the script has begun.
+func stall(t *testing.T, url string, d time.Duration) (done <-chan error) {
+	t.Helper()
+	c := redistest.Client(t, url)
+	ch := make(chan error, 1)
+	const busy = `local s = redis.call('TIME') local start = s[1] * 1000000 + s[2]
+while true do local n = redis.call('TIME') if n[1] * 1000000 + n[2] - start > tonumber(ARGV[1]) then break end end
+return 1`
+	go func() { ch <- c.Eval(context.Background(), busy, nil, d.Microseconds()).Err() }()
+	time.Sleep(50 * time.Millisecond)
+	return ch
+}
+
+// TestRedisStalledServer: a write to a stalled server fails within the
+// timeout and is not sent twice (go-redis would re-send it after the
+// timeout, counting it twice); the caller's own cancelled context neither
+// trips the breaker nor leaves its computation lock behind.
+func TestRedisStalledServer(t *testing.T) {
+	srv := redistest.Start(t)
+	s := openStore(t, srv.URL(), WithTimeout(100*time.Millisecond))
+	ns := openNS(t, s, "stall")
+	ctx := context.Background()
+	done := stall(t, srv.URL(), 600*time.Millisecond)
+	start := time.Now()
+	if err := ns.Put(ctx, key("k"), record(1, 0, "v")); err == nil {
+		t.Error("Put to a stalled server succeeded")
+	}
+	if d := time.Since(start); d > 350*time.Millisecond {
+		t.Errorf("Put took %v with a 100ms timeout", d)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	c := redistest.Client(t, srv.URL())
+	if n, _ := c.HGet(ctx, ns.b.(*redisNS).countKey, "writes").Int(); n > 1 {
+		t.Errorf("one Put counted %d writes: the pipeline was sent again", n)
+	}
+
+	// The server answers again (after the breaker's back-off).
+	deadline := time.Now().Add(5 * time.Second)
+	for ns.Put(ctx, key("k"), record(1, 0, "v")) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the store did not use the server again")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	before := nsStats(t, s, "stall").ReadErrors
+	ok, release, err := ns.Acquire(ctx, key("x"), func([]byte, int64) error { return nil })
+	if ok || err != nil {
+		t.Fatalf("Acquire = %v, %v", ok, err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := ns.Put(cancelled, key("x"), record(1, 0, "v")); err == nil {
+		t.Error("Put with a cancelled context succeeded")
+	}
+	release()
+	lock := ns.b.(*redisNS).lock + string(key("x"))
+	if c.Exists(ctx, lock).Val() != 0 {
+		t.Error("the lock outlived a failed Put and its release")
+	}
+	wantMiss(t, ns, "x")
+	if st := nsStats(t, s, "stall"); st.ReadErrors != before {
+		t.Errorf("a caller's cancelled context took the server out: %d read errors, want %d", st.ReadErrors, before)
+	}
+}
+
+// TestBreaker: failures of operations already under way when the breaker
+// opened do not lengthen its back-off; after it, one probe at a time is
+// let through; a failed probe doubles the back-off, a success closes it.
+func TestBreaker(t *testing.T) {
+	b := &breaker{grace: time.Second}
+	if !b.allow() {
+		t.Fatal("a closed breaker refused")
+	}
+	if !b.fail() {
+		t.Fatal("the first failure did not open the breaker")
+	}
+	for range 10 {
+		if b.fail() {
+			t.Fatal("a later failure opened the breaker again")
+		}
+	}
+	if b.backoff != minBackoff || b.allow() {
+		t.Fatalf("after 11 concurrent failures: back-off %v, allow %v; want %v and false", b.backoff, b.allow(), minBackoff)
+	}
+	time.Sleep(minBackoff)
+	if !b.allow() || b.allow() {
+		t.Fatal("want exactly one probe after the back-off")
+	}
+	b.fail()
+	if b.backoff != 2*minBackoff {
+		t.Errorf("a failed probe: back-off %v, want %v", b.backoff, 2*minBackoff)
+	}
+	time.Sleep(2 * minBackoff)
+	if !b.allow() {
+		t.Fatal("no probe after the second back-off")
+	}
+	if !b.ok() || !b.allow() || !b.allow() {
+		t.Error("a successful probe did not close the breaker")
 	}
 }

@@ -41,10 +41,14 @@
 //
 // Writes go straight to the server, one round trip per Put (the record and
 // the counters in one pipeline). When the server is unreachable or slow,
-// every operation gives up after WithTimeout, the store stops trying for a
+// an operation gives up after WithTimeout (twice that if it must also
+// connect; commands are never re-sent), the store stops trying for a
 // short, growing back-off, and callers carry on without it: lookups miss,
 // writes are dropped, and both are logged and counted. The client
-// reconnects by itself.
+// reconnects by itself. A Clear reaches the other processes through
+// Redis Pub/Sub, which delivers at most once: a process cut off from the
+// server at that moment misses it, so every process purges its memory
+// tiers when the server answers again after an outage.
 //
 // # Caveats
 //
