@@ -658,27 +658,33 @@ func (s *redisStore) purge(name string) {
 func (s *redisStore) runClearListener() {
 	defer s.wg.Done()
 	for msg := range s.sub.Channel() {
-		from, name, _ := strings.Cut(msg.Payload, " ")
-		if from == s.id {
-			continue // this store's own Clear did it all already
-		}
-		// The namespace's counters were reset: what this process
-		// counted before the clear must not be pushed after it.
-		s.pushMu.Lock()
-		s.mu.Lock()
-		var names []string
-		for n := range s.claims {
-			if name == "" || n == name {
-				names = append(names, n)
-			}
-		}
-		s.mu.Unlock()
-		for _, n := range names {
-			s.forgetCounts(n)
-		}
-		s.pushMu.Unlock()
-		s.purge(name)
+		s.onClear(msg.Payload)
 	}
+}
+
+// onClear handles a clear message, "STOREID NAME" (NAME "" for all), as
+// Clear publishes it.
+func (s *redisStore) onClear(payload string) {
+	from, name, _ := strings.Cut(payload, " ")
+	if from == s.id {
+		return // this store's own Clear did it all already
+	}
+	// The namespace's counters were reset: what this process counted
+	// before the clear must not be pushed after it.
+	s.pushMu.Lock()
+	s.mu.Lock()
+	var names []string
+	for n := range s.claims {
+		if name == "" || n == name {
+			names = append(names, n)
+		}
+	}
+	s.mu.Unlock()
+	for _, n := range names {
+		s.forgetCounts(n)
+	}
+	s.pushMu.Unlock()
+	s.purge(name)
 }
 
 // runCounters pushes the counts gathered here every counterInterval,
