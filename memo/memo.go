@@ -29,7 +29,9 @@
 //   - On a store shared through Redis, each process has its own memory
 //     tier. Clear empties every process's; Forget only this one's (and the
 //     server's copy): another process may answer the forgotten key from
-//     memory until it expires there (TTL) or is evicted.
+//     memory until it expires there (TTL) or is evicted. A computation
+//     already running in another process when Forget or Clear is called
+//     may store its result after it.
 package memo
 
 import (
@@ -310,7 +312,9 @@ func (f *Func[K, V]) remember(ctx context.Context, k K, key []byte, v V) {
 		// (On Redis this Put also releases the key's computation lock.)
 		err = f.ns.Put(context.WithoutCancel(ctx), key, rec)
 	}
-	if err != nil && !errors.Is(err, store.ErrClosed) {
+	// A closed store, or a Redis server that is out (the store logs the
+	// outage once), is not news for every call.
+	if err != nil && !errors.Is(err, store.ErrClosed) && !errors.Is(err, store.ErrUnavailable) {
 		f.log.Warn("memostore: result not stored", "namespace", f.name, "err", err)
 	}
 }
@@ -373,8 +377,9 @@ func (f *Func[K, V]) Clear(ctx context.Context) error {
 }
 
 // Forget removes k from both tiers, so that the next call for k runs fn.
-// The store deletes it behind, unless opened WithSyncWrites; a later Call
-// never sees the forgotten value either way.
+// A file store deletes it behind, unless opened WithSyncWrites; a later
+// Call in this process never sees the forgotten value either way. On a
+// Redis store, see the caveats in the package doc for other processes.
 func (f *Func[K, V]) Forget(ctx context.Context, k K) error {
 	f.gen.Add(1)
 	if f.mem != nil {

@@ -16,4 +16,9 @@ var (
 	// bbolt file, a bbolt file of another program, an empty or truncated
 	// file. Such a file is left untouched.
 	ErrCorrupt = errors.New("store: file is not a valid store")
+
+	// ErrUnavailable is returned by Put on a Redis store while the server
+	// does not answer and the store leaves it alone (see the package
+	// doc): the write was dropped. The outage itself is logged once.
+	ErrUnavailable = errors.New("store: Redis server not answering")
 )

@@ -417,7 +417,7 @@ func (n *redisNS) Put(ctx context.Context, key, rec []byte) error {
 	}
 	if !s.brk.allow() {
 		n.d.writeErrors.Add(1)
-		return fmt.Errorf("store: put in %q: %s is not answering; write dropped", n.name, s.loc)
+		return fmt.Errorf("store: put in %q: %w; write dropped", n.name, ErrUnavailable)
 	}
 	// The record, its count and the release of the caller's computation
 	// lock on key, if it holds one, go in one round trip. If it fails,
@@ -571,7 +571,11 @@ func (s *redisStore) Flush(ctx context.Context) error {
 	if s.opts.readOnly {
 		return nil
 	}
-	if err := s.outcome(ctx, s.pushCounts(ctx)); err != nil {
+	sent, err := s.pushCounts(ctx)
+	if sent {
+		err = s.outcome(ctx, err)
+	}
+	if err != nil {
 		return fmt.Errorf("store: flush %s: %w", s.loc, err)
 	}
 	return nil
@@ -654,11 +658,28 @@ func (s *redisStore) purge(name string) {
 }
 
 // runClearListener purges memory tiers when any process clears their
-// namespace. The subscription reconnects by itself; Close ends it.
+// namespace. The subscription reconnects by itself; as messages sent
+// while it was down are lost, every memory tier is purged when it comes
+// back. Close ends it.
 func (s *redisStore) runClearListener() {
 	defer s.wg.Done()
-	for msg := range s.sub.Channel() {
-		s.onClear(msg.Payload)
+	subscribed := false
+	for m := range s.sub.ChannelWithSubscriptions() {
+		switch m := m.(type) {
+		case *redis.Message:
+			s.onClear(m.Payload)
+		case *redis.Subscription:
+			if m.Kind != "subscribe" {
+				continue
+			}
+			if subscribed {
+				// Subscribed again after the connection dropped: a
+				// clear published meanwhile was lost.
+				s.log.Info("memostore: clear messages resumed; memory tiers purged, as clears may have been missed", "path", s.loc)
+				s.purge("")
+			}
+			subscribed = true
+		}
 	}
 }
 
@@ -688,7 +709,9 @@ func (s *redisStore) onClear(payload string) {
 }
 
 // runCounters pushes the counts gathered here every counterInterval,
-// until ctx ends.
+// until ctx ends. While the server is out, it also probes it, so that an
+// idle process learns when the server is back (and purges its memory
+// tiers: see outcome).
 func (s *redisStore) runCounters(ctx context.Context) {
 	defer s.wg.Done()
 	t := time.NewTicker(counterInterval)
@@ -698,17 +721,28 @@ func (s *redisStore) runCounters(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if s.brk.allow() {
-				s.outcome(ctx, s.pushCounts(ctx))
+			if !s.brk.allow() {
+				continue
+			}
+			sent, err := s.pushCounts(ctx)
+			if !sent && s.brk.down.Load() {
+				// This call is the breaker's probe: with no counts to
+				// carry, a PING tells whether the server is back.
+				sent, err = true, s.rdb.Ping(ctx).Err()
+			}
+			if sent {
+				s.outcome(ctx, err)
 			}
 		}
 	}
 }
 
 // pushCounts adds the counts gathered since the last push to the
-// server's hashes, in one round trip. Counts that fail to go stay here
-// for the next push.
-func (s *redisStore) pushCounts(ctx context.Context) error {
+// server's hashes, in one round trip, and reports whether it sent any:
+// with nothing to send it does not ask the server, and its nil error says
+// nothing of the server. Counts that fail to go stay here for the next
+// push.
+func (s *redisStore) pushCounts(ctx context.Context) (sent bool, err error) {
 	s.pushMu.Lock()
 	defer s.pushMu.Unlock()
 	type push struct {
@@ -733,9 +767,9 @@ func (s *redisStore) pushCounts(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	if len(pushes) == 0 {
-		return nil
+		return false, nil
 	}
-	_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+	_, err = s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
 		for _, p := range pushes {
 			c := p.counts
 			for _, f := range []struct {
@@ -751,7 +785,7 @@ func (s *redisStore) pushCounts(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return true, err
 	}
 	s.mu.Lock()
 	for _, p := range pushes {
@@ -761,11 +795,11 @@ func (s *redisStore) pushCounts(ctx context.Context) error {
 		}
 	}
 	s.mu.Unlock()
-	return nil
+	return true, nil
 }
 
 // StatsContext reads every namespace's metadata and counters from the
-// server in one round trip, and adds what this process has not pushed.
+// server in two round trips (the names, then all the hashes), and adds what this process has not pushed.
 // If the server does not answer, it returns what this process knows of
 // the namespaces it claimed, with the error.
 func (s *redisStore) StatsContext(ctx context.Context) (Stats, error) {
@@ -776,13 +810,8 @@ func (s *redisStore) StatsContext(ctx context.Context) (Stats, error) {
 	// No push in flight: the server's counts and the ones this process
 	// has not pushed do not overlap.
 	s.pushMu.Lock()
-	defer s.pushMu.Unlock()
-	names, metas, counts, err := s.readStats(ctx)
-	if !errors.Is(err, errNotAnswering) {
-		err = s.outcome(ctx, err)
-	}
-	if err != nil {
-		err = fmt.Errorf("store: stats %s: %w", s.loc, err)
+	names, metas, counts, rerr := s.readStats(ctx)
+	if rerr != nil {
 		s.mu.Lock()
 		names = names[:0]
 		for n := range s.claims {
@@ -831,10 +860,22 @@ func (s *redisStore) StatsContext(ctx context.Context) (Stats, error) {
 		st.Namespaces = append(st.Namespaces, ns)
 	}
 	s.mu.Unlock()
+	s.pushMu.Unlock()
+	// Tiers, which take their own locks, are called with none of the
+	// store's held; so is outcome, which may purge them.
 	for i, t := range tiers {
 		if t != nil {
 			st.Namespaces[i].MemSize, st.Namespaces[i].MemMax = t.Size()
 		}
+	}
+	var err error
+	if rerr != nil {
+		if !errors.Is(rerr, errNotAnswering) {
+			rerr = s.outcome(ctx, rerr)
+		}
+		err = fmt.Errorf("store: stats %s: %w", s.loc, rerr)
+	} else {
+		s.outcome(ctx, nil)
 	}
 	return st, err
 }
@@ -870,8 +911,9 @@ func (s *redisStore) readStats(ctx context.Context) (names []string, metas, coun
 	return names, metas, counts, nil
 }
 
-// Close refuses new operations, stops the goroutines, pushes the last
-// counts and closes the client. Counts that fail to go are reported in
+// Close refuses new operations, stops the goroutines, releases the
+// computation locks still held, pushes the last counts and closes the
+// client. Counts that fail to go are reported in
 // the error; an operation still running when Close begins may count after
 // the last push, and that count is lost.
 func (s *redisStore) Close() error {
@@ -882,7 +924,8 @@ func (s *redisStore) Close() error {
 			s.sub.Close()
 			s.wg.Wait()
 			ctx, cancel := context.WithTimeout(context.Background(), 2*s.opts.timeout)
-			if err := s.pushCounts(ctx); err != nil {
+			s.releaseLocks(ctx)
+			if _, err := s.pushCounts(ctx); err != nil {
 				s.closeErr = fmt.Errorf("store: close %s: counters not saved: %w", s.loc, err)
 			}
 			cancel()
@@ -890,6 +933,29 @@ func (s *redisStore) Close() error {
 		s.rdb.Close()
 	})
 	return s.closeErr
+}
+
+// releaseLocks deletes the computation locks still held in this process,
+// in one round trip, so that no other process waits for a computation
+// that Close cut short.
+func (s *redisStore) releaseLocks(ctx context.Context) {
+	s.mu.Lock()
+	spaces := make([]*redisNS, 0, len(s.claims))
+	for _, sp := range s.claims {
+		spaces = append(spaces, sp)
+	}
+	s.mu.Unlock()
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, sp := range spaces {
+			sp.held.Range(func(k, token any) bool {
+				if sp.held.CompareAndDelete(k, token) {
+					p.Eval(ctx, delIfEqualSrc, []string{k.(string)}, token)
+				}
+				return true
+			})
+		}
+		return nil
+	})
 }
 
 // errNotAnswering is returned while the breaker keeps the server out.

@@ -289,6 +289,10 @@ func TestRedisOutage(t *testing.T) {
 			t.Fatalf("call %d took %v with the server down", i, d)
 		}
 	}
+	// Once the breaker is open, a write is dropped without trying.
+	if err := ns.Put(ctx, key("during"), record(1, 0, "v")); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Put during the outage = %v, want ErrUnavailable", err)
+	}
 	st := nsStats(t, s, "out")
 	if st.ReadErrors == 0 || st.WriteErrors == 0 {
 		t.Errorf("read errors %d, write errors %d; want both counted", st.ReadErrors, st.WriteErrors)
@@ -509,5 +513,85 @@ func TestBreaker(t *testing.T) {
 	}
 	if !b.ok() || !b.allow() || !b.allow() {
 		t.Error("a successful probe did not close the breaker")
+	}
+}
+
+// TestRedisFrozenServer: while the server accepts and never answers,
+// nothing that did not reach it (a Stats refused by the breaker, a Flush
+// with nothing to push) is taken for an answer: the memory tiers are
+// kept. Once it answers again, an idle process notices by itself (the
+// counter loop probes it) and purges them once, as clears may have been
+// missed.
+func TestRedisFrozenServer(t *testing.T) {
+	srv := redistest.Start(t)
+	s := openStore(t, srv.URL(), WithTimeout(100*time.Millisecond))
+	tier := &testTier{}
+	openNS(t, s, "frozen").Attach(tier)
+	ctx := context.Background()
+	srv.Freeze()
+	if _, err := s.StatsContext(ctx); err == nil { // opens the breaker
+		t.Fatal("Stats of a frozen server succeeded")
+	}
+	for range 5 {
+		if err := s.Flush(ctx); err != nil {
+			t.Errorf("Flush with nothing to push = %v", err)
+		}
+		s.Stats()
+		time.Sleep(60 * time.Millisecond)
+	}
+	if n := tier.purges.Load(); n != 0 {
+		t.Fatalf("the memory tier was purged %d times while the server was frozen", n)
+	}
+	srv.Thaw()
+	deadline := time.Now().Add(15 * time.Second)
+	for tier.purges.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("an idle store did not notice that the server was back")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := tier.purges.Load(); n != 1 {
+		t.Errorf("purged %d times when the server came back, want once", n)
+	}
+}
+
+// TestRedisSubscriptionRestored: a clear published while a process's
+// subscription was down never reaches it, so the process purges its
+// memory tiers when the subscription is restored.
+func TestRedisSubscriptionRestored(t *testing.T) {
+	srv := redistest.Start(t)
+	s := openStore(t, srv.URL())
+	tier := &testTier{}
+	openNS(t, s, "sub").Attach(tier)
+	time.Sleep(100 * time.Millisecond) // subscribed
+	if err := redistest.Client(t, srv.URL()).Do(context.Background(), "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for tier.purges.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the memory tier was not purged when the subscription came back")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRedisCloseReleasesLocks: a computation cut short by Close leaves no
+// lock for other processes to wait on.
+func TestRedisCloseReleasesLocks(t *testing.T) {
+	s, url, _ := openRedisStore(t)
+	ns := openNS(t, s, "closing")
+	if ok, _, err := ns.Acquire(context.Background(), key("k"), func([]byte, int64) error { return nil }); ok || err != nil {
+		t.Fatalf("Acquire = %v, %v", ok, err)
+	}
+	lock := ns.b.(*redisNS).lock + string(key("k"))
+	c := redistest.Client(t, url)
+	if c.Exists(context.Background(), lock).Val() != 1 {
+		t.Fatal("no lock taken")
+	}
+	closeStore(t, s)
+	if c.Exists(context.Background(), lock).Val() != 0 {
+		t.Error("Close left the lock of a computation it cut short")
 	}
 }

@@ -41,14 +41,16 @@
 //
 // Writes go straight to the server, one round trip per Put (the record and
 // the counters in one pipeline). When the server is unreachable or slow,
-// an operation gives up after WithTimeout (twice that if it must also
-// connect; commands are never re-sent), the store stops trying for a
-// short, growing back-off, and callers carry on without it: lookups miss,
-// writes are dropped, and both are logged and counted. The client
-// reconnects by itself. A Clear reaches the other processes through
-// Redis Pub/Sub, which delivers at most once: a process cut off from the
-// server at that moment misses it, so every process purges its memory
-// tiers when the server answers again after an outage.
+// each step of an exchange (waiting for a free connection, connecting,
+// the reply) gives up after WithTimeout, and commands are never re-sent;
+// the store then leaves the server alone for a short, growing back-off,
+// and callers carry on without it: lookups miss, writes are dropped
+// (ErrUnavailable), and both are counted; the outage is logged once. The
+// client reconnects by itself. A Clear reaches the other processes
+// through Redis Pub/Sub, which delivers at most once: a process cut off
+// from the server at that moment misses it, so a process purges its
+// memory tiers when the server answers it again after an outage, and when
+// its subscription is restored.
 //
 // # Caveats
 //
@@ -211,7 +213,8 @@ func (s *Store) Clear(ctx context.Context, name string) error { return s.b.Clear
 // Stats returns the store's counters. A file store reads what it keeps in
 // memory, maintained by every commit: it never scans the file, and its
 // cost does not grow with the number of entries. A Redis store asks the
-// server, in one round trip; if the server does not answer, Stats returns
+// server, in two round trips whatever the number of entries; if the
+// server does not answer, Stats returns
 // what this process knows (see StatsContext for the error).
 func (s *Store) Stats() Stats {
 	st, _ := s.b.StatsContext(context.Background())
