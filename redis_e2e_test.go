@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -94,33 +92,9 @@ func shareChild(url, prefix string) error {
 func TestRedisProcessesComputeOnce(t *testing.T) {
 	url := redistest.URL(t)
 	prefix := redistest.Prefix(t, url)
-	type proc struct {
-		cmd   *exec.Cmd
-		stdin io.WriteCloser
-		out   *bufio.Reader
-	}
-	var procs []proc
+	var procs []liveChild
 	for range 2 {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), childEnv+"=share", "MEMOSTORE_TEST_PATH="+url, "MEMOSTORE_TEST_PREFIX="+prefix)
-		cmd.Stderr = os.Stderr
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		out := bufio.NewReader(stdout)
-		if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
-			t.Fatalf("child: %q, %v", line, err)
-		}
-		procs = append(procs, proc{cmd, stdin, out})
+		procs = append(procs, startChild(t, "share", url, "ready", "MEMOSTORE_TEST_PREFIX="+prefix))
 	}
 	for _, p := range procs { // go
 		fmt.Fprintln(p.stdin, "go")

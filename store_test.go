@@ -149,8 +149,24 @@ func TestFibSurvivesRestart(t *testing.T) {
 // child is killed, if still running, when the test ends.
 func startHolder(t *testing.T, path string) (*exec.Cmd, io.WriteCloser) {
 	t.Helper()
+	c := startChild(t, "hold", path, "holding")
+	return c.cmd, c.stdin
+}
+
+// A liveChild is a child process started by startChild.
+type liveChild struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Reader // the rest of its stdout
+}
+
+// startChild runs the test binary as a child in role on path, with env
+// added, and returns once it has printed the line ready. The child is
+// killed, if still running, when the test ends.
+func startChild(t *testing.T, role, path, ready string, env ...string) liveChild {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=hold", "MEMOSTORE_TEST_PATH="+path)
+	cmd.Env = append(append(os.Environ(), childEnv+"="+role, "MEMOSTORE_TEST_PATH="+path), env...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -168,10 +184,11 @@ func startHolder(t *testing.T, path string) (*exec.Cmd, io.WriteCloser) {
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "holding\n" {
-		t.Fatalf("holder: %q, %v", line, err)
+	out := bufio.NewReader(stdout)
+	if line, err := out.ReadString('\n'); err != nil || line != ready+"\n" {
+		t.Fatalf("child %s: %q, %v", role, line, err)
 	}
-	return cmd, stdin
+	return liveChild{cmd, stdin, out}
 }
 
 func TestLockedFileAcrossProcesses(t *testing.T) {
