@@ -1,36 +1,61 @@
 package memo
 
-import "sync"
+import (
+	"fmt"
+	"sync"
+)
 
 // flights makes sure that one computation per key is in flight; later
-// callers wait for its result.
+// callers wait for its result. It also orders computations against the
+// invalidations (Forget, Clear) that must win against them.
 //
 // It is written here rather than taken from golang.org/x/sync/singleflight
-// for three reasons of correctness. DoChan runs fn on a new goroutine and,
-// if fn panics, re-panics on yet another goroutine, which crashes the
-// process instead of reaching the caller. Do cannot be abandoned when a
-// waiter's context ends. And neither lets waiters start over when the
-// computation failed only because its own caller's context ended, so one
-// caller's cancellation would fail every other caller of the key.
+// for reasons of correctness. DoChan runs fn on a new goroutine and, if fn
+// panics, re-panics on yet another goroutine, which crashes the process
+// instead of reaching the caller. Do cannot be abandoned when a waiter's
+// context ends. Neither lets waiters start over when the computation
+// failed only because its own caller's context ended, so one caller's
+// cancellation would fail every other caller of the key. And neither lets
+// a Forget detach a computation already running, so that the next caller
+// starts a fresh one and the old one's result is not kept.
 //
 // Here the first caller (the leader) runs fn on its own goroutine, so a
 // panic unwinds the leader's own stack; each waiter selects on the flight
 // and its own context, and re-panics with the leader's value or retries as
 // the flight's outcome says.
+//
+// # Invalidation
+//
+// A flight's result is kept (in the memory tier and the store) by its
+// leader in keep, under the flight's mu, and only if the flight is not
+// stale. An invalidation of key k (forget) removes k's flight from the
+// map, so that later callers start a new one, and marks it stale under its
+// mu: a keep already in progress finishes first, and its write is then
+// ordered before the invalidation's own delete; a keep that comes later
+// sees stale and keeps nothing. Until the invalidation's done is called
+// (after its delete is visible in the store), flights that begin for k are
+// stale from birth: they may read the old value from the store, and must
+// not put it back. clear does the same for every key. The state is per
+// key, so a Forget never discards another key's result.
 type flights[K comparable, V any] struct {
-	mu sync.Mutex
-	m  map[K]*flight[V]
+	mu       sync.Mutex
+	m        map[K]*flight[V]
+	forgets  map[K]int // invalidations of a key in progress
+	clearing int       // invalidations of every key in progress
 }
 
-// A flight is one computation in progress. Its fields are written by the
-// leader before done is closed and only read after.
+// A flight is one computation in progress. Its outcome fields are written
+// by the leader before done is closed and only read after.
 type flight[V any] struct {
 	done      chan struct{}
 	val       V
 	err       error
 	panicked  bool
-	panicVal  any
+	panicVal  *PanicError
 	abandoned bool // the leader gave up (its context ended, or Goexit): retry
+
+	mu    sync.Mutex // held while the leader keeps its result
+	stale bool       // guarded by mu: an invalidation came; keep nothing
 }
 
 // join returns the flight for k and whether the caller leads it.
@@ -44,6 +69,7 @@ func (g *flights[K, V]) join(k K) (*flight[V], bool) {
 		g.m = map[K]*flight[V]{}
 	}
 	f := &flight[V]{done: make(chan struct{})}
+	f.stale = g.clearing > 0 || g.forgets[k] > 0
 	g.m[k] = f
 	return f, true
 }
@@ -56,4 +82,86 @@ func (g *flights[K, V]) finish(k K, f *flight[V]) {
 	}
 	g.mu.Unlock()
 	close(f.done)
+}
+
+// forget starts an invalidation of k: k's flight, if any, is detached and
+// will keep nothing, and so will the flights that begin before done is
+// called. It returns once no keep of k is in progress.
+func (g *flights[K, V]) forget(k K) (done func()) {
+	g.mu.Lock()
+	f := g.m[k]
+	delete(g.m, k)
+	if g.forgets == nil {
+		g.forgets = map[K]int{}
+	}
+	g.forgets[k]++
+	g.mu.Unlock()
+	if f != nil {
+		f.invalidate()
+	}
+	return func() {
+		g.mu.Lock()
+		if g.forgets[k]--; g.forgets[k] == 0 {
+			delete(g.forgets, k)
+		}
+		g.mu.Unlock()
+	}
+}
+
+// clear is forget for every key.
+func (g *flights[K, V]) clear() (done func()) {
+	g.mu.Lock()
+	detached := make([]*flight[V], 0, len(g.m))
+	for _, f := range g.m {
+		detached = append(detached, f)
+	}
+	clear(g.m)
+	g.clearing++
+	g.mu.Unlock()
+	for _, f := range detached {
+		f.invalidate()
+	}
+	return func() {
+		g.mu.Lock()
+		g.clearing--
+		g.mu.Unlock()
+	}
+}
+
+// invalidate marks f stale, after any keep in progress.
+func (f *flight[V]) invalidate() {
+	f.mu.Lock()
+	f.stale = true
+	f.mu.Unlock()
+}
+
+// keep runs store unless f is stale, ordered against invalidations (see
+// flights). store must not invalidate.
+func (f *flight[V]) keep(store func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.stale {
+		store()
+	}
+}
+
+// A PanicError is what a Call re-panics with when it shared a computation
+// whose fn panicked in another goroutine (the caller whose goroutine ran
+// fn re-panics with fn's own value). Stack is that goroutine's stack when
+// fn panicked, so that a crash report points at fn rather than at the
+// waiting caller, as in golang.org/x/sync/singleflight.
+type PanicError struct {
+	Value any    // what fn panicked with
+	Stack []byte // the stack of the goroutine where fn panicked
+}
+
+// Error formats the panic value and the stack.
+func (p *PanicError) Error() string {
+	return fmt.Sprintf("memo: fn panicked: %v\n\n%s", p.Value, p.Stack)
+}
+
+// Unwrap returns the panic value if it is an error.
+func (p *PanicError) Unwrap() error {
+	err, _ := p.Value.(error)
+	return err
 }

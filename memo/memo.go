@@ -40,6 +40,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,10 +65,6 @@ type Func[K comparable, V any] struct {
 	now     func() int64 // the store's clock, in Unix nanoseconds
 	log     *slog.Logger
 	flights flights[K, V]
-
-	// gen counts Clear and Forget calls; a computation that started before
-	// one of them does not store its result, which could be stale.
-	gen atomic.Uint64
 
 	// Counts since New, never reset: the store reads them to keep its
 	// persisted counters (see tier.Counts), so that a hit costs one counter
@@ -143,20 +140,37 @@ func (t tier[K, V]) Counts() (hits, misses, diskHits int64) {
 	return c.Hits, c.Misses, c.DiskHits
 }
 
-func (t tier[K, V]) Purge() {
-	t.f.gen.Add(1)
-	if t.f.mem != nil {
-		t.f.mem.purge()
+func (t tier[K, V]) Purge(cleared bool) (done func()) { return t.f.purge(cleared) }
+
+// purge empties the memory tier and discards the results of computations
+// already running, which keep nothing until done is called (see flights).
+// cleared resets Info, as cache_clear does.
+func (f *Func[K, V]) purge(cleared bool) (done func()) {
+	done = f.flights.clear()
+	if f.mem != nil {
+		f.mem.purge()
 	}
+	if cleared {
+		c := f.counts()
+		f.baseMu.Lock()
+		f.base = c
+		f.baseMu.Unlock()
+	}
+	return done
 }
 
 // Call returns fn(ctx, k), from the memory tier, from the store or by
 // running fn, in that order. fn's errors are returned unchanged and not
-// cached; a panic in fn reaches the caller. While one call for k runs fn,
-// other calls for k wait for its result; a waiter whose ctx ends stops
-// waiting at once with ctx.Err(), and a caller's cancellation never fails
-// another caller's Call. A failing store never fails a Call: its errors
-// are logged and counted.
+// cached. While one call for k runs fn, other calls for k wait for its
+// result; a waiter whose ctx ends stops waiting at once with ctx.Err(),
+// and a caller's cancellation never fails another caller's Call. If fn
+// panics, the panic reaches the caller whose goroutine ran fn with fn's
+// value, and the callers that waited for it as a *PanicError. A failing
+// store never fails a Call: its errors are logged and counted.
+//
+// With a store, the value Call returns is the one the store gives back
+// (the result of fn, encoded and decoded: times in UTC, for example), so
+// that a call returns the same value whichever tier answers it.
 func (f *Func[K, V]) Call(ctx context.Context, k K) (V, error) {
 	if f.mem != nil {
 		if v, ok := f.mem.get(k, f.now); ok {
@@ -195,26 +209,45 @@ func (f *Func[K, V]) load(ctx context.Context, k K) (V, error) {
 
 // lead runs the flight fl for k and publishes its outcome, including a
 // panic, which it then lets continue up the caller's stack.
-func (f *Func[K, V]) lead(ctx context.Context, k K, fl *flight[V]) (V, error) {
-	returned := false
+//
+// A panic is told from runtime.Goexit as x/sync's singleflight does: by
+// whether the function that recovered returns. recover alone cannot tell
+// them apart, as it returns nil for both a Goexit and, under
+// GODEBUG=panicnil=1, a panic(nil).
+func (f *Func[K, V]) lead(ctx context.Context, k K, fl *flight[V]) (v V, err error) {
+	returned, recovered := false, false
 	defer func() {
-		if returned {
-			return
-		}
-		// fn panicked, or called runtime.Goexit (recover returns nil).
-		r := recover()
-		if r != nil {
-			fl.panicked, fl.panicVal = true, r
-		} else {
+		if !returned && !recovered {
+			// fn called runtime.Goexit: waiters start over.
 			fl.abandoned = true
-		}
-		f.flights.finish(k, fl)
-		if r != nil {
-			panic(r)
+			f.flights.finish(k, fl)
 		}
 	}()
-	v, err := f.compute(ctx, k)
-	returned = true
+	func() {
+		defer func() {
+			if returned {
+				return
+			}
+			r := recover()
+			fl.panicked = r != nil
+			fl.panicVal = &PanicError{Value: r, Stack: debug.Stack()}
+			if r != nil {
+				// Re-panic here, with fn's frames still on the stack.
+				recovered = true
+				f.flights.finish(k, fl)
+				panic(r)
+			}
+		}()
+		v, err = f.compute(ctx, k, fl)
+		returned = true
+	}()
+	if !returned {
+		// A panic(nil) that recover stopped.
+		recovered = true
+		fl.panicked = true
+		f.flights.finish(k, fl)
+		panic(fl.panicVal.Value)
+	}
 	fl.val, fl.err = v, err
 	// A failure that comes with the leader's own cancellation is the
 	// leader's alone: waiters retry rather than inherit it.
@@ -224,7 +257,7 @@ func (f *Func[K, V]) lead(ctx context.Context, k K, fl *flight[V]) (V, error) {
 }
 
 // compute answers a call as the leader of its key's flight.
-func (f *Func[K, V]) compute(ctx context.Context, k K) (V, error) {
+func (f *Func[K, V]) compute(ctx context.Context, k K, fl *flight[V]) (V, error) {
 	// The flight that just ended may have filled the memory tier between
 	// this caller's miss and its join (groupcache's load has the same
 	// second check).
@@ -233,35 +266,34 @@ func (f *Func[K, V]) compute(ctx context.Context, k K) (V, error) {
 			return v, nil // counted by the tier
 		}
 	}
-	gen := f.gen.Load()
 	var key []byte
 	if f.ns != nil {
 		key = f.keys(nil, k)
-		v, ok := f.lookup(key)
+		e, ok := f.lookup(key)
 		if !ok && f.ns.Shared() {
 			// Other processes share the store: wait for one that is
 			// computing k, or hold k's lock while this one does.
 			var release func()
 			var err error
-			ok, release, err = f.ns.Acquire(ctx, key, func(payload []byte, exp int64) error {
-				val, err := f.vals.Decode(payload)
-				v = entry[V]{val: val, exp: exp}
+			ok, release, err = f.ns.Acquire(ctx, key, func(payload []byte, storedAt, exp int64) error {
+				e, err = f.decode(payload, storedAt, exp)
 				return err
 			})
 			if err != nil {
 				var zero V
 				return zero, err
 			}
+			ok = ok && f.fresh(e)
 			if !ok {
 				defer release() // if remember's Put did not release it
 			}
 		}
 		if ok {
 			f.countHit(true)
-			if f.mem != nil && f.gen.Load() == gen {
-				f.mem.add(k, v.val, v.exp)
+			if f.mem != nil {
+				fl.keep(func() { f.mem.add(k, e.val, e.exp) })
 			}
-			return v.val, nil
+			return e.val, nil
 		}
 	}
 	f.countMiss()
@@ -269,10 +301,7 @@ func (f *Func[K, V]) compute(ctx context.Context, k K) (V, error) {
 	if err != nil {
 		return v, err
 	}
-	if f.gen.Load() == gen {
-		f.remember(ctx, k, key, v)
-	}
-	return v, nil
+	return f.remember(ctx, fl, k, key, v), nil
 }
 
 // entry is a value with its expires-at (Unix nanoseconds; 0 = never).
@@ -281,42 +310,75 @@ type entry[V any] struct {
 	exp int64
 }
 
+// decode decodes a stored value. Its expires-at is the earlier of the
+// record's and stored-at + TTL, so that a TTL set or shortened since the
+// record was stored applies to it.
+func (f *Func[K, V]) decode(payload []byte, storedAt, exp int64) (entry[V], error) {
+	v, err := f.vals.Decode(payload)
+	if f.ttl > 0 {
+		if byTTL := expiry.Deadline(time.Unix(0, storedAt), f.ttl); exp == expiry.Never || byTTL < exp {
+			exp = byTTL
+		}
+	}
+	return entry[V]{val: v, exp: exp}, err
+}
+
+// fresh reports whether e has not expired.
+func (f *Func[K, V]) fresh(e entry[V]) bool {
+	return e.exp == expiry.Never || f.now() < e.exp
+}
+
 // lookup reads key from the store. A store error is logged and is a miss.
 func (f *Func[K, V]) lookup(key []byte) (entry[V], bool) {
 	var e entry[V]
-	ok, err := f.ns.Lookup(key, func(payload []byte, exp int64) error {
-		v, err := f.vals.Decode(payload)
-		e = entry[V]{val: v, exp: exp}
+	ok, err := f.ns.Lookup(key, func(payload []byte, storedAt, exp int64) error {
+		var err error
+		e, err = f.decode(payload, storedAt, exp)
 		return err
 	})
 	if err != nil && !errors.Is(err, store.ErrClosed) {
 		f.log.Warn("memostore: lookup failed", "namespace", f.name, "err", err)
 	}
-	return e, ok && err == nil
+	return e, ok && err == nil && f.fresh(e)
 }
 
-// remember keeps v in both tiers. A failure to store is logged, never
+// remember keeps v in both tiers, unless an invalidation came since the
+// flight fl began (see flights), and returns the value kept: with a store,
+// v as the store gives it back. A failure to store is logged, never
 // returned: the caller has its value.
-func (f *Func[K, V]) remember(ctx context.Context, k K, key []byte, v V) {
+func (f *Func[K, V]) remember(ctx context.Context, fl *flight[V], k K, key []byte, v V) V {
 	now := f.now()
 	exp := expiry.Deadline(time.Unix(0, now), f.ttl)
-	if f.mem != nil {
-		f.mem.add(k, v, exp)
+	var rec []byte
+	var err error
+	if f.ns != nil {
+		if rec, err = f.vals.Encode(v, now, exp); err == nil {
+			// What the memory tier keeps, and the caller gets, is what
+			// the store will give back (package codec normalises, for
+			// example, times to UTC).
+			var back V
+			if back, err = f.vals.Decode(rec[codec.HeaderSize:]); err == nil {
+				v = back
+			}
+		}
 	}
-	if f.ns == nil {
-		return
-	}
-	rec, err := f.vals.Encode(v, now, exp)
-	if err == nil {
-		// The value is computed: store it even if the caller has gone.
-		// (On Redis this Put also releases the key's computation lock.)
-		err = f.ns.Put(context.WithoutCancel(ctx), key, rec)
-	}
+	fl.keep(func() {
+		if f.mem != nil {
+			f.mem.add(k, v, exp)
+		}
+		if rec != nil && err == nil {
+			// The value is computed: store it even if the caller has
+			// gone. (On Redis this Put also releases the key's
+			// computation lock.)
+			err = f.ns.Put(context.WithoutCancel(ctx), key, rec)
+		}
+	})
 	// A closed store, or a Redis server that is out (the store logs the
 	// outage once), is not news for every call.
 	if err != nil && !errors.Is(err, store.ErrClosed) && !errors.Is(err, store.ErrUnavailable) {
 		f.log.Warn("memostore: result not stored", "namespace", f.name, "err", err)
 	}
+	return v
 }
 
 func (f *Func[K, V]) countHit(fromDisk bool) {
@@ -358,37 +420,41 @@ func (f *Func[K, V]) Info() Info {
 
 // Clear empties both tiers of this Func, as functools' cache_clear, and
 // resets its Info. It returns once the store has committed the deletion.
+// Computations already running when Clear is called keep nothing: after
+// Clear returns, no Call in this process gets a value computed before.
 func (f *Func[K, V]) Clear(ctx context.Context) error {
-	f.gen.Add(1)
-	if f.mem != nil {
-		f.mem.purge()
-	}
-	c := f.counts()
-	f.baseMu.Lock()
-	f.base = c
-	f.baseMu.Unlock()
 	if f.ns == nil {
+		f.purge(true)()
 		return nil
 	}
+	// The store purges the attached tier (see tier.Purge) before its
+	// deletion and lets it keep results again after.
 	if err := f.ns.Clear(ctx); err != nil {
+		f.purge(true)() // this process's tier, at least
 		return fmt.Errorf("memo: clear %q: %w", f.name, err)
 	}
 	return nil
 }
 
 // Forget removes k from both tiers, so that the next call for k runs fn.
-// A file store deletes it behind, unless opened WithSyncWrites; a later
-// Call in this process never sees the forgotten value either way. On a
-// Redis store, see the caveats in the package doc for other processes.
+// A computation of k already running when Forget is called keeps nothing,
+// and a Call made after Forget returns does not wait for it. A file store
+// deletes k behind, unless opened WithSyncWrites; a later Call in this
+// process never sees the forgotten value either way. On a Redis store, see
+// the caveats in the package doc for other processes.
 func (f *Func[K, V]) Forget(ctx context.Context, k K) error {
-	f.gen.Add(1)
+	done := f.flights.forget(k)
+	defer done()
+	var err error
+	if f.ns != nil {
+		err = f.ns.Delete(ctx, f.keys(nil, k))
+	}
+	// After the delete is visible in the store, so that no call reads the
+	// value back in between.
 	if f.mem != nil {
 		f.mem.remove(k)
 	}
-	if f.ns == nil {
-		return nil
-	}
-	if err := f.ns.Delete(ctx, f.keys(nil, k)); err != nil {
+	if err != nil {
 		return fmt.Errorf("memo: forget %q: %w", f.name, err)
 	}
 	return nil

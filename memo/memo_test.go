@@ -119,35 +119,6 @@ func TestPanicReachesCallerAndKeyRecovers(t *testing.T) {
 	})
 }
 
-func TestPanicReachesWaiters(t *testing.T) {
-	release := make(chan struct{})
-	entered := make(chan struct{})
-	f, err := memo.New(nil, "p", func(_ context.Context, x int) (int, error) {
-		close(entered)
-		<-release
-		panic("shared panic")
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	call := func(got chan<- any) {
-		defer func() { got <- recover() }()
-		f.Call(context.Background(), 1)
-	}
-	leader, waiter := make(chan any, 1), make(chan any, 1)
-	go call(leader)
-	<-entered
-	go call(waiter)
-	time.Sleep(10 * time.Millisecond) // let the waiter join the flight
-	close(release)
-	if r := <-leader; r != "shared panic" {
-		t.Errorf("leader recovered %v", r)
-	}
-	if r := <-waiter; r != "shared panic" {
-		t.Errorf("waiter recovered %v", r)
-	}
-}
-
 func TestOneComputationPerKey(t *testing.T) {
 	withAndWithoutStore(t, func(t *testing.T, s *store.Store) {
 		var runs atomic.Int64

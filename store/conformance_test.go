@@ -51,7 +51,7 @@ func (t *testTier) Size() (int, int) { return 3, 10 }
 func (t *testTier) Counts() (int64, int64, int64) {
 	return t.hits.Load(), t.misses.Load(), t.diskHits.Load()
 }
-func (t *testTier) Purge() { t.purges.Add(1) }
+func (t *testTier) Purge(bool) func() { t.purges.Add(1); return func() {} }
 
 // opener opens a store of the backend under test; see backendUnderTest.
 type opener = func(tb testing.TB, opts ...Option) *Store
@@ -236,13 +236,13 @@ func conformBadRecords(t *testing.T, open opener) {
 	flush(t, s)
 	wantMiss(t, ns, "crc")
 	calls := 0
-	ok, err := ns.Lookup(key("type"), func([]byte, int64) error { calls++; return errors.New("not a V") })
+	ok, err := ns.Lookup(key("type"), func([]byte, int64, int64) error { calls++; return errors.New("not a V") })
 	if ok || err != nil || calls != 1 {
 		t.Errorf("Lookup of a rejected record = %v, %v (decode called %d times); want a miss", ok, err, calls)
 	}
 	flush(t, s)
 	// Both were deleted: decode is not called again.
-	ok, _ = ns.Lookup(key("type"), func([]byte, int64) error { calls++; return nil })
+	ok, _ = ns.Lookup(key("type"), func([]byte, int64, int64) error { calls++; return nil })
 	if ok || calls != 1 {
 		t.Errorf("a rejected record was still there: ok=%v, decode called %d times", ok, calls)
 	}
@@ -306,7 +306,7 @@ func conformClosed(t *testing.T, open opener) {
 		t.Errorf("second Close = %v, want the first's %v", err, first)
 	}
 	ctx := context.Background()
-	if _, err := ns.Lookup(key("k"), func([]byte, int64) error { return nil }); !errors.Is(err, ErrClosed) {
+	if _, err := ns.Lookup(key("k"), func([]byte, int64, int64) error { return nil }); !errors.Is(err, ErrClosed) {
 		t.Errorf("Lookup after Close: %v, want ErrClosed", err)
 	}
 	if err := ns.Put(ctx, key("k"), record(1, 0, "v")); !errors.Is(err, ErrClosed) {
@@ -328,7 +328,7 @@ func conformAcquire(t *testing.T, open opener) {
 	s := open(t)
 	ns := openNS(t, s, "acq")
 	start := time.Now()
-	ok, release, err := ns.Acquire(context.Background(), key("k"), func([]byte, int64) error { return nil })
+	ok, release, err := ns.Acquire(context.Background(), key("k"), func([]byte, int64, int64) error { return nil })
 	if err != nil || ok || release == nil {
 		t.Fatalf("Acquire = %v, %v, %v; want to compute", ok, release != nil, err)
 	}

@@ -331,6 +331,20 @@ func (s *fileStore) Clear(ctx context.Context, name string) error {
 		release()
 		return fmt.Errorf("store: clear: no namespace %q in %s", name, s.path)
 	}
+	// The memory tiers first: from here until the deletion is committed,
+	// computations keep nothing, so that none stores a value computed
+	// before the Clear after it (see MemoryTier).
+	s.mu.RLock()
+	var tiers []MemoryTier
+	for _, sp := range spaces {
+		if sp.tier != nil {
+			tiers = append(tiers, sp.tier)
+		}
+	}
+	s.mu.RUnlock()
+	for _, t := range tiers {
+		defer t.Purge(true)()
+	}
 	o := &op{kind: opFunc, wait: make(chan error, 1), fn: func(tx *bolt.Tx, st *txState) error {
 		for _, sp := range spaces {
 			if err := st.clear(tx, sp); err != nil {
@@ -341,19 +355,6 @@ func (s *fileStore) Clear(ctx context.Context, name string) error {
 	}}
 	if err := s.enqueue(ctx, o, release); err != nil {
 		return fmt.Errorf("store: clear: %w", err)
-	}
-	// Then the memory tiers, so that no later call in this process is
-	// answered with a cleared value.
-	s.mu.RLock()
-	var tiers []MemoryTier
-	for _, sp := range spaces {
-		if sp.tier != nil {
-			tiers = append(tiers, sp.tier)
-		}
-	}
-	s.mu.RUnlock()
-	for _, t := range tiers {
-		t.Purge()
 	}
 	return nil
 }

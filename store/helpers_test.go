@@ -129,7 +129,7 @@ type found struct {
 func lookup(tb testing.TB, ns *Namespace, k string) found {
 	tb.Helper()
 	var f found
-	ok, err := ns.Lookup(key(k), func(payload []byte, expiresAt int64) error {
+	ok, err := ns.Lookup(key(k), func(payload []byte, _, expiresAt int64) error {
 		f.payload = bytes.Clone(payload)
 		f.expiresAt = expiresAt
 		return nil

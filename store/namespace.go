@@ -182,7 +182,7 @@ func (s *fileStore) openSpace(tx *bolt.Tx, st *txState, name string, spec Namesp
 //
 // A record that fails its checksum, or that decode rejects, is treated as
 // absent: it is counted (DecodeErrors), logged and deleted.
-func (n *fileNS) Lookup(key []byte, decode func(payload []byte, expiresAt int64) error) (bool, error) {
+func (n *fileNS) Lookup(key []byte, decode DecodeFunc) (bool, error) {
 	s := n.s
 	release, err := s.use()
 	if err != nil {
@@ -216,7 +216,7 @@ func (n *fileNS) Lookup(key []byte, decode func(payload []byte, expiresAt int64)
 
 // use decodes rec for Lookup. A bad record is counted, logged and queued
 // for deletion; if rec is itself still queued, the delete follows its write.
-func (n *fileNS) use(rec, key []byte, now int64, decode func([]byte, int64) error) (bool, error) {
+func (n *fileNS) use(rec, key []byte, now int64, decode DecodeFunc) (bool, error) {
 	ok, err := openRecord(rec, now, decode)
 	if err == nil {
 		return ok, nil
@@ -236,7 +236,7 @@ func (n *fileNS) use(rec, key []byte, now int64, decode func([]byte, int64) erro
 // rec has expired at now (false, nil). The error is the record's (a bad
 // header or checksum) or decode's: the record is then bad, on either
 // backend.
-func openRecord(rec []byte, now int64, decode func(payload []byte, expiresAt int64) error) (bool, error) {
+func openRecord(rec []byte, now int64, decode DecodeFunc) (bool, error) {
 	h, err := codec.ParseHeader(rec)
 	if err != nil {
 		return false, err
@@ -246,7 +246,7 @@ func openRecord(rec []byte, now int64, decode func(payload []byte, expiresAt int
 	}
 	payload, err := codec.Payload(rec)
 	if err == nil {
-		err = decode(payload, h.ExpiresAt)
+		err = decode(payload, h.StoredAt, h.ExpiresAt)
 	}
 	return err == nil, err
 }
@@ -349,10 +349,17 @@ func (n *fileNS) CountMiss() { n.sp.d.misses.Add(1) }
 // they only grow. Reading them lets the hot path count a hit without
 // touching the store. Counts is called with the store's lock held and must
 // not call the store; Size and Purge are called without it.
+//
+// Purge empties the tier and makes the computations already running keep
+// nothing, in the tier or the store, until done is called: a Clear calls
+// Purge before its deletion and done once the deletion is visible, so
+// that no result computed before the Clear is stored after it. cleared
+// says the namespace was cleared (its owner then resets its statistics,
+// as functools' cache_clear does) rather than purged for another reason.
 type MemoryTier interface {
 	Size() (curr, max int)
 	Counts() (hits, misses, diskHits int64)
-	Purge()
+	Purge(cleared bool) (done func())
 }
 
 // Attach attaches the memory tier t to the namespace, replacing any
@@ -367,6 +374,6 @@ func (n *fileNS) Attach(t MemoryTier) {
 
 // Acquire returns at once: a file is held by one process, whose calls for
 // a key are already one flight (see Store.Namespace).
-func (n *fileNS) Acquire(context.Context, []byte, func([]byte, int64) error) (bool, func(), error) {
+func (n *fileNS) Acquire(context.Context, []byte, DecodeFunc) (bool, func(), error) {
 	return false, func() {}, nil
 }

@@ -268,10 +268,10 @@ func TestBadRecord(t *testing.T) {
 	tests := []struct {
 		name   string
 		rec    []byte
-		decode func([]byte, int64) error
+		decode func([]byte, int64, int64) error
 	}{
-		{"bad checksum", corrupt(record(1, 0, "value")), func([]byte, int64) error { return nil }},
-		{"decode error", record(1, 0, "value"), func([]byte, int64) error { return errRejected }},
+		{"bad checksum", corrupt(record(1, 0, "value")), func([]byte, int64, int64) error { return nil }},
+		{"decode error", record(1, 0, "value"), func([]byte, int64, int64) error { return errRejected }},
 	}
 	for _, tt := range tests {
 		for _, queued := range []bool{false, true} {

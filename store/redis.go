@@ -228,7 +228,7 @@ func (s *redisStore) outcome(ctx context.Context, err error) error {
 	if err == nil || errors.As(err, &reply) {
 		if s.brk.ok() {
 			s.log.Info("memostore: Redis is answering again; memory tiers purged, as clears may have been missed", "path", s.loc)
-			s.purge("")
+			s.purge("", false)()
 		}
 		return err
 	}
@@ -344,7 +344,7 @@ func (s *redisStore) unlinkMatching(ctx context.Context, pattern string) (int64,
 }
 
 // Lookup reads key from the server (see Namespace.Lookup).
-func (n *redisNS) Lookup(key []byte, decode func(payload []byte, expiresAt int64) error) (bool, error) {
+func (n *redisNS) Lookup(key []byte, decode DecodeFunc) (bool, error) {
 	s := n.s
 	if err := s.use(); err != nil {
 		return false, err
@@ -369,7 +369,7 @@ func (n *redisNS) Lookup(key []byte, decode func(payload []byte, expiresAt int64
 // use decodes rec, the record read from the key k (nil if absent), and
 // reports whether decode took it. A record that fails its checksum or
 // that decode rejects is counted, logged and deleted.
-func (n *redisNS) use(k string, rec []byte, decode func(payload []byte, expiresAt int64) error) bool {
+func (n *redisNS) use(k string, rec []byte, decode DecodeFunc) bool {
 	if rec == nil {
 		return false
 	}
@@ -487,7 +487,7 @@ const delIfEqualSrc = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redi
 // to store it (see Namespace.Acquire). Taking the lock and reading the key
 // again share one round trip; the lock is released by the Put of the
 // result, in the Put's round trip, or by release.
-func (n *redisNS) Acquire(ctx context.Context, key []byte, decode func(payload []byte, expiresAt int64) error) (bool, func(), error) {
+func (n *redisNS) Acquire(ctx context.Context, key []byte, decode DecodeFunc) (bool, func(), error) {
 	s := n.s
 	nothing := func() {}
 	if s.use() != nil || !s.brk.allow() {
@@ -605,6 +605,9 @@ func (s *redisStore) Clear(ctx context.Context, name string) error {
 	} else if !ok {
 		return fmt.Errorf("store: clear: no namespace %q in %s", name, s.loc)
 	}
+	// The memory tiers first: from here until the entries are deleted,
+	// this process's computations keep nothing (see MemoryTier).
+	defer s.purge(name, true)()
 	for _, n := range names {
 		// Every version's entries and locks; not the meta and counts.
 		if _, err := s.unlinkMatching(ctx, globEscape(s.keyBase(n))+"*:[dl]:*"); err != nil {
@@ -620,7 +623,6 @@ func (s *redisStore) Clear(ctx context.Context, name string) error {
 			return fmt.Errorf("store: clear %q in %s: %w", n, s.loc, s.outcome(ctx, err))
 		}
 	}
-	s.purge(name)
 	if err := s.rdb.Publish(ctx, s.clearChannel(), s.id+" "+name).Err(); err != nil {
 		return fmt.Errorf("store: clear %s: entries deleted, but other processes were not told: %w", s.loc, s.outcome(ctx, err))
 	}
@@ -642,8 +644,9 @@ func (s *redisStore) forgetCounts(name string) {
 }
 
 // purge empties the memory tiers attached in this process to namespace
-// name, or to every namespace if name is "".
-func (s *redisStore) purge(name string) {
+// name, or to every namespace if name is "" (see MemoryTier.Purge), and
+// returns the function that lets them keep results again.
+func (s *redisStore) purge(name string, cleared bool) (done func()) {
 	s.mu.Lock()
 	var tiers []MemoryTier
 	for n, sp := range s.claims {
@@ -652,8 +655,14 @@ func (s *redisStore) purge(name string) {
 		}
 	}
 	s.mu.Unlock()
-	for _, t := range tiers {
-		t.Purge()
+	dones := make([]func(), len(tiers))
+	for i, t := range tiers {
+		dones[i] = t.Purge(cleared)
+	}
+	return func() {
+		for _, d := range dones {
+			d()
+		}
 	}
 }
 
@@ -676,7 +685,7 @@ func (s *redisStore) runClearListener() {
 				// Subscribed again after the connection dropped: a
 				// clear published meanwhile was lost.
 				s.log.Info("memostore: clear messages resumed; memory tiers purged, as clears may have been missed", "path", s.loc)
-				s.purge("")
+				s.purge("", false)()
 			}
 			subscribed = true
 		}
@@ -705,7 +714,7 @@ func (s *redisStore) onClear(payload string) {
 		s.forgetCounts(n)
 	}
 	s.pushMu.Unlock()
-	s.purge(name)
+	s.purge(name, true)()
 }
 
 // runCounters pushes the counts gathered here every counterInterval,

@@ -149,7 +149,7 @@ func TestRedisAcquire(t *testing.T) {
 	a := open(WithLockTTL(300 * time.Millisecond))
 	b := open(WithLockWait(5 * time.Second))
 	ctx := context.Background()
-	accept := func([]byte, int64) error { return nil }
+	accept := func([]byte, int64, int64) error { return nil }
 	locked := func(ns *Namespace, k string) bool {
 		c := redistest.Client(t, url)
 		return c.Exists(ctx, ns.b.(*redisNS).lock+string(key(k))).Val() == 1
@@ -350,7 +350,7 @@ func TestRedisRoundTrips(t *testing.T) {
 	rt := &roundTrips{}
 	s.rd.rdb.AddHook(rt)
 	ctx := context.Background()
-	accept := func([]byte, int64) error { return nil }
+	accept := func([]byte, int64, int64) error { return nil }
 	step := func(what string, want int64, f func()) {
 		t.Helper()
 		before := rt.n.Load()
@@ -460,7 +460,7 @@ func TestRedisStalledServer(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	before := nsStats(t, s, "stall").ReadErrors
-	ok, release, err := ns.Acquire(ctx, key("x"), func([]byte, int64) error { return nil })
+	ok, release, err := ns.Acquire(ctx, key("x"), func([]byte, int64, int64) error { return nil })
 	if ok || err != nil {
 		t.Fatalf("Acquire = %v, %v", ok, err)
 	}
@@ -582,7 +582,7 @@ func TestRedisSubscriptionRestored(t *testing.T) {
 func TestRedisCloseReleasesLocks(t *testing.T) {
 	s, url, _ := openRedisStore(t)
 	ns := openNS(t, s, "closing")
-	if ok, _, err := ns.Acquire(context.Background(), key("k"), func([]byte, int64) error { return nil }); ok || err != nil {
+	if ok, _, err := ns.Acquire(context.Background(), key("k"), func([]byte, int64, int64) error { return nil }); ok || err != nil {
 		t.Fatalf("Acquire = %v, %v", ok, err)
 	}
 	lock := ns.b.(*redisNS).lock + string(key("k"))

@@ -110,14 +110,14 @@ type backend interface {
 // nsBackend is one namespace of a backend; see Namespace for what each
 // method does.
 type nsBackend interface {
-	Lookup(key []byte, decode func(payload []byte, expiresAt int64) error) (bool, error)
+	Lookup(key []byte, decode DecodeFunc) (bool, error)
 	Put(ctx context.Context, key, rec []byte) error
 	Delete(ctx context.Context, key []byte) error
 	Clear(ctx context.Context) error
 	CountHit(fromDisk bool)
 	CountMiss()
 	Attach(t MemoryTier)
-	Acquire(ctx context.Context, key []byte, decode func(payload []byte, expiresAt int64) error) (bool, func(), error)
+	Acquire(ctx context.Context, key []byte, decode DecodeFunc) (bool, func(), error)
 }
 
 // IsURL reports whether location names a Redis server (redis:// or
@@ -285,6 +285,11 @@ func (n *Namespace) Store() *Store { return n.s }
 // time (Redis), so that a caller should Acquire a key before computing it.
 func (n *Namespace) Shared() bool { return n.s.rd != nil }
 
+// A DecodeFunc receives a stored record's payload, valid only until it
+// returns, and its stored-at and expires-at times (Unix nanoseconds;
+// expires-at 0 = never). An error marks the record bad.
+type DecodeFunc func(payload []byte, storedAt, expiresAt int64) error
+
 // Lookup finds the record stored under key and, if it is present, has not
 // expired and passes its checksum, calls decode with its payload and its
 // expires-at (Unix nanoseconds, 0 = never) and reports true. payload is
@@ -295,7 +300,7 @@ func (n *Namespace) Shared() bool { return n.s.rd != nil }
 // absent: it is counted (DecodeErrors), logged and deleted. On Redis, a
 // server that does not answer is a miss, logged and counted
 // (ReadErrors), not an error.
-func (n *Namespace) Lookup(key []byte, decode func(payload []byte, expiresAt int64) error) (bool, error) {
+func (n *Namespace) Lookup(key []byte, decode DecodeFunc) (bool, error) {
 	return n.b.Lookup(key, decode)
 }
 
@@ -351,7 +356,7 @@ func (n *Namespace) Attach(t MemoryTier) { n.b.Attach(t) }
 //
 // On a file, whose one process already computes a key once, Acquire
 // returns at once with a release that does nothing.
-func (n *Namespace) Acquire(ctx context.Context, key []byte, decode func(payload []byte, expiresAt int64) error) (found bool, release func(), err error) {
+func (n *Namespace) Acquire(ctx context.Context, key []byte, decode DecodeFunc) (found bool, release func(), err error) {
 	return n.b.Acquire(ctx, key, decode)
 }
 
