@@ -2,6 +2,7 @@ package memo_test
 
 import (
 	"context"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -163,7 +164,12 @@ func TestNoOldValueAfterInvalidation(t *testing.T) {
 			s := openStore(t)
 			var ver [keys]atomic.Int64
 			f, err := memo.New(s, "n", func(_ context.Context, k int) (int64, error) {
-				return ver[k].Load(), nil
+				v := ver[k].Load()
+				if k%2 == 0 {
+					// Slow keys, whose computations span invalidations.
+					time.Sleep(time.Duration(rand.IntN(200)) * time.Microsecond)
+				}
+				return v, nil
 			})
 			if err != nil {
 				t.Fatal(err)
