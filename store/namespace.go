@@ -347,8 +347,8 @@ func (n *fileNS) CountMiss() { n.sp.d.misses.Add(1) }
 //
 // Counts returns the calls the tier's owner has counted since it began:
 // they only grow. Reading them lets the hot path count a hit without
-// touching the store. Counts is called with the store's lock held and must
-// not call the store; Size and Purge are called without it.
+// touching the store. Counts may be called with the store's lock held and
+// must not call the store; Size and Purge are called without it.
 //
 // Purge empties the tier and makes the computations already running keep
 // nothing, in the tier or the store, until done is called: a Clear calls

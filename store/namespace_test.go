@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -374,5 +376,43 @@ func TestBadRecordInFile(t *testing.T) {
 				t.Errorf("reopened: %+v", st)
 			}
 		})
+	}
+}
+
+// TestAttachDuringCommits pins a data race: Attach (from memo.New) against
+// commits reading the attached tier's counts. Run with -race. It also
+// checks that the counts of a tier attached during commits all arrive.
+func TestAttachDuringCommits(t *testing.T) {
+	s := openStore(t, tempPath(t), WithoutControl())
+	ns := openNS(t, s, "a")
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			put(t, ns, fmt.Sprint(i%50), record(1, 0, "v"))
+			if i%10 == 0 {
+				flush(t, s)
+			}
+		}
+	})
+	var last *testTier
+	for range 200 {
+		last = &testTier{}
+		ns.Attach(last)
+		last.hits.Add(1)
+	}
+	close(stop)
+	wg.Wait()
+	last.hits.Add(1)
+	flush(t, s)
+	// Each tier's hits before the next Attach may or may not be counted,
+	// but the last tier's, counted after its Attach, must be.
+	if got := nsStats(t, s, "a").Hits; got < 2 || got > 201 {
+		t.Fatalf("hits = %d, want the last tier's 2 and at most one per earlier tier", got)
 	}
 }

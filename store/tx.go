@@ -18,12 +18,21 @@ type txState struct {
 	work    map[*space]*counters
 	taken   map[*space]counters // deltas counted in, dropped from memory on commit
 	pulled  map[*space]counters // memory tiers' counts as counted in
+	tiers   map[*space]tierSnap // the attached tiers, as of the transaction's start
 	buckets map[*space]*spaceBuckets
 	orphans map[*space]map[string]bool // keys of damaged records removed
 	over    bool                       // eviction stopped at its bound with the store still too big
 }
 
 type spaceBuckets struct{ d, e, a *bolt.Bucket }
+
+// tierSnap is a namespace's attached memory tier and the counts of it
+// already counted in, read under Store.mu when a transaction starts: Attach
+// may replace them meanwhile, and the writer reads them without the lock.
+type tierSnap struct {
+	t      MemoryTier
+	pulled counters
+}
 
 // newTxState starts the state of a transaction. s.mu must be held. It takes
 // the in-memory deltas of every namespace, so that counts gathered by hits
@@ -34,11 +43,15 @@ func (s *fileStore) newTxState() *txState {
 		work:    map[*space]*counters{},
 		taken:   map[*space]counters{},
 		pulled:  map[*space]counters{},
+		tiers:   map[*space]tierSnap{},
 		buckets: map[*space]*spaceBuckets{},
 		orphans: map[*space]map[string]bool{},
 	}
 	for _, sp := range s.spaces {
 		st.spaces = append(st.spaces, sp)
+		if sp.tier != nil {
+			st.tiers[sp] = tierSnap{sp.tier, sp.pulled}
+		}
 		if sp.unsaved() != (counters{}) {
 			st.counters(sp)
 		}
@@ -51,11 +64,11 @@ func (st *txState) counters(sp *space) *counters {
 	if c := st.work[sp]; c != nil {
 		return c
 	}
-	c := sp.c
+	c := sp.c // only the writer, which runs this, changes sp.c
 	st.taken[sp] = sp.d.take(&c)
-	if sp.tier != nil {
-		now := tierCounts(sp.tier)
-		d := now.minus(&sp.pulled)
+	if ts := st.tiers[sp]; ts.t != nil {
+		now := tierCounts(ts.t)
+		d := now.minus(&ts.pulled)
 		c.add(&d)
 		st.pulled[sp] = now
 	}
@@ -250,6 +263,9 @@ func (st *txState) install() {
 		sp.d.drop(&t)
 	}
 	for sp, p := range st.pulled {
-		sp.pulled = p
+		// Unless Attach replaced the tier since: its counts start afresh.
+		if sp.tier == st.tiers[sp].t {
+			sp.pulled = p
+		}
 	}
 }
