@@ -54,6 +54,8 @@ type flight[V any] struct {
 	panicVal  *PanicError
 	abandoned bool // the leader gave up (its context ended, or Goexit): retry
 
+	refresh bool // led by Refresh, which later calls join
+
 	mu    sync.Mutex // held while the leader keeps its result
 	stale bool       // guarded by mu: an invalidation came; keep nothing
 }
@@ -71,6 +73,29 @@ func (g *flights[K, V]) join(k K) (*flight[V], bool) {
 	f := &flight[V]{done: make(chan struct{})}
 	f.stale = g.clearing > 0 || g.forgets[k] > 0
 	g.m[k] = f
+	return f, true
+}
+
+// refresh returns a refresh flight for k, and whether the caller leads
+// it: the refresh in progress, or a new one that supersedes k's flight in
+// progress, which keeps nothing (see forget).
+func (g *flights[K, V]) refresh(k K) (*flight[V], bool) {
+	g.mu.Lock()
+	old := g.m[k]
+	if old != nil && old.refresh {
+		g.mu.Unlock()
+		return old, false
+	}
+	if g.m == nil {
+		g.m = map[K]*flight[V]{}
+	}
+	f := &flight[V]{done: make(chan struct{}), refresh: true}
+	f.stale = g.clearing > 0 || g.forgets[k] > 0
+	g.m[k] = f
+	g.mu.Unlock()
+	if old != nil {
+		old.invalidate()
+	}
 	return f, true
 }
 

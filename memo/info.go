@@ -17,6 +17,11 @@ type Info struct {
 	MaxSize int
 	// CurrSize is the number of entries in the memory tier.
 	CurrSize int
+	// Refreshes counts the runs of fn by Refresh.
+	Refreshes int64
+	// CachedErrors counts calls answered with an error cached by ErrorTTL,
+	// without running fn. They are neither hits nor misses.
+	CachedErrors int64
 }
 
 // String formats i as Python prints a CacheInfo, with the disk hits added:

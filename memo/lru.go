@@ -150,3 +150,16 @@ func (m *memTier[K, V]) unlink(n *node[K, V]) {
 		m.front.Store(m.root.next)
 	}
 }
+
+// peek returns k's value if it is present and not expired at now(),
+// without counting a hit or changing the LRU order.
+func (m *memTier[K, V]) peek(k K, now func() int64) (V, bool) {
+	m.mu.Lock()
+	n, ok := m.items[k]
+	m.mu.Unlock()
+	if !ok || n.exp != 0 && now() >= n.exp {
+		var zero V
+		return zero, false
+	}
+	return n.val, true
+}

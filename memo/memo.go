@@ -57,6 +57,7 @@ type Func[K comparable, V any] struct {
 	fn      func(context.Context, K) (V, error)
 	maxSize int
 	ttl     time.Duration
+	ttlFunc func(K, V) time.Duration // nil unless TTLFunc
 
 	mem     *memTier[K, V]   // nil when MaxSize(0)
 	ns      *store.Namespace // nil without a store
@@ -65,13 +66,15 @@ type Func[K comparable, V any] struct {
 	now     func() int64 // the store's clock, in Unix nanoseconds
 	log     *slog.Logger
 	flights flights[K, V]
+	errs    *errCache[K] // nil unless ErrorTTL
 
 	// Counts since New, never reset: the store reads them to keep its
 	// persisted counters (see tier.Counts), so that a hit costs one counter
 	// add and nothing in the store. Info subtracts base, the counts at the
 	// last Clear. Memory-tier hits are counted by the tier (see memTier);
 	// hits holds the others: from the file, or shared with a flight.
-	hits, misses, diskHits atomic.Int64
+	hits, misses, diskHits   atomic.Int64
+	refreshes, cachedErrors atomic.Int64
 	baseMu                 sync.Mutex
 	base                   Info
 }
@@ -99,8 +102,20 @@ func New[K comparable, V any](s *store.Store, name string, fn func(context.Conte
 		now:     func() int64 { return time.Now().UnixNano() },
 		log:     slog.New(slog.DiscardHandler),
 	}
+	if c.ttlFunc != nil {
+		var ok bool
+		if f.ttlFunc, ok = c.ttlFunc.(func(K, V) time.Duration); !ok {
+			return nil, fmt.Errorf("memo: New %q: TTLFunc takes %T, want func(%v, %v) time.Duration", name, c.ttlFunc, reflect.TypeFor[K](), reflect.TypeFor[V]())
+		}
+		if c.ttlSet {
+			return nil, fmt.Errorf("memo: New %q: both TTL and TTLFunc are set", name)
+		}
+	}
 	if c.maxSize != 0 {
 		f.mem = newMemTier[K, V](c.maxSize)
+	}
+	if c.errorTTL > 0 {
+		f.errs = newErrCache[K](c.maxSize, c.errorTTL)
 	}
 	if s == nil {
 		return f, nil
@@ -150,6 +165,9 @@ func (f *Func[K, V]) purge(cleared bool) (done func()) {
 	if f.mem != nil {
 		f.mem.purge()
 	}
+	if f.errs != nil {
+		f.errs.purge()
+	}
 	if cleared {
 		c := f.counts()
 		f.baseMu.Lock()
@@ -182,28 +200,44 @@ func (f *Func[K, V]) Call(ctx context.Context, k K) (V, error) {
 
 // load answers a call that missed the memory tier, one flight per key.
 func (f *Func[K, V]) load(ctx context.Context, k K) (V, error) {
+	if f.errs != nil {
+		if err, ok := f.errs.get(k, f.now()); ok {
+			f.cachedErrors.Add(1)
+			var zero V
+			return zero, err
+		}
+	}
 	for {
 		fl, leader := f.flights.join(k)
 		if leader {
-			return f.lead(ctx, k, fl)
+			return f.lead(ctx, k, fl, f.compute)
 		}
+		if v, err, retry := f.wait(ctx, fl); !retry {
+			return v, err
+		}
+	}
+}
+
+// wait waits for fl, a flight another caller leads, and returns its
+// outcome, or retry if its leader gave up.
+func (f *Func[K, V]) wait(ctx context.Context, fl *flight[V]) (v V, err error, retry bool) {
+	{
 		select {
 		case <-fl.done:
 		case <-ctx.Done():
-			var zero V
-			return zero, ctx.Err()
+			return v, ctx.Err(), false
 		}
 		switch {
 		case fl.panicked:
 			panic(fl.panicVal)
 		case fl.abandoned:
-			continue // the leader gave up for its own reasons: start over
+			return v, nil, true // the leader gave up for its own reasons: start over
 		case fl.err != nil:
 			f.countMiss()
 		default:
 			f.countHit(false)
 		}
-		return fl.val, fl.err
+		return fl.val, fl.err, false
 	}
 }
 
@@ -214,7 +248,7 @@ func (f *Func[K, V]) load(ctx context.Context, k K) (V, error) {
 // whether the function that recovered returns. recover alone cannot tell
 // them apart, as it returns nil for both a Goexit and, under
 // GODEBUG=panicnil=1, a panic(nil).
-func (f *Func[K, V]) lead(ctx context.Context, k K, fl *flight[V]) (v V, err error) {
+func (f *Func[K, V]) lead(ctx context.Context, k K, fl *flight[V], compute func(context.Context, K, *flight[V]) (V, error)) (v V, err error) {
 	returned, recovered := false, false
 	defer func() {
 		if !returned && !recovered {
@@ -238,7 +272,7 @@ func (f *Func[K, V]) lead(ctx context.Context, k K, fl *flight[V]) (v V, err err
 				panic(r)
 			}
 		}()
-		v, err = f.compute(ctx, k, fl)
+		v, err = compute(ctx, k, fl)
 		returned = true
 	}()
 	if !returned {
@@ -269,14 +303,14 @@ func (f *Func[K, V]) compute(ctx context.Context, k K, fl *flight[V]) (V, error)
 	var key []byte
 	if f.ns != nil {
 		key = f.keys(nil, k)
-		e, ok := f.lookup(key)
+		e, ok := f.lookup(k, key)
 		if !ok && f.ns.Shared() {
 			// Other processes share the store: wait for one that is
 			// computing k, or hold k's lock while this one does.
 			var release func()
 			var err error
 			ok, release, err = f.ns.Acquire(ctx, key, func(payload []byte, storedAt, exp int64) error {
-				e, err = f.decode(payload, storedAt, exp)
+				e, err = f.decode(k, payload, storedAt, exp)
 				return err
 			})
 			if err != nil {
@@ -297,8 +331,18 @@ func (f *Func[K, V]) compute(ctx context.Context, k K, fl *flight[V]) (V, error)
 		}
 	}
 	f.countMiss()
+	return f.run(ctx, k, key, fl)
+}
+
+// run runs fn for k as the leader of fl and keeps its result, or its
+// error if errors are cached.
+func (f *Func[K, V]) run(ctx context.Context, k K, key []byte, fl *flight[V]) (V, error) {
 	v, err := f.fn(ctx, k)
 	if err != nil {
+		if f.errs != nil && ctx.Err() == nil {
+			now := f.now()
+			fl.keep(func() { f.errs.add(k, err, now) })
+		}
 		return v, err
 	}
 	return f.remember(ctx, fl, k, key, v), nil
@@ -310,17 +354,35 @@ type entry[V any] struct {
 	exp int64
 }
 
-// decode decodes a stored value. Its expires-at is the earlier of the
-// record's and stored-at + TTL, so that a TTL set or shortened since the
-// record was stored applies to it.
-func (f *Func[K, V]) decode(payload []byte, storedAt, exp int64) (entry[V], error) {
+// decode decodes a stored value of k. Its expires-at is the earlier of the
+// record's and stored-at + the TTL in force (TTL, or TTLFunc's for k and
+// the value), so that a TTL set or shortened since the record was stored
+// applies to it.
+func (f *Func[K, V]) decode(k K, payload []byte, storedAt, exp int64) (entry[V], error) {
 	v, err := f.vals.Decode(payload)
-	if f.ttl > 0 {
-		if byTTL := expiry.Deadline(time.Unix(0, storedAt), f.ttl); exp == expiry.Never || byTTL < exp {
+	if err != nil {
+		return entry[V]{}, err
+	}
+	ttl, keep := f.ttlOf(k, v)
+	switch {
+	case !keep:
+		exp = storedAt // not to be cached any more: expired
+	case ttl > 0:
+		if byTTL := expiry.Deadline(time.Unix(0, storedAt), ttl); exp == expiry.Never || byTTL < exp {
 			exp = byTTL
 		}
 	}
-	return entry[V]{val: v, exp: exp}, err
+	return entry[V]{val: v, exp: exp}, nil
+}
+
+// ttlOf returns the TTL of k's value v (0 = never expires) and whether v
+// is to be cached at all.
+func (f *Func[K, V]) ttlOf(k K, v V) (time.Duration, bool) {
+	if f.ttlFunc == nil {
+		return f.ttl, true
+	}
+	d := f.ttlFunc(k, v)
+	return max(d, 0), d >= 0
 }
 
 // fresh reports whether e has not expired.
@@ -329,11 +391,11 @@ func (f *Func[K, V]) fresh(e entry[V]) bool {
 }
 
 // lookup reads key from the store. A store error is logged and is a miss.
-func (f *Func[K, V]) lookup(key []byte) (entry[V], bool) {
+func (f *Func[K, V]) lookup(k K, key []byte) (entry[V], bool) {
 	var e entry[V]
 	ok, err := f.ns.Lookup(key, func(payload []byte, storedAt, exp int64) error {
 		var err error
-		e, err = f.decode(payload, storedAt, exp)
+		e, err = f.decode(k, payload, storedAt, exp)
 		return err
 	})
 	if err != nil && !errors.Is(err, store.ErrClosed) {
@@ -347,38 +409,64 @@ func (f *Func[K, V]) lookup(key []byte) (entry[V], bool) {
 // v as the store gives it back. A failure to store is logged, never
 // returned: the caller has its value.
 func (f *Func[K, V]) remember(ctx context.Context, fl *flight[V], k K, key []byte, v V) V {
-	now := f.now()
-	exp := expiry.Deadline(time.Unix(0, now), f.ttl)
-	var rec []byte
-	var err error
-	if f.ns != nil {
-		if rec, err = f.vals.Encode(v, now, exp); err == nil {
-			// What the memory tier keeps, and the caller gets, is what
-			// the store will give back (package codec normalises, for
-			// example, times to UTC).
-			var back V
-			if back, err = f.vals.Decode(rec[codec.HeaderSize:]); err == nil {
-				v = back
-			}
-		}
+	it, ok := f.prepare(k, v)
+	if !ok {
+		return v
 	}
-	fl.keep(func() {
-		if f.mem != nil {
-			f.mem.add(k, v, exp)
-		}
-		if rec != nil && err == nil {
-			// The value is computed: store it even if the caller has
-			// gone. (On Redis this Put also releases the key's
-			// computation lock.)
-			err = f.ns.Put(context.WithoutCancel(ctx), key, rec)
-		}
-	})
+	var err error
+	fl.keep(func() { err = f.write(ctx, k, key, it) })
 	// A closed store, or a Redis server that is out (the store logs the
 	// outage once), is not news for every call.
 	if err != nil && !errors.Is(err, store.ErrClosed) && !errors.Is(err, store.ErrUnavailable) {
 		f.log.Warn("memostore: result not stored", "namespace", f.name, "err", err)
 	}
-	return v
+	return it.val
+}
+
+// item is a value ready to be kept: as the store gives it back, with its
+// expires-at and its record (nil without a store, or if it failed to
+// encode: err says why).
+type item[V any] struct {
+	val V
+	exp int64
+	rec []byte
+	err error
+}
+
+// prepare makes k's value v an item, or reports false if its TTL says not
+// to cache it.
+func (f *Func[K, V]) prepare(k K, v V) (item[V], bool) {
+	ttl, keep := f.ttlOf(k, v)
+	if !keep {
+		return item[V]{}, false
+	}
+	now := f.now()
+	it := item[V]{val: v, exp: expiry.Deadline(time.Unix(0, now), ttl)}
+	if f.ns != nil {
+		if it.rec, it.err = f.vals.Encode(v, now, it.exp); it.err == nil {
+			// What the memory tier keeps, and the caller gets, is what
+			// the store will give back (package codec normalises, for
+			// example, times to UTC).
+			var back V
+			if back, it.err = f.vals.Decode(it.rec[codec.HeaderSize:]); it.err == nil {
+				it.val = back
+			}
+		}
+	}
+	return it, true
+}
+
+// write keeps it in both tiers, and returns the store's error.
+func (f *Func[K, V]) write(ctx context.Context, k K, key []byte, it item[V]) error {
+	if f.mem != nil {
+		f.mem.add(k, it.val, it.exp)
+	}
+	if f.ns == nil || it.err != nil {
+		return it.err
+	}
+	// The value is computed: store it even if the caller has gone. (On
+	// Redis this Put also releases the key's computation lock.)
+	return f.ns.Put(context.WithoutCancel(ctx), key, it.rec)
 }
 
 func (f *Func[K, V]) countHit(fromDisk bool) {
@@ -396,7 +484,8 @@ func (f *Func[K, V]) counts() Info {
 	if f.mem != nil {
 		hits += f.mem.hits()
 	}
-	return Info{Hits: hits, Misses: f.misses.Load(), DiskHits: f.diskHits.Load()}
+	return Info{Hits: hits, Misses: f.misses.Load(), DiskHits: f.diskHits.Load(),
+		Refreshes: f.refreshes.Load(), CachedErrors: f.cachedErrors.Load()}
 }
 
 // Info returns the Func's statistics in this process since New or the last
@@ -411,6 +500,9 @@ func (f *Func[K, V]) Info() Info {
 		Misses:   c.Misses - b.Misses,
 		DiskHits: c.DiskHits - b.DiskHits,
 		MaxSize:  max(f.maxSize, -1),
+
+		Refreshes:    c.Refreshes - b.Refreshes,
+		CachedErrors: c.CachedErrors - b.CachedErrors,
 	}
 	if f.mem != nil {
 		i.CurrSize = f.mem.len()
@@ -453,6 +545,9 @@ func (f *Func[K, V]) Forget(ctx context.Context, k K) error {
 	// value back in between.
 	if f.mem != nil {
 		f.mem.remove(k)
+	}
+	if f.errs != nil {
+		f.errs.remove(k)
 	}
 	if err != nil {
 		return fmt.Errorf("memo: forget %q: %w", f.name, err)

@@ -10,9 +10,12 @@ const DefaultMaxSize = 128
 type Option func(*config)
 
 type config struct {
-	maxSize int
-	ttl     time.Duration
-	version string
+	maxSize  int
+	ttl      time.Duration
+	ttlSet   bool
+	ttlFunc  any // func(K, V) time.Duration, checked by New
+	errorTTL time.Duration
+	version  string
 }
 
 // MaxSize bounds the memory tier to n entries, evicting the least recently
@@ -27,7 +30,27 @@ func MaxSize(n int) Option {
 // misses in both tiers, and the store's sweeper deletes them from the file.
 // Zero, the default, means entries never expire.
 func TTL(d time.Duration) Option {
-	return func(c *config) { c.ttl = max(d, 0) }
+	return func(c *config) { c.ttl, c.ttlSet = max(d, 0), true }
+}
+
+// TTLFunc gives each entry its own TTL, computed from its key and value
+// when it is stored: 0 means it never expires, and a negative TTL means the
+// value is returned but not cached. As with TTL, an entry expires by the
+// TTL fn gives it now, even if it was stored with another (fn is called
+// again for entries read from the store). New returns an error if K and V
+// are not the Func's types, or if TTL is given too.
+func TTLFunc[K comparable, V any](fn func(K, V) time.Duration) Option {
+	return func(c *config) { c.ttlFunc = fn }
+}
+
+// ErrorTTL caches fn's errors in memory for d: calls for the key within d
+// return the same error without running fn (Info.CachedErrors counts
+// them). Errors are not written to the store, so other processes sharing
+// it, and this one after a restart, run fn again. An error that comes with
+// the calling context's own end is never cached. Forget and Clear drop
+// cached errors too. Zero, the default, caches no error.
+func ErrorTTL(d time.Duration) Option {
+	return func(c *config) { c.errorTTL = max(d, 0) }
 }
 
 // Version sets the version of the memoized function. It is part of the

@@ -1,0 +1,90 @@
+package memo
+
+import (
+	"context"
+	"fmt"
+)
+
+// Peek returns k's cached value, from the memory tier or else the store,
+// and whether there is one that has not expired. It never runs fn, counts
+// nothing in Info, and changes neither tier (a value found in the store is
+// not copied into memory). A store that fails is a miss, as for Call.
+func (f *Func[K, V]) Peek(ctx context.Context, k K) (V, bool) {
+	if f.mem != nil {
+		if v, ok := f.mem.peek(k, f.now); ok {
+			return v, true
+		}
+	}
+	if f.ns == nil || ctx.Err() != nil {
+		var zero V
+		return zero, false
+	}
+	e, ok := f.lookup(k, f.keys(nil, k))
+	return e.val, ok
+}
+
+// Set stores v for k in both tiers, as if fn had returned it (with the
+// TTL that fn's result would get; a TTLFunc that says not to cache v makes
+// Set remove k instead). Like Forget, it wins against computations of k
+// already running: after Set returns, no Call in this process gets a
+// value computed before it. A file store writes behind, as for Call; Set
+// returns the store's error, if any, after keeping v in memory.
+func (f *Func[K, V]) Set(ctx context.Context, k K, v V) error {
+	done := f.flights.forget(k)
+	defer done()
+	if f.errs != nil {
+		f.errs.remove(k)
+	}
+	var key []byte
+	if f.ns != nil {
+		key = f.keys(nil, k)
+	}
+	it, ok := f.prepare(k, v)
+	var err error
+	if ok {
+		err = f.write(ctx, k, key, it)
+	} else {
+		if f.ns != nil {
+			err = f.ns.Delete(ctx, key)
+		}
+		if f.mem != nil {
+			f.mem.remove(k)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("memo: set %q: %w", f.name, err)
+	}
+	return nil
+}
+
+// Refresh runs fn for k now, whatever is cached, and replaces the cached
+// value with its result (Info.Refreshes counts these runs). A computation
+// of k already running is superseded: its result is not kept, and Calls
+// made during the refresh wait for the refresh. Concurrent Refreshes of k
+// share one run of fn. If fn fails, the error is returned and what was
+// cached is kept.
+func (f *Func[K, V]) Refresh(ctx context.Context, k K) (V, error) {
+	for {
+		fl, leader := f.flights.refresh(k)
+		if leader {
+			return f.lead(ctx, k, fl, f.runRefresh)
+		}
+		if v, err, retry := f.wait(ctx, fl); !retry {
+			return v, err
+		}
+	}
+}
+
+// runRefresh is Refresh's computation, as the leader of fl.
+func (f *Func[K, V]) runRefresh(ctx context.Context, k K, fl *flight[V]) (V, error) {
+	f.refreshes.Add(1)
+	var key []byte
+	if f.ns != nil {
+		key = f.keys(nil, k)
+	}
+	v, err := f.fn(ctx, k)
+	if err != nil {
+		return v, err
+	}
+	return f.remember(ctx, fl, k, key, v), nil
+}
