@@ -143,9 +143,16 @@ func startCrashWriter(t *testing.T, path string, syncWrites bool, base int) *cra
 	if syncWrites {
 		role = "crash-sync"
 	}
+	return startCrashChild(t, role, path, "MEMOSTORE_TEST_BASE="+strconv.Itoa(base))
+}
+
+// startCrashChild starts the test binary as a child in role on path, with
+// env added, to be killed later. Its line "ready" closes ready; the other
+// lines it prints are collected.
+func startCrashChild(t *testing.T, role, path string, env ...string) *crashRun {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+role, "MEMOSTORE_TEST_PATH="+path,
-		"MEMOSTORE_TEST_BASE="+strconv.Itoa(base))
+	cmd.Env = append(append(os.Environ(), childEnv+"="+role, "MEMOSTORE_TEST_PATH="+path), env...)
 	r := &crashRun{cmd: cmd, ready: make(chan struct{}), lines: make(chan []string, 1)}
 	cmd.Stderr = &r.stderr
 	stdout, err := cmd.StdoutPipe()
@@ -226,20 +233,55 @@ var errNotStored = errors.New("not in the store")
 // churned namespace never returns a wrong value.
 func verifyCrashed(t *testing.T, path string, keys []int) {
 	t.Helper()
+	s := openCrashed(t, path, false, "after SIGKILL")
+	defer s.Close()
+	verifyDurable(t, s, keys)
+	churn, err := memo.New(s, "churn", func(_ context.Context, k int) (string, error) { return churnValue(k), nil },
+		memo.MaxSize(0), memo.TTL(30*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range 400 {
+		if v, err := churn.Call(context.Background(), k); err != nil || v != churnValue(k) {
+			t.Fatalf("churn Call(%d) = %q, %v; want %q", k, v, err, churnValue(k))
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+// openCrashed opens the store at path and checks it, repairing with fix
+// (check --fix), before this process writes anything: the check must find
+// no problem. when says what happened to the file last, for messages.
+func openCrashed(t *testing.T, path string, fix bool, when string) *store.Store {
+	t.Helper()
 	s, err := store.Open(path, store.WithLogger(nil), store.WithLockTimeout(5*time.Second))
 	if err != nil {
-		t.Fatalf("Open after SIGKILL: %v", err)
+		t.Fatalf("Open %s: %v", when, err)
 	}
-	defer s.Close()
-	ctx := context.Background()
-	// Check first, before this process writes anything.
-	rep, err := s.Check(ctx, false, nil)
+	what := "Check"
+	if fix {
+		what = "Check with fix"
+	}
+	rep, err := s.Check(context.Background(), fix, nil)
 	if err != nil {
-		t.Fatalf("Check after SIGKILL: %v", err)
+		s.Close()
+		t.Fatalf("%s %s: %v", what, when, err)
 	}
 	if !rep.OK() {
-		t.Fatalf("Check after SIGKILL found %d problems:\n%s", len(rep.Problems), strings.Join(rep.Problems, "\n"))
+		s.Close()
+		t.Fatalf("%s %s found %d problems:\n%s\nfixed:\n%s", what, when, len(rep.Problems),
+			strings.Join(rep.Problems, "\n"), strings.Join(rep.Fixed, "\n"))
 	}
+	return s
+}
+
+// verifyDurable checks that every key in keys is stored in s, in the
+// crash writer's namespace, with its value.
+func verifyDurable(t *testing.T, s *store.Store, keys []int) {
+	t.Helper()
+	ctx := context.Background()
 	f, err := memo.New(s, "crash", func(_ context.Context, k int) (crashVal, error) {
 		return crashVal{}, fmt.Errorf("key %d: %w", k, errNotStored)
 	}, memo.MaxSize(0))
@@ -262,19 +304,6 @@ func verifyCrashed(t *testing.T, path string, keys []int) {
 	}
 	if missing > 0 {
 		t.Fatalf("%d of %d keys reported durable are missing", missing, len(keys))
-	}
-	churn, err := memo.New(s, "churn", func(_ context.Context, k int) (string, error) { return churnValue(k), nil },
-		memo.MaxSize(0), memo.TTL(30*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k := range 400 {
-		if v, err := churn.Call(ctx, k); err != nil || v != churnValue(k) {
-			t.Fatalf("churn Call(%d) = %q, %v; want %q", k, v, err, churnValue(k))
-		}
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
 	}
 }
 

@@ -80,6 +80,10 @@ func child(role, path string) error {
 	case "crash-writer", "crash-sync":
 		// Memoize until killed (crash_test.go).
 		return crashWriter(path, role == "crash-sync")
+	case "crash-versions":
+		// Overwrite, forget and clear versioned values until killed
+		// (crash_versions_test.go).
+		return versionWriter(path)
 	}
 	return fmt.Errorf("unknown role %q", role)
 }
