@@ -73,10 +73,10 @@ type Func[K comparable, V any] struct {
 	// add and nothing in the store. Info subtracts base, the counts at the
 	// last Clear. Memory-tier hits are counted by the tier (see memTier);
 	// hits holds the others: from the file, or shared with a flight.
-	hits, misses, diskHits   atomic.Int64
+	hits, misses, diskHits  atomic.Int64
 	refreshes, cachedErrors atomic.Int64
-	baseMu                 sync.Mutex
-	base                   Info
+	baseMu                  sync.Mutex
+	base                    Info
 }
 
 // New memoizes fn under the namespace name of store s. Results persist in s
