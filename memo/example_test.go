@@ -197,3 +197,51 @@ func Example_redis() {
 	html, err := render.Call(context.Background(), "home")
 	fmt.Println(html, err)
 }
+
+// Set puts a value in the cache as if the function had returned it, Peek
+// looks without computing, and Refresh recomputes now.
+func ExampleFunc_Set() {
+	price := 10
+	quote, err := memo.New(nil, "quote", func(_ context.Context, sku string) (int, error) {
+		return price, nil
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	_, ok := quote.Peek(ctx, "apple")
+	fmt.Println("cached before:", ok)
+	if err := quote.Set(ctx, "apple", 12); err != nil {
+		log.Fatal(err)
+	}
+	v, _ := quote.Call(ctx, "apple")
+	fmt.Println("after Set:", v)
+	price = 11
+	v, _ = quote.Refresh(ctx, "apple")
+	fmt.Println("after Refresh:", v)
+	v, _ = quote.Peek(ctx, "apple")
+	fmt.Println("Peek:", v, quote.Info())
+	// Output:
+	// cached before: false
+	// after Set: 12
+	// after Refresh: 11
+	// Peek: 11 CacheInfo(hits=1, misses=0, maxsize=128, currsize=1, diskhits=0)
+}
+
+// ErrorTTL keeps a failing source from being called on every request.
+func ExampleErrorTTL() {
+	calls := 0
+	lookup, err := memo.New(nil, "lookup", func(context.Context, string) (string, error) {
+		calls++
+		return "", fmt.Errorf("upstream unavailable")
+	}, memo.ErrorTTL(time.Minute))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for range 3 {
+		_, err = lookup.Call(context.Background(), "x")
+	}
+	fmt.Println(err, "- fn ran", calls, "time; cached errors:", lookup.Info().CachedErrors)
+	// Output:
+	// upstream unavailable - fn ran 1 time; cached errors: 2
+}

@@ -21,8 +21,9 @@
 //   - fn must not call its own Func with the same key: the call would wait
 //     for itself. Calls with other keys (recursion, as in Fibonacci) are
 //     fine.
-//   - Errors are returned and not cached. A caller that shares another's
-//     failed computation gets the same error.
+//   - Errors are returned and not cached, unless ErrorTTL says so (and
+//     then in memory only). A caller that shares another's failed
+//     computation gets the same error.
 //   - A namespace's identity is its name, Version and the shapes of K and
 //     V. Change any and the entries stored before are dropped, not decoded
 //     into a wrong value.
