@@ -18,3 +18,9 @@ fi
 export MEMOSTORE_REQUIRE_REDIS=1
 
 go test -race -count=1 "$@" ./...
+
+# The exporters are modules of their own (metrics/*), which ./... does not
+# reach.
+for m in metrics/memoprom metrics/memootel; do
+	(cd "$m" && go test -race -count=1 ./...)
+done
