@@ -20,7 +20,11 @@ func (f *Func[K, V]) Peek(ctx context.Context, k K) (V, bool) {
 		return zero, false
 	}
 	e, ok := f.lookup(k, f.keys(nil, k))
-	return e.val, ok
+	if !ok || e.t.exp != 0 && f.now() >= e.t.exp {
+		var zero V
+		return zero, false
+	}
+	return e.val, true
 }
 
 // Set stores v for k in both tiers, as if fn had returned it (with the

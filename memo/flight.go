@@ -54,7 +54,8 @@ type flight[V any] struct {
 	panicVal  *PanicError
 	abandoned bool // the leader gave up (its context ended, or Goexit): retry
 
-	refresh bool // led by Refresh, which later calls join
+	refresh    bool // led by Refresh, which later calls join
+	background bool // a background refresh: a failure is not the waiters'
 
 	mu    sync.Mutex // held while the leader keeps its result
 	stale bool       // guarded by mu: an invalidation came; keep nothing
@@ -96,6 +97,26 @@ func (g *flights[K, V]) refresh(k K) (*flight[V], bool) {
 	if old != nil {
 		old.invalidate()
 	}
+	return f, true
+}
+
+// startRefresh starts a background refresh flight for k and reports true,
+// unless a computation of k other than self is in flight. self, if not
+// nil, is the flight of the caller, which has kept its result: the
+// refresh takes its place in the map, so that calls that come later wait
+// for the refresh.
+func (g *flights[K, V]) startRefresh(k K, self *flight[V]) (*flight[V], bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if old := g.m[k]; old != nil && old != self {
+		return nil, false
+	}
+	if g.m == nil {
+		g.m = map[K]*flight[V]{}
+	}
+	f := &flight[V]{done: make(chan struct{}), refresh: true, background: true}
+	f.stale = g.clearing > 0 || g.forgets[k] > 0
+	g.m[k] = f
 	return f, true
 }
 

@@ -17,11 +17,15 @@ type Info struct {
 	MaxSize int
 	// CurrSize is the number of entries in the memory tier.
 	CurrSize int
-	// Refreshes counts the runs of fn by Refresh.
+	// Refreshes counts the runs of fn by Refresh and by background
+	// refreshes (RefreshAfter, StaleWhileRevalidate).
 	Refreshes int64
 	// CachedErrors counts calls answered with an error cached by ErrorTTL,
 	// without running fn. They are neither hits nor misses.
 	CachedErrors int64
+	// StaleReturns counts calls answered with a value past its TTL, by
+	// StaleWhileRevalidate (hits) or StaleIfError (misses whose fn failed).
+	StaleReturns int64
 }
 
 // String formats i as Python prints a CacheInfo, with the disk hits added:

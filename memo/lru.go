@@ -35,14 +35,30 @@ type memTier[K comparable, V any] struct {
 	slowHits int64 // guarded by mu
 }
 
-// A node is one entry. key, val and exp never change once the node is
+// A node is one entry. key, val and t never change once the node is
 // published; a new value for a key gets a new node.
 type node[K comparable, V any] struct {
 	key        K
 	val        V
-	exp        int64 // Unix nanoseconds; 0 = never
+	t          stamp
 	prev, next *node[K, V]
 }
+
+// A stamp is an entry's times, in Unix nanoseconds; 0 means never.
+type stamp struct {
+	exp int64 // fresh until then (the TTL)
+	due int64 // from then on a hit needs a look: the first of exp and the refresh time
+	end int64 // unusable from then: exp plus the grace of StaleWhileRevalidate and StaleIfError
+}
+
+// A lookup is what the memory tier has for a key.
+type lookup uint8
+
+const (
+	absent lookup = iota // nothing usable
+	fresh                // a fresh value, counted as a hit by the tier
+	due                  // a value past its due time, before its end: the caller decides (and counts)
+)
 
 // newMemTier returns a tier bounded to max entries; max < 0 is unbounded.
 func newMemTier[K comparable, V any](max int) *memTier[K, V] {
@@ -51,29 +67,38 @@ func newMemTier[K comparable, V any](max int) *memTier[K, V] {
 	return m
 }
 
-// get returns k's value if it is present and, when it has an expiry, not
-// expired at now(), and counts the hit. The clock is read only for entries
-// that can expire.
-func (m *memTier[K, V]) get(k K, now func() int64) (V, bool) {
-	if n := m.front.Load(); n != nil && n.key == k && (n.exp == 0 || now() < n.exp) {
+// get returns what the tier has for k at now(): a fresh value (counted as
+// a hit), a value past its due time and its stamp, or nothing (an entry
+// past its end is dropped). The clock is read only for entries that have a
+// due time.
+func (m *memTier[K, V]) get(k K, now func() int64) (V, stamp, lookup) {
+	if n := m.front.Load(); n != nil && n.key == k && (n.t.due == 0 || now() < n.t.due) {
 		m.fastHits.Inc()
-		return n.val, true
+		return n.val, n.t, fresh
 	}
 	m.mu.Lock()
 	n, ok := m.items[k]
-	if ok && n.exp != 0 && now() >= n.exp {
-		m.unlink(n)
-		ok = false
+	res := fresh
+	if ok && n.t.due != 0 {
+		switch t := now(); {
+		case n.t.end != 0 && t >= n.t.end:
+			m.unlink(n)
+			ok = false
+		case t >= n.t.due:
+			res = due
+		}
 	}
 	if !ok {
 		m.mu.Unlock()
 		var zero V
-		return zero, false
+		return zero, stamp{}, absent
 	}
 	m.toFront(n)
-	m.slowHits++
+	if res == fresh {
+		m.slowHits++
+	}
 	m.mu.Unlock()
-	return n.val, true
+	return n.val, n.t, res
 }
 
 // hits returns the hits counted since the tier began.
@@ -86,11 +111,11 @@ func (m *memTier[K, V]) hits() int64 {
 
 // add stores v for k as the newest entry, replacing any value k had, and
 // evicts the oldest entry if the tier is full.
-func (m *memTier[K, V]) add(k K, v V, exp int64) {
+func (m *memTier[K, V]) add(k K, v V, t stamp) {
 	if m.max == 0 {
 		return
 	}
-	n := &node[K, V]{key: k, val: v, exp: exp}
+	n := &node[K, V]{key: k, val: v, t: t}
 	m.mu.Lock()
 	if old, ok := m.items[k]; ok {
 		m.unlink(old)
@@ -151,13 +176,13 @@ func (m *memTier[K, V]) unlink(n *node[K, V]) {
 	}
 }
 
-// peek returns k's value if it is present and not expired at now(),
-// without counting a hit or changing the LRU order.
+// peek returns k's value if it is present and fresh at now(), without
+// counting a hit or changing the LRU order.
 func (m *memTier[K, V]) peek(k K, now func() int64) (V, bool) {
 	m.mu.Lock()
 	n, ok := m.items[k]
 	m.mu.Unlock()
-	if !ok || n.exp != 0 && now() >= n.exp {
+	if !ok || n.t.exp != 0 && now() >= n.t.exp {
 		var zero V
 		return zero, false
 	}

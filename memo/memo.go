@@ -60,6 +60,12 @@ type Func[K comparable, V any] struct {
 	ttl     time.Duration
 	ttlFunc func(K, V) time.Duration // nil unless TTLFunc
 
+	refreshAfter, swr, sie time.Duration
+	grace                  time.Duration // max(swr, sie): how long entries are kept past their TTL
+	refreshTimeout         time.Duration
+	bg                     group       // background refreshes
+	failures               *backoff[K] // nil unless refreshes run in the background
+
 	mem     *memTier[K, V]   // nil when MaxSize(0)
 	ns      *store.Namespace // nil without a store
 	keys    codec.KeyEncoder[K]
@@ -76,6 +82,7 @@ type Func[K comparable, V any] struct {
 	// hits holds the others: from the file, or shared with a flight.
 	hits, misses, diskHits  atomic.Int64
 	refreshes, cachedErrors atomic.Int64
+	staleReturns            atomic.Int64
 	baseMu                  sync.Mutex
 	base                    Info
 }
@@ -111,6 +118,18 @@ func New[K comparable, V any](s *store.Store, name string, fn func(context.Conte
 		if c.ttlSet {
 			return nil, fmt.Errorf("memo: New %q: both TTL and TTLFunc are set", name)
 		}
+	}
+	if (c.swr > 0 || c.sie > 0) && !c.ttlSet && c.ttlFunc == nil {
+		return nil, fmt.Errorf("memo: New %q: StaleWhileRevalidate and StaleIfError need TTL or TTLFunc", name)
+	}
+	f.refreshAfter, f.swr, f.sie = c.refreshAfter, c.swr, c.sie
+	f.grace = max(c.swr, c.sie)
+	f.refreshTimeout = c.refreshTimeout
+	if f.refreshTimeout <= 0 {
+		f.refreshTimeout = DefaultRefreshTimeout
+	}
+	if f.refreshAfter > 0 || f.swr > 0 {
+		f.failures = newBackoff[K](c.maxSize)
 	}
 	if c.maxSize != 0 {
 		f.mem = newMemTier[K, V](c.maxSize)
@@ -158,6 +177,8 @@ func (t tier[K, V]) Counts() (hits, misses, diskHits int64) {
 
 func (t tier[K, V]) Purge(cleared bool) (done func()) { return t.f.purge(cleared) }
 
+func (t tier[K, V]) Close() error { return t.f.Close() }
+
 // purge empties the memory tier and discards the results of computations
 // already running, which keep nothing until done is called (see flights).
 // cleared resets Info, as cache_clear does.
@@ -192,17 +213,30 @@ func (f *Func[K, V]) purge(cleared bool) (done func()) {
 // that a call returns the same value whichever tier answers it.
 func (f *Func[K, V]) Call(ctx context.Context, k K) (V, error) {
 	if f.mem != nil {
-		if v, ok := f.mem.get(k, f.now); ok {
+		v, t, res := f.mem.get(k, f.now)
+		switch res {
+		case fresh:
 			return v, nil // counted by the tier
+		case due:
+			e := entry[V]{v, t}
+			if f.serve(k, e, false, nil) {
+				return v, nil
+			}
+			return f.load(ctx, k, &e)
 		}
 	}
-	return f.load(ctx, k)
+	return f.load(ctx, k, nil)
 }
 
 // load answers a call that missed the memory tier, one flight per key.
-func (f *Func[K, V]) load(ctx context.Context, k K) (V, error) {
+// stale, if not nil, is a value past its TTL that the memory tier still
+// has, for StaleIfError.
+func (f *Func[K, V]) load(ctx context.Context, k K, stale *entry[V]) (V, error) {
 	if f.errs != nil {
 		if err, ok := f.errs.get(k, f.now()); ok {
+			if v, ok := f.fallBack(stale); ok {
+				return v, nil
+			}
 			f.cachedErrors.Add(1)
 			var zero V
 			return zero, err
@@ -211,7 +245,16 @@ func (f *Func[K, V]) load(ctx context.Context, k K) (V, error) {
 	for {
 		fl, leader := f.flights.join(k)
 		if leader {
-			return f.lead(ctx, k, fl, f.compute)
+			return f.lead(ctx, k, fl, func(ctx context.Context, k K, fl *flight[V]) (V, error) {
+				return f.compute(ctx, k, fl, stale)
+			})
+		}
+		if fl.background && f.ns != nil {
+			// A background refresh is running: what the store has is
+			// still good to serve while it does.
+			if e, ok := f.lookup(k, f.keys(nil, k)); ok && f.serve(k, e, true, nil) {
+				return e.val, nil
+			}
 		}
 		if v, err, retry := f.wait(ctx, fl); !retry {
 			return v, err
@@ -231,8 +274,10 @@ func (f *Func[K, V]) wait(ctx context.Context, fl *flight[V]) (v V, err error, r
 		switch {
 		case fl.panicked:
 			panic(fl.panicVal)
-		case fl.abandoned:
-			return v, nil, true // the leader gave up for its own reasons: start over
+		case fl.abandoned, fl.background && fl.err != nil:
+			// The leader gave up for its own reasons, or a background
+			// refresh failed (the old value stays): start over.
+			return v, nil, true
 		case fl.err != nil:
 			f.countMiss()
 		default:
@@ -291,13 +336,14 @@ func (f *Func[K, V]) lead(ctx context.Context, k K, fl *flight[V], compute func(
 	return v, err
 }
 
-// compute answers a call as the leader of its key's flight.
-func (f *Func[K, V]) compute(ctx context.Context, k K, fl *flight[V]) (V, error) {
+// compute answers a call as the leader of its key's flight. stale is as
+// for load.
+func (f *Func[K, V]) compute(ctx context.Context, k K, fl *flight[V], stale *entry[V]) (V, error) {
 	// The flight that just ended may have filled the memory tier between
 	// this caller's miss and its join (groupcache's load has the same
 	// second check).
 	if f.mem != nil {
-		if v, ok := f.mem.get(k, f.now); ok {
+		if v, _, res := f.mem.get(k, f.now); res == fresh {
 			return v, nil // counted by the tier
 		}
 	}
@@ -318,21 +364,30 @@ func (f *Func[K, V]) compute(ctx context.Context, k K, fl *flight[V]) (V, error)
 				var zero V
 				return zero, err
 			}
-			ok = ok && f.fresh(e)
 			if !ok {
 				defer release() // if remember's Put did not release it
 			}
 		}
 		if ok {
-			f.countHit(true)
-			if f.mem != nil {
-				fl.keep(func() { f.mem.add(k, e.val, e.exp) })
+			if f.mem != nil && f.classify(e.t, f.now()) != stateDead {
+				fl.keep(func() { f.mem.add(k, e.val, e.t) })
 			}
-			return e.val, nil
+			if f.serve(k, e, true, fl) {
+				return e.val, nil
+			}
+			if stale == nil {
+				stale = &e
+			}
 		}
 	}
 	f.countMiss()
-	return f.run(ctx, k, key, fl)
+	v, err := f.run(ctx, k, key, fl)
+	if err != nil && ctx.Err() == nil {
+		if v, ok := f.fallBack(stale); ok {
+			return v, nil
+		}
+	}
+	return v, err
 }
 
 // run runs fn for k as the leader of fl and keeps its result, or its
@@ -349,22 +404,18 @@ func (f *Func[K, V]) run(ctx context.Context, k K, key []byte, fl *flight[V]) (V
 	return f.remember(ctx, fl, k, key, v), nil
 }
 
-// entry is a value with its expires-at (Unix nanoseconds; 0 = never).
-type entry[V any] struct {
-	val V
-	exp int64
-}
-
-// decode decodes a stored value of k. Its expires-at is the earlier of the
-// record's and stored-at + the TTL in force (TTL, or TTLFunc's for k and
-// the value), so that a TTL set or shortened since the record was stored
-// applies to it.
-func (f *Func[K, V]) decode(k K, payload []byte, storedAt, exp int64) (entry[V], error) {
+// decode decodes a stored value of k. Its TTL is the one in force (TTL,
+// or TTLFunc's for k and the value) from the record's stored-at, so that a
+// TTL set or shortened since the record was stored applies to it; the
+// record's own expires-at, which includes the grace of StaleWhileRevalidate
+// and StaleIfError, is the end it cannot outlive.
+func (f *Func[K, V]) decode(k K, payload []byte, storedAt, recExp int64) (entry[V], error) {
 	v, err := f.vals.Decode(payload)
 	if err != nil {
 		return entry[V]{}, err
 	}
 	ttl, keep := f.ttlOf(k, v)
+	exp := recExp
 	switch {
 	case !keep:
 		exp = storedAt // not to be cached any more: expired
@@ -373,7 +424,7 @@ func (f *Func[K, V]) decode(k K, payload []byte, storedAt, exp int64) (entry[V],
 			exp = byTTL
 		}
 	}
-	return entry[V]{val: v, exp: exp}, nil
+	return entry[V]{val: v, t: f.stampOf(storedAt, exp, recExp)}, nil
 }
 
 // ttlOf returns the TTL of k's value v (0 = never expires) and whether v
@@ -386,12 +437,8 @@ func (f *Func[K, V]) ttlOf(k K, v V) (time.Duration, bool) {
 	return max(d, 0), d >= 0
 }
 
-// fresh reports whether e has not expired.
-func (f *Func[K, V]) fresh(e entry[V]) bool {
-	return e.exp == expiry.Never || f.now() < e.exp
-}
-
-// lookup reads key from the store. A store error is logged and is a miss.
+// lookup reads key from the store: the entry, whatever its state, if the
+// store has one. A store error is logged and is a miss.
 func (f *Func[K, V]) lookup(k K, key []byte) (entry[V], bool) {
 	var e entry[V]
 	ok, err := f.ns.Lookup(key, func(payload []byte, storedAt, exp int64) error {
@@ -402,7 +449,7 @@ func (f *Func[K, V]) lookup(k K, key []byte) (entry[V], bool) {
 	if err != nil && !errors.Is(err, store.ErrClosed) {
 		f.log.Warn("memostore: lookup failed", "namespace", f.name, "err", err)
 	}
-	return e, ok && err == nil && f.fresh(e)
+	return e, ok && err == nil
 }
 
 // remember keeps v in both tiers, unless an invalidation came since the
@@ -429,7 +476,7 @@ func (f *Func[K, V]) remember(ctx context.Context, fl *flight[V], k K, key []byt
 // encode: err says why).
 type item[V any] struct {
 	val V
-	exp int64
+	t   stamp
 	rec []byte
 	err error
 }
@@ -442,9 +489,11 @@ func (f *Func[K, V]) prepare(k K, v V) (item[V], bool) {
 		return item[V]{}, false
 	}
 	now := f.now()
-	it := item[V]{val: v, exp: expiry.Deadline(time.Unix(0, now), ttl)}
+	it := item[V]{val: v, t: f.stampOf(now, expiry.Deadline(time.Unix(0, now), ttl), 0)}
 	if f.ns != nil {
-		if it.rec, it.err = f.vals.Encode(v, now, it.exp); it.err == nil {
+		// The record expires at the entry's end: kept past its TTL for
+		// the grace of StaleWhileRevalidate and StaleIfError.
+		if it.rec, it.err = f.vals.Encode(v, now, it.t.end); it.err == nil {
 			// What the memory tier keeps, and the caller gets, is what
 			// the store will give back (package codec normalises, for
 			// example, times to UTC).
@@ -460,7 +509,7 @@ func (f *Func[K, V]) prepare(k K, v V) (item[V], bool) {
 // write keeps it in both tiers, and returns the store's error.
 func (f *Func[K, V]) write(ctx context.Context, k K, key []byte, it item[V]) error {
 	if f.mem != nil {
-		f.mem.add(k, it.val, it.exp)
+		f.mem.add(k, it.val, it.t)
 	}
 	if f.ns == nil || it.err != nil {
 		return it.err
@@ -486,7 +535,8 @@ func (f *Func[K, V]) counts() Info {
 		hits += f.mem.hits()
 	}
 	return Info{Hits: hits, Misses: f.misses.Load(), DiskHits: f.diskHits.Load(),
-		Refreshes: f.refreshes.Load(), CachedErrors: f.cachedErrors.Load()}
+		Refreshes: f.refreshes.Load(), CachedErrors: f.cachedErrors.Load(),
+		StaleReturns: f.staleReturns.Load()}
 }
 
 // Info returns the Func's statistics in this process since New or the last
@@ -504,6 +554,7 @@ func (f *Func[K, V]) Info() Info {
 
 		Refreshes:    c.Refreshes - b.Refreshes,
 		CachedErrors: c.CachedErrors - b.CachedErrors,
+		StaleReturns: c.StaleReturns - b.StaleReturns,
 	}
 	if f.mem != nil {
 		i.CurrSize = f.mem.len()

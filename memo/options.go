@@ -16,6 +16,9 @@ type config struct {
 	ttlFunc  any // func(K, V) time.Duration, checked by New
 	errorTTL time.Duration
 	version  string
+
+	refreshAfter, swr, sie time.Duration
+	refreshTimeout         time.Duration
 }
 
 // MaxSize bounds the memory tier to n entries, evicting the least recently
@@ -59,4 +62,40 @@ func ErrorTTL(d time.Duration) Option {
 // is "".
 func Version(v string) Option {
 	return func(c *config) { c.version = v }
+}
+
+// RefreshAfter refreshes entries older than d ahead of their expiry: a
+// call that finds one returns it at once, and one background refresh per
+// key runs fn and replaces it (calls that miss meanwhile wait for it). A
+// refresh runs with its own context, bounded by RefreshTimeout, never the
+// context of the call that started it; if it fails, the old value stays
+// and the key's next refresh waits, from 1 s doubling up to 5 minutes.
+// Background refreshes belong to the Func: Close (or Store.Close) stops
+// them. On a store shared through Redis, each process refreshes its own
+// calls' keys. Zero, the default, refreshes nothing ahead.
+func RefreshAfter(d time.Duration) Option {
+	return func(c *config) { c.refreshAfter = max(d, 0) }
+}
+
+// StaleWhileRevalidate returns an entry up to d past its TTL at once, from
+// either tier, while one background refresh (as for RefreshAfter) replaces
+// it. Entries are kept in both tiers until d past their TTL for it.
+// Info.StaleReturns counts the stale values returned. It needs TTL or
+// TTLFunc.
+func StaleWhileRevalidate(d time.Duration) Option {
+	return func(c *config) { c.swr = max(d, 0) }
+}
+
+// StaleIfError returns an entry up to d past its TTL, from either tier,
+// when fn fails for its key, instead of fn's error (Info.StaleReturns
+// counts it; the call is still a miss). Entries are kept in both tiers
+// until d past their TTL for it. It needs TTL or TTLFunc.
+func StaleIfError(d time.Duration) Option {
+	return func(c *config) { c.sie = max(d, 0) }
+}
+
+// RefreshTimeout bounds each background refresh (see RefreshAfter); the
+// default is DefaultRefreshTimeout.
+func RefreshTimeout(d time.Duration) Option {
+	return func(c *config) { c.refreshTimeout = d }
 }

@@ -76,8 +76,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
+	"sync"
 )
 
 // ErrUnsupported is returned by the operations that exist for one backend
@@ -94,6 +96,9 @@ type Store struct {
 	b    backend
 	file *fileStore  // set when b is a file
 	rd   *redisStore // set when b is Redis
+
+	closersMu sync.Mutex
+	closers   []io.Closer // attached memory tiers that own goroutines
 }
 
 // backend is a Store's persistent tier. The two implementations are
@@ -190,7 +195,19 @@ func (s *Store) Logger() *slog.Logger { return s.opts.logger }
 // store's goroutines and releases the file or the connections. It is safe
 // to call more than once; later calls return the first call's result.
 // Every other method returns ErrClosed after it.
-func (s *Store) Close() error { return s.b.Close() }
+//
+// First, Close closes the memory tiers attached to its namespaces that
+// have a Close method (a memo.Func's stops its background refreshes).
+func (s *Store) Close() error {
+	s.closersMu.Lock()
+	closers := s.closers
+	s.closers = nil
+	s.closersMu.Unlock()
+	for _, c := range closers {
+		c.Close()
+	}
+	return s.b.Close()
+}
 
 // Flush waits until every write queued before it is committed, with the
 // counters counted so far, or ctx ends. It returns the writer's error if
@@ -333,7 +350,16 @@ func (n *Namespace) CountMiss() { n.b.CountMiss() }
 // Attach attaches the memory tier t to the namespace, replacing any
 // before. Calls that t counts from now on are added to the namespace's
 // counters; CountHit and CountMiss need not be called for them.
-func (n *Namespace) Attach(t MemoryTier) { n.b.Attach(t) }
+//
+// If t has a Close method (io.Closer), Store.Close calls it first.
+func (n *Namespace) Attach(t MemoryTier) {
+	if c, ok := t.(io.Closer); ok {
+		n.s.closersMu.Lock()
+		n.s.closers = append(n.s.closers, c)
+		n.s.closersMu.Unlock()
+	}
+	n.b.Attach(t)
+}
 
 // Acquire coordinates the processes that miss on key at the same time, so
 // that one computes it and the others wait for its result. Call it after

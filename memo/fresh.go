@@ -1,0 +1,235 @@
+package memo
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/memostore/memostore/store"
+)
+
+// DefaultRefreshTimeout bounds a background refresh when RefreshTimeout is
+// not given.
+const DefaultRefreshTimeout = time.Minute
+
+// A state is what an entry is good for at a given time.
+type state uint8
+
+const (
+	stateFresh    state = iota // serve it
+	stateDue                   // serve it, and refresh it in the background (RefreshAfter)
+	stateStale                 // past its TTL: serve it, and refresh it (StaleWhileRevalidate)
+	stateFallback              // past its TTL: serve it only if fn fails (StaleIfError)
+	stateDead                  // nothing to serve
+)
+
+// entry is a value with its times.
+type entry[V any] struct {
+	val V
+	t   stamp
+}
+
+// stampOf returns the times of an entry of k stored at stored, with
+// expires-at exp by its TTL (0 = never). end, if not 0, is an end the entry
+// cannot outlive (a stored record's own expires-at).
+func (f *Func[K, V]) stampOf(stored, exp, end int64) stamp {
+	t := stamp{exp: exp, due: exp}
+	if exp != 0 {
+		t.end = exp
+		if f.grace > 0 {
+			t.end = satAdd(exp, int64(f.grace))
+		}
+	}
+	if end != 0 && (t.end == 0 || end < t.end) {
+		t.end = end
+	}
+	if f.refreshAfter > 0 {
+		if r := satAdd(stored, int64(f.refreshAfter)); t.due == 0 || r < t.due {
+			t.due = r
+		}
+	}
+	return t
+}
+
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// classify says what an entry with times t is good for at now.
+func (f *Func[K, V]) classify(t stamp, now int64) state {
+	switch {
+	case t.end != 0 && now >= t.end:
+		return stateDead
+	case t.exp != 0 && now >= t.exp:
+		switch {
+		case f.swr > 0 && now-t.exp < int64(f.swr):
+			return stateStale
+		case f.sie > 0 && now-t.exp < int64(f.sie):
+			return stateFallback
+		}
+		return stateDead
+	case t.due != 0 && now >= t.due:
+		return stateDue
+	}
+	return stateFresh
+}
+
+// serve answers with e if its state allows, starting a background refresh
+// when it is due or stale, and counts the call. self is the flight the
+// caller leads, if any (a background refresh may take its place).
+func (f *Func[K, V]) serve(k K, e entry[V], fromDisk bool, self *flight[V]) bool {
+	switch f.classify(e.t, f.now()) {
+	case stateFresh:
+	case stateStale:
+		f.staleReturns.Add(1)
+		f.refreshLater(k, self)
+	case stateDue:
+		f.refreshLater(k, self)
+	default:
+		return false
+	}
+	f.countHit(fromDisk)
+	return true
+}
+
+// fallBack returns the stale value of e, if StaleIfError allows it, for a
+// call whose fn failed.
+func (f *Func[K, V]) fallBack(e *entry[V]) (V, bool) {
+	if e != nil {
+		if s := f.classify(e.t, f.now()); s == stateStale || s == stateFallback {
+			f.staleReturns.Add(1)
+			return e.val, true
+		}
+	}
+	var zero V
+	return zero, false
+}
+
+// refreshLater starts a background refresh of k, unless one is running,
+// another computation of k is in flight (other than self), k's last
+// refresh failed too recently (see backoff) or the Func is closed. The
+// refresh runs fn with its own context, bounded by RefreshTimeout, never
+// the caller's; calls for k that miss meanwhile wait for it.
+func (f *Func[K, V]) refreshLater(k K, self *flight[V]) {
+	if f.failures != nil && f.failures.blocked(k, f.now()) {
+		return
+	}
+	fl, ok := f.flights.startRefresh(k, self)
+	if !ok {
+		return
+	}
+	started := f.bg.run(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, f.refreshTimeout)
+		defer cancel()
+		defer func() {
+			// fn's panic reached the waiters (as a PanicError): here
+			// it is a failed refresh, not a crash of the process.
+			if r := recover(); r != nil {
+				f.log.Error("memostore: background refresh panicked", "namespace", f.name, "panic", r)
+				f.failures.fail(k, f.now())
+			}
+		}()
+		if _, err := f.lead(ctx, k, fl, f.runRefresh); err != nil {
+			if !errors.Is(err, store.ErrClosed) {
+				f.log.Warn("memostore: background refresh failed; the old value stays", "namespace", f.name, "err", err)
+			}
+			f.failures.fail(k, f.now())
+			return
+		}
+		f.failures.ok(k)
+	})
+	if !started {
+		fl.abandoned = true
+		f.flights.finish(k, fl)
+	}
+}
+
+// group runs a Func's background refreshes; Close cancels them and waits.
+type group struct {
+	mu     sync.Mutex
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed bool
+}
+
+// run runs fn on a goroutine of the group, unless the group is closed.
+func (g *group) run(fn func(ctx context.Context)) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	if g.ctx == nil {
+		g.ctx, g.cancel = context.WithCancel(context.Background())
+	}
+	g.wg.Go(func() { fn(g.ctx) })
+	return true
+}
+
+// close cancels the group's goroutines and waits for them.
+func (g *group) close() {
+	g.mu.Lock()
+	g.closed = true
+	if g.cancel != nil {
+		g.cancel()
+	}
+	g.mu.Unlock()
+	g.wg.Wait()
+}
+
+// backoff remembers the keys whose background refresh failed, so that the
+// next is tried after a growing delay (1 s, doubling, at most
+// maxRefreshBackoff) and not on every read. It is golang-lru's LRU,
+// bounded as the error cache is.
+type backoff[K comparable] struct{ c *lru.Cache[K, failure] }
+
+type failure struct {
+	n     int
+	until int64 // Unix nanoseconds
+}
+
+const maxRefreshBackoff = 5 * time.Minute
+
+func newBackoff[K comparable](maxSize int) *backoff[K] {
+	if maxSize <= 0 {
+		maxSize = DefaultMaxSize
+	}
+	c, err := lru.New[K, failure](maxSize)
+	if err != nil {
+		panic(err) // only for a size <= 0, excluded above
+	}
+	return &backoff[K]{c}
+}
+
+func (b *backoff[K]) blocked(k K, now int64) bool {
+	fl, ok := b.c.Peek(k)
+	return ok && now < fl.until
+}
+
+func (b *backoff[K]) fail(k K, now int64) {
+	fl, _ := b.c.Peek(k)
+	fl.n++
+	d := min(time.Second<<min(fl.n-1, 20), maxRefreshBackoff)
+	fl.until = now + int64(d)
+	b.c.Add(k, fl)
+}
+
+func (b *backoff[K]) ok(k K) { b.c.Remove(k) }
+
+// Close stops the Func's background refreshes (see RefreshAfter and
+// StaleWhileRevalidate): it cancels those running, waits for them and
+// starts no more; Calls go on working, refreshing only when they must.
+// Store.Close closes the Funcs of its namespaces. It is safe to call more
+// than once and always returns nil.
+func (f *Func[K, V]) Close() error {
+	f.bg.close()
+	return nil
+}
