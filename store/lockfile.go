@@ -42,7 +42,7 @@ func acquireLock(path string, exclusive bool, timeout time.Duration) (*lockFile,
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("lock file: %w", err)
+		return nil, fmt.Errorf("lock file: %w", bare(err))
 	}
 	how := syscall.LOCK_SH
 	if exclusive {
@@ -56,12 +56,12 @@ func acquireLock(path string, exclusive bool, timeout time.Duration) (*lockFile,
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
 			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", lp, err)
+			return nil, fmt.Errorf("lock file: %w", err)
 		}
 		if time.Now().After(deadline) {
 			f.Close()
 			if pid, ok := HolderPID(path); ok && processExists(pid) {
-				return nil, fmt.Errorf("%w (pid %d holds %s; waited %v)", ErrLocked, pid, lp, timeout)
+				return nil, fmt.Errorf("%w (pid %d holds its lock file; waited %v)", ErrLocked, pid, timeout)
 			}
 			return nil, fmt.Errorf("%w (waited %v)", ErrLocked, timeout)
 		}
