@@ -181,7 +181,9 @@ func open(path string, o options, lock *lockFile) (*fileStore, error) {
 		return nil, err
 	}
 	if !o.readOnly {
-		if o.control {
+		// Where peer credentials are unknown (see peerCredentials) the
+		// endpoint is off by design, which is not worth a warning.
+		if o.control && peerCredentials {
 			if s.ctl, err = s.startControl(); err != nil {
 				s.log.Warn("memostore: control endpoint off", "path", path, "err", err)
 			}

@@ -170,7 +170,9 @@ func WithClock(c expiry.Clock) Option {
 // WithoutControl turns off the control endpoint, the Unix socket PATH.ctl
 // through which memoctl inspects and clears a store while this process
 // holds it (see ControlPath). It is on by default for stores opened for
-// writing.
+// writing, on Linux, macOS and FreeBSD. Elsewhere (Windows) it is always
+// off: the socket's server could not check that a client runs as the same
+// user.
 func WithoutControl() Option {
 	return func(o *options) { o.control = false }
 }
