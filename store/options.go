@@ -16,8 +16,11 @@ const (
 	// DefaultSweepInterval is how often expired entries are swept.
 	DefaultSweepInterval = expiry.DefaultSweepInterval
 
-	// DefaultQueueBytes bounds the records waiting to be written behind.
-	DefaultQueueBytes = 16 << 20
+	// DefaultQueueBytes bounds the records waiting to be written behind:
+	// 4 MiB, about 3,800 records of 1 KB, nearly two of the writer's
+	// largest commits. It is memory a program holds between commits, on
+	// top of what its caches keep.
+	DefaultQueueBytes = 4 << 20
 
 	// MaxRecordBytes is the largest record the store persists. Larger
 	// values are still returned and kept in memory, but not written; the
