@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"path/filepath"
 
@@ -30,7 +29,7 @@ func Compact(ctx context.Context, path string, opts ...Option) (before, after in
 		opt(&o)
 	}
 	fail := func(err error) (int64, int64, error) {
-		return 0, 0, fmt.Errorf("store: compact %s: %w", path, err)
+		return 0, 0, &opError{op: "compact", path: path, err: bare(err)}
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -50,8 +49,8 @@ func Compact(ctx context.Context, path string, opts ...Option) (before, after in
 		return fail(err)
 	}
 	defer src.Close()
-	if err := src.View(func(tx *bolt.Tx) error { return checkFormat(tx, path) }); err != nil {
-		return 0, 0, err
+	if err := src.View(checkFormat); err != nil {
+		return fail(err)
 	}
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])

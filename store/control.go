@@ -12,19 +12,22 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // The control endpoint lets memoctl inspect and clear a store that a
 // running program holds (bbolt's lock keeps every other process out of the
 // file, even readers). It is HTTP over a Unix domain socket beside the
 // file, PATH.ctl, mode 0600, accepting connections only from the owner's
-// user (checked with SO_PEERCRED) and from root. It can be debugged with
+// user (checked with SO_PEERCRED on Linux, LOCAL_PEERCRED on macOS and
+// FreeBSD) and from root. It can be debugged with
 // curl --unix-socket PATH.ctl http://store/v1/info. There is no TCP
-// listener.
+// listener. Where the peer's user cannot be checked (Windows, and other
+// systems without peer credentials) the endpoint is not started at all, as
+// if WithoutControl were given: memoctl then reaches a held store only
+// once its holder has closed it.
 //
 //	GET  /v1/info                                the store's Stats, as JSON
 //	POST /v1/clear?namespace=NAME                clear a namespace ("" = all), in both tiers
@@ -35,6 +38,10 @@ import (
 
 // ControlPath returns the path of the control socket of the store at path.
 func ControlPath(path string) string { return path + ".ctl" }
+
+// errNoPeerCredentials is startControl's error where peerCredentials is
+// false.
+var errNoPeerCredentials = errors.New("no peer credentials for Unix sockets on " + runtime.GOOS)
 
 // maxControlRequest bounds a control request's headers; requests carry no
 // body.
@@ -53,6 +60,9 @@ type control struct {
 // caller holds the store's lock, so no live process owns it. Anything else
 // at that path (a file, a symlink) is left alone and control is off.
 func (s *fileStore) startControl() (*control, error) {
+	if !peerCredentials {
+		return nil, errNoPeerCredentials
+	}
 	path := ControlPath(s.path)
 	if len(path) >= 108 { // sizeof(sockaddr_un.sun_path)
 		return nil, fmt.Errorf("control socket path %q is too long for a Unix socket", path)
@@ -141,14 +151,12 @@ func peerAllowed(conn net.Conn) bool {
 	if err != nil {
 		return false
 	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil || cerr != nil {
+	var uid uint32
+	var uerr error
+	if err := raw.Control(func(fd uintptr) { uid, uerr = peerUID(fd) }); err != nil || uerr != nil {
 		return false
 	}
-	return cred.Uid == uint32(os.Getuid()) || cred.Uid == 0
+	return uid == uint32(os.Getuid()) || uid == 0
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

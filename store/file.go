@@ -35,6 +35,10 @@ var (
 	keyFormat        = []byte("format")
 )
 
+// errIsDir is checkFile's error for a directory, which is not corrupt
+// (WithRecover must not move it aside): it was never a store.
+var errIsDir = errors.New("is a directory, not a store file")
+
 // checkFile reads the meta pages of an existing file and reports, without
 // locking or changing the file, whether bbolt can open it safely: it is a
 // bbolt file, and it is not shorter than its meta page says. bbolt maps a
@@ -43,22 +47,25 @@ var (
 func checkFile(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return err
+		return bare(err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return err
+		return bare(err)
+	}
+	if fi.IsDir() {
+		return errIsDir
 	}
 	if fi.Size() == 0 {
-		return fmt.Errorf("%w: %s is empty", ErrCorrupt, path)
+		return fmt.Errorf("%w: the file is empty", ErrCorrupt)
 	}
 	m, err := readMeta(f)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	if need := int64(m.pgid) * int64(m.pageSize); fi.Size() < need {
-		return fmt.Errorf("%w: %s is truncated: %d bytes, its meta page needs %d", ErrCorrupt, path, fi.Size(), need)
+		return fmt.Errorf("%w: truncated: %d bytes, its meta page needs %d", ErrCorrupt, fi.Size(), need)
 	}
 	return nil
 }
@@ -162,17 +169,17 @@ func syncDir(dir string) error {
 
 // checkFormat verifies, in a read transaction, that the file holds a store
 // of a version this package reads.
-func checkFormat(tx *bolt.Tx, path string) error {
+func checkFormat(tx *bolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil || tx.Bucket(bucketNamespaces) == nil || tx.Bucket(bucketCounters) == nil {
-		return fmt.Errorf("%w: %s is a bbolt file but not a memostore store", ErrCorrupt, path)
+		return fmt.Errorf("%w: a bbolt file but not a memostore store", ErrCorrupt)
 	}
 	v := meta.Get(keyFormat)
 	if len(v) != 4 {
-		return fmt.Errorf("%w: %s has no format version", ErrCorrupt, path)
+		return fmt.Errorf("%w: no format version", ErrCorrupt)
 	}
 	if got := binary.BigEndian.Uint32(v); got > FormatVersion {
-		return fmt.Errorf("store: %s has format version %d, newer than this library's %d: upgrade memostore to read it", path, got, FormatVersion)
+		return fmt.Errorf("format version %d, newer than this library's %d: upgrade memostore to read it", got, FormatVersion)
 	}
 	return nil
 }
@@ -181,8 +188,8 @@ func checkFormat(tx *bolt.Tx, path string) error {
 func checkStoreFormat(path string) error {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return fmt.Errorf("%w: %v", ErrCorrupt, bare(err))
 	}
 	defer db.Close()
-	return db.View(func(tx *bolt.Tx) error { return checkFormat(tx, path) })
+	return db.View(checkFormat)
 }

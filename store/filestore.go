@@ -65,7 +65,22 @@ type fileStore struct {
 //
 // WithRecover changes what happens to a corrupt file: it is moved aside
 // and a fresh store is opened in its place.
+//
+// Every error says "store: open PATH: " once, and only once.
 func openFile(path string, o options) (*fileStore, error) {
+	s, err := openOrRecover(path, o)
+	if err != nil {
+		return nil, &opError{op: "open", path: path, err: err}
+	}
+	return s, nil
+}
+
+func openOrRecover(path string, o options) (*fileStore, error) {
+	if path == "" {
+		// filepath.Dir("") is ".": without this, Open would make a lock
+		// file named ".lock" in the working directory.
+		return nil, errors.New("empty path: give a file name, or a redis:// URL")
+	}
 	s, err := openUnderLock(path, o)
 	if err == nil || !o.recover || o.readOnly || !errors.Is(err, ErrCorrupt) {
 		return s, err
@@ -108,14 +123,16 @@ func openUnderLock(path string, o options) (*fileStore, error) {
 	// Reject what is not a store before making anything beside it.
 	if _, err := os.Stat(path); err == nil {
 		if err := checkFile(path); err != nil {
-			return nil, fmt.Errorf("store: open %s: %w", path, err)
+			return nil, err
 		}
-	} else if o.readOnly {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	} else if o.readOnly || !errors.Is(err, os.ErrNotExist) {
+		return nil, bare(err)
+	} else if _, err := os.Stat(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("its directory: %w", bare(err))
 	}
 	lock, err := acquireLock(path, !o.readOnly, o.lockTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, err
 	}
 	s, err := open(path, o, lock)
 	if err != nil {
@@ -127,19 +144,19 @@ func openUnderLock(path string, o options) (*fileStore, error) {
 
 func open(path string, o options, lock *lockFile) (*fileStore, error) {
 	if err := prepare(path, o.readOnly); err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, err
 	}
 	// The lock file is ours, so bbolt's own lock on path is free unless a
 	// process that does not use the lock file holds it.
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.lockTimeout, ReadOnly: o.readOnly, PreLoadFreelist: true})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("store: open %s: %w (waited %v)", path, ErrLocked, o.lockTimeout)
+			return nil, fmt.Errorf("%w (waited %v)", ErrLocked, o.lockTimeout)
 		}
 		if errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) || errors.Is(err, berrors.ErrVersionMismatch) {
-			return nil, fmt.Errorf("store: open %s: %w: %v", path, ErrCorrupt, err)
+			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 		}
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, bare(err)
 	}
 	s := &fileStore{
 		path:     path,
@@ -155,19 +172,18 @@ func open(path string, o options, lock *lockFile) (*fileStore, error) {
 		stop:     make(chan struct{}),
 	}
 	if err := db.View(func(tx *bolt.Tx) error {
-		if err := checkFormat(tx, path); err != nil {
+		if err := checkFormat(tx); err != nil {
 			return err
 		}
 		return s.loadSpaces(tx)
 	}); err != nil {
 		db.Close()
-		if errors.Is(err, ErrCorrupt) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, err
 	}
 	if !o.readOnly {
-		if o.control {
+		// Where peer credentials are unknown (see peerCredentials) the
+		// endpoint is off by design, which is not worth a warning.
+		if o.control && peerCredentials {
 			if s.ctl, err = s.startControl(); err != nil {
 				s.log.Warn("memostore: control endpoint off", "path", path, "err", err)
 			}
@@ -194,9 +210,9 @@ func prepare(path string, readOnly bool) error {
 	case err == nil:
 		return checkFile(path)
 	case !errors.Is(err, os.ErrNotExist):
-		return err
+		return bare(err)
 	case readOnly:
-		return err
+		return bare(err)
 	}
 	return create(path)
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -37,31 +36,27 @@ func acquireLock(path string, exclusive bool, timeout time.Duration) (*lockFile,
 		// file still keeps a writer out.
 		flags = os.O_RDONLY
 	}
-	f, err := os.OpenFile(lp, flags|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
+	f, err := os.OpenFile(lp, flags|lockOpenFlags, 0o600)
 	if !exclusive && errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("lock file: %w", err)
-	}
-	how := syscall.LOCK_SH
-	if exclusive {
-		how = syscall.LOCK_EX
+		return nil, fmt.Errorf("lock file: %w", bare(err))
 	}
 	deadline := time.Now().Add(timeout)
 	for {
-		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+		locked, err := tryLock(f, exclusive)
+		if err != nil {
 			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", lp, err)
+			return nil, fmt.Errorf("lock file: %w", err)
+		}
+		if locked {
+			break
 		}
 		if time.Now().After(deadline) {
 			f.Close()
 			if pid, ok := HolderPID(path); ok && processExists(pid) {
-				return nil, fmt.Errorf("%w (pid %d holds %s; waited %v)", ErrLocked, pid, lp, timeout)
+				return nil, fmt.Errorf("%w (pid %d holds its lock file; waited %v)", ErrLocked, pid, timeout)
 			}
 			return nil, fmt.Errorf("%w (waited %v)", ErrLocked, timeout)
 		}
@@ -83,7 +78,7 @@ func (l *lockFile) release() error {
 	if l == nil {
 		return nil
 	}
-	return l.f.Close() // closing the descriptor drops the flock
+	return l.f.Close() // closing the descriptor drops the lock
 }
 
 // HolderPID returns the PID that the lock file of the store at path says
@@ -96,10 +91,4 @@ func HolderPID(path string) (int, bool) {
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	return pid, err == nil && pid > 0
-}
-
-// processExists reports whether a process with this PID exists.
-func processExists(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }

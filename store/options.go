@@ -16,8 +16,11 @@ const (
 	// DefaultSweepInterval is how often expired entries are swept.
 	DefaultSweepInterval = expiry.DefaultSweepInterval
 
-	// DefaultQueueBytes bounds the records waiting to be written behind.
-	DefaultQueueBytes = 16 << 20
+	// DefaultQueueBytes bounds the records waiting to be written behind:
+	// 4 MiB, about 3,800 records of 1 KB, nearly two of the writer's
+	// largest commits. It is memory a program holds between commits, on
+	// top of what its caches keep.
+	DefaultQueueBytes = 4 << 20
 
 	// MaxRecordBytes is the largest record the store persists. Larger
 	// values are still returned and kept in memory, but not written; the
@@ -170,7 +173,9 @@ func WithClock(c expiry.Clock) Option {
 // WithoutControl turns off the control endpoint, the Unix socket PATH.ctl
 // through which memoctl inspects and clears a store while this process
 // holds it (see ControlPath). It is on by default for stores opened for
-// writing.
+// writing, on Linux, macOS and FreeBSD. Elsewhere (Windows) it is always
+// off: the socket's server could not check that a client runs as the same
+// user.
 func WithoutControl() Option {
 	return func(o *options) { o.control = false }
 }

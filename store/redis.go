@@ -76,7 +76,7 @@ func openRedis(rawURL string, o options) (*redisStore, error) {
 	loc := redactURL(rawURL)
 	rawURL, prefix, err := splitPrefix(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", loc, err)
+		return nil, &opError{op: "open", path: loc, err: err}
 	}
 	if o.prefix == "" {
 		o.prefix = cmp.Or(prefix, DefaultPrefix)
@@ -88,7 +88,7 @@ func openRedis(rawURL string, o options) (*redisStore, error) {
 	}
 	ro, err := redis.ParseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", loc, err)
+		return nil, &opError{op: "open", path: loc, err: err}
 	}
 	// Every exchange is bounded by the timeout; the breaker (not the
 	// client's retries) decides when to try a failing server again. No
@@ -115,7 +115,7 @@ func openRedis(rawURL string, o options) (*redisStore, error) {
 	defer cancel()
 	if err := s.checkFormat(ctx); err != nil {
 		s.rdb.Close()
-		return nil, fmt.Errorf("store: open %s: %w", loc, err)
+		return nil, &opError{op: "open", path: loc, err: err}
 	}
 	if o.readOnly {
 		return s, nil

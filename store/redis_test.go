@@ -90,6 +90,11 @@ func TestRedisNewerFormat(t *testing.T) {
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("Open = %v, want ErrCorrupt naming a newer format", err)
 	}
+	// One "store: open URL: " prefix, not repeated by the sentinel's own.
+	prefixed := "store: open " + redactURL(url) + ": "
+	if rest, ok := strings.CutPrefix(err.Error(), prefixed); !ok || strings.HasPrefix(rest, "store: ") || strings.Contains(rest, ": store: ") {
+		t.Errorf("Open = %q, want one %q prefix", err, prefixed)
+	}
 }
 
 // TestRedisOpenErrors: an unreachable server and a bad URL fail Open

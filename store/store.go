@@ -61,6 +61,8 @@
 //   - What was only queued when the process dies is lost: it is a cache, and
 //     a lost entry is a recomputation. Flush, Close and WithSyncWrites make
 //     writes durable.
+//   - On Windows there is no control endpoint (see WithoutControl): memoctl
+//     can read or clear a file only while no process holds it.
 //   - Under testing/synctest, open file stores WithoutControl: the control
 //     endpoint's goroutine waits on a socket, which keeps the bubble's clock
 //     from advancing.

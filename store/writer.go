@@ -69,6 +69,9 @@ func (s *fileStore) enqueue(ctx context.Context, o *op, release func()) error {
 		}
 		ch := s.progress
 		s.mu.Unlock()
+		// The writer may be letting writes gather (batchDelay) for a
+		// queue that is full by bytes, not by count: have it commit now.
+		signal(s.urgent)
 		select {
 		case <-ch:
 		case <-ctx.Done():

@@ -326,3 +326,29 @@ func lastTxID(tb testing.TB, s *Store) int {
 	}
 	return id
 }
+
+// TestFullQueueWakesWriter: a Put that waits for room in a queue full by
+// bytes (with fewer than batchEntries ops in it) has the writer commit at
+// once, rather than after the batchDelay it lets writes gather for: a
+// queue of large records would otherwise stall every writer for batchDelay
+// each time it fills.
+func TestFullQueueWakesWriter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// The control endpoint's socket I/O would keep the bubble's clock
+		// from moving.
+		s := openStore(t, tempPath(t), WithoutControl(), WithQueueBytes(1000))
+		ns := openNS(t, s, "n")
+		rec := record(1, 0, strings.Repeat("x", 400)) // two fit in the queue
+		start := time.Now()
+		for i := range 20 {
+			put(t, ns, fmt.Sprint(i), rec)
+		}
+		// The bubble's clock moves only while every goroutine waits: the
+		// Puts that found the queue full and waited for the writer's
+		// timer took batchDelay each.
+		if waited := time.Since(start); waited >= batchDelay {
+			t.Errorf("20 Puts into a queue that holds 2 waited %v for the writer, want no timer (batchDelay %v)", waited, batchDelay)
+		}
+		closeStore(t, s)
+	})
+}

@@ -3,8 +3,11 @@
 // unbounded memory tier the heap grows with every call; with MaxSize(1000)
 // it stays flat after the first 1,000 calls, while the disk tier keeps
 // results within WithMaxBytes. Heap in use is printed every -every calls,
-// as the Python original prints tracemalloc's figures, after a Flush so
-// that records in transit to the file are not counted.
+// as the Python original prints tracemalloc's figures: first after a
+// Flush, so that records in transit to the file are not counted, then as
+// the program holds it between commits, before that Flush, records in
+// transit included (at most the write queue's budget,
+// store.DefaultQueueBytes, plus the commit under way).
 //
 //	go run ./examples/userdata                 # MaxSize(1000)
 //	go run ./examples/userdata -maxsize -1     # unbounded, as functools.cache
@@ -92,14 +95,15 @@ func main() {
 			log.Fatal(err)
 		}
 		if (i+1)%*every == 0 || i+1 == 1000 {
+			inTransit := heapMiB()
 			// Measure at rest: with the write-behind queue drained, the
 			// heap holds what the cache keeps, not records in transit.
 			if err := s.Flush(ctx); err != nil {
 				log.Fatal(err)
 			}
 			st := s.Stats()
-			fmt.Printf("calls %8d: heap %8.1f MiB  memory tier %7d entries  disk %6.1f MiB in %7d entries\n",
-				i+1, heapMiB(), users.Info().CurrSize, float64(st.Bytes)/(1<<20), st.Entries)
+			fmt.Printf("calls %8d: heap %5.1f MiB (%5.1f before Flush)  memory tier %7d entries  disk %6.1f MiB in %7d entries\n",
+				i+1, heapMiB(), inTransit, users.Info().CurrSize, float64(st.Bytes)/(1<<20), st.Entries)
 		}
 	}
 	if err := s.Flush(ctx); err != nil {

@@ -21,7 +21,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -129,13 +128,6 @@ func (s *Server) Stop() {
 	s.cmd.Wait()
 	s.cmd = nil
 }
-
-// Freeze stops the server's process (SIGSTOP) without closing its
-// connections: a server that accepts and never answers. Thaw resumes it.
-func (s *Server) Freeze() { s.cmd.Process.Signal(syscall.SIGSTOP) }
-
-// Thaw resumes a frozen server (SIGCONT).
-func (s *Server) Thaw() { s.cmd.Process.Signal(syscall.SIGCONT) }
 
 // Restart starts the server again on the same port, empty, and waits
 // until it answers.
