@@ -19,7 +19,7 @@ func TestGoVersionAgrees(t *testing.T) {
 		t.Fatal(`README.md does not say "Requires Go 1.N or newer"`)
 	}
 	want := string(m[1]) + ".0"
-	for _, path := range []string{"go.mod", "bench/go.mod"} {
+	for _, path := range []string{"go.mod", "bench/go.mod", "metrics/memoprom/go.mod", "metrics/memootel/go.mod"} {
 		mod, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
