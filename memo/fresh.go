@@ -151,26 +151,42 @@ func (f *Func[K, V]) refreshLater(k K, self *flight[V]) {
 	}
 }
 
-// group runs a Func's background refreshes; Close cancels them and waits.
+// MaxBackgroundRefreshes bounds the background refreshes that run at once
+// for one Func. A refresh that would exceed it is not started: the entry
+// is served as it is, and a later call starts its refresh.
+const MaxBackgroundRefreshes = 16
+
+// group runs a Func's background refreshes, at most
+// MaxBackgroundRefreshes at once; Close cancels them and waits.
 type group struct {
-	mu     sync.Mutex
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	closed bool
+	mu      sync.Mutex
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	running int
+	closed  bool
 }
 
-// run runs fn on a goroutine of the group, unless the group is closed.
+// run runs fn on a goroutine of the group, unless the group is closed or
+// full.
 func (g *group) run(fn func(ctx context.Context)) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.closed {
+	if g.closed || g.running >= MaxBackgroundRefreshes {
 		return false
 	}
 	if g.ctx == nil {
 		g.ctx, g.cancel = context.WithCancel(context.Background())
 	}
-	g.wg.Go(func() { fn(g.ctx) })
+	g.running++
+	g.wg.Go(func() {
+		defer func() {
+			g.mu.Lock()
+			g.running--
+			g.mu.Unlock()
+		}()
+		fn(g.ctx)
+	})
 	return true
 }
 

@@ -218,3 +218,39 @@ func TestFreshnessOptionsChecked(t *testing.T) {
 		t.Error("StaleIfError without a TTL accepted")
 	}
 }
+
+func TestBackgroundRefreshesBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var running, peak atomic.Int64
+		var mu sync.Mutex
+		f, err := memo.New(nil, "b", func(ctx context.Context, k int) (int, error) {
+			n := running.Add(1)
+			mu.Lock()
+			peak.Store(max(peak.Load(), n))
+			mu.Unlock()
+			defer running.Add(-1)
+			time.Sleep(time.Second)
+			return k, nil
+		}, memo.RefreshAfter(time.Second), memo.MaxSize(-1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		const keys = 3 * memo.MaxBackgroundRefreshes
+		for k := range keys {
+			mustCall(t, f, k)
+		}
+		time.Sleep(time.Second)
+		for k := range keys {
+			mustCall(t, f, k) // each due: a refresh each, as room allows
+		}
+		synctest.Wait()
+		if p := peak.Load(); p != memo.MaxBackgroundRefreshes {
+			t.Fatalf("peak concurrent refreshes = %d, want %d", p, memo.MaxBackgroundRefreshes)
+		}
+		time.Sleep(2 * time.Second)
+		if r := f.Info().Refreshes; r != memo.MaxBackgroundRefreshes {
+			t.Fatalf("refreshes = %d, want %d (the others were not started)", r, memo.MaxBackgroundRefreshes)
+		}
+	})
+}
