@@ -29,8 +29,9 @@ const (
 
 // entry is a value with its times.
 type entry[V any] struct {
-	val V
-	t   stamp
+	val  V
+	t    stamp
+	size int64 // of the encoded value
 }
 
 // stampOf returns the times of an entry of k stored at stored, with

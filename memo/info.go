@@ -17,6 +17,12 @@ type Info struct {
 	MaxSize int
 	// CurrSize is the number of entries in the memory tier.
 	CurrSize int
+	// MaxBytes is the memory tier's bound in bytes of encoded values (see
+	// MaxBytes); 0 means none.
+	MaxBytes int64
+	// CurrBytes is the bytes of encoded values in the memory tier, counted
+	// when MaxBytes is set.
+	CurrBytes int64
 	// Refreshes counts the runs of fn by Refresh and by background
 	// refreshes (RefreshAfter, StaleWhileRevalidate).
 	Refreshes int64

@@ -24,6 +24,8 @@ type memTier[K comparable, V any] struct {
 	items map[K]*node[K, V]
 	root  node[K, V] // sentinel of the ring: root.next is the newest, root.prev the oldest
 	max   int        // bound in entries; < 0 means unbounded
+	maxB  int64      // bound in bytes of encoded values; 0 means none
+	size  int64      // bytes of encoded values held; guarded by mu
 	front atomic.Pointer[node[K, V]]
 
 	// Hits are counted here, where each path is cheapest: a hit on the
@@ -41,6 +43,7 @@ type node[K comparable, V any] struct {
 	key        K
 	val        V
 	t          stamp
+	size       int64 // bytes of the encoded value (counted under MaxBytes)
 	prev, next *node[K, V]
 }
 
@@ -60,9 +63,10 @@ const (
 	due                  // a value past its due time, before its end: the caller decides (and counts)
 )
 
-// newMemTier returns a tier bounded to max entries; max < 0 is unbounded.
-func newMemTier[K comparable, V any](max int) *memTier[K, V] {
-	m := &memTier[K, V]{items: map[K]*node[K, V]{}, max: max, fastHits: xsync.NewCounter()}
+// newMemTier returns a tier bounded to max entries (max < 0 is unbounded)
+// and maxBytes bytes of encoded values (0 is unbounded).
+func newMemTier[K comparable, V any](max int, maxBytes int64) *memTier[K, V] {
+	m := &memTier[K, V]{items: map[K]*node[K, V]{}, max: max, maxB: maxBytes, fastHits: xsync.NewCounter()}
 	m.root.next, m.root.prev = &m.root, &m.root
 	return m
 }
@@ -109,22 +113,38 @@ func (m *memTier[K, V]) hits() int64 {
 	return slow + m.fastHits.Value()
 }
 
-// add stores v for k as the newest entry, replacing any value k had, and
-// evicts the oldest entry if the tier is full.
-func (m *memTier[K, V]) add(k K, v V, t stamp) {
+// add stores v, of size bytes encoded, for k as the newest entry,
+// replacing any value k had, and evicts the oldest entries while the tier
+// is over its bounds. A value larger than the byte bound is not kept.
+func (m *memTier[K, V]) add(k K, v V, t stamp, size int64) {
 	if m.max == 0 {
 		return
 	}
-	n := &node[K, V]{key: k, val: v, t: t}
+	n := &node[K, V]{key: k, val: v, t: t, size: size}
 	m.mu.Lock()
 	if old, ok := m.items[k]; ok {
 		m.unlink(old)
 	} else if m.max > 0 && len(m.items) >= m.max {
 		m.unlink(m.root.prev)
 	}
+	if m.maxB > 0 && size > m.maxB {
+		m.mu.Unlock()
+		return
+	}
 	m.items[k] = n
 	m.insertFront(n)
+	m.size += size
+	for m.maxB > 0 && m.size > m.maxB {
+		m.unlink(m.root.prev)
+	}
 	m.mu.Unlock()
+}
+
+// bytes returns the bytes of encoded values held.
+func (m *memTier[K, V]) bytes() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.size
 }
 
 func (m *memTier[K, V]) remove(k K) {
@@ -138,6 +158,7 @@ func (m *memTier[K, V]) remove(k K) {
 func (m *memTier[K, V]) purge() {
 	m.mu.Lock()
 	clear(m.items)
+	m.size = 0
 	m.root.next, m.root.prev = &m.root, &m.root
 	m.front.Store(nil)
 	m.mu.Unlock()
@@ -167,6 +188,7 @@ func (m *memTier[K, V]) toFront(n *node[K, V]) {
 
 func (m *memTier[K, V]) unlink(n *node[K, V]) {
 	delete(m.items, n.key)
+	m.size -= n.size
 	n.prev.next, n.next.prev = n.next, n.prev
 	n.prev, n.next = nil, nil
 	if m.root.next == &m.root {

@@ -66,7 +66,9 @@ type Func[K comparable, V any] struct {
 	bg                     group       // background refreshes
 	failures               *backoff[K] // nil unless refreshes run in the background
 
-	mem     *memTier[K, V]   // nil when MaxSize(0)
+	mem     memory[K, V]     // nil when MaxSize(0)
+	lru     *memTier[K, V]   // mem, when its policy is LRU: the hot path calls it directly
+	maxB    int64            // MaxBytes
 	ns      *store.Namespace // nil without a store
 	keys    codec.KeyEncoder[K]
 	vals    *codec.Values[V]
@@ -131,8 +133,8 @@ func New[K comparable, V any](s *store.Store, name string, fn func(context.Conte
 	if f.refreshAfter > 0 || f.swr > 0 {
 		f.failures = newBackoff[K](c.maxSize)
 	}
-	if c.maxSize != 0 {
-		f.mem = newMemTier[K, V](c.maxSize)
+	if err := f.newMemory(c); err != nil {
+		return nil, fmt.Errorf("memo: New %q: %w", name, err)
 	}
 	if c.errorTTL > 0 {
 		f.errs = newErrCache[K](c.maxSize, c.errorTTL)
@@ -159,6 +161,39 @@ func New[K comparable, V any](s *store.Store, name string, fn func(context.Conte
 	f.now, f.log = s.Now, s.Logger()
 	f.ns.Attach(tier[K, V]{f})
 	return f, nil
+}
+
+// newMemory makes the memory tier that c describes, if any.
+func (f *Func[K, V]) newMemory(c config) error {
+	if c.maxBytes < 0 {
+		return fmt.Errorf("MaxBytes(%d): want 0 (no bound) or more", c.maxBytes)
+	}
+	f.maxB = c.maxBytes
+	if c.maxBytes > 0 {
+		if !c.maxSizeSet {
+			f.maxSize = -1 // MaxBytes alone is the only bound
+		}
+		var err error
+		if f.vals, err = codec.NewValues[V](); err != nil { // to measure values
+			return fmt.Errorf("MaxBytes: %w", err)
+		}
+	}
+	if f.maxSize == 0 {
+		return nil
+	}
+	switch c.policy {
+	case LRU:
+		f.lru = newMemTier[K, V](f.maxSize, c.maxBytes)
+		f.mem = f.lru
+	case WTinyLFU:
+		if c.maxBytes > 0 && c.maxSizeSet {
+			return errors.New("WTinyLFU takes MaxSize or MaxBytes, not both")
+		}
+		f.mem = newTinyTier[K, V](f.maxSize, c.maxBytes)
+	default:
+		return fmt.Errorf("unknown policy %v", c.policy)
+	}
+	return nil
 }
 
 // tier presents a Func's memory tier to its store, which reports its size
@@ -212,20 +247,34 @@ func (f *Func[K, V]) purge(cleared bool) (done func()) {
 // (the result of fn, encoded and decoded: times in UTC, for example), so
 // that a call returns the same value whichever tier answers it.
 func (f *Func[K, V]) Call(ctx context.Context, k K) (V, error) {
+	if f.lru != nil {
+		v, t, res := f.lru.get(k, f.now)
+		if res == fresh {
+			return v, nil // counted by the tier
+		}
+		return f.notFresh(ctx, k, v, t, res)
+	}
 	if f.mem != nil {
 		v, t, res := f.mem.get(k, f.now)
-		switch res {
-		case fresh:
-			return v, nil // counted by the tier
-		case due:
-			e := entry[V]{v, t}
-			if f.serve(k, e, false, nil) {
-				return v, nil
-			}
-			return f.load(ctx, k, &e)
+		if res == fresh {
+			return v, nil
 		}
+		return f.notFresh(ctx, k, v, t, res)
 	}
 	return f.load(ctx, k, nil)
+}
+
+// notFresh answers a call that found no fresh value in the memory tier:
+// it found v, past its due time, or nothing.
+func (f *Func[K, V]) notFresh(ctx context.Context, k K, v V, t stamp, res lookup) (V, error) {
+	if res != due {
+		return f.load(ctx, k, nil)
+	}
+	e := entry[V]{val: v, t: t}
+	if f.serve(k, e, false, nil) {
+		return v, nil
+	}
+	return f.load(ctx, k, &e)
 }
 
 // load answers a call that missed the memory tier, one flight per key.
@@ -370,7 +419,7 @@ func (f *Func[K, V]) compute(ctx context.Context, k K, fl *flight[V], stale *ent
 		}
 		if ok {
 			if f.mem != nil && f.classify(e.t, f.now()) != stateDead {
-				fl.keep(func() { f.mem.add(k, e.val, e.t) })
+				fl.keep(func() { f.mem.add(k, e.val, e.t, e.size) })
 			}
 			if f.serve(k, e, true, fl) {
 				return e.val, nil
@@ -424,7 +473,7 @@ func (f *Func[K, V]) decode(k K, payload []byte, storedAt, recExp int64) (entry[
 			exp = byTTL
 		}
 	}
-	return entry[V]{val: v, t: f.stampOf(storedAt, exp, recExp)}, nil
+	return entry[V]{val: v, t: f.stampOf(storedAt, exp, recExp), size: int64(len(payload))}, nil
 }
 
 // ttlOf returns the TTL of k's value v (0 = never expires) and whether v
@@ -475,10 +524,11 @@ func (f *Func[K, V]) remember(ctx context.Context, fl *flight[V], k K, key []byt
 // expires-at and its record (nil without a store, or if it failed to
 // encode: err says why).
 type item[V any] struct {
-	val V
-	t   stamp
-	rec []byte
-	err error
+	val  V
+	t    stamp
+	size int64 // of the encoded value
+	rec  []byte
+	err  error
 }
 
 // prepare makes k's value v an item, or reports false if its TTL says not
@@ -501,6 +551,12 @@ func (f *Func[K, V]) prepare(k K, v V) (item[V], bool) {
 			if back, it.err = f.vals.Decode(it.rec[codec.HeaderSize:]); it.err == nil {
 				it.val = back
 			}
+			it.size = int64(len(it.rec) - codec.HeaderSize)
+		}
+	} else if f.maxB > 0 {
+		// Measured for MaxBytes only: encoded and dropped.
+		if rec, err := f.vals.Encode(v, now, 0); err == nil {
+			it.size = int64(len(rec) - codec.HeaderSize)
 		}
 	}
 	return it, true
@@ -509,7 +565,7 @@ func (f *Func[K, V]) prepare(k K, v V) (item[V], bool) {
 // write keeps it in both tiers, and returns the store's error.
 func (f *Func[K, V]) write(ctx context.Context, k K, key []byte, it item[V]) error {
 	if f.mem != nil {
-		f.mem.add(k, it.val, it.t)
+		f.mem.add(k, it.val, it.t, it.size)
 	}
 	if f.ns == nil || it.err != nil {
 		return it.err
@@ -558,7 +614,9 @@ func (f *Func[K, V]) Info() Info {
 	}
 	if f.mem != nil {
 		i.CurrSize = f.mem.len()
+		i.CurrBytes = f.mem.bytes()
 	}
+	i.MaxBytes = f.maxB
 	return i
 }
 

@@ -10,7 +10,11 @@ const DefaultMaxSize = 128
 type Option func(*config)
 
 type config struct {
-	maxSize  int
+	maxSize    int
+	maxSizeSet bool
+	maxBytes   int64
+	policy     EvictionPolicy
+
 	ttl      time.Duration
 	ttlSet   bool
 	ttlFunc  any // func(K, V) time.Duration, checked by New
@@ -26,7 +30,7 @@ type config struct {
 // (every call goes to the disk tier, or to fn without a store) and a
 // negative n means unbounded. The default is DefaultMaxSize.
 func MaxSize(n int) Option {
-	return func(c *config) { c.maxSize = n }
+	return func(c *config) { c.maxSize, c.maxSizeSet = n, true }
 }
 
 // TTL makes entries expire d after they are stored: from then on they are
@@ -98,4 +102,21 @@ func StaleIfError(d time.Duration) Option {
 // default is DefaultRefreshTimeout.
 func RefreshTimeout(d time.Duration) Option {
 	return func(c *config) { c.refreshTimeout = d }
+}
+
+// MaxBytes bounds the memory tier to n bytes of encoded values (as the
+// store would hold them; the Go values in memory take more), evicting as
+// the policy says. Alone, it is the only bound (MaxSize's default does not
+// apply); with MaxSize, both hold. A value larger than n is returned but
+// not kept in memory. Without a store, values are encoded to be measured,
+// so V must be storable (see codec.CheckValue). Zero, the default, means
+// no byte bound.
+func MaxBytes(n int64) Option {
+	return func(c *config) { c.maxBytes = n }
+}
+
+// Policy sets the memory tier's eviction policy: LRU (the default) or
+// WTinyLFU. Under WTinyLFU, MaxSize and MaxBytes cannot both be given.
+func Policy(p EvictionPolicy) Option {
+	return func(c *config) { c.policy = p }
 }

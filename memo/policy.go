@@ -1,0 +1,130 @@
+package memo
+
+import (
+	"fmt"
+	"math"
+	"sync/atomic"
+
+	"github.com/maypok86/otter/v2"
+)
+
+// An EvictionPolicy chooses which entries the memory tier evicts when it
+// is full (see Policy).
+type EvictionPolicy int
+
+const (
+	// LRU evicts the least recently used entry, as functools.lru_cache:
+	// a memory-only Func gives exactly functools' hits, misses and
+	// currsize. It is the default.
+	LRU EvictionPolicy = iota
+	// WTinyLFU is W-TinyLFU (Caffeine's policy, as otter implements it):
+	// a small LRU window in front of a segmented LRU whose admission is
+	// decided by a frequency sketch, so that a burst of one-off keys does
+	// not flush the keys used often. It keeps more hits than LRU on most
+	// workloads (see BENCHMARKS.md); counts differ from functools'.
+	WTinyLFU
+)
+
+// String returns "LRU" or "WTinyLFU".
+func (p EvictionPolicy) String() string {
+	switch p {
+	case LRU:
+		return "LRU"
+	case WTinyLFU:
+		return "WTinyLFU"
+	}
+	return fmt.Sprintf("EvictionPolicy(%d)", int(p))
+}
+
+// memory is the memory tier, whatever its policy. The LRU (memTier) is
+// also called directly on the hot path.
+type memory[K comparable, V any] interface {
+	get(k K, now func() int64) (V, stamp, lookup)
+	peek(k K, now func() int64) (V, bool)
+	add(k K, v V, t stamp, size int64)
+	remove(k K)
+	purge()
+	len() int
+	bytes() int64
+	hits() int64
+}
+
+var (
+	_ memory[int, int] = (*memTier[int, int])(nil)
+	_ memory[int, int] = (*tinyTier[int, int])(nil)
+)
+
+// tinyTier is the memory tier under WTinyLFU: otter's cache, taken rather
+// than written because its W-TinyLFU is the reference the benchmarks
+// measure against. Its maintenance runs on the calling goroutine (a
+// synchronous Executor, and no expiry in otter: stamps are checked here),
+// so that it starts no goroutine a Func would have to own.
+type tinyTier[K comparable, V any] struct {
+	c    *otter.Cache[K, tinyEntry[V]]
+	hitN atomic.Int64
+}
+
+type tinyEntry[V any] struct {
+	val  V
+	t    stamp
+	size int64
+}
+
+// newTinyTier returns a tier bounded to max entries or, if maxBytes > 0,
+// to maxBytes bytes of encoded values (otter takes one bound or the
+// other; New refuses both).
+func newTinyTier[K comparable, V any](max int, maxBytes int64) *tinyTier[K, V] {
+	o := &otter.Options[K, tinyEntry[V]]{Executor: func(fn func()) { fn() }}
+	switch {
+	case maxBytes > 0:
+		o.MaximumWeight = uint64(maxBytes)
+		o.Weigher = func(_ K, e tinyEntry[V]) uint32 { return uint32(min(e.size, math.MaxUint32)) }
+	case max > 0:
+		o.MaximumSize = max
+	}
+	return &tinyTier[K, V]{c: otter.Must(o)}
+}
+
+func (m *tinyTier[K, V]) get(k K, now func() int64) (V, stamp, lookup) {
+	e, ok := m.c.GetIfPresent(k)
+	if !ok {
+		return e.val, stamp{}, absent
+	}
+	if e.t.due != 0 {
+		t := now()
+		if e.t.end != 0 && t >= e.t.end {
+			m.c.Invalidate(k)
+			var zero V
+			return zero, stamp{}, absent
+		}
+		if t >= e.t.due {
+			return e.val, e.t, due
+		}
+	}
+	m.hitN.Add(1)
+	return e.val, e.t, fresh
+}
+
+func (m *tinyTier[K, V]) peek(k K, now func() int64) (V, bool) {
+	e, ok := m.c.GetEntryQuietly(k)
+	if !ok || e.Value.t.exp != 0 && now() >= e.Value.t.exp {
+		var zero V
+		return zero, false
+	}
+	return e.Value.val, true
+}
+
+func (m *tinyTier[K, V]) add(k K, v V, t stamp, size int64) {
+	m.c.Set(k, tinyEntry[V]{val: v, t: t, size: size})
+}
+
+func (m *tinyTier[K, V]) remove(k K)  { m.c.Invalidate(k) }
+func (m *tinyTier[K, V]) purge()      { m.c.InvalidateAll() }
+func (m *tinyTier[K, V]) len() int    { return m.c.EstimatedSize() }
+func (m *tinyTier[K, V]) hits() int64 { return m.hitN.Load() }
+func (m *tinyTier[K, V]) bytes() int64 {
+	if m.c.IsWeighted() {
+		return int64(m.c.WeightedSize())
+	}
+	return 0
+}
