@@ -314,7 +314,7 @@ func (s *screen) draw(frame []byte, lines bool) error {
 		buf.Write(frame)
 	default:
 		if s.drawn == 0 {
-			buf.WriteString(hideCursor + home + clearScreen)
+			buf.WriteString(hideCursor + clearScreen)
 		}
 		buf.WriteString(home)
 		width, height := terminalSize(s.w)
