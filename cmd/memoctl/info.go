@@ -30,7 +30,10 @@ last interval: calls per second (hits and misses), the hit ratio of those
 calls, disk hits and writes per second. On a terminal it redraws in place
 until Ctrl-C; piped, it prints one table per refresh, separated by a blank
 line, or with --json one JSON object per line. A store file is opened
-only while it is read, never held between refreshes.
+only while it is read, never held between refreshes. For example:
+
+  memoctl info --watch 1s cache.db
+  memoctl info --watch 500ms --count 20 --json cache.db > rates.ndjson
 
   --json            print JSON instead of a table
   --namespace NAME  show only this namespace

@@ -293,9 +293,10 @@ const (
 // cursor hidden until close; elsewhere one after the other, separated by a
 // blank line.
 type screen struct {
-	w     io.Writer
-	tty   bool
-	drawn int
+	w      io.Writer
+	tty    bool
+	drawn  int
+	hidden bool // the cursor, until close
 }
 
 func newScreen(w io.Writer) *screen { return &screen{w: w, tty: isTerminal(w)} }
@@ -313,8 +314,9 @@ func (s *screen) draw(frame []byte, lines bool) error {
 		}
 		buf.Write(frame)
 	default:
-		if s.drawn == 0 {
+		if !s.hidden {
 			buf.WriteString(hideCursor + clearScreen)
+			s.hidden = true
 		}
 		buf.WriteString(home)
 		width, height := terminalSize(s.w)
@@ -331,7 +333,7 @@ func (s *screen) draw(frame []byte, lines bool) error {
 // close leaves the terminal as it was: the cursor shown again, on a blank
 // line below the last frame (where the terminal may have echoed ^C).
 func (s *screen) close() {
-	if s.tty && s.drawn > 0 {
+	if s.hidden {
 		io.WriteString(s.w, "\r"+clearLine+showCursor)
 	}
 }
