@@ -3,6 +3,7 @@ module github.com/memostore/memostore
 go 1.25.0
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/maypok86/otter/v2 v2.4.0
 	github.com/puzpuzpuz/xsync/v4 v4.5.0

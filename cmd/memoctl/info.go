@@ -11,7 +11,7 @@ import (
 	"github.com/memostore/memostore/store"
 )
 
-const infoUsage = `usage: memoctl info [--json] [--namespace NAME] PATH
+const infoUsage = `usage: memoctl info [--json] [--namespace NAME] [--watch INTERVAL [--count N]] PATH
 
 Shows the store file (size on disk, live bytes, format version, free pages)
 and one row per namespace with its counters. It reads counters kept in the
@@ -24,8 +24,21 @@ uses a prefix of its own): info then reads the namespaces' counters, summed
 over every process sharing the server, from their hashes in one round trip.
 Redis expires and evicts keys by itself, so entries are not counted there.
 
+With --watch, info reads the counters again every INTERVAL (a duration:
+1s, 500ms) and redraws the table with each namespace's rates over the
+last interval: calls per second (hits and misses), the hit ratio of those
+calls, disk hits and writes per second. On a terminal it redraws in place
+until Ctrl-C; piped, it prints one table per refresh, separated by a blank
+line, or with --json one JSON object per line. A store file is opened
+only while it is read, never held between refreshes. For example:
+
+  memoctl info --watch 1s cache.db
+  memoctl info --watch 500ms --count 20 --json cache.db > rates.ndjson
+
   --json            print JSON instead of a table
-  --namespace NAME  show only this namespace`
+  --namespace NAME  show only this namespace
+  --watch INTERVAL  refresh every INTERVAL, with rates, until Ctrl-C
+  --count N         with --watch, stop after N refreshes`
 
 // infoJSON is info's machine-readable output.
 type infoJSON struct {
@@ -74,40 +87,71 @@ func RunInfo(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	fs := newFlagSet("info")
 	asJSON := fs.Bool("json", false, "print JSON")
 	only := fs.String("namespace", "", "show only this namespace")
+	watch := fs.String("watch", "", "redraw every INTERVAL")
+	count := fs.Int("count", 0, "with --watch, stop after N refreshes")
 	path, err := parsePath(fs, args)
 	if err != nil {
 		return err
+	}
+	if *watch != "" || *count != 0 {
+		w, err := parseWatch(*watch, *count)
+		if err != nil {
+			return err
+		}
+		w.json = *asJSON
+		return runWatch(ctx, w, path, *only, stdout)
 	}
 	t, err := openTarget(ctx, path, false)
 	if err != nil {
 		return err
 	}
-	var st store.Stats
-	switch {
-	case t.live != nil:
-		st, err = t.live.Info(ctx)
-	case t.isRedis():
-		st, err = t.s.StatsContext(ctx)
-	default:
-		st, err = t.s.Inspect(ctx)
-	}
+	isRedis := t.isRedis()
+	st, err := readStats(ctx, t, true)
 	if cerr := t.close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return err
 	}
-	out := infoJSON{Path: path, Backend: st.Backend, Live: t.live != nil, FileSize: st.FileSize, FormatVersion: st.FormatVersion,
+	out, err := summarize(st, path, t.live != nil, isRedis, *only)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	return printInfo(stdout, out)
+}
+
+// readStats reads the stats of the store t reaches: from its holder when
+// it is live, else from the store itself. With inspect, an offline file is
+// inspected (see store.Store.Inspect); without, only its counters are read.
+func readStats(ctx context.Context, t *target, inspect bool) (store.Stats, error) {
+	switch {
+	case t.live != nil:
+		return t.live.Info(ctx)
+	case t.isRedis() || !inspect:
+		return t.s.StatsContext(ctx)
+	}
+	return t.s.Inspect(ctx)
+}
+
+// summarize turns st into info's output, keeping only namespace only if
+// it is set.
+func summarize(st store.Stats, path string, live, isRedis bool, only string) (infoJSON, error) {
+	out := infoJSON{Path: path, Backend: st.Backend, Live: live, FileSize: st.FileSize, FormatVersion: st.FormatVersion,
 		PageSize: st.PageSize, FreePages: st.FreePages, MaxBytes: st.MaxBytes, Queued: st.Queued,
 		Namespaces: []namespaceJSON{}}
 	if out.Live {
 		out.PID = st.PID
 	}
-	if t.isRedis() {
+	if isRedis {
 		out.Path = st.Path // without the password
 	}
 	for _, ns := range st.Namespaces {
-		if *only != "" && ns.Name != *only {
+		if only != "" && ns.Name != only {
 			continue
 		}
 		out.Entries += ns.Entries
@@ -122,15 +166,10 @@ func RunInfo(ctx context.Context, args []string, stdout, _ io.Writer) error {
 			MemSize: ns.MemSize, MemMax: ns.MemMax,
 		})
 	}
-	if *only != "" && len(out.Namespaces) == 0 {
-		return fmt.Errorf("%s: no namespace %q", path, *only)
+	if only != "" && len(out.Namespaces) == 0 {
+		return out, fmt.Errorf("%s: no namespace %q", path, only)
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
-	}
-	return printInfo(stdout, out)
+	return out, nil
 }
 
 // timestamp formats Unix nanoseconds as RFC 3339 in UTC; 0 is "".

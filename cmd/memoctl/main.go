@@ -1,7 +1,7 @@
 // Command memoctl inspects and clears memostore stores: files, and the
 // Redis servers that stores share.
 //
-//	memoctl info [--json] [--namespace NAME] PATH
+//	memoctl info [--json] [--namespace NAME] [--watch INTERVAL [--count N]] PATH
 //	memoctl clear [--namespace NAME] [--expired] PATH
 //	memoctl sweep PATH
 //	memoctl keys --namespace NAME [--limit N] PATH
@@ -35,6 +35,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"syscall"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -80,7 +81,7 @@ func (quietRedis) Printf(context.Context, string, ...any) {}
 
 func main() {
 	redis.SetLogger(quietRedis{})
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

@@ -37,3 +37,16 @@ func newProgress(w io.Writer, desc string, total int64) (update func(done, total
 			bar.Finish()
 		}
 }
+
+// terminalSize returns the columns and rows of the terminal w is, or 0, 0.
+func terminalSize(w io.Writer) (width, height int) {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0, 0
+	}
+	width, height, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0, 0
+	}
+	return width, height
+}
