@@ -108,7 +108,8 @@ func TestCheckFindsAndFixes(t *testing.T) {
 		if err := d.Put(key3, rec); err != nil {
 			return err
 		}
-		// An index key pointing nowhere, and a record missing from the age index.
+		// An index key pointing nowhere, and a record missing from the age
+		// index (which --fix deletes: it may be another key's).
 		a := tx.Bucket([]byte("a/double"))
 		if err := a.Put(binary.BigEndian.AppendUint64(nil, 12345), nil); err != nil {
 			return err
@@ -119,18 +120,18 @@ func TestCheckFindsAndFixes(t *testing.T) {
 	})
 	out, errOut, code := runCmd(t, "check", path)
 	if code != 1 || !strings.Contains(out, "checksum") || !strings.Contains(out, "points to no record") ||
-		!strings.Contains(out, "missing from the age index") || !strings.Contains(out, "counters say") {
+		!strings.Contains(out, "missing from the age index") {
 		t.Fatalf("check of a damaged store: exit %d\n%s%s", code, out, errOut)
 	}
 	out, errOut, code = runCmd(t, "check", "--fix", path)
 	if code != 0 || !strings.Contains(out, "fixed:") {
 		t.Fatalf("check --fix: exit %d\n%s%s", code, out, errOut)
 	}
-	if out, _, code := runCmd(t, "check", path); code != 0 || !strings.Contains(out, "ok: 20 records") {
+	if out, _, code := runCmd(t, "check", path); code != 0 || !strings.Contains(out, "ok: 19 records") {
 		t.Fatalf("check after --fix: exit %d\n%s", code, out)
 	}
-	if info := liveInfo(t, path); info.Namespaces[0].Entries != 19 {
-		t.Fatalf("entries after the fix: %d, want 19", info.Namespaces[0].Entries)
+	if info := liveInfo(t, path); info.Namespaces[0].Entries != 18 {
+		t.Fatalf("entries after the fix: %d, want 18", info.Namespaces[0].Entries)
 	}
 }
 
