@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -235,4 +237,86 @@ func bigStore(b *testing.B, n int) string {
 		b.Fatalf("built store: exit %d, %s %s", code, out, errOut)
 	}
 	return path
+}
+
+// TestKeysNonFiniteFloats lists float keys that JSON has no number for,
+// through the holder and offline: each is printed, as the string "NaN",
+// "+Inf" or "-Inf" with its bytes in hex, and no key stops the listing.
+func TestKeysNonFiniteFloats(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cache.db")
+	s, err := store.Open(path, store.WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := memo.New(s, "f", func(_ context.Context, x float64) (int, error) { return 1, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []float64{math.NaN(), math.Inf(1), math.Inf(-1), 1.5} {
+		f.Call(context.Background(), x)
+	}
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := map[any]bool{"NaN": true, "+Inf": true, "-Inf": true, 1.5: true}
+	for _, how := range []string{"live", "offline"} {
+		if how == "offline" {
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out, errOut, code := runCmd(t, "keys", "--namespace", "f", path)
+		if code != 0 {
+			t.Fatalf("%s: keys: exit %d: %s%s", how, code, out, errOut)
+		}
+		got := map[any]bool{}
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			var k store.KeyInfo
+			if err := json.Unmarshal([]byte(line), &k); err != nil {
+				t.Fatalf("%s: line %q: %v", how, line, err)
+			}
+			if ks, ok := k.Key.(string); ok && k.RawKey == "" {
+				t.Errorf("%s: key %q is given without its bytes: it reads as a string key", how, ks)
+			}
+			got[k.Key] = true
+		}
+		if !maps.Equal(got, want) {
+			t.Fatalf("%s: keys %v, want %v\n%s", how, got, want, out)
+		}
+	}
+}
+
+// TestKeysUndecodable lists a key whose bytes are not msgpack, through the
+// holder and offline: it is printed with its bytes and why it does not
+// decode, and the listing goes on.
+func TestKeysUndecodable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cache.db")
+	s, err := store.Open(path, store.WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ns, err := s.Namespace(ctx, "raw", store.NamespaceSpec{Version: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range [][]byte{{0xc1}, codec.AppendString(nil, "fine")} {
+		if err := ns.Put(ctx, k, codec.NewRecord(1, 0, codec.AppendString(nil, "v"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, how := range []string{"live", "offline"} {
+		if how == "offline" {
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out, errOut, code := runCmd(t, "keys", "--namespace", "raw", path)
+		if code != 0 || strings.Count(out, "\n") != 2 || !strings.Contains(out, `"raw":"c1"`) || !strings.Contains(out, `"key":"fine"`) {
+			t.Fatalf("%s: keys: exit %d:\n%s%s", how, code, out, errOut)
+		}
+	}
 }
