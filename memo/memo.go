@@ -306,7 +306,7 @@ func (f *Func[K, V]) remember(ctx context.Context, k K, key []byte, v V) {
 	if f.ns == nil {
 		return
 	}
-	rec, err := f.vals.Encode(v, now, exp)
+	rec, err := f.vals.Encode(v, key, now, exp)
 	if err == nil {
 		// The value is computed: store it even if the caller has gone.
 		// (On Redis this Put also releases the key's computation lock.)

@@ -319,7 +319,7 @@ func (c *checker) record(e, a *bolt.Bucket, k, rec []byte) string {
 	h, err := codec.ParseHeader(rec)
 	if err == nil {
 		var p []byte
-		if p, err = codec.Payload(rec); err == nil {
+		if p, err = codec.Payload(rec, k); err == nil {
 			err = codec.Validate(p)
 		}
 	}

@@ -1,10 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -15,6 +18,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/memostore/memostore/codec"
 	"github.com/memostore/memostore/expiry"
 )
 
@@ -57,7 +61,7 @@ func writeLoad(tb testing.TB, s *Store, stop chan struct{}) (wait func(), ops *a
 					if n < 3 {
 						exp = now + int64(r.IntN(50))*int64(time.Millisecond)
 					}
-					ns.Put(ctx, key(k), record(now, exp, strings.Repeat("v", r.IntN(300))))
+					ns.Put(ctx, key(k), record(k, now, exp, strings.Repeat("v", r.IntN(300))))
 				case n < 8:
 					ns.Delete(ctx, key(k))
 				default:
@@ -215,7 +219,7 @@ func TestCheckFixThenClose(t *testing.T) {
 	}
 	ns := openNS(t, s, "n")
 	for i := range 2500 {
-		put(t, ns, fmt.Sprint(i), record(1, 0, "v"))
+		put(t, ns, fmt.Sprint(i), record(fmt.Sprint(i), 1, 0, "v"))
 	}
 	stray := expiry.AppendIndexKey(nil, 5, key("nothing"))
 	inWriter(t, s, func(tx *bolt.Tx, _ *txState) error {
@@ -273,4 +277,82 @@ func TestCheckFixThenClose(t *testing.T) {
 	if rep, err := ro.Check(context.Background(), false, nil); err != nil || !rep.OK() {
 		t.Fatalf("Check after reopening: %v %v", err, rep)
 	}
+}
+
+// version1Record builds a record as record version 1 wrote it: its
+// checksum covers the version, the timestamps and the payload, not the key.
+func version1Record(storedAt int64, v string) []byte {
+	rec := []byte{1}
+	rec = binary.BigEndian.AppendUint64(rec, uint64(storedAt))
+	rec = binary.BigEndian.AppendUint64(rec, 0)
+	payload := codec.AppendString(nil, v)
+	sum := crc32.Checksum(append(bytes.Clone(rec), payload...), crc32.MakeTable(crc32.Castagnoli))
+	return append(binary.BigEndian.AppendUint32(rec, sum), payload...)
+}
+
+// TestCheckFixVersion1DamagedKey: records of version 1, whose checksum
+// leaves out the key, are read as they were written. One whose key was
+// damaged ("carol" become "carom") passes its checksum, but not its
+// indexes, which name "carol": check --fix deletes it, and the index key
+// that points nowhere, instead of indexing the record under the wrong key.
+func TestCheckFixVersion1DamagedKey(t *testing.T) {
+	path := tempPath(t)
+	s := openStore(t, path)
+	put(t, openNS(t, s, "n"), "alice", record("alice", 1, 0, "alice's value"))
+	closeStore(t, s)
+	bob, carol := version1Record(2, "bob's value"), version1Record(3, "carol's value")
+	carolIndex := expiry.AppendIndexKey(nil, 3, key("carol"))
+	updateBolt(t, path, func(tx *bolt.Tx) error {
+		d, a := tx.Bucket([]byte("d/n")), tx.Bucket([]byte("a/n"))
+		for _, kv := range []struct{ k, rec, ik []byte }{
+			{key("bob"), bob, expiry.AppendIndexKey(nil, 2, key("bob"))},
+			{key("carom"), carol, carolIndex},
+		} {
+			if err := d.Put(kv.k, kv.rec); err != nil {
+				return err
+			}
+			if err := a.Put(kv.ik, nil); err != nil {
+				return err
+			}
+		}
+		cb := tx.Bucket(bucketCounters)
+		c := unmarshalCounters(cb.Get([]byte("n")))
+		c.Entries += 2
+		c.Bytes += int64(len(key("bob")) + len(bob) + len(key("carom")) + len(carol))
+		return cb.Put([]byte("n"), c.marshal())
+	})
+
+	s = openStore(t, path)
+	ns := openNS(t, s, "n")
+	wantValue(t, ns, "bob", "bob's value") // version 1, read as written
+	ctx := context.Background()
+	rep, err := s.Check(ctx, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`namespace "n": key ` + hex.EncodeToString(key("carom")) + `: missing from the age index`,
+		`namespace "n": index a: key ` + hex.EncodeToString(carolIndex) + ` points to no record`,
+	}
+	if !slices.Equal(rep.Problems, want) {
+		t.Fatalf("Check problems:\n%s\nwant:\n%s", strings.Join(rep.Problems, "\n"), strings.Join(want, "\n"))
+	}
+	rep, err = s.Check(ctx, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []string{
+		`namespace "n": deleted d/` + hex.EncodeToString(key("carom")),
+		`namespace "n": deleted a/` + hex.EncodeToString(carolIndex),
+	}
+	if !slices.Equal(rep.Fixed, want) {
+		t.Fatalf("Check --fix repairs:\n%s\nwant:\n%s", strings.Join(rep.Fixed, "\n"), strings.Join(want, "\n"))
+	}
+	wantMiss(t, ns, "carom")
+	wantValue(t, ns, "bob", "bob's value")
+	wantValue(t, ns, "alice", "alice's value")
+	if st := nsStats(t, s, "n"); st.Entries != 2 {
+		t.Errorf("Entries = %d after the fix, want 2", st.Entries)
+	}
+	checkAtRest(t, s, path)
 }

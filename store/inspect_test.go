@@ -18,7 +18,7 @@ func TestKeyInfoNonFinite(t *testing.T) {
 		}
 		return out
 	}
-	rec := record(1, 0, "v")
+	rec := record("", 1, 0, "v")
 	for _, tt := range []struct {
 		name string
 		key  []byte

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -222,9 +223,10 @@ func bigStore(b *testing.B, n int) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rec := codec.NewRecord(time.Now().UnixNano(), 0, codec.AppendInt(nil, 42))
+	now := time.Now().UnixNano()
 	for i := range n {
-		if err := ns.Put(ctx, codec.AppendInt(nil, int64(i)), rec); err != nil {
+		k := codec.AppendInt(nil, int64(i))
+		if err := ns.Put(ctx, k, codec.NewRecord(k, now, 0, codec.AppendInt(nil, 42))); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -301,7 +303,7 @@ func TestKeysUndecodable(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range [][]byte{{0xc1}, codec.AppendString(nil, "fine")} {
-		if err := ns.Put(ctx, k, codec.NewRecord(1, 0, codec.AppendString(nil, "v"))); err != nil {
+		if err := ns.Put(ctx, k, codec.NewRecord(k, 1, 0, codec.AppendString(nil, "v"))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -318,5 +320,70 @@ func TestKeysUndecodable(t *testing.T) {
 		if code != 0 || strings.Count(out, "\n") != 2 || !strings.Contains(out, `"raw":"c1"`) || !strings.Contains(out, `"key":"fine"`) {
 			t.Fatalf("%s: keys: exit %d:\n%s%s", how, code, out, errOut)
 		}
+	}
+}
+
+// TestDamagedKey flips one bit of a stored key in the file, as a bad disk
+// might: the record of "user-alice" then sits under "user-alicd". A Call
+// for the damaged key must run the function, not answer with alice's
+// value, and check --fix must delete the record rather than index it.
+func TestDamagedKey(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "cache.db")
+	s, err := store.Open(path, store.WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	fn := func(_ context.Context, k string) (string, error) { return "value of " + k, nil }
+	user, err := memo.New(s, "user", fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user.Call(ctx, "user-alice")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	alice := codec.AppendString(nil, "user-alice")
+	damaged := bytes.Clone(alice)
+	damaged[len(damaged)-1] ^= 0x01 // "user-alicd"
+	damage(t, path, func(tx *bolt.Tx) error {
+		d := tx.Bucket([]byte("d/user"))
+		rec := bytes.Clone(d.Get(alice))
+		if err := d.Delete(alice); err != nil {
+			return err
+		}
+		return d.Put(damaged, rec)
+	})
+	fixPath := filepath.Join(dir, "fix.db")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(fixPath, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = store.Open(path, store.WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err = memo.New(s, "user", fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := user.Call(ctx, "user-alicd"); err != nil || v != "value of user-alicd" {
+		t.Errorf("Call(user-alicd) = %q, %v; want the function's value", v, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	out, errOut, code := runCmd(t, "check", "--fix", fixPath)
+	if want := "fixed: namespace \"user\": deleted d/" + hex.EncodeToString(damaged); code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("check --fix: exit %d, want %q:\n%s%s", code, want, out, errOut)
+	}
+	if out, _, code := runCmd(t, "check", fixPath); code != 0 || !strings.Contains(out, "ok: 0 records") {
+		t.Fatalf("check after --fix: exit %d\n%s", code, out)
 	}
 }
