@@ -127,12 +127,13 @@ func buildStore(path string, n int) error {
 		if i%expireEvery == 0 {
 			exp = now + 1 // expired by the time anyone looks
 		}
-		rec, err := vals.Encode(NewResult(i), now, exp)
+		key := codec.AppendInt(nil, int64(i))
+		rec, err := vals.Encode(NewResult(i), key, now, exp)
 		if err != nil {
 			s.Close()
 			return err
 		}
-		if err := ns.Put(ctx, codec.AppendInt(nil, int64(i)), rec); err != nil {
+		if err := ns.Put(ctx, key, rec); err != nil {
 			s.Close()
 			return err
 		}

@@ -73,7 +73,7 @@ func BenchmarkRedis(b *testing.B) {
 	rdb := redistest.Client(b, url)
 	floor := prefix + ":floor:"
 	for k := range n {
-		rec, err := vals[Result]().Encode(NewResult(k), time.Now().UnixNano(), 0)
+		rec, err := vals[Result]().Encode(NewResult(k), codec.AppendInt(nil, int64(k)), time.Now().UnixNano(), 0)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -118,7 +118,7 @@ func BenchmarkRedis(b *testing.B) {
 		reportLatencies(b, "call", lat)
 	})
 	b.Run("op=miss/impl=go-redis-set-floor", func(b *testing.B) {
-		rec, err := vals[Result]().Encode(NewResult(1), time.Now().UnixNano(), 0)
+		rec, err := vals[Result]().Encode(NewResult(1), codec.AppendInt(nil, 1), time.Now().UnixNano(), 0)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -35,6 +35,10 @@ func userFor(pool []User) func(int) User {
 	}
 }
 
+// userKey is the key the encode and decode benchmarks' record is stored
+// under.
+var userKey = codec.AppendInt(nil, 1)
+
 // BenchmarkUser times the ~1 KB record of examples/userdata through each
 // step of its life in memostore, each against the same step done directly:
 //
@@ -53,7 +57,7 @@ func BenchmarkUser(b *testing.B) {
 	b.Run("op=encode/impl=memostore", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := enc.Encode(u, now, 0); err != nil {
+			if _, err := enc.Encode(u, userKey, now, 0); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -67,12 +71,12 @@ func BenchmarkUser(b *testing.B) {
 		}
 	})
 
-	rec, err := enc.Encode(u, now, 0)
+	rec, err := enc.Encode(u, userKey, now, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("user record: %d bytes (%d of payload)", len(rec), len(rec)-codec.HeaderSize)
-	payload, err := codec.Payload(rec)
+	payload, err := codec.Payload(rec, userKey)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -122,7 +126,7 @@ func BenchmarkUser(b *testing.B) {
 		}
 	})
 	db := boltFloor(b, n, func(id int) []byte {
-		rec, err := enc.Encode(user(id), now, 0)
+		rec, err := enc.Encode(user(id), codec.AppendInt(nil, int64(id)), now, 0)
 		if err != nil {
 			b.Fatal(err)
 		}

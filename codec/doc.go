@@ -8,8 +8,9 @@
 // Integer and string keys take a fast path that uses no reflection.
 //
 // Values are encoded with github.com/vmihailenco/msgpack/v5 and wrapped in a
-// [Record]: a fixed header holding the format version, the stored-at and
-// expires-at times and a CRC-32C of the payload, followed by the payload. The
+// record: a fixed header holding the format version, the stored-at and
+// expires-at times and a CRC-32C of those, of the key the record is stored
+// under and of the payload, followed by the payload (see [NewRecord]). The
 // header can be read without decoding the payload, and a payload is decoded
 // only after its checksum matches.
 //

@@ -68,11 +68,11 @@ func checkDecoded(t *testing.T, c *Values[fuzzValue], v fuzzValue) {
 	if v.At.Location() != time.UTC {
 		t.Fatalf("decoded time %v is not in UTC", v.At)
 	}
-	rec, err := c.Encode(v, 1, 2)
+	rec, err := c.Encode(v, testKey, 1, 2)
 	if err != nil {
 		t.Fatalf("Encode(decoded value): %v", err)
 	}
-	p, err := Payload(rec)
+	p, err := Payload(rec, testKey)
 	if err != nil {
 		t.Fatalf("Payload(encoded record): %v", err)
 	}
@@ -87,26 +87,36 @@ func checkDecoded(t *testing.T, c *Values[fuzzValue], v fuzzValue) {
 	}
 }
 
-// FuzzDecodeRecord feeds arbitrary bytes to the record reader and, when the
-// checksum happens to hold, to the value decoder.
+// FuzzDecodeRecord feeds arbitrary bytes, and the key they are read
+// under, to the record reader and, when the checksum happens to hold, to
+// the value decoder. A record that holds under a key must not hold under
+// the key with one bit changed, unless it is of version 1, whose checksum
+// leaves out the key.
 func FuzzDecodeRecord(f *testing.F) {
 	for _, p := range fuzzSeeds(f) {
-		f.Add(NewRecord(1, 0, p))
+		f.Add(NewRecord(testKey, 1, 0, p), testKey)
 	}
-	f.Add([]byte{})
-	f.Add(make([]byte, HeaderSize))
+	f.Add([]byte{}, []byte{})
+	f.Add(make([]byte, HeaderSize), []byte(nil))
 	c := mustValues[fuzzValue](f)
-	f.Fuzz(func(t *testing.T, rec []byte) {
+	f.Fuzz(func(t *testing.T, rec, key []byte) {
 		h, herr := ParseHeader(rec)
-		p, err := Payload(rec)
+		p, err := Payload(rec, key)
 		if err != nil {
 			if !errors.Is(err, ErrBadRecord) {
 				t.Fatalf("Payload error %v does not wrap ErrBadRecord", err)
 			}
 			return
 		}
-		if herr != nil || h.Version != RecordVersion || len(p) != len(rec)-HeaderSize {
+		if herr != nil || (h.Version != RecordVersion && h.Version != recordVersion1) || len(p) != len(rec)-HeaderSize {
 			t.Fatalf("Payload accepted a record with header %+v, %v", h, herr)
+		}
+		for i := range min(len(key)*8, 64) {
+			other := bytes.Clone(key)
+			other[i/8] ^= 1 << (i % 8)
+			if _, err := Payload(rec, other); (err == nil) != (h.Version == recordVersion1) {
+				t.Fatalf("version %d record: Payload under key bit %d flipped: %v", h.Version, i, err)
+			}
 		}
 		if v, err := c.Decode(p); err == nil {
 			checkDecoded(t, c, v)
@@ -122,8 +132,8 @@ func FuzzDecodePayload(f *testing.F) {
 	}
 	c := mustValues[fuzzValue](f)
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		rec := NewRecord(10, 20, payload)
-		p, err := Payload(rec)
+		rec := NewRecord(testKey, 10, 20, payload)
+		p, err := Payload(rec, testKey)
 		if err != nil {
 			t.Fatalf("Payload(NewRecord(payload)): %v", err)
 		}

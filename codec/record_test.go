@@ -11,10 +11,14 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// mustPayload returns the payload of rec or stops the test.
+// testKey is the key the tests' records are stored under.
+var testKey = []byte{0xa3, 'k', 'e', 'y'}
+
+// mustPayload returns the payload of rec, stored under testKey, or stops
+// the test.
 func mustPayload(tb testing.TB, rec []byte) []byte {
 	tb.Helper()
-	p, err := Payload(rec)
+	p, err := Payload(rec, testKey)
 	if err != nil {
 		tb.Fatalf("Payload: %v", err)
 	}
@@ -37,7 +41,7 @@ func TestHeaderRoundTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := NewRecord(tt.storedAt, tt.expiresAt, tt.payload)
+			rec := NewRecord(testKey, tt.storedAt, tt.expiresAt, tt.payload)
 			if len(rec) != HeaderSize+len(tt.payload) {
 				t.Fatalf("record is %d bytes, want %d", len(rec), HeaderSize+len(tt.payload))
 			}
@@ -45,9 +49,11 @@ func TestHeaderRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseHeader: %v", err)
 			}
-			// The checksum covers version and timestamps, then the payload.
+			// The checksum covers version and timestamps, then the key,
+			// then the payload.
 			covered := binary.BigEndian.AppendUint64([]byte{RecordVersion}, uint64(tt.storedAt))
 			covered = binary.BigEndian.AppendUint64(covered, uint64(tt.expiresAt))
+			covered = append(covered, testKey...)
 			want := Header{
 				Version:   RecordVersion,
 				StoredAt:  tt.storedAt,
@@ -78,7 +84,7 @@ func TestHeaderRoundTrip(t *testing.T) {
 
 func TestNewRecordCopiesPayload(t *testing.T) {
 	payload := []byte{0xa2, 'h', 'i'}
-	rec := NewRecord(1, 2, payload)
+	rec := NewRecord(testKey, 1, 2, payload)
 	payload[1] = 'X'
 	if p := mustPayload(t, rec); string(p) != "\xa2hi" {
 		t.Errorf("record changed with its input: payload % x", p)
@@ -86,7 +92,7 @@ func TestNewRecordCopiesPayload(t *testing.T) {
 }
 
 func TestPayloadAliasesRecord(t *testing.T) {
-	rec := NewRecord(1, 2, []byte{0xa2, 'h', 'i'})
+	rec := NewRecord(testKey, 1, 2, []byte{0xa2, 'h', 'i'})
 	p := mustPayload(t, rec)
 	if &p[0] != &rec[HeaderSize] {
 		t.Error("Payload copied; its doc says the result aliases rec")
@@ -121,7 +127,7 @@ func TestHeaderExpired(t *testing.T) {
 				t.Errorf("Header{ExpiresAt: %d}.Expired(%d) = %v, want %v", tt.expiresAt, tt.now, got, tt.want)
 			}
 			// A record built with that deadline says the same.
-			h2, err := ParseHeader(NewRecord(1, tt.expiresAt, []byte{0xc0}))
+			h2, err := ParseHeader(NewRecord(testKey, 1, tt.expiresAt, []byte{0xc0}))
 			if err != nil || h2.Expired(tt.now) != tt.want {
 				t.Errorf("record header %+v, %v: Expired(%d) = %v, want %v", h2, err, tt.now, h2.Expired(tt.now), tt.want)
 			}
@@ -134,7 +140,7 @@ func TestPayloadDetectsCorruption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := NewRecord(1_700_000_000, 1_800_000_000, payload)
+	rec := NewRecord(testKey, 1_700_000_000, 1_800_000_000, payload)
 	mustPayload(t, rec)
 	// CRC-32C catches every error burst of up to 32 bits, so every flipped
 	// byte in the checksum or the payload is caught, whatever the flip.
@@ -142,21 +148,22 @@ func TestPayloadDetectsCorruption(t *testing.T) {
 		for _, mask := range []byte{0x01, 0x80, 0x55, 0xff} {
 			bad := bytes.Clone(rec)
 			bad[i] ^= mask
-			if _, err := Payload(bad); !errors.Is(err, ErrBadRecord) {
+			if _, err := Payload(bad, testKey); !errors.Is(err, ErrBadRecord) {
 				t.Errorf("byte %d ^ %#02x: Payload error %v, want ErrBadRecord", i, mask, err)
 			}
 		}
 	}
-	// The version byte is checked too.
-	for _, v := range []byte{0, RecordVersion + 1, 0xff} {
+	// The version byte is checked too: relabelled version 1, whose
+	// checksum leaves out the key, the record fails its checksum.
+	for _, v := range []byte{0, recordVersion1, RecordVersion + 1, 0xff} {
 		bad := bytes.Clone(rec)
 		bad[0] = v
-		if _, err := Payload(bad); !errors.Is(err, ErrBadRecord) {
+		if _, err := Payload(bad, testKey); !errors.Is(err, ErrBadRecord) {
 			t.Errorf("version %d: Payload error %v, want ErrBadRecord", v, err)
 		}
 	}
-	// The timestamps are outside the checksum: a change there is not an
-	// error, but it must show in the parsed header.
+	// ParseHeader does not check the checksum: a change in the timestamps
+	// is not its error, but it must show in the parsed header.
 	for i := 1; i < HeaderSize-4; i++ {
 		bad := bytes.Clone(rec)
 		bad[i] ^= 0x01
@@ -169,16 +176,16 @@ func TestPayloadDetectsCorruption(t *testing.T) {
 		}
 	}
 	// Dropping or adding a byte is caught as well.
-	if _, err := Payload(rec[:len(rec)-1]); !errors.Is(err, ErrBadRecord) {
+	if _, err := Payload(rec[:len(rec)-1], testKey); !errors.Is(err, ErrBadRecord) {
 		t.Errorf("record missing its last byte: %v", err)
 	}
-	if _, err := Payload(append(bytes.Clone(rec), 0)); !errors.Is(err, ErrBadRecord) {
+	if _, err := Payload(append(bytes.Clone(rec), 0), testKey); !errors.Is(err, ErrBadRecord) {
 		t.Errorf("record with an extra byte: %v", err)
 	}
 }
 
 func TestParseHeaderErrors(t *testing.T) {
-	good := NewRecord(5, 6, []byte{0x07})
+	good := NewRecord(testKey, 5, 6, []byte{0x07})
 	tests := []struct {
 		name string
 		rec  []byte
@@ -189,7 +196,7 @@ func TestParseHeaderErrors(t *testing.T) {
 		{"one byte", []byte{RecordVersion}, "1 bytes"},
 		{"one short", good[:HeaderSize-1], "20 bytes"},
 		{"version 0", append([]byte{0}, good[1:]...), "version 0"},
-		{"version 2", append([]byte{2}, good[1:]...), "version 2"},
+		{"version 3", append([]byte{3}, good[1:]...), "version 3"},
 		{"version 255", append([]byte{255}, good[1:]...), "version 255"},
 	}
 	for _, tt := range tests {
@@ -201,9 +208,74 @@ func TestParseHeaderErrors(t *testing.T) {
 			if !bytes.Contains([]byte(err.Error()), []byte(tt.want)) {
 				t.Errorf("error %q does not say %q", err, tt.want)
 			}
-			if _, err := Payload(tt.rec); !errors.Is(err, ErrBadRecord) {
+			if _, err := Payload(tt.rec, testKey); !errors.Is(err, ErrBadRecord) {
 				t.Errorf("Payload error %v, want ErrBadRecord", err)
 			}
 		})
+	}
+}
+
+// TestChecksumCoversKey: a record opened under any key but its own fails
+// its checksum, whatever bit of the key changed, and whatever its length.
+func TestChecksumCoversKey(t *testing.T) {
+	key := AppendString(nil, "user-alice")
+	rec := NewRecord(key, 1, 2, AppendString(nil, "alice's value"))
+	if _, err := Payload(rec, key); err != nil {
+		t.Fatalf("Payload under its own key: %v", err)
+	}
+	for i := range len(key) * 8 {
+		other := bytes.Clone(key)
+		other[i/8] ^= 1 << (i % 8)
+		if _, err := Payload(rec, other); !errors.Is(err, ErrBadRecord) {
+			t.Errorf("key bit %d flipped (%q): Payload error %v, want ErrBadRecord", i, other, err)
+		}
+	}
+	for _, other := range [][]byte{nil, {}, key[:len(key)-1], append(bytes.Clone(key), 0)} {
+		if _, err := Payload(rec, other); !errors.Is(err, ErrBadRecord) {
+			t.Errorf("key %q: Payload error %v, want ErrBadRecord", other, err)
+		}
+	}
+	// Encode covers the key too.
+	enc, err := mustValues[string](t).Encode("alice's value", key, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(enc, rec) {
+		t.Errorf("Encode = % x, want NewRecord's % x", enc, rec)
+	}
+}
+
+// version1Record builds a record as version 1 wrote it: the checksum
+// covers the version, the timestamps and the payload, not the key.
+func version1Record(storedAt, expiresAt int64, payload []byte) []byte {
+	rec := []byte{recordVersion1}
+	rec = binary.BigEndian.AppendUint64(rec, uint64(storedAt))
+	rec = binary.BigEndian.AppendUint64(rec, uint64(expiresAt))
+	sum := crc32.Checksum(append(bytes.Clone(rec), payload...), crc32.MakeTable(crc32.Castagnoli))
+	rec = binary.BigEndian.AppendUint32(rec, sum)
+	return append(rec, payload...)
+}
+
+// TestVersion1Records: records written by version 1 are read as they were
+// written, under any key, and still fail on any damage to what their
+// checksum covers.
+func TestVersion1Records(t *testing.T) {
+	payload := AppendString(nil, "old")
+	rec := version1Record(10, 20, payload)
+	h, err := ParseHeader(rec)
+	if err != nil || h.Version != 1 || h.StoredAt != 10 || h.ExpiresAt != 20 {
+		t.Fatalf("ParseHeader = %+v, %v", h, err)
+	}
+	for _, key := range [][]byte{nil, testKey, AppendString(nil, "any other")} {
+		if p, err := Payload(rec, key); err != nil || !bytes.Equal(p, payload) {
+			t.Errorf("Payload under key %q = % x, %v; want the payload", key, p, err)
+		}
+	}
+	for i := 1; i < len(rec); i++ {
+		bad := bytes.Clone(rec)
+		bad[i] ^= 0x01
+		if _, err := Payload(bad, testKey); !errors.Is(err, ErrBadRecord) {
+			t.Errorf("byte %d flipped: Payload error %v, want ErrBadRecord", i, err)
+		}
 	}
 }

@@ -43,9 +43,10 @@ var encoders = sync.Pool{New: func() any {
 // maxPooledBuffer keeps one huge value from pinning its buffer in the pool.
 const maxPooledBuffer = 1 << 20
 
-// Encode returns a record holding v, stamped with storedAt and expiresAt
+// Encode returns a record holding v, to be stored under key (the encoded
+// key, which its checksum covers), stamped with storedAt and expiresAt
 // (Unix nanoseconds; expiresAt 0 means never).
-func (c *Values[V]) Encode(v V, storedAt, expiresAt int64) ([]byte, error) {
+func (c *Values[V]) Encode(v V, key []byte, storedAt, expiresAt int64) ([]byte, error) {
 	e := encoders.Get().(*encoder)
 	e.buf.Reset()
 	e.buf.Write(make([]byte, HeaderSize))
@@ -57,7 +58,7 @@ func (c *Values[V]) Encode(v V, storedAt, expiresAt int64) ([]byte, error) {
 	if e.buf.Cap() <= maxPooledBuffer {
 		encoders.Put(e)
 	}
-	putHeader(rec, storedAt, expiresAt)
+	putHeader(rec, key, storedAt, expiresAt)
 	return rec, nil
 }
 

@@ -43,7 +43,7 @@ func (f *Func[K, V]) Set(ctx context.Context, k K, v V) error {
 	if f.ns != nil {
 		key = f.keys(nil, k)
 	}
-	it, ok := f.prepare(k, v)
+	it, ok := f.prepare(k, key, v)
 	var err error
 	if ok {
 		err = f.write(ctx, k, key, it)

@@ -506,7 +506,7 @@ func (f *Func[K, V]) lookup(k K, key []byte) (entry[V], bool) {
 // v as the store gives it back. A failure to store is logged, never
 // returned: the caller has its value.
 func (f *Func[K, V]) remember(ctx context.Context, fl *flight[V], k K, key []byte, v V) V {
-	it, ok := f.prepare(k, v)
+	it, ok := f.prepare(k, key, v)
 	if !ok {
 		return v
 	}
@@ -533,7 +533,7 @@ type item[V any] struct {
 
 // prepare makes k's value v an item, or reports false if its TTL says not
 // to cache it.
-func (f *Func[K, V]) prepare(k K, v V) (item[V], bool) {
+func (f *Func[K, V]) prepare(k K, key []byte, v V) (item[V], bool) {
 	ttl, keep := f.ttlOf(k, v)
 	if !keep {
 		return item[V]{}, false
@@ -543,7 +543,7 @@ func (f *Func[K, V]) prepare(k K, v V) (item[V], bool) {
 	if f.ns != nil {
 		// The record expires at the entry's end: kept past its TTL for
 		// the grace of StaleWhileRevalidate and StaleIfError.
-		if it.rec, it.err = f.vals.Encode(v, now, it.t.end); it.err == nil {
+		if it.rec, it.err = f.vals.Encode(v, key, now, it.t.end); it.err == nil {
 			// What the memory tier keeps, and the caller gets, is what
 			// the store will give back (package codec normalises, for
 			// example, times to UTC).
@@ -555,7 +555,7 @@ func (f *Func[K, V]) prepare(k K, v V) (item[V], bool) {
 		}
 	} else if f.maxB > 0 {
 		// Measured for MaxBytes only: encoded and dropped.
-		if rec, err := f.vals.Encode(v, now, 0); err == nil {
+		if rec, err := f.vals.Encode(v, nil, now, 0); err == nil {
 			it.size = int64(len(rec) - codec.HeaderSize)
 		}
 	}
@@ -614,7 +614,9 @@ func (f *Func[K, V]) Info() Info {
 	}
 	if f.mem != nil {
 		i.CurrSize = f.mem.len()
-		i.CurrBytes = f.mem.bytes()
+		if f.maxB > 0 {
+			i.CurrBytes = f.mem.bytes()
+		}
 	}
 	i.MaxBytes = f.maxB
 	return i

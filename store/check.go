@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -35,90 +36,226 @@ func (r *CheckReport) problem(format string, args ...any) {
 	}
 }
 
-// Check verifies the whole file: bbolt's own consistency check, then every
-// record (header, checksum, well-formed payload), the agreement of the
-// expiry and age indexes with the records, and each namespace's entry and
-// byte counters against its records. Unlike everything else in the store
-// it reads every entry. progress, if not nil, is called as records are
-// read, with the total the counters promise.
+// Check verifies the whole file: bbolt's own consistency check (pages and
+// freelist), then every record (header, checksum, well-formed payload),
+// the agreement of the expiry and age indexes with the records, and each
+// namespace's entry and byte counters against its records. Unlike
+// everything else in the store it reads every entry. progress, if not nil,
+// is called as records are read, with the total the counters promise.
 //
-// With fix, Check also repairs what it found: it deletes bad records and
-// index keys that point nowhere, adds missing index keys and rewrites the
-// counters, in one transaction, and lists each repair. bbolt-level damage
-// is reported, not repaired.
+// Every comparison is made within one bbolt transaction, so that a check
+// of a store in use (memoctl check through the holder's control endpoint)
+// sees records, index keys and counters as one commit left them, and
+// finds no problem in a healthy store however busy its writer:
+//
+//   - bbolt's check reads the freelist, which a committing writer changes
+//     without a lock bbolt's readers share: bbolt documents it as unsafe
+//     in a read transaction beside a writer, and running it there both
+//     reports pages in flight as damage and races on the freelist's maps
+//     (a fatal error in the process holding the store). On a writable
+//     store it therefore runs in a write transaction, where bbolt
+//     documents it as safe: one of its own that changes nothing and is
+//     rolled back, so that it need not wait for the writer's queue; the
+//     writer waits for it, for as long as it takes, which is short next
+//     to the record pass, as it decodes nothing. On a read-only store no
+//     process can write, and it runs in the record pass's transaction.
+//   - The record pass of a check without fix runs in one read
+//     transaction, beside the writer: writes go on, and callers do not
+//     wait for it. Entries and bytes are compared with the counters
+//     stored in that same transaction: the writer rewrites them in every
+//     transaction that changes a namespace's entries, and the counts only
+//     memory holds (hits, misses, ...) never change entries or bytes.
+//     Caveat: a read transaction keeps bbolt from remapping the file, so
+//     a commit that must grow the mapping waits for the pass to end.
+//   - With fix, the whole check and its repairs run in one write
+//     transaction of the writer's, alone, so that the repairs are made to
+//     exactly what was checked and nothing (a write, the sweeper,
+//     eviction) changes underneath: the store takes no writes meanwhile.
+//     It deletes bad records, records missing from an index (the writer
+//     never leaves one so: its key or an index key was damaged, and the
+//     record may be another key's), and index keys that point nowhere,
+//     and sets the counters to what remains; it lists each repair.
+//     bbolt-level damage is reported, not repaired.
 func (s *fileStore) Check(ctx context.Context, fix bool, progress func(done, total int64)) (*CheckReport, error) {
-	release, err := s.use()
-	if err != nil {
-		return nil, err
-	}
-	defer release()
 	if fix && s.opts.readOnly {
 		return nil, fmt.Errorf("store: check --fix %s: opened read-only", s.path)
 	}
-	rep := &CheckReport{}
 	var total int64
 	for _, ns := range s.Stats().Namespaces {
 		total += ns.Entries
 	}
-	err = s.db.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			rep.problem("bbolt: %v", err)
+	c := &checker{ctx: ctx, rep: &CheckReport{}, progress: progress, total: total}
+	var err error
+	switch {
+	case fix:
+		err = s.checkFix(ctx, c)
+	case s.opts.readOnly:
+		err = s.checkRead(c, true)
+	default:
+		if err = s.checkPages(c); err == nil {
+			err = s.checkRead(c, false)
 		}
-		return checkOrphanBuckets(tx, rep)
-	})
+	}
 	if err != nil {
-		return rep, err
-	}
-	s.mu.RLock()
-	var spaces []*space
-	for _, sp := range s.spaces {
-		spaces = append(spaces, sp)
-	}
-	s.mu.RUnlock()
-	var done int64
-	tick := func() {
-		done++
-		if progress != nil && done%1000 == 0 {
-			progress(done, total)
-		}
-	}
-	for _, sp := range spaces {
-		var found []repair
-		err := s.db.View(func(tx *bolt.Tx) error {
-			var err error
-			found, err = checkSpace(ctx, tx, sp, rep, tick)
-			return err
-		})
-		if err != nil {
-			return rep, err
-		}
-		if fix && len(found) > 0 {
-			if err := s.repair(ctx, sp, found, rep); err != nil {
-				return rep, err
-			}
-		}
+		return c.rep, err
 	}
 	if progress != nil {
-		progress(done, total)
+		progress(c.done, total)
 	}
-	rep.Records = done
-	return rep, nil
+	c.rep.Records = c.done
+	return c.rep, nil
 }
 
-// A repair is one change Check found necessary.
-type repair struct {
-	bucket   byte // 'd', 'e' or 'a'
-	key      []byte
-	put      bool    // add key (an index key) rather than delete it
-	counters *counts // the namespace's true entries and bytes
+// checkRead runs the record pass in one read transaction, and bbolt's
+// check in it too if pages (which only a read-only store may ask).
+func (s *fileStore) checkRead(c *checker, pages bool) error {
+	release, err := s.use()
+	if err != nil {
+		return err
+	}
+	defer release()
+	return s.db.View(func(tx *bolt.Tx) error {
+		if pages {
+			c.pages(tx)
+		}
+		_, err := c.records(tx)
+		return err
+	})
+}
+
+// checkPages runs bbolt's check in a write transaction that changes
+// nothing and is rolled back: no commit can run beside it.
+func (s *fileStore) checkPages(c *checker) error {
+	release, err := s.use()
+	if err != nil {
+		return err
+	}
+	defer release()
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return fmt.Errorf("store: check: %w", err)
+	}
+	defer tx.Rollback()
+	c.pages(tx)
+	return nil
+}
+
+// checkFix runs bbolt's check, the record pass and the repairs in one
+// write transaction of the writer's, alone.
+//
+// A failed commit is retried by the writer after this returns, and ctx may
+// end while the op is queued: gone tells the op to do nothing then, so that
+// nothing writes into c once the caller has it back.
+func (s *fileStore) checkFix(ctx context.Context, c *checker) error {
+	release, err := s.use()
+	if err != nil {
+		return err
+	}
+	result := make(chan *checker, 1)
+	gone := make(chan struct{})
+	o := &op{kind: opFunc, alone: true, wait: make(chan error, 1), fn: func(tx *bolt.Tx, st *txState) error {
+		select {
+		case <-gone:
+			return nil
+		default:
+		}
+		w := *c
+		w.rep = &CheckReport{}
+		w.pages(tx)
+		found, err := w.records(tx)
+		if err != nil {
+			// Cancelled: repair nothing, and fail no commit for it.
+			return nil
+		}
+		if err := w.repair(tx, st, found); err != nil {
+			return err
+		}
+		select {
+		case result <- &w:
+		default:
+		}
+		return nil
+	}}
+	err = s.enqueue(ctx, o, release)
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		close(gone)
+		return fmt.Errorf("store: check --fix: %w", err)
+	}
+	select {
+	case w := <-result:
+		*c = *w
+		return nil
+	default:
+		return errors.New("store: check --fix: the writer did not run it")
+	}
+}
+
+// checker is one run of Check.
+type checker struct {
+	ctx      context.Context
+	rep      *CheckReport
+	progress func(done, total int64)
+	done     int64
+	total    int64
+}
+
+func (c *checker) tick() {
+	c.done++
+	if c.progress != nil && c.done%1000 == 0 {
+		c.progress(c.done, c.total)
+	}
+}
+
+// pages runs bbolt's check of tx's pages and freelist. It must run where
+// no other transaction can commit: in a write transaction, or on a
+// read-only store.
+func (c *checker) pages(tx *bolt.Tx) {
+	for err := range tx.Check() {
+		c.rep.problem("bbolt: %v", err)
+	}
+}
+
+// A nsCheck is what the record pass found in one namespace.
+type nsCheck struct {
+	name    string
+	counted counts   // what its counters say, as of the transaction
+	present counts   // every record found, bad ones too
+	drop    [][]byte // keys of records to delete
+	stray   []stray  // index keys to delete
 }
 
 type counts struct{ entries, bytes int64 }
 
-// checkOrphanBuckets reports namespace buckets without a namespace.
-func checkOrphanBuckets(tx *bolt.Tx, rep *CheckReport) error {
+// A stray is an index key that points to no record.
+type stray struct {
+	index byte // 'e' or 'a'
+	key   []byte
+}
+
+// records checks every namespace that tx holds, and the buckets of none.
+func (c *checker) records(tx *bolt.Tx) ([]*nsCheck, error) {
 	names := tx.Bucket(bucketNamespaces)
-	return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+	checkOrphanBuckets(tx, names, c.rep)
+	counters := tx.Bucket(bucketCounters)
+	var found []*nsCheck
+	err := names.ForEach(func(k, _ []byte) error {
+		cnt := unmarshalCounters(counters.Get(k))
+		n := &nsCheck{name: string(k), counted: counts{cnt.Entries, cnt.Bytes}}
+		if err := c.namespace(tx, n); err != nil {
+			return err
+		}
+		found = append(found, n)
+		return nil
+	})
+	return found, err
+}
+
+// checkOrphanBuckets reports namespace buckets without a namespace.
+func checkOrphanBuckets(tx *bolt.Tx, names *bolt.Bucket, rep *CheckReport) {
+	tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
 		n := string(name)
 		if len(n) > 2 && n[1] == '/' && strings.ContainsRune("dea", rune(n[0])) {
 			if names.Get([]byte(n[2:])) == nil {
@@ -129,50 +266,25 @@ func checkOrphanBuckets(tx *bolt.Tx, rep *CheckReport) error {
 	})
 }
 
-func checkSpace(ctx context.Context, tx *bolt.Tx, sp *space, rep *CheckReport, tick func()) ([]repair, error) {
-	d, e, a := tx.Bucket(sp.dataName), tx.Bucket(sp.expName), tx.Bucket(sp.ageName)
+// namespace checks n's records and index keys, and its counters against
+// its records.
+func (c *checker) namespace(tx *bolt.Tx, n *nsCheck) error {
+	d, e, a := tx.Bucket([]byte("d/"+n.name)), tx.Bucket([]byte("e/"+n.name)), tx.Bucket([]byte("a/"+n.name))
 	if d == nil || e == nil || a == nil {
-		rep.problem("namespace %q: buckets missing", sp.name)
-		return nil, nil
+		c.rep.problem("namespace %q: buckets missing", n.name)
+		return nil
 	}
-	var fixes []repair
-	var real counts
-	c := d.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+	cur := d.Cursor()
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		if err := c.ctx.Err(); err != nil {
+			return err
 		}
-		tick()
-		h, err := codec.ParseHeader(v)
-		if err == nil {
-			var p []byte
-			if p, err = codec.Payload(v); err == nil {
-				err = codec.Validate(p)
-			}
-		}
-		if err != nil {
-			rep.problem("namespace %q: key %s: %v", sp.name, hex.EncodeToString(k), err)
-			fixes = append(fixes, repair{bucket: 'd', key: bytes.Clone(k)})
-			if h, herr := codec.ParseHeader(v); herr == nil {
-				// Its index keys go with it.
-				fixes = append(fixes, repair{bucket: 'a', key: expiry.AppendIndexKey(nil, h.StoredAt, k)})
-				if h.ExpiresAt != expiry.Never {
-					fixes = append(fixes, repair{bucket: 'e', key: expiry.AppendIndexKey(nil, h.ExpiresAt, k)})
-				}
-			}
-			continue
-		}
-		real.entries++
-		real.bytes += int64(len(k) + len(v))
-		if ik := expiry.AppendIndexKey(nil, h.StoredAt, k); a.Get(ik) == nil {
-			rep.problem("namespace %q: key %s: missing from the age index", sp.name, hex.EncodeToString(k))
-			fixes = append(fixes, repair{bucket: 'a', key: ik, put: true})
-		}
-		if h.ExpiresAt != expiry.Never {
-			if ik := expiry.AppendIndexKey(nil, h.ExpiresAt, k); e.Get(ik) == nil {
-				rep.problem("namespace %q: key %s: missing from the expiry index", sp.name, hex.EncodeToString(k))
-				fixes = append(fixes, repair{bucket: 'e', key: ik, put: true})
-			}
+		c.tick()
+		n.present.entries++
+		n.present.bytes += int64(len(k) + len(v))
+		if why := c.record(e, a, k, v); why != "" {
+			c.rep.problem("namespace %q: key %s: %s", n.name, hex.EncodeToString(k), why)
+			n.drop = append(n.drop, bytes.Clone(k))
 		}
 	}
 	for _, idx := range []struct {
@@ -180,8 +292,8 @@ func checkSpace(ctx context.Context, tx *bolt.Tx, sp *space, rep *CheckReport, t
 		name   byte
 		stored bool
 	}{{a, 'a', true}, {e, 'e', false}} {
-		c := idx.b.Cursor()
-		for ik, _ := c.First(); ik != nil; ik, _ = c.Next() {
+		cur := idx.b.Cursor()
+		for ik, _ := cur.First(); ik != nil; ik, _ = cur.Next() {
 			at, key, err := expiry.ParseIndexKey(ik)
 			ok := err == nil
 			if ok {
@@ -190,65 +302,84 @@ func checkSpace(ctx context.Context, tx *bolt.Tx, sp *space, rep *CheckReport, t
 				ok = rec != nil && herr == nil && (idx.stored && h.StoredAt == at || !idx.stored && h.ExpiresAt == at)
 			}
 			if !ok {
-				rep.problem("namespace %q: index %c: key %s points to no record", sp.name, idx.name, hex.EncodeToString(ik))
-				fixes = append(fixes, repair{bucket: idx.name, key: bytes.Clone(ik)})
+				c.rep.problem("namespace %q: index %c: key %s points to no record", n.name, idx.name, hex.EncodeToString(ik))
+				n.stray = append(n.stray, stray{idx.name, bytes.Clone(ik)})
 			}
 		}
 	}
-	if sp.c.Entries != real.entries || sp.c.Bytes != real.bytes {
-		rep.problem("namespace %q: counters say %d entries and %d bytes, the records %d and %d",
-			sp.name, sp.c.Entries, sp.c.Bytes, real.entries, real.bytes)
-		fixes = append(fixes, repair{counters: &real})
+	if n.counted != n.present {
+		c.rep.problem("namespace %q: counters say %d entries and %d bytes, the records %d and %d",
+			n.name, n.counted.entries, n.counted.bytes, n.present.entries, n.present.bytes)
 	}
-	return fixes, nil
+	return nil
 }
 
-// repair applies fixes to sp through the writer, so that the counters in
-// memory change with the file.
-func (s *fileStore) repair(ctx context.Context, sp *space, fixes []repair, rep *CheckReport) error {
-	var done []string
-	o := &op{kind: opFunc, wait: make(chan error, 1), fn: func(tx *bolt.Tx, st *txState) error {
-		done = done[:0]
+// record returns what is wrong with the record rec stored under k, or "".
+func (c *checker) record(e, a *bolt.Bucket, k, rec []byte) string {
+	h, err := codec.ParseHeader(rec)
+	if err == nil {
+		var p []byte
+		if p, err = codec.Payload(rec, k); err == nil {
+			err = codec.Validate(p)
+		}
+	}
+	if err != nil {
+		return err.Error()
+	}
+	if a.Get(expiry.AppendIndexKey(nil, h.StoredAt, k)) == nil {
+		return "missing from the age index"
+	}
+	if h.ExpiresAt != expiry.Never && e.Get(expiry.AppendIndexKey(nil, h.ExpiresAt, k)) == nil {
+		return "missing from the expiry index"
+	}
+	return ""
+}
+
+// repair applies what the record pass found, in the write transaction tx
+// it ran in. Counters that disagree with the records are first set to
+// them; removing records then keeps them right.
+func (c *checker) repair(tx *bolt.Tx, st *txState, found []*nsCheck) error {
+	spaces := map[string]*space{}
+	for _, sp := range st.spaces {
+		spaces[sp.name] = sp
+	}
+	for _, n := range found {
+		sp := spaces[n.name]
+		if sp == nil {
+			// Not loaded: every committed namespace is, before an alone op.
+			c.rep.problem("namespace %q: not loaded; not repaired", n.name)
+			continue
+		}
 		b, err := st.bucketsOf(tx, sp)
 		if err != nil {
 			return err
 		}
-		for _, f := range fixes {
-			switch {
-			case f.counters != nil:
-				c := st.counters(sp)
-				c.Entries, c.Bytes = f.counters.entries, f.counters.bytes
-				done = append(done, fmt.Sprintf("namespace %q: counters set to %d entries and %d bytes", sp.name, c.Entries, c.Bytes))
-				continue
-			case f.bucket == 'd':
-				err = b.d.Delete(f.key)
-			case f.put && f.bucket == 'a':
-				err = b.a.Put(f.key, nil)
-			case f.put:
-				err = b.e.Put(f.key, nil)
-			case f.bucket == 'a':
-				err = b.a.Delete(f.key)
-			default:
-				err = b.e.Delete(f.key)
+		cnt := st.counters(sp)
+		reset := n.counted != n.present
+		if reset {
+			cnt.Entries, cnt.Bytes = n.present.entries, n.present.bytes
+		}
+		for _, k := range n.drop {
+			if rec := b.d.Get(k); rec != nil {
+				if err := st.remove(b, sp, k, rec); err != nil {
+					return err
+				}
 			}
-			if err != nil {
+			c.rep.Fixed = append(c.rep.Fixed, fmt.Sprintf("namespace %q: deleted d/%s", sp.name, hex.EncodeToString(k)))
+		}
+		for _, x := range n.stray {
+			ib := b.a
+			if x.index == 'e' {
+				ib = b.e
+			}
+			if err := ib.Delete(x.key); err != nil {
 				return err
 			}
-			verb := "deleted"
-			if f.put {
-				verb = "added"
-			}
-			done = append(done, fmt.Sprintf("namespace %q: %s %c/%s", sp.name, verb, f.bucket, hex.EncodeToString(f.key)))
+			c.rep.Fixed = append(c.rep.Fixed, fmt.Sprintf("namespace %q: deleted %c/%s", sp.name, x.index, hex.EncodeToString(x.key)))
 		}
-		return nil
-	}}
-	release, err := s.use()
-	if err != nil {
-		return err
+		if reset {
+			c.rep.Fixed = append(c.rep.Fixed, fmt.Sprintf("namespace %q: counters set to %d entries and %d bytes", sp.name, cnt.Entries, cnt.Bytes))
+		}
 	}
-	if err := s.enqueue(ctx, o, release); err != nil {
-		return err
-	}
-	rep.Fixed = append(rep.Fixed, done...)
 	return nil
 }

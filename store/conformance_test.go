@@ -71,6 +71,7 @@ var conformance = []struct {
 	{"SpecChange", conformSpecChange},
 	{"SecondClaim", conformSecondClaim},
 	{"BadRecords", conformBadRecords},
+	{"RecordOfAnotherKey", conformRecordOfAnotherKey},
 	{"RefusedWrites", conformRefused},
 	{"Counters", conformCounters},
 	{"Closed", conformClosed},
@@ -96,13 +97,13 @@ func conformRoundTrip(t *testing.T, open opener) {
 	s := open(t, WithClock(clock))
 	ns := openNS(t, s, "rt")
 	exp := clock.nanos() + int64(time.Hour)
-	put(t, ns, "a", record(clock.nanos(), exp, "alpha"))
+	put(t, ns, "a", record("a", clock.nanos(), exp, "alpha"))
 	wantValue(t, ns, "a", "alpha") // read-your-writes, before any flush
 	if f := lookup(t, ns, "a"); f.expiresAt != exp {
 		t.Errorf("expiresAt = %d, want %d", f.expiresAt, exp)
 	}
 	wantMiss(t, ns, "b")
-	put(t, ns, "a", record(clock.nanos(), 0, "again"))
+	put(t, ns, "a", record("a", clock.nanos(), 0, "again"))
 	wantValue(t, ns, "a", "again")
 	flush(t, s)
 	if st := nsStats(t, s, "rt"); st.Writes != 2 {
@@ -113,7 +114,7 @@ func conformRoundTrip(t *testing.T, open opener) {
 func conformReopen(t *testing.T, open opener) {
 	s := open(t)
 	ns := openNS(t, s, "keep")
-	put(t, ns, "k", record(1, 0, "v"))
+	put(t, ns, "k", record("k", 1, 0, "v"))
 	closeStore(t, s)
 	s = open(t)
 	wantValue(t, openNS(t, s, "keep"), "k", "v")
@@ -122,7 +123,7 @@ func conformReopen(t *testing.T, open opener) {
 func conformDelete(t *testing.T, open opener) {
 	s := open(t)
 	ns := openNS(t, s, "del")
-	put(t, ns, "k", record(1, 0, "v"))
+	put(t, ns, "k", record("k", 1, 0, "v"))
 	if err := ns.Delete(context.Background(), key("k")); err != nil {
 		t.Fatal(err)
 	}
@@ -137,8 +138,8 @@ func conformClear(t *testing.T, open opener) {
 	tier := &testTier{}
 	a.Attach(tier)
 	for _, k := range []string{"1", "2", "3"} {
-		put(t, a, k, record(1, 0, "x"+k))
-		put(t, other, k, record(1, 0, "y"+k))
+		put(t, a, k, record(k, 1, 0, "x"+k))
+		put(t, other, k, record(k, 1, 0, "y"+k))
 	}
 	flush(t, s)
 	if err := a.Clear(context.Background()); err != nil {
@@ -162,8 +163,8 @@ func conformClear(t *testing.T, open opener) {
 func conformClearAll(t *testing.T, open opener) {
 	s := open(t)
 	x, y := openNS(t, s, "x"), openNS(t, s, "y")
-	put(t, x, "k", record(1, 0, "v"))
-	put(t, y, "k", record(1, 0, "v"))
+	put(t, x, "k", record("k", 1, 0, "v"))
+	put(t, y, "k", record("k", 1, 0, "v"))
 	if err := s.Clear(context.Background(), ""); err != nil {
 		t.Fatal(err)
 	}
@@ -180,9 +181,9 @@ func conformExpiry(t *testing.T, open opener) {
 	s := open(t, WithClock(clock), WithSweepInterval(0))
 	ns := openNS(t, s, "ttl")
 	now := clock.nanos()
-	put(t, ns, "short", record(now, now+int64(time.Minute), "s"))
-	put(t, ns, "long", record(now, now+int64(time.Hour), "l"))
-	put(t, ns, "past", record(now-2, now-1, "p")) // expired when written
+	put(t, ns, "short", record("short", now, now+int64(time.Minute), "s"))
+	put(t, ns, "long", record("long", now, now+int64(time.Hour), "l"))
+	put(t, ns, "past", record("past", now-2, now-1, "p")) // expired when written
 	flush(t, s)
 	wantValue(t, ns, "short", "s")
 	wantMiss(t, ns, "past")
@@ -199,7 +200,7 @@ func conformExpiry(t *testing.T, open opener) {
 func conformSpecChange(t *testing.T, open opener) {
 	s := open(t)
 	ns := openNSSpec(t, s, "ver", spec("1"))
-	put(t, ns, "k", record(1, 0, "old"))
+	put(t, ns, "k", record("k", 1, 0, "old"))
 	closeStore(t, s)
 	s = open(t)
 	ns = openNSSpec(t, s, "ver", spec("2"))
@@ -207,7 +208,7 @@ func conformSpecChange(t *testing.T, open opener) {
 	if st := nsStats(t, s, "ver"); st.Version != "2" {
 		t.Errorf("version = %q, want 2", st.Version)
 	}
-	put(t, ns, "k", record(1, 0, "new"))
+	put(t, ns, "k", record("k", 1, 0, "new"))
 	closeStore(t, s)
 	s = open(t)
 	wantValue(t, openNSSpec(t, s, "ver", spec("2")), "k", "new")
@@ -228,11 +229,11 @@ func conformBadRecords(t *testing.T, open opener) {
 	s := open(t)
 	ns := openNS(t, s, "bad")
 	// A record whose payload no longer matches its checksum.
-	rec := record(1, 0, "v")
+	rec := record("crc", 1, 0, "v")
 	rec[len(rec)-1] ^= 0xff
 	put(t, ns, "crc", rec)
 	// A record that passes its checksum but that decode rejects.
-	put(t, ns, "type", record(1, 0, "v"))
+	put(t, ns, "type", record("type", 1, 0, "v"))
 	flush(t, s)
 	wantMiss(t, ns, "crc")
 	calls := 0
@@ -251,17 +252,33 @@ func conformBadRecords(t *testing.T, open opener) {
 	}
 }
 
+// conformRecordOfAnotherKey stores the record made for "user-alice" under
+// "user-alicd", as one flipped bit in a stored key would leave it: the
+// record's checksum covers the key it was made for, so a Lookup of
+// "user-alicd" misses (and counts a bad record) instead of answering with
+// alice's value.
+func conformRecordOfAnotherKey(t *testing.T, open opener) {
+	s := open(t)
+	ns := openNS(t, s, "moved")
+	put(t, ns, "user-alicd", record("user-alice", 1, 0, "alice's value"))
+	flush(t, s)
+	wantMiss(t, ns, "user-alicd")
+	if st := nsStats(t, s, "moved"); st.DecodeErrors != 1 {
+		t.Errorf("DecodeErrors = %d, want 1", st.DecodeErrors)
+	}
+}
+
 func conformRefused(t *testing.T, open opener) {
 	s := open(t)
 	ns := openNS(t, s, "refuse")
 	ctx := context.Background()
-	if err := ns.Put(ctx, nil, record(1, 0, "v")); err == nil {
+	if err := ns.Put(ctx, nil, record("", 1, 0, "v")); err == nil {
 		t.Error("Put with an empty key succeeded")
 	}
 	if err := ns.Put(ctx, key("k"), []byte("not a record")); err == nil {
 		t.Error("Put of a record without a header succeeded")
 	}
-	if err := ns.Put(ctx, make([]byte, maxKeyBytes+1), record(1, 0, "v")); err == nil {
+	if err := ns.Put(ctx, make([]byte, maxKeyBytes+1), record("", 1, 0, "v")); err == nil {
 		t.Error("Put with an oversize key succeeded")
 	}
 	if st := nsStats(t, s, "refuse"); st.WriteErrors != 3 {
@@ -309,7 +326,7 @@ func conformClosed(t *testing.T, open opener) {
 	if _, err := ns.Lookup(key("k"), func([]byte, int64, int64) error { return nil }); !errors.Is(err, ErrClosed) {
 		t.Errorf("Lookup after Close: %v, want ErrClosed", err)
 	}
-	if err := ns.Put(ctx, key("k"), record(1, 0, "v")); !errors.Is(err, ErrClosed) {
+	if err := ns.Put(ctx, key("k"), record("k", 1, 0, "v")); !errors.Is(err, ErrClosed) {
 		t.Errorf("Put after Close: %v, want ErrClosed", err)
 	}
 	if err := s.Flush(ctx); !errors.Is(err, ErrClosed) {
@@ -332,7 +349,7 @@ func conformAcquire(t *testing.T, open opener) {
 	if err != nil || ok || release == nil {
 		t.Fatalf("Acquire = %v, %v, %v; want to compute", ok, release != nil, err)
 	}
-	put(t, ns, "k", record(1, 0, "v"))
+	put(t, ns, "k", record("k", 1, 0, "v"))
 	release()
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("Acquire on a free key took %v", d)

@@ -358,8 +358,13 @@ func (c *Client) Keys(ctx context.Context, namespace string, limit int, fn func(
 		} else if err != nil {
 			return err
 		}
-		var e struct{ Error string }
-		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
+		// The endpoint's final error line has only "error"; a KeyInfo has
+		// "error" too (a key that does not decode) but always "stored_at".
+		var e struct {
+			Error    string
+			StoredAt *int64 `json:"stored_at"`
+		}
+		if json.Unmarshal(raw, &e) == nil && e.Error != "" && e.StoredAt == nil {
 			return errors.New(e.Error)
 		}
 		var k KeyInfo

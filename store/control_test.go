@@ -72,7 +72,7 @@ func rawRequest(tb testing.TB, path, req string) (int, error) {
 func TestControlRequests(t *testing.T) {
 	path := filepath.Join(shortDir(t), "c.db")
 	s := openStore(t, path)
-	put(t, openNS(t, s, "n"), "k", record(1, 0, "v"))
+	put(t, openNS(t, s, "n"), "k", record("k", 1, 0, "v"))
 	flush(t, s)
 	hc := controlClient(t, path)
 	tests := []struct {

@@ -101,13 +101,13 @@ func TestFailingCommits(t *testing.T) {
 	ns := openNS(t, s, "n")
 	const before, during = 20, 100
 	for i := range before {
-		put(t, ns, fmt.Sprint("b", i), record(int64(i+1), 0, fmt.Sprint("before ", i)))
+		put(t, ns, fmt.Sprint("b", i), record(fmt.Sprint("b", i), int64(i+1), 0, fmt.Sprint("before ", i)))
 	}
 	flush(t, s)
 
 	fault.on.Store(true)
 	for i := range during {
-		put(t, ns, fmt.Sprint("d", i), record(int64(i+1), 0, fmt.Sprint("during ", i)))
+		put(t, ns, fmt.Sprint("d", i), record(fmt.Sprint("d", i), int64(i+1), 0, fmt.Sprint("during ", i)))
 	}
 	if err := s.Flush(context.Background()); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Flush while commits fail = %v, want ENOSPC", err)
@@ -175,14 +175,14 @@ func TestFailingCommitsQueueBudget(t *testing.T) {
 	fault.on.Store(true)
 	// Let a commit fail first: a Put that found the queue full before any
 	// commit failed waits instead (TestQueueFullWhenCommitsStartFailing).
-	put(t, ns, "first", record(1, 0, "v"))
+	put(t, ns, "first", record("first", 1, 0, "v"))
 	if err := s.Flush(context.Background()); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Flush = %v, want ENOSPC", err)
 	}
 	accepted, refused := 1, 0
 	for i := 0; refused < 10; i++ {
 		start := time.Now()
-		err := ns.Put(context.Background(), key(fmt.Sprint(i)), record(int64(i+1), 0, strings.Repeat("v", 200)))
+		err := ns.Put(context.Background(), key(fmt.Sprint(i)), record(fmt.Sprint(i), int64(i+1), 0, strings.Repeat("v", 200)))
 		if d := time.Since(start); d > time.Second {
 			t.Fatalf("Put %d took %v while commits fail", i, d)
 		}
@@ -242,7 +242,7 @@ func TestIntermittentCommitFailures(t *testing.T) {
 				switch n := r.IntN(40); {
 				case n < 24:
 					v := fmt.Sprintf("%s-v%d-%s", name, i, strings.Repeat("x", r.IntN(300)))
-					if err = ns.Put(ctx, key(name), record(int64(i), 0, v)); err == nil {
+					if err = ns.Put(ctx, key(name), record(name, int64(i), 0, v)); err == nil {
 						last[g][k] = v
 					}
 				case n < 32:
@@ -311,7 +311,7 @@ func TestQueueFullWhenCommitsStartFailing(t *testing.T) {
 	s := openStore(t, tempPath(t), WithQueueBytes(budget))
 	fault := injectFaults(s)
 	ns := openNS(t, s, "n")
-	rec := record(1, 0, strings.Repeat("v", 200))
+	rec := record("", 1, 0, strings.Repeat("v", 200))
 	// The writer is busy with a commit that will succeed; meanwhile the
 	// disk fills and writes fill the queue.
 	resume := holdWriter(t, s)

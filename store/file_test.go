@@ -139,7 +139,7 @@ func TestOpenCorrupt(t *testing.T) {
 			s := openStore(t, path)
 			ns := openNS(t, s, "n")
 			for i := range 2000 {
-				put(t, ns, fmt.Sprint(i), record(int64(i+1), 0, strings.Repeat("x", 100)))
+				put(t, ns, fmt.Sprint(i), record(fmt.Sprint(i), int64(i+1), 0, strings.Repeat("x", 100)))
 			}
 			closeStore(t, s)
 			fi, err := os.Stat(path)
@@ -198,7 +198,7 @@ func TestOpenCorrupt(t *testing.T) {
 func TestOpenNewerFormat(t *testing.T) {
 	path := tempPath(t)
 	s := openStore(t, path)
-	put(t, openNS(t, s, "n"), "k", record(1, 0, "v"))
+	put(t, openNS(t, s, "n"), "k", record("k", 1, 0, "v"))
 	closeStore(t, s)
 	updateBolt(t, path, func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put(keyFormat, binary.BigEndian.AppendUint32(nil, FormatVersion+1))

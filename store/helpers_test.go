@@ -105,9 +105,10 @@ func openNSSpec(tb testing.TB, s *Store, name string, sp NamespaceSpec) *Namespa
 // key returns the msgpack encoding of the string k, as memo makes keys.
 func key(k string) []byte { return codec.AppendString(nil, k) }
 
-// record returns a record of the msgpack string v.
-func record(storedAt, expiresAt int64, v string) []byte {
-	return codec.NewRecord(storedAt, expiresAt, codec.AppendString(nil, v))
+// record returns a record of the msgpack string v, to be stored under
+// key(k).
+func record(k string, storedAt, expiresAt int64, v string) []byte {
+	return codec.NewRecord(key(k), storedAt, expiresAt, codec.AppendString(nil, v))
 }
 
 // put stores rec under k and fails the test on error.

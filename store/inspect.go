@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"math"
+	"strconv"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -63,9 +66,13 @@ func (s *fileStore) Inspect(ctx context.Context) (Stats, error) {
 }
 
 // KeyInfo describes one stored entry.
+//
+// JSON has no NaN or infinities: a float key (or a float inside a key)
+// that is one is given as the string "NaN", "+Inf" or "-Inf", with RawKey
+// set, so that it is not taken for a string key.
 type KeyInfo struct {
 	Key       any    `json:"key"`             // the key, decoded from its msgpack encoding
-	RawKey    string `json:"raw,omitempty"`   // the key's bytes in hex, when they do not decode
+	RawKey    string `json:"raw,omitempty"`   // the key's bytes in hex, when they do not decode or JSON cannot show them as they are
 	StoredAt  int64  `json:"stored_at"`       // Unix nanoseconds
 	ExpiresAt int64  `json:"expires_at"`      // Unix nanoseconds; 0 = never
 	Bytes     int    `json:"bytes"`           // bytes of key and record
@@ -134,6 +141,13 @@ func keyInfo(k, rec []byte) KeyInfo {
 	if err != nil {
 		ki.RawKey, ki.Error = hex.EncodeToString(k), err.Error()
 	}
+	if _, jerr := json.Marshal(key); jerr != nil {
+		ki.RawKey = hex.EncodeToString(k)
+		key = jsonSafe(key)
+		if _, jerr := json.Marshal(key); jerr != nil {
+			key, ki.Error = nil, jerr.Error()
+		}
+	}
 	ki.Key = key
 	h, err := codec.ParseHeader(rec)
 	if err != nil {
@@ -141,4 +155,37 @@ func keyInfo(k, rec []byte) KeyInfo {
 	}
 	ki.StoredAt, ki.ExpiresAt = h.StoredAt, h.ExpiresAt
 	return ki
+}
+
+// jsonSafe returns v, a decoded key, with the floats JSON has no number
+// for made strings, and maps with keys other than strings keyed by their
+// printed keys.
+func jsonSafe(v any) any {
+	switch v := v.(type) {
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return strconv.FormatFloat(v, 'g', -1, 64)
+		}
+	case float32:
+		return jsonSafe(float64(v))
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = jsonSafe(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = jsonSafe(e)
+		}
+		return out
+	case map[any]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[fmt.Sprint(k)] = jsonSafe(e)
+		}
+		return out
+	}
+	return v
 }

@@ -217,7 +217,7 @@ func (n *fileNS) Lookup(key []byte, decode DecodeFunc) (bool, error) {
 // use decodes rec for Lookup. A bad record is counted, logged and queued
 // for deletion; if rec is itself still queued, the delete follows its write.
 func (n *fileNS) use(rec, key []byte, now int64, decode DecodeFunc) (bool, error) {
-	ok, err := openRecord(rec, now, decode)
+	ok, err := openRecord(rec, key, now, decode)
 	if err == nil {
 		return ok, nil
 	}
@@ -232,11 +232,11 @@ func (n *fileNS) use(rec, key []byte, now int64, decode DecodeFunc) (bool, error
 	return false, err
 }
 
-// openRecord hands the payload of rec, a stored record, to decode, unless
-// rec has expired at now (false, nil). The error is the record's (a bad
-// header or checksum) or decode's: the record is then bad, on either
-// backend.
-func openRecord(rec []byte, now int64, decode DecodeFunc) (bool, error) {
+// openRecord hands the payload of rec, the record stored under key, to
+// decode, unless rec has expired at now (false, nil). The error is the
+// record's (a bad header, or a checksum that does not hold for rec under
+// key) or decode's: the record is then bad, on either backend.
+func openRecord(rec, key []byte, now int64, decode DecodeFunc) (bool, error) {
 	h, err := codec.ParseHeader(rec)
 	if err != nil {
 		return false, err
@@ -244,7 +244,7 @@ func openRecord(rec []byte, now int64, decode DecodeFunc) (bool, error) {
 	if h.Expired(now) {
 		return false, nil
 	}
-	payload, err := codec.Payload(rec)
+	payload, err := codec.Payload(rec, key)
 	if err == nil {
 		err = decode(payload, h.StoredAt, h.ExpiresAt)
 	}
@@ -266,9 +266,9 @@ func (s *fileStore) tryEnqueue(o *op) {
 	signal(s.wake)
 }
 
-// Put stores rec, a record made by package codec, under key. It queues the
-// write and returns, unless the store was opened WithSyncWrites: then it
-// returns once the write is committed. The queued record is visible to
+// Put stores rec, a record made by package codec for key, under key. It
+// queues the write and returns, unless the store was opened
+// WithSyncWrites: then it returns once the write is committed. The queued record is visible to
 // Lookup at once. key and rec must not be changed afterwards.
 //
 // Records over MaxRecordBytes, records whose header does not parse, and

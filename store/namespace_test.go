@@ -58,7 +58,7 @@ func TestNamespaceClaimedTwice(t *testing.T) {
 		}
 	}
 	// The first claim still works and was not reset by the refused ones.
-	put(t, ns, "k", record(1, 0, "v"))
+	put(t, ns, "k", record("k", 1, 0, "v"))
 	flush(t, s)
 	wantValue(t, ns, "k", "v")
 	st := nsStats(t, s, "fib")
@@ -104,9 +104,9 @@ func TestNamespaceSpecChange(t *testing.T) {
 			ns := openNSSpec(t, s, "fib", base)
 			keep := openNSSpec(t, s, "bystander", base)
 			exp := clock.nanos() + int64(1e12)
-			put(t, ns, "a", record(1, 0, "x"))
-			put(t, ns, "b", record(2, exp, "y"))
-			put(t, keep, "a", record(3, 0, "z"))
+			put(t, ns, "a", record("a", 1, 0, "x"))
+			put(t, ns, "b", record("b", 2, exp, "y"))
+			put(t, keep, "a", record("a", 3, 0, "z"))
 			ns.CountHit(true)
 			closeStore(t, s)
 
@@ -139,7 +139,7 @@ func TestNamespaceSpecChange(t *testing.T) {
 			}
 			// The other namespace is never touched.
 			wantCounts(t, nsStats(t, s, "bystander"), NamespaceStats{Name: "bystander", Entries: 1,
-				Bytes: int64(len(key("a")) + len(record(3, 0, "z"))), Writes: 1})
+				Bytes: int64(len(key("a")) + len(record("a", 3, 0, "z"))), Writes: 1})
 
 			// A sweep later finds no stale index keys to trip on.
 			clock.Advance(2e12)
@@ -174,8 +174,8 @@ func TestClear(t *testing.T) {
 	ctx := context.Background()
 	fill := func() {
 		for _, ns := range []*Namespace{a, b, c} {
-			put(t, ns, "k1", record(clock.nanos(), 0, "v"))
-			put(t, ns, "k2", record(clock.nanos(), clock.nanos()+1e9, "v"))
+			put(t, ns, "k1", record("k1", clock.nanos(), 0, "v"))
+			put(t, ns, "k2", record("k2", clock.nanos(), clock.nanos()+1e9, "v"))
 			ns.CountHit(true)
 			ns.CountMiss()
 		}
@@ -225,7 +225,7 @@ func TestClear(t *testing.T) {
 	if n, err := s.Sweep(ctx); err != nil || n != 0 {
 		t.Errorf("Sweep after Clear = %d, %v; want 0", n, err)
 	}
-	put(t, a, "k3", record(clock.nanos(), 0, "after"))
+	put(t, a, "k3", record("k3", clock.nanos(), 0, "after"))
 	wantValue(t, a, "k3", "after")
 	closeStore(t, s)
 
@@ -241,7 +241,7 @@ func TestClear(t *testing.T) {
 func TestClearUnclaimed(t *testing.T) {
 	path := tempPath(t)
 	s := openStore(t, path)
-	put(t, openNS(t, s, "old"), "k", record(1, 0, "v"))
+	put(t, openNS(t, s, "old"), "k", record("k", 1, 0, "v"))
 	closeStore(t, s)
 
 	s = openStore(t, path)
@@ -272,8 +272,8 @@ func TestBadRecord(t *testing.T) {
 		rec    []byte
 		decode func([]byte, int64, int64) error
 	}{
-		{"bad checksum", corrupt(record(1, 0, "value")), func([]byte, int64, int64) error { return nil }},
-		{"decode error", record(1, 0, "value"), func([]byte, int64, int64) error { return errRejected }},
+		{"bad checksum", corrupt(record("bad", 1, 0, "value")), func([]byte, int64, int64) error { return nil }},
+		{"decode error", record("bad", 1, 0, "value"), func([]byte, int64, int64) error { return errRejected }},
 	}
 	for _, tt := range tests {
 		for _, queued := range []bool{false, true} {
@@ -282,7 +282,7 @@ func TestBadRecord(t *testing.T) {
 				logOpt, log := captureLog()
 				s := openStore(t, tempPath(t), logOpt)
 				ns := openNS(t, s, "n")
-				good := record(2, 0, "good")
+				good := record("good", 2, 0, "good")
 				put(t, ns, "bad", tt.rec)
 				put(t, ns, "good", good)
 				if !queued {
@@ -317,11 +317,11 @@ func TestBadRecord(t *testing.T) {
 func TestBadRecordReplaced(t *testing.T) {
 	s := openStore(t, tempPath(t))
 	ns := openNS(t, s, "n")
-	bad := corrupt(record(1, 0, "v"))
+	bad := corrupt(record("k", 1, 0, "v"))
 	put(t, ns, "k", bad)
 	flush(t, s)
 	wantMiss(t, ns, "k") // queues the delete of the bad record
-	put(t, ns, "k", record(2, 0, "fresh"))
+	put(t, ns, "k", record("k", 2, 0, "fresh"))
 	flush(t, s)
 	wantValue(t, ns, "k", "fresh")
 
@@ -337,13 +337,13 @@ func TestBadRecordReplaced(t *testing.T) {
 // TestBadRecordInFile: a record in the file whose header does not parse (a
 // newer record version, or garbage) is a miss, counted, and deleted.
 func TestBadRecordInFile(t *testing.T) {
-	newer := record(1, 0, "v")
+	newer := record("bad", 1, 0, "v")
 	newer[0] = codec.RecordVersion + 1
 	for name, bad := range map[string][]byte{"newer version": newer, "garbage": []byte("junk")} {
 		t.Run(name, func(t *testing.T) {
 			path := tempPath(t)
 			s := openStore(t, path)
-			good := record(1, 0, "good")
+			good := record("good", 1, 0, "good")
 			put(t, openNS(t, s, "n"), "good", good)
 			closeStore(t, s)
 			// Write the bad record behind the store's back, with counters
@@ -394,7 +394,8 @@ func TestAttachDuringCommits(t *testing.T) {
 				return
 			default:
 			}
-			put(t, ns, fmt.Sprint(i%50), record(1, 0, "v"))
+			k := fmt.Sprint(i % 50)
+			put(t, ns, k, record(k, 1, 0, "v"))
 			if i%10 == 0 {
 				flush(t, s)
 			}

@@ -363,18 +363,19 @@ func (n *redisNS) Lookup(key []byte, decode DecodeFunc) (bool, error) {
 		n.d.readErrors.Add(1)
 		return false, nil
 	}
-	return n.use(k, rec, decode), nil
+	return n.use(k, key, rec, decode), nil
 }
 
-// use decodes rec, the record read from the key k (nil if absent), and
-// reports whether decode took it. A record that fails its checksum or
-// that decode rejects is counted, logged and deleted.
-func (n *redisNS) use(k string, rec []byte, decode DecodeFunc) bool {
+// use decodes rec, the record read from the Redis key k (nil if absent)
+// for the store's key, and reports whether decode took it. A record that
+// fails its checksum (which covers key, not k) or that decode rejects is
+// counted, logged and deleted.
+func (n *redisNS) use(k string, key, rec []byte, decode DecodeFunc) bool {
 	if rec == nil {
 		return false
 	}
 	s := n.s
-	ok, err := openRecord(rec, s.opts.clock.Now().UnixNano(), decode)
+	ok, err := openRecord(rec, key, s.opts.clock.Now().UnixNano(), decode)
 	if err == nil {
 		return ok
 	}
@@ -535,7 +536,7 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, decode DecodeFunc) (b
 		// The key may have been stored since the caller's miss: by the
 		// holder this one waited for, or by one that came and went.
 		rec, _ := get.Bytes()
-		if n.use(k, rec, decode) {
+		if n.use(k, key, rec, decode) {
 			if got {
 				release()
 			}

@@ -32,7 +32,7 @@ func TestRedisLayout(t *testing.T) {
 	c := redistest.Client(t, url)
 	ctx := context.Background()
 	ns := openNS(t, s, "lay:out")
-	rec := record(clock.nanos(), clock.nanos()+int64(time.Hour), "v")
+	rec := record("k", clock.nanos(), clock.nanos()+int64(time.Hour), "v")
 	put(t, ns, "k", rec)
 	ver := fingerprint(spec("1"))
 	dataKey := prefix + ":lay%3Aout:" + ver + ":d:" + string(key("k"))
@@ -43,7 +43,7 @@ func TestRedisLayout(t *testing.T) {
 	if ttl := c.PTTL(ctx, dataKey).Val(); ttl < 59*time.Minute || ttl > time.Hour {
 		t.Errorf("PTTL = %v, want about 1h", ttl)
 	}
-	put(t, ns, "forever", record(clock.nanos(), 0, "v"))
+	put(t, ns, "forever", record("forever", clock.nanos(), 0, "v"))
 	if ttl := c.PTTL(ctx, prefix+":lay%3Aout:"+ver+":d:"+string(key("forever"))).Val(); ttl != -1 {
 		t.Errorf("PTTL of an entry without TTL = %v, want none (-1)", ttl)
 	}
@@ -67,7 +67,7 @@ func TestRedisTTL(t *testing.T) {
 	s, url, _ := openRedisStore(t)
 	ns := openNS(t, s, "ttl")
 	now := time.Now().UnixNano()
-	put(t, ns, "k", record(now, now+int64(150*time.Millisecond), "v"))
+	put(t, ns, "k", record("k", now, now+int64(150*time.Millisecond), "v"))
 	wantValue(t, ns, "k", "v")
 	c := redistest.Client(t, url)
 	dataKey := ns.b.(*redisNS).data + string(key("k"))
@@ -171,7 +171,7 @@ func TestRedisAcquire(t *testing.T) {
 	done := make(chan error)
 	go func(release func()) {
 		time.Sleep(100 * time.Millisecond)
-		err := a.Put(ctx, key("k1"), record(1, 0, "from a")) // releases the lock too
+		err := a.Put(ctx, key("k1"), record("k1", 1, 0, "from a")) // releases the lock too
 		release()
 		done <- err
 	}(release)
@@ -277,7 +277,7 @@ func TestRedisOutage(t *testing.T) {
 	logOpt, logs := captureLog()
 	s := openStore(t, srv.URL(), WithTimeout(100*time.Millisecond), logOpt)
 	ns := openNS(t, s, "out")
-	put(t, ns, "before", record(1, 0, "v"))
+	put(t, ns, "before", record("before", 1, 0, "v"))
 	wantValue(t, ns, "before", "v")
 
 	srv.Stop()
@@ -287,7 +287,7 @@ func TestRedisOutage(t *testing.T) {
 		if f := lookup(t, ns, "before"); f.ok {
 			t.Fatal("found an entry on a stopped server")
 		}
-		if err := ns.Put(ctx, key("during"), record(1, 0, "v")); err == nil {
+		if err := ns.Put(ctx, key("during"), record("during", 1, 0, "v")); err == nil {
 			t.Fatal("Put on a stopped server succeeded")
 		}
 		if d := time.Since(start); d > time.Second {
@@ -295,7 +295,7 @@ func TestRedisOutage(t *testing.T) {
 		}
 	}
 	// Once the breaker is open, a write is dropped without trying.
-	if err := ns.Put(ctx, key("during"), record(1, 0, "v")); !errors.Is(err, ErrUnavailable) {
+	if err := ns.Put(ctx, key("during"), record("during", 1, 0, "v")); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("Put during the outage = %v, want ErrUnavailable", err)
 	}
 	st := nsStats(t, s, "out")
@@ -309,7 +309,7 @@ func TestRedisOutage(t *testing.T) {
 	srv.Restart() // empty: no persistence
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if err := ns.Put(ctx, key("after"), record(1, 0, "back")); err == nil {
+		if err := ns.Put(ctx, key("after"), record("after", 1, 0, "back")); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -374,7 +374,7 @@ func TestRedisRoundTrips(t *testing.T) {
 		}
 	})
 	before := rt.cmds.Load()
-	step("put (record, counter, lock release)", 1, func() { put(t, ns, "k", record(1, 0, "v")) })
+	step("put (record, counter, lock release)", 1, func() { put(t, ns, "k", record("k", 1, 0, "v")) })
 	if got := rt.cmds.Load() - before; got != 3 {
 		t.Errorf("the put's pipeline held %d commands, want 3", got)
 	}
@@ -392,7 +392,7 @@ func TestRedisSlowServer(t *testing.T) {
 	srv := redistest.Start(t)
 	s := openStore(t, srv.URL(), WithTimeout(100*time.Millisecond))
 	ns := openNS(t, s, "slow")
-	put(t, ns, "k", record(1, 0, "v"))
+	put(t, ns, "k", record("k", 1, 0, "v"))
 	ctx := context.Background()
 	if err := redistest.Client(t, srv.URL()).Do(ctx, "CLIENT", "PAUSE", 2000, "ALL").Err(); err != nil {
 		t.Fatal(err)
@@ -400,7 +400,7 @@ func TestRedisSlowServer(t *testing.T) {
 	start := time.Now()
 	for range 10 {
 		lookup(t, ns, "k")
-		ns.Put(ctx, key("k2"), record(1, 0, "v"))
+		ns.Put(ctx, key("k2"), record("k2", 1, 0, "v"))
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("10 lookups and puts took %v while the server was paused, want each bounded by the 100ms timeout", d)
@@ -442,7 +442,7 @@ func TestRedisStalledServer(t *testing.T) {
 	ctx := context.Background()
 	done := stall(t, srv.URL(), 600*time.Millisecond)
 	start := time.Now()
-	if err := ns.Put(ctx, key("k"), record(1, 0, "v")); err == nil {
+	if err := ns.Put(ctx, key("k"), record("k", 1, 0, "v")); err == nil {
 		t.Error("Put to a stalled server succeeded")
 	}
 	if d := time.Since(start); d > 350*time.Millisecond {
@@ -458,7 +458,7 @@ func TestRedisStalledServer(t *testing.T) {
 
 	// The server answers again (after the breaker's back-off).
 	deadline := time.Now().Add(5 * time.Second)
-	for ns.Put(ctx, key("k"), record(1, 0, "v")) != nil {
+	for ns.Put(ctx, key("k"), record("k", 1, 0, "v")) != nil {
 		if time.Now().After(deadline) {
 			t.Fatal("the store did not use the server again")
 		}
@@ -471,7 +471,7 @@ func TestRedisStalledServer(t *testing.T) {
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := ns.Put(cancelled, key("x"), record(1, 0, "v")); err == nil {
+	if err := ns.Put(cancelled, key("x"), record("x", 1, 0, "v")); err == nil {
 		t.Error("Put with a cancelled context succeeded")
 	}
 	wantMiss(t, ns, "x") // from the server, not skipped

@@ -323,9 +323,10 @@ func (n *Namespace) Lookup(key []byte, decode DecodeFunc) (bool, error) {
 	return n.b.Lookup(key, decode)
 }
 
-// Put stores rec, a record made by package codec, under key. On a file it
-// queues the write and returns, unless the store was opened
-// WithSyncWrites: then it returns once the write is committed. On Redis it
+// Put stores rec, a record made by package codec for key (its checksum
+// covers key), under key. On a file it queues the write and returns,
+// unless the store was opened WithSyncWrites: then it returns once the
+// write is committed. On Redis it
 // returns once the server has the record. The record is visible to Lookup
 // at once. key and rec must not be changed afterwards.
 //

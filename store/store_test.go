@@ -57,8 +57,8 @@ func TestOpenReopenKeepsData(t *testing.T) {
 	s := openStore(t, path, WithClock(clock))
 	ns := openNS(t, s, "fib")
 	exp := clock.nanos() + int64(time.Hour)
-	put(t, ns, "a", record(clock.nanos(), 0, "alpha"))
-	put(t, ns, "b", record(clock.nanos(), exp, "beta"))
+	put(t, ns, "a", record("a", clock.nanos(), 0, "alpha"))
+	put(t, ns, "b", record("b", clock.nanos(), exp, "beta"))
 	closeStore(t, s)
 
 	s = openStore(t, path, WithClock(clock))
@@ -92,7 +92,7 @@ func TestReadOnly(t *testing.T) {
 	path := tempPath(t)
 	s := openStore(t, path)
 	ns := openNS(t, s, "n")
-	put(t, ns, "k", record(1, 0, "v"))
+	put(t, ns, "k", record("k", 1, 0, "v"))
 	closeStore(t, s)
 
 	ro := openStore(t, path, WithReadOnly())
@@ -125,14 +125,14 @@ func TestReadYourWrites(t *testing.T) {
 	ns := openNS(t, s, "n")
 	exp := clock.nanos() + int64(time.Minute)
 
-	put(t, ns, "k", record(clock.nanos(), exp, "v1"))
+	put(t, ns, "k", record("k", clock.nanos(), exp, "v1"))
 	f := lookup(t, ns, "k")
 	if !f.ok || f.expiresAt != exp {
 		t.Fatalf("Lookup right after Put = %+v, want found with expiresAt %d", f, exp)
 	}
 	wantValue(t, ns, "k", "v1")
 
-	put(t, ns, "k", record(clock.nanos(), 0, "v2"))
+	put(t, ns, "k", record("k", clock.nanos(), 0, "v2"))
 	wantValue(t, ns, "k", "v2")
 	if f := lookup(t, ns, "k"); f.expiresAt != 0 {
 		t.Errorf("expiresAt of a record without expiry = %d, want 0", f.expiresAt)
@@ -143,7 +143,7 @@ func TestReadYourWrites(t *testing.T) {
 	}
 	wantMiss(t, ns, "k")
 
-	put(t, ns, "k2", record(clock.nanos(), exp, "kept"))
+	put(t, ns, "k2", record("k2", clock.nanos(), exp, "kept"))
 	flush(t, s)
 	if q := s.Stats().Queued; q != 0 {
 		t.Errorf("Queued after Flush = %d, want 0", q)
@@ -166,8 +166,8 @@ func TestReadYourWrites(t *testing.T) {
 func TestReadYourWritesQueued(t *testing.T) {
 	s := openStore(t, tempPath(t))
 	ns := openNS(t, s, "n")
-	put(t, ns, "committed", record(1, 0, "old"))
-	put(t, ns, "replaced", record(1, 0, "old"))
+	put(t, ns, "committed", record("committed", 1, 0, "old"))
+	put(t, ns, "replaced", record("replaced", 1, 0, "old"))
 	flush(t, s)
 	resume := holdWriter(t, s)
 
@@ -176,10 +176,10 @@ func TestReadYourWritesQueued(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantMiss(t, ns, "committed")
-	put(t, ns, "replaced", record(2, 0, "new"))
+	put(t, ns, "replaced", record("replaced", 2, 0, "new"))
 	wantValue(t, ns, "replaced", "new")
 
-	put(t, ns, "k", record(1, 0, "queued"))
+	put(t, ns, "k", record("k", 1, 0, "queued"))
 	if q := s.Stats().Queued; q == 0 {
 		t.Fatal("Queued = 0 while the writer is held")
 	}
@@ -188,7 +188,7 @@ func TestReadYourWritesQueued(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantMiss(t, ns, "k")
-	put(t, ns, "k", record(2, 0, "again"))
+	put(t, ns, "k", record("k", 2, 0, "again"))
 	wantValue(t, ns, "k", "again")
 	resume()
 	flush(t, s)
@@ -208,7 +208,7 @@ func TestSyncWrites(t *testing.T) {
 	}
 	ns := openNS(t, s, "n")
 	for i := range 20 {
-		put(t, ns, fmt.Sprint(i), record(int64(i+1), 0, "v"))
+		put(t, ns, fmt.Sprint(i), record(fmt.Sprint(i), int64(i+1), 0, "v"))
 		if st := s.Stats(); st.Queued != 0 || st.Entries != int64(i+1) {
 			t.Fatalf("after sync Put %d: Queued = %d, Entries = %d; want 0, %d", i, st.Queued, st.Entries, i+1)
 		}
@@ -233,11 +233,12 @@ func TestCounters(t *testing.T) {
 	ns := openNS(t, s, "n")
 	other := openNS(t, s, "other")
 
-	recA := record(1, 0, "a")
-	recB := record(2, 0, "a much longer value than the first")
+	recA := record("a", 1, 0, "a")
+	recB := record("b", 2, 0, "a much longer value than the first")
+	recX := record("x", 1, 0, "a")
 	put(t, ns, "a", recA)
 	put(t, ns, "b", recB)
-	put(t, other, "x", recA)
+	put(t, other, "x", recX)
 	for range 3 {
 		ns.CountHit(false)
 	}
@@ -254,7 +255,7 @@ func TestCounters(t *testing.T) {
 	}
 
 	// Overwrite: still one entry, bytes follow the new record.
-	recA2 := record(3, 0, "a, rewritten at more length")
+	recA2 := record("a", 3, 0, "a, rewritten at more length")
 	put(t, ns, "a", recA2)
 	flush(t, s)
 	want.Bytes += int64(len(recA2) - len(recA))
@@ -341,7 +342,7 @@ func TestStatsHitsMonotonic(t *testing.T) {
 func TestClose(t *testing.T) {
 	s := openStore(t, tempPath(t))
 	ns := openNS(t, s, "n")
-	put(t, ns, "k", record(1, 0, "v"))
+	put(t, ns, "k", record("k", 1, 0, "v"))
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -350,7 +351,7 @@ func TestClose(t *testing.T) {
 	}
 	ctx := context.Background()
 	checks := map[string]error{
-		"Put":             ns.Put(ctx, key("k"), record(2, 0, "v")),
+		"Put":             ns.Put(ctx, key("k"), record("k", 2, 0, "v")),
 		"Delete":          ns.Delete(ctx, key("k")),
 		"Flush":           s.Flush(ctx),
 		"Clear":           s.Clear(ctx, ""),
@@ -373,7 +374,7 @@ func TestClose(t *testing.T) {
 func TestCloseConcurrent(t *testing.T) {
 	s := openStore(t, tempPath(t))
 	ns := openNS(t, s, "n")
-	put(t, ns, "k", record(1, 0, "v"))
+	put(t, ns, "k", record("k", 1, 0, "v"))
 	var wg sync.WaitGroup
 	errs := make([]error, 8)
 	for i := range errs {
@@ -407,7 +408,7 @@ func TestConcurrent(t *testing.T) {
 				switch op := r.IntN(20); {
 				case op < 8:
 					v := codec.AppendString(nil, fmt.Sprintf("g%d-%d", g, i))
-					err = ns.Put(ctx, k, codec.NewRecord(int64(i+1), 0, v))
+					err = ns.Put(ctx, k, codec.NewRecord(k, int64(i+1), 0, v))
 				case op < 15:
 					_, err = ns.Lookup(k, func(p []byte, _, _ int64) error {
 						_, derr := codec.DecodeAny(p)

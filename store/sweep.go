@@ -38,20 +38,20 @@ func firstIndexed(b *bolt.Bucket, until int64, limit int) []indexed {
 	return out
 }
 
-// matches reports whether rec, found under an index key's entry key, is the
+// matches reports whether rec, found under key, an index key's entry key, is the
 // record the index key was made for. A record whose header does not parse
 // is reported as matching, so that the caller removes it (and counts it).
 //
 // A record whose timestamps disagree with the index key is checked: if it
 // fails its checksum (a timestamp was damaged), it is reported as matching
 // too, else the index key is stale (the entry was replaced).
-func matches(rec []byte, at int64, stored bool, c *counters) bool {
+func matches(rec, key []byte, at int64, stored bool, c *counters) bool {
 	h, err := codec.ParseHeader(rec)
 	if err == nil && (stored && h.StoredAt == at || !stored && h.ExpiresAt == at) {
 		return true
 	}
 	if err == nil {
-		_, err = codec.Payload(rec)
+		_, err = codec.Payload(rec, key)
 	}
 	if err != nil {
 		c.DecodeErrors++
@@ -77,7 +77,7 @@ func (st *txState) sweep(tx *bolt.Tx, now int64, limit int) (removed int, full b
 		seen += len(due)
 		for _, x := range due {
 			rec := b.d.Get(x.key)
-			if rec != nil && x.key != nil && matches(rec, x.at, false, st.counters(sp)) {
+			if rec != nil && x.key != nil && matches(rec, x.key, x.at, false, st.counters(sp)) {
 				if err := st.remove(b, sp, x.key, rec); err != nil {
 					return removed, false, err
 				}
@@ -130,7 +130,7 @@ func (st *txState) evict(tx *bolt.Tx, maxBytes int64, limit int) error {
 			return nil // counters say bytes remain, but no index key does
 		}
 		rec := ob.d.Get(ox.key)
-		if rec != nil && ox.key != nil && matches(rec, ox.at, true, st.counters(oldest)) {
+		if rec != nil && ox.key != nil && matches(rec, ox.key, ox.at, true, st.counters(oldest)) {
 			total -= int64(len(ox.key) + len(rec))
 			if err := st.remove(ob, oldest, ox.key, rec); err != nil {
 				return err

@@ -17,8 +17,8 @@ func TestLookupExpired(t *testing.T) {
 			ns := openNS(t, s, "n")
 			now := clock.nanos()
 			exp := now + int64(10*time.Second)
-			put(t, ns, "ttl", record(now, exp, "v"))
-			put(t, ns, "forever", record(now, 0, "v"))
+			put(t, ns, "ttl", record("ttl", now, exp, "v"))
+			put(t, ns, "forever", record("forever", now, 0, "v"))
 			var resume func()
 			if committed {
 				flush(t, s)
@@ -56,13 +56,13 @@ func TestSweep(t *testing.T) {
 	b := openNS(t, s, "b")
 	now := clock.nanos()
 	sec := int64(time.Second)
-	put(t, a, "a1", record(now, now+1*sec, "v"))
-	put(t, a, "a2", record(now, now+2*sec, "v"))
-	put(t, a, "a3", record(now, now+3*sec, "v"))
-	put(t, a, "a-forever", record(now, 0, "v"))
-	put(t, b, "b1", record(now, now+1*sec, "v"))
-	put(t, b, "b5", record(now, now+5*sec, "v"))
-	put(t, b, "b-forever", record(now, 0, "v"))
+	put(t, a, "a1", record("a1", now, now+1*sec, "v"))
+	put(t, a, "a2", record("a2", now, now+2*sec, "v"))
+	put(t, a, "a3", record("a3", now, now+3*sec, "v"))
+	put(t, a, "a-forever", record("a-forever", now, 0, "v"))
+	put(t, b, "b1", record("b1", now, now+1*sec, "v"))
+	put(t, b, "b5", record("b5", now, now+5*sec, "v"))
+	put(t, b, "b-forever", record("b-forever", now, 0, "v"))
 	ctx := context.Background()
 
 	sweep := func(want int) {
@@ -96,7 +96,7 @@ func TestSweep(t *testing.T) {
 	wantValue(t, a, "a-forever", "v")
 	wantValue(t, b, "b-forever", "v")
 	st := s.Stats()
-	if st.Entries != 2 || st.Bytes != int64(len(key("a-forever"))+len(key("b-forever"))+2*len(record(now, 0, "v"))) {
+	if st.Entries != 2 || st.Bytes != int64(len(key("a-forever"))+len(key("b-forever"))+2*len(record("", now, 0, "v"))) {
 		t.Errorf("after sweeping: Entries = %d, Bytes = %d", st.Entries, st.Bytes)
 	}
 	closeStore(t, s)
@@ -114,11 +114,11 @@ func TestSweepRewritten(t *testing.T) {
 	s := openStore(t, tempPath(t), WithClock(clock), WithSweepInterval(0))
 	ns := openNS(t, s, "n")
 	now := clock.nanos()
-	put(t, ns, "later", record(now, now+1e9, "v1"))
-	put(t, ns, "never", record(now, now+1e9, "v1"))
+	put(t, ns, "later", record("later", now, now+1e9, "v1"))
+	put(t, ns, "never", record("never", now, now+1e9, "v1"))
 	flush(t, s)
-	put(t, ns, "later", record(now, now+10e9, "v2"))
-	put(t, ns, "never", record(now, 0, "v2"))
+	put(t, ns, "later", record("later", now, now+10e9, "v2"))
+	put(t, ns, "never", record("never", now, 0, "v2"))
 	clock.Advance(5 * time.Second)
 	if n, err := s.Sweep(context.Background()); err != nil || n != 0 {
 		t.Fatalf("Sweep = %d, %v; want 0", n, err)
@@ -147,11 +147,11 @@ func TestSweepBatches(t *testing.T) {
 		if i%3 == 0 {
 			ns = b
 		}
-		put(t, ns, fmt.Sprint(i), record(now, now+int64(i+1), "x"))
+		put(t, ns, fmt.Sprint(i), record(fmt.Sprint(i), now, now+int64(i+1), "x"))
 	}
 	for i := range 10 {
-		put(t, a, fmt.Sprint("live", i), record(now, now+int64(time.Hour), "x"))
-		put(t, b, fmt.Sprint("forever", i), record(now, 0, "x"))
+		put(t, a, fmt.Sprint("live", i), record(fmt.Sprint("live", i), now, now+int64(time.Hour), "x"))
+		put(t, b, fmt.Sprint("forever", i), record(fmt.Sprint("forever", i), now, 0, "x"))
 	}
 	flush(t, s)
 	txBefore := lastTxID(t, s)
@@ -192,10 +192,10 @@ func TestBackgroundSweeper(t *testing.T) {
 		ns := openNS(t, s, "n")
 		now := s.Now()
 		for i := range 10 {
-			put(t, ns, fmt.Sprint(i), record(now, now+int64(30*time.Second), "v"))
+			put(t, ns, fmt.Sprint(i), record(fmt.Sprint(i), now, now+int64(30*time.Second), "v"))
 		}
-		put(t, ns, "forever", record(now, 0, "v"))
-		put(t, ns, "later", record(now, now+int64(time.Hour), "v"))
+		put(t, ns, "forever", record("forever", now, 0, "v"))
+		put(t, ns, "later", record("later", now, now+int64(time.Hour), "v"))
 		flush(t, s)
 		time.Sleep(59 * time.Second)
 		synctest.Wait()
@@ -220,7 +220,7 @@ func TestBackgroundSweeperOff(t *testing.T) {
 		clock := newFakeClock()
 		s := openStore(t, tempPath(t), WithClock(clock), WithSweepInterval(0), WithoutControl())
 		ns := openNS(t, s, "n")
-		put(t, ns, "k", record(clock.nanos(), clock.nanos()+1, "v"))
+		put(t, ns, "k", record("k", clock.nanos(), clock.nanos()+1, "v"))
 		clock.Advance(time.Hour)
 		time.Sleep(24 * time.Hour)
 		synctest.Wait()
@@ -237,7 +237,7 @@ func TestBackgroundSweeperOff(t *testing.T) {
 // stored entries go first, and the total stays within the limit.
 func TestMaxBytes(t *testing.T) {
 	clock := newFakeClock()
-	rec := record(0, 0, strings.Repeat("v", 100))
+	rec := record("", 0, 0, strings.Repeat("v", 100))
 	entry := int64(len(key("000")) + len(rec))
 	limit := 20*entry + entry/2
 	s := openStore(t, tempPath(t), WithClock(clock), WithMaxBytes(limit))
@@ -249,7 +249,7 @@ func TestMaxBytes(t *testing.T) {
 		if i%2 == 1 {
 			ns = b
 		}
-		put(t, ns, fmt.Sprintf("%03d", i), record(clock.nanos()+int64(i), 0, strings.Repeat("v", 100)))
+		put(t, ns, fmt.Sprintf("%03d", i), record(fmt.Sprintf("%03d", i), clock.nanos()+int64(i), 0, strings.Repeat("v", 100)))
 	}
 	flush(t, s)
 	st := s.Stats()
@@ -282,19 +282,19 @@ func TestMaxBytes(t *testing.T) {
 // TestMaxBytesStoredAtOrder: eviction follows stored-at, not the order of
 // writes.
 func TestMaxBytesStoredAtOrder(t *testing.T) {
-	rec := record(0, 0, "value")
+	rec := record("", 0, 0, "value")
 	entry := int64(len(key("k0")) + len(rec))
 	s := openStore(t, tempPath(t), WithMaxBytes(5*entry))
 	ns := openNS(t, s, "n")
 	for _, at := range []int64{30, 10, 50, 20, 40} {
-		put(t, ns, fmt.Sprint("k", at/10), record(at, 0, "value"))
+		put(t, ns, fmt.Sprint("k", at/10), record(fmt.Sprint("k", at/10), at, 0, "value"))
 	}
 	flush(t, s)
 	if st := nsStats(t, s, "n"); st.Entries != 5 || st.Evictions != 0 {
 		t.Fatalf("at the limit: %+v, want 5 entries, no evictions", st)
 	}
-	put(t, ns, "k6", record(60, 0, "value"))
-	put(t, ns, "k7", record(5, 0, "value")) // stored long ago: evicted first
+	put(t, ns, "k6", record("k6", 60, 0, "value"))
+	put(t, ns, "k7", record("k7", 5, 0, "value")) // stored long ago: evicted first
 	flush(t, s)
 	for k, want := range map[string]bool{"k1": false, "k2": true, "k3": true, "k4": true, "k5": true, "k6": true, "k7": false} {
 		if f := lookup(t, ns, k); f.ok != want {
@@ -310,7 +310,7 @@ func TestMaxBytesStoredAtOrder(t *testing.T) {
 // removes, as fast as it can: once Flush returns the store is within its
 // limit.
 func TestMaxBytesBurst(t *testing.T) {
-	rec := record(0, 0, "v")
+	rec := record("", 0, 0, "v")
 	entry := int64(len(key("00000")) + len(rec))
 	limit := 100 * entry
 	s := openStore(t, tempPath(t), WithMaxBytes(limit))
@@ -318,7 +318,7 @@ func TestMaxBytesBurst(t *testing.T) {
 	resume := holdWriter(t, s) // so that one commit takes the whole burst
 	const n = 5 * evictBatch
 	for i := range n {
-		put(t, ns, fmt.Sprintf("%05d", i), record(int64(i+1), 0, "v"))
+		put(t, ns, fmt.Sprintf("%05d", i), record(fmt.Sprintf("%05d", i), int64(i+1), 0, "v"))
 	}
 	resume()
 	flush(t, s)
@@ -336,8 +336,8 @@ func TestMaxBytesBurst(t *testing.T) {
 func TestMaxBytesOneLargeEntry(t *testing.T) {
 	s := openStore(t, tempPath(t), WithMaxBytes(1000))
 	ns := openNS(t, s, "n")
-	put(t, ns, "small", record(1, 0, "v"))
-	put(t, ns, "large", record(2, 0, strings.Repeat("x", 2000)))
+	put(t, ns, "small", record("small", 1, 0, "v"))
+	put(t, ns, "large", record("large", 2, 0, strings.Repeat("x", 2000)))
 	flush(t, s)
 	if st := nsStats(t, s, "n"); st.Entries != 0 || st.Bytes != 0 || st.Evictions != 2 {
 		t.Errorf("stats = %+v, want everything evicted", st)
@@ -348,20 +348,20 @@ func TestMaxBytesOneLargeEntry(t *testing.T) {
 // evictions than one batch makes still leaves the store within its limit
 // once Flush returns.
 func TestMaxBytesLargeEntryEvictsMany(t *testing.T) {
-	rec := record(0, 0, "v")
+	rec := record("", 0, 0, "v")
 	entry := int64(len(key("00000")) + len(rec))
 	const small = 3 * evictBatch
 	limit := small * entry
 	s := openStore(t, tempPath(t), WithMaxBytes(limit))
 	ns := openNS(t, s, "n")
 	for i := range small {
-		put(t, ns, fmt.Sprintf("%05d", i), record(int64(i+1), 0, "v"))
+		put(t, ns, fmt.Sprintf("%05d", i), record(fmt.Sprintf("%05d", i), int64(i+1), 0, "v"))
 	}
 	flush(t, s)
 	if st := nsStats(t, s, "n"); st.Entries != small || st.Evictions != 0 {
 		t.Fatalf("at the limit: Entries = %d, Evictions = %d; want %d, 0", st.Entries, st.Evictions, small)
 	}
-	large := record(small+1, 0, strings.Repeat("x", int(limit/2)))
+	large := record("large", small+1, 0, strings.Repeat("x", int(limit/2)))
 	put(t, ns, "large", large)
 	flush(t, s)
 	st := nsStats(t, s, "n")

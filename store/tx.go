@@ -157,7 +157,7 @@ func (st *txState) remove(b *spaceBuckets, sp *space, key, rec []byte) error {
 	// a cost paid only for damaged records.
 	h, err := codec.ParseHeader(rec)
 	if err == nil {
-		_, err = codec.Payload(rec)
+		_, err = codec.Payload(rec, key)
 	}
 	if err != nil {
 		if st.orphans[sp] == nil {

@@ -34,6 +34,9 @@ type op struct {
 	// written through (its caller waits for the commit) and does not count
 	// against the budget, which it could never fit.
 	through bool
+	// alone makes the op the first of a transaction of its own, so that
+	// its fn sees the file exactly as last committed (see Check).
+	alone bool
 }
 
 // queued is what o counts against the queue's byte budget.
@@ -204,7 +207,14 @@ const maxBatchOps = 2 * batchEntries
 // commitQueued applies the ops at the head of the queue in one transaction.
 func (s *fileStore) commitQueued() error {
 	s.mu.Lock()
-	batch := s.queue[:min(len(s.queue), maxBatchOps)]
+	n := min(len(s.queue), maxBatchOps)
+	for i, o := range s.queue[:n] {
+		if o.alone {
+			n = max(i, 1)
+			break
+		}
+	}
+	batch := s.queue[:n]
 	st := s.newTxState()
 	s.mu.Unlock()
 

@@ -29,7 +29,7 @@ func TestBackpressure(t *testing.T) {
 		wg.Go(func() {
 			for i := range each {
 				k := key(fmt.Sprintf("%d-%d", w, i))
-				if err := ns.Put(context.Background(), k, record(int64(i+1), 0, "a value of some thirty bytes..")); err != nil {
+				if err := ns.Put(context.Background(), k, codec.NewRecord(k, int64(i+1), 0, codec.AppendString(nil, "a value of some thirty bytes.."))); err != nil {
 					t.Errorf("Put: %v", err)
 					return
 				}
@@ -61,11 +61,10 @@ func TestBackpressureContext(t *testing.T) {
 	s := openStore(t, tempPath(t), WithQueueBytes(200))
 	ns := openNS(t, s, "n")
 	resume := holdWriter(t, s)
-	rec := record(1, 0, strings.Repeat("x", 80)) // 103 bytes
-	put(t, ns, "first", rec)                     // fits
+	put(t, ns, "first", record("first", 1, 0, strings.Repeat("x", 80))) // 103 bytes: fits
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	err := ns.Put(ctx, key("second"), rec)
+	err := ns.Put(ctx, key("second"), record("second", 1, 0, strings.Repeat("x", 80)))
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Put into a full queue = %v, want DeadlineExceeded", err)
 	}
@@ -82,7 +81,7 @@ func TestFlushContext(t *testing.T) {
 	s := openStore(t, tempPath(t))
 	ns := openNS(t, s, "n")
 	resume := holdWriter(t, s)
-	put(t, ns, "k", record(1, 0, "v"))
+	put(t, ns, "k", record("k", 1, 0, "v"))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if err := s.Flush(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -98,8 +97,8 @@ func TestFlushContext(t *testing.T) {
 // TestPutRefused: Put refuses what bbolt or the indexes cannot take, with
 // an error, instead of queuing a write that would fail every commit.
 func TestPutRefused(t *testing.T) {
-	good := record(1, 0, "v")
-	badVersion := record(1, 0, "v")
+	good := record("after", 1, 0, "v")
+	badVersion := record("k", 1, 0, "v")
 	badVersion[0] = codec.RecordVersion + 1
 	tests := []struct {
 		name     string
@@ -136,7 +135,7 @@ func TestPutRefused(t *testing.T) {
 		s := openStore(t, tempPath(t))
 		ns := openNS(t, s, "n")
 		k := make([]byte, bolt.MaxKeySize-8)
-		if err := ns.Put(context.Background(), k, record(1, 2, "v")); err != nil {
+		if err := ns.Put(context.Background(), k, codec.NewRecord(k, 1, 2, codec.AppendString(nil, "v"))); err != nil {
 			t.Fatalf("Put of a %d-byte key: %v", len(k), err)
 		}
 		flush(t, s)
@@ -189,7 +188,7 @@ func TestCommitFailure(t *testing.T) {
 	resume := holdWriter(t, s)
 	failingOp(t, s, &fail)
 	for i := range 5 {
-		put(t, ns, fmt.Sprint(i), record(int64(i+1), 0, "v"))
+		put(t, ns, fmt.Sprint(i), record(fmt.Sprint(i), int64(i+1), 0, "v"))
 	}
 	resume()
 	for i := range 3 {
@@ -221,7 +220,7 @@ func TestCommitFailureSyncWrites(t *testing.T) {
 	resume := holdWriter(t, s)
 	failingOp(t, s, &fail)
 	errc := make(chan error, 1)
-	go func() { errc <- ns.Put(context.Background(), key("k"), record(1, 0, "v")) }()
+	go func() { errc <- ns.Put(context.Background(), key("k"), record("k", 1, 0, "v")) }()
 	for s.Stats().Queued < 3 { // the hold, the failing op and the put
 		time.Sleep(time.Millisecond)
 	}
@@ -240,7 +239,7 @@ func TestCloseWithFailingCommits(t *testing.T) {
 	path := tempPath(t)
 	s := openStore(t, path, WithQueueBytes(200))
 	ns := openNS(t, s, "n")
-	put(t, ns, "kept", record(1, 0, "v"))
+	put(t, ns, "kept", record("kept", 1, 0, "v"))
 	flush(t, s)
 	var fail atomic.Bool
 	fail.Store(true)
@@ -248,7 +247,7 @@ func TestCloseWithFailingCommits(t *testing.T) {
 	if err := s.Flush(context.Background()); !errors.Is(err, errBoom) {
 		t.Fatalf("Flush = %v, want boom", err)
 	}
-	rec := record(2, 0, strings.Repeat("x", 80))
+	rec := record("", 2, 0, strings.Repeat("x", 80))
 	put(t, ns, "lost", rec) // fits in the queue
 	start := time.Now()
 	err := ns.Put(context.Background(), key("refused"), rec)
@@ -305,7 +304,7 @@ func TestWriteBehind(t *testing.T) {
 	txBefore := lastTxID(t, s)
 	const n = 3000
 	for i := range n {
-		put(t, ns, fmt.Sprint(i), record(int64(i+1), 0, "v"))
+		put(t, ns, fmt.Sprint(i), record(fmt.Sprint(i), int64(i+1), 0, "v"))
 	}
 	flush(t, s)
 	commits := lastTxID(t, s) - txBefore
@@ -338,10 +337,10 @@ func TestFullQueueWakesWriter(t *testing.T) {
 		// from moving.
 		s := openStore(t, tempPath(t), WithoutControl(), WithQueueBytes(1000))
 		ns := openNS(t, s, "n")
-		rec := record(1, 0, strings.Repeat("x", 400)) // two fit in the queue
+		val := strings.Repeat("x", 400) // two records fit in the queue
 		start := time.Now()
 		for i := range 20 {
-			put(t, ns, fmt.Sprint(i), rec)
+			put(t, ns, fmt.Sprint(i), record(fmt.Sprint(i), 1, 0, val))
 		}
 		// The bubble's clock moves only while every goroutine waits: the
 		// Puts that found the queue full and waited for the writer's

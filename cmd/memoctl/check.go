@@ -16,8 +16,9 @@ Verifies the whole store: bbolt's consistency check, then every record
 and the counters against the data. Exits 0 only when all is well, naming each
 problem found. Unlike info, check reads every entry.
 
-  --fix  repair what can be repaired: drop bad records and index keys that
-         point nowhere, add missing index keys, rewrite the counters
+  --fix  repair what can be repaired: drop bad records, records missing
+         from an index (their key may be damaged) and index keys that point
+         nowhere, and rewrite the counters
 
 On a store that a running process holds, check runs in that process,
 through its control endpoint; check --fix refuses such a store.`
