@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -65,8 +66,15 @@ func (r *CheckReport) problem(format string, args ...any) {
 //     stored in that same transaction: the writer rewrites them in every
 //     transaction that changes a namespace's entries, and the counts only
 //     memory holds (hits, misses, ...) never change entries or bytes.
-//     Caveat: a read transaction keeps bbolt from remapping the file, so
-//     a commit that must grow the mapping waits for the pass to end.
+//     A read transaction keeps bbolt from remapping the file: a commit
+//     that must grow the mapping waits for the transaction to end, and
+//     so does every read begun after it, every Lookup: for a pass of
+//     seconds, every caller would wait. The pass therefore gives way: when
+//     a commit has run beside it for giveWayAfter, it ends its transaction
+//     and starts over in a new one, up to maxGiveWays times (a slow disk
+//     can make commits long for other reasons; after that, the pass runs
+//     to its end). Callers then wait about giveWayAfter at most for a
+//     remap, instead of the rest of the pass.
 //   - With fix, the whole check and its repairs run in one write
 //     transaction of the writer's, alone, so that the repairs are made to
 //     exactly what was checked and nothing (a write, the sweeper,
@@ -106,21 +114,52 @@ func (s *fileStore) Check(ctx context.Context, fix bool, progress func(done, tot
 	return c.rep, nil
 }
 
+// giveWayAfter is how long a commit may wait for a live Check's read
+// transaction before the Check gives way; maxGiveWays bounds how often one
+// Check does.
+const (
+	giveWayAfter = 100 * time.Millisecond
+	maxGiveWays  = 3
+)
+
+// errGiveWay ends a record pass that gives way to a commit.
+var errGiveWay = errors.New("store: check: giving way to a commit")
+
 // checkRead runs the record pass in one read transaction, and bbolt's
-// check in it too if pages (which only a read-only store may ask).
+// check in it too if pages (which only a read-only store may ask). On a
+// writable store the pass gives way to a long commit (see Check).
 func (s *fileStore) checkRead(c *checker, pages bool) error {
 	release, err := s.use()
 	if err != nil {
 		return err
 	}
 	defer release()
-	return s.db.View(func(tx *bolt.Tx) error {
-		if pages {
-			c.pages(tx)
+	done, found := c.done, len(c.rep.Problems)
+	for tries := 0; ; tries++ {
+		if !s.opts.readOnly && tries < maxGiveWays {
+			// Only the time a commit runs beside this pass counts: one
+			// may have waited for bbolt's check, in checkPages.
+			began := time.Now().UnixNano()
+			c.yield = func() bool {
+				at := max(s.committing.Load(), began)
+				return s.committing.Load() != 0 && time.Now().UnixNano()-at > int64(giveWayAfter)
+			}
+		} else {
+			c.yield = nil
 		}
-		_, err := c.records(tx)
-		return err
-	})
+		err := s.db.View(func(tx *bolt.Tx) error {
+			if pages {
+				c.pages(tx)
+			}
+			_, err := c.records(tx)
+			return err
+		})
+		if err != errGiveWay {
+			return err
+		}
+		// Start over, with the problems found before this pass only.
+		c.done, c.rep.Problems = done, c.rep.Problems[:found]
+	}
 }
 
 // checkPages runs bbolt's check in a write transaction that changes
@@ -200,6 +239,8 @@ type checker struct {
 	progress func(done, total int64)
 	done     int64
 	total    int64
+	yield    func() bool // if set and true, the pass gives way (see checkRead)
+	ik       []byte      // scratch for index keys
 }
 
 func (c *checker) tick() {
@@ -279,6 +320,9 @@ func (c *checker) namespace(tx *bolt.Tx, n *nsCheck) error {
 		if err := c.ctx.Err(); err != nil {
 			return err
 		}
+		if c.yield != nil && n.present.entries%256 == 0 && c.yield() {
+			return errGiveWay
+		}
 		c.tick()
 		n.present.entries++
 		n.present.bytes += int64(len(k) + len(v))
@@ -293,7 +337,11 @@ func (c *checker) namespace(tx *bolt.Tx, n *nsCheck) error {
 		stored bool
 	}{{a, 'a', true}, {e, 'e', false}} {
 		cur := idx.b.Cursor()
+		seen := 0
 		for ik, _ := cur.First(); ik != nil; ik, _ = cur.Next() {
+			if seen++; c.yield != nil && seen%256 == 0 && c.yield() {
+				return errGiveWay
+			}
 			at, key, err := expiry.ParseIndexKey(ik)
 			ok := err == nil
 			if ok {
@@ -326,10 +374,10 @@ func (c *checker) record(e, a *bolt.Bucket, k, rec []byte) string {
 	if err != nil {
 		return err.Error()
 	}
-	if a.Get(expiry.AppendIndexKey(nil, h.StoredAt, k)) == nil {
+	if c.ik = expiry.AppendIndexKey(c.ik[:0], h.StoredAt, k); a.Get(c.ik) == nil {
 		return "missing from the age index"
 	}
-	if h.ExpiresAt != expiry.Never && e.Get(expiry.AppendIndexKey(nil, h.ExpiresAt, k)) == nil {
+	if c.ik = expiry.AppendIndexKey(c.ik[:0], h.ExpiresAt, k); h.ExpiresAt != expiry.Never && e.Get(c.ik) == nil {
 		return "missing from the expiry index"
 	}
 	return ""

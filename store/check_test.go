@@ -356,3 +356,71 @@ func TestCheckFixVersion1DamagedKey(t *testing.T) {
 	}
 	checkAtRest(t, s, path)
 }
+
+// TestCheckLiveGivesWay: a commit that must grow bbolt's mapping of the
+// file waits for every read transaction, and every read begun after it
+// waits for the commit. A live check, whose record pass is one long read
+// transaction, must give way to it rather than hold every caller up until
+// its end.
+func TestCheckLiveGivesWay(t *testing.T) {
+	s := openStore(t, tempPath(t))
+	ns := openNS(t, s, "n")
+	for i := range 3000 {
+		put(t, ns, fmt.Sprint(i), record(fmt.Sprint(i), 1, 0, "v"))
+	}
+	flush(t, s)
+
+	inPass := make(chan struct{})
+	proceed := make(chan struct{})
+	flushed := make(chan error, 1)
+	calls := 0
+	progress := func(done, total int64) {
+		calls++
+		switch {
+		case calls == 1:
+			close(inPass)
+			<-proceed
+		case done < total:
+			// The pass goes on only once the commit is through: it
+			// cannot be while the pass holds its transaction.
+			select {
+			case err := <-flushed:
+				flushed <- err
+			case <-time.After(10 * time.Second):
+				t.Error("the check did not give way to the commit within 10s")
+			}
+		}
+	}
+	checked := make(chan error, 1)
+	var rep *CheckReport
+	go func() {
+		var err error
+		rep, err = s.Check(context.Background(), false, progress)
+		checked <- err
+	}()
+	<-inPass
+	// A record far larger than the file: its commit must grow the mapping.
+	put(t, ns, "large", record("large", 2, 0, strings.Repeat("x", 8<<20)))
+	go func() { flushed <- s.Flush(context.Background()) }()
+	for {
+		at := s.file.committing.Load()
+		if at != 0 && time.Since(time.Unix(0, at)) > giveWayAfter {
+			break
+		}
+		select {
+		case err := <-flushed:
+			t.Fatalf("the commit went through (%v) while the check held its read transaction: it did not need to grow the mapping", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	close(proceed)
+	if err := <-checked; err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if err := <-flushed; err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if !rep.OK() || rep.Records < 3000 {
+		t.Fatalf("Check: %d records, problems %v", rep.Records, rep.Problems)
+	}
+}

@@ -44,6 +44,11 @@ type fileStore struct {
 	waiters  int               // callers waiting for a commit: no lingering
 	failErr  error             // the last commit's error, nil once one succeeds
 
+	// committing is when the writer's current transaction began (Unix
+	// nanoseconds), 0 between transactions: a live Check gives way to a
+	// commit that waits long (see checkRead).
+	committing atomic.Int64
+
 	wake   chan struct{} // a write was queued
 	urgent chan struct{} // a caller waits for a commit
 	stop   chan struct{} // Close: drain the queue and exit

@@ -218,6 +218,7 @@ func (s *fileStore) commitQueued() error {
 	st := s.newTxState()
 	s.mu.Unlock()
 
+	s.committing.Store(time.Now().UnixNano())
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		if s.failCommit != nil {
 			if err := s.failCommit(); err != nil {
@@ -238,6 +239,7 @@ func (s *fileStore) commitQueued() error {
 		}
 		return st.save(tx)
 	})
+	s.committing.Store(0)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -270,12 +272,14 @@ func (s *fileStore) commitQueued() error {
 	for st.over {
 		st = s.newTxState()
 		s.mu.Unlock()
+		s.committing.Store(time.Now().UnixNano())
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			if err := st.evict(tx, s.opts.maxBytes, evictBatch); err != nil {
 				return err
 			}
 			return st.save(tx)
 		})
+		s.committing.Store(0)
 		s.mu.Lock()
 		if err != nil {
 			// Come back for more with a later commit.
