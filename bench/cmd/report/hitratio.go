@@ -2,101 +2,10 @@ package main
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/memostore/memostore/bench"
 )
-
-// hitPolicies are the columns of the hit-ratio tables, in order, with
-// their headings.
-var hitPolicies = []struct{ name, head string }{
-	{"fifo", "FIFO"},
-	{"lru", "LRU (golang-lru)"},
-	{"otter", "otter (W-TinyLFU)"},
-	{"s3-fifo", "S3-FIFO"},
-	{"memostore-lru", "memostore LRU"},
-	{"memostore-wtinylfu", "memostore WTinyLFU"},
-	{"memostore-disk", "memostore disk tier"},
-}
-
-// A hitGroup is the replays of one trace, or of one prefix of it: hit% by
-// capacity and policy.
-type hitGroup struct {
-	trace    string
-	requests int
-	caps     []int
-	hit      map[int]map[string]float64
-	spread   map[int]map[string]float64 // of the replays of random policies
-}
-
-func (g *hitGroup) has(policy string) bool {
-	for _, c := range g.caps {
-		if _, ok := g.hit[c][policy]; ok {
-			return true
-		}
-	}
-	return false
-}
-
-// hitGroups returns the groups of BenchmarkHitRatio in res, in order of
-// first appearance.
-func hitGroups(res *bench.Results) []*hitGroup {
-	var groups []*hitGroup
-	byKey := map[string]*hitGroup{}
-	for _, name := range res.Names {
-		if !strings.HasPrefix(name, "BenchmarkHitRatio/") {
-			continue
-		}
-		var trace, policy string
-		requests, capacity := -1, -1
-		for _, e := range strings.Split(name, "/")[1:] {
-			k, v, _ := strings.Cut(e, "=")
-			switch k {
-			case "trace":
-				trace = v
-			case "policy":
-				policy = v
-			case "requests":
-				requests, _ = strconv.Atoi(v)
-			case "cap":
-				capacity, _ = strconv.Atoi(v)
-			}
-		}
-		v, ok := res.Median(name, "hit%")
-		if !ok || trace == "" || policy == "" || requests < 0 || capacity < 0 {
-			continue
-		}
-		key := fmt.Sprintf("%s/%d", trace, requests)
-		g := byKey[key]
-		if g == nil {
-			g = &hitGroup{trace: trace, requests: requests, hit: map[int]map[string]float64{}, spread: map[int]map[string]float64{}}
-			byKey[key] = g
-			groups = append(groups, g)
-		}
-		if g.hit[capacity] == nil {
-			g.hit[capacity] = map[string]float64{}
-			g.spread[capacity] = map[string]float64{}
-			g.caps = append(g.caps, capacity)
-		}
-		g.hit[capacity][policy] = v
-		if s, ok := res.Median(name, "spread-points"); ok {
-			g.spread[capacity][policy] = s
-		}
-	}
-	return groups
-}
-
-// whole reports whether g replays all of its trace: it has the most
-// requests of the groups of its trace.
-func whole(groups []*hitGroup, g *hitGroup) bool {
-	for _, h := range groups {
-		if h.trace == g.trace && h.requests > g.requests {
-			return false
-		}
-	}
-	return true
-}
 
 var traceDesc = map[string]string{
 	"oltp":  "ARC's OLTP trace (a database)",
@@ -108,7 +17,7 @@ var traceDesc = map[string]string{
 }
 
 func (r *report) hitRatios(p printer) {
-	groups := hitGroups(r.hr)
+	groups := r.hr.HitGroups()
 	if len(groups) == 0 {
 		return
 	}
@@ -139,28 +48,28 @@ func (r *report) hitRatios(p printer) {
 	p("entries than the capacity between commits, which is why the disk tier can beat FIFO by a little.")
 	for _, g := range groups {
 		p("")
-		if whole(groups, g) {
-			p("**%s**: %s, all %s requests.", g.trace, traceDesc[g.trace], count(g.requests))
+		if g.Whole(groups) {
+			p("**%s**: %s, all %s requests.", g.Trace, traceDesc[g.Trace], count(g.Requests))
 		} else {
-			p("**%s**, the disk tier's prefix: the first %s requests.", g.trace, count(g.requests))
+			p("**%s**, the disk tier's prefix: the first %s requests.", g.Trace, count(g.Requests))
 		}
 		p("")
 		head, sep := []string{"capacity"}, []string{"---:"}
 		var cols []string
-		for _, c := range hitPolicies {
-			if g.has(c.name) {
-				cols = append(cols, c.name)
-				head, sep = append(head, c.head), append(sep, "---:")
+		for _, c := range bench.HitPolicies {
+			if g.Has(c.Name) {
+				cols = append(cols, c.Name)
+				head, sep = append(head, c.Label), append(sep, "---:")
 			}
 		}
 		p("| %s |", strings.Join(head, " | "))
 		p("| %s |", strings.Join(sep, " | "))
-		for _, c := range g.caps {
+		for _, c := range g.Caps {
 			row := []string{count(c)}
 			for _, col := range cols {
-				if v, ok := g.hit[c][col]; ok {
+				if v, ok := g.Hit[c][col]; ok {
 					cell := fmt.Sprintf("%.2f", v)
-					if s := g.spread[c][col]; s >= 0.5 {
+					if s := g.Spread[c][col]; s >= 0.5 {
 						cell += fmt.Sprintf(" (%.1f)", s)
 					}
 					row = append(row, cell)
@@ -212,13 +121,13 @@ func (r *report) hitTarget(goal string, checks []hitCheck) {
 // below FIFO; on whole traces, memo's WTinyLFU within 1 point of otter.
 func (r *report) hitTargets() {
 	var vsLRU, vsBest, vsFIFO, tiny []hitCheck
-	groups := hitGroups(r.hr)
+	groups := r.hr.HitGroups()
 	for _, g := range groups {
-		for _, c := range g.caps {
-			h := g.hit[c]
-			where := fmt.Sprintf("%s at %s", g.trace, count(c))
-			if !whole(groups, g) {
-				where = fmt.Sprintf("%s (first %s requests) at %s", g.trace, count(g.requests), count(c))
+		for _, c := range g.Caps {
+			h := g.Hit[c]
+			where := fmt.Sprintf("%s at %s", g.Trace, count(c))
+			if !g.Whole(groups) {
+				where = fmt.Sprintf("%s (first %s requests) at %s", g.Trace, count(g.Requests), count(c))
 			}
 			if d, ok := h["memostore-disk"]; ok {
 				fifo, lru := h["fifo"], h["lru"]
