@@ -20,8 +20,9 @@ import (
 // The store evicts when it commits, and a write waits in its queue, visible
 // to later calls, until then: so that the file holds about capacity
 // entries and not capacity plus a queue whose length depends on the
-// machine's speed, request Flushes every capacity/20 requests, and the
-// file holds at most 5% more than capacity entries between Flushes.
+// machine's speed, request Flushes every capacity/50 requests, and
+// WithMaxBytes holds capacity less half of that: between Flushes the file
+// holds capacity entries, give or take 1%.
 type diskTier struct {
 	s     *store.Store
 	f     *memo.Func[uint64, bool]
@@ -38,14 +39,15 @@ func present(context.Context, uint64) (bool, error) { return true, nil }
 func newDiskTier(tb testing.TB, capacity int) cache {
 	tb.Helper()
 	per := diskEntryBytes(tb)
+	every := max(capacity/50, 1)
 	dir := tempDir(tb)
 	s, err := store.Open(filepath.Join(dir, "trace.db"), warnings, store.WithoutControl(),
-		store.WithSweepInterval(0), store.WithMaxBytes(int64(capacity)*per))
+		store.WithSweepInterval(0), store.WithMaxBytes(int64(capacity-every/2)*per))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return &diskTier{s: s, f: mustFunc(tb, s, "trace", present, memo.MaxSize(0)), dir: dir,
-		ids: make(map[uint64]uint64), every: max(capacity/20, 1)}
+		ids: make(map[uint64]uint64), every: every}
 }
 
 func (d *diskTier) request(k uint64) {

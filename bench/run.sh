@@ -5,7 +5,7 @@
 # time other processes take during the run is recorded in BENCHMARKS.md, with
 # a warning if it is more than 5% of a core. Then BenchmarkHitRatio replays
 # the access traces once (hit ratios do not depend on the machine), about
-# HITRATIO_MINUTES more minutes. Run from anywhere:
+# 5 more minutes. Run from anywhere:
 #
 #	bench/run.sh                             # COUNT=6 BENCHTIME=500ms (6 runs: benchstat's minimum for a confidence interval)
 #	COUNT=10 BENCH='MemoryHit' bench/run.sh  # more runs of fewer benchmarks

@@ -44,8 +44,9 @@ func (r *report) hitRatios(p printer) {
 	p("(all entries are the same size). It evicts the least recently *stored* entries, FIFO, today. Each miss")
 	p("writes to the file, so it replays only a prefix of the long traces (the requests column says how many),")
 	p("and the references are replayed on that prefix too. The store evicts when it commits, and a queued write")
-	p("is visible before: the replay calls `Flush` every capacity/20 requests, so the file holds up to 5%% more")
-	p("entries than the capacity between commits, which is why the disk tier can beat FIFO by a little.")
+	p("is visible before: the replay calls `Flush` every capacity/50 requests and sets `WithMaxBytes` to hold")
+	p("capacity less half of that, so the disk tier holds the capacity give or take 1%%, and can beat or trail")
+	p("FIFO by a little for it.")
 	for _, g := range groups {
 		p("")
 		if g.Whole(groups) {
