@@ -18,6 +18,8 @@
 //	open_test.go    Open and Stats on stores of 10,000 and 1,000,000 entries
 //	sweep_test.go   sweeping 100,000 expired entries among 1,000,000 under concurrent disk hits
 //	user_test.go    the ~1 KB user record of examples/userdata: encode, decode, store, disk hit
+//	hitratio_test.go hit ratios replaying access traces (traces_test.go): memostore's tiers against
+//	                FIFO, golang-lru, otter and S3-FIFO (policies_test.go, s3fifo_test.go)
 //
 // This package itself holds what the benchmarks and cmd/chart share: the
 // value types and the user-record generator.

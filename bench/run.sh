@@ -3,10 +3,13 @@
 # benchstat, draws the charts into ../docs and regenerates ../BENCHMARKS.md.
 # About 6 minutes on a 2-core machine, which must be otherwise idle: the CPU
 # time other processes take during the run is recorded in BENCHMARKS.md, with
-# a warning if it is more than 5% of a core. Run from anywhere:
+# a warning if it is more than 5% of a core. Then BenchmarkHitRatio replays
+# the access traces once (hit ratios do not depend on the machine), about
+# 5 more minutes. Run from anywhere:
 #
 #	bench/run.sh                             # COUNT=6 BENCHTIME=500ms (6 runs: benchstat's minimum for a confidence interval)
 #	COUNT=10 BENCH='MemoryHit' bench/run.sh  # more runs of fewer benchmarks
+#	HITRATIO=0 bench/run.sh                  # keep the hit ratios of the last run (results/hitratio.txt)
 #
 # The raw output goes to bench/results/bench.txt; the run before it is kept
 # as bench/results/previous.txt, and the two are compared at the end
@@ -20,6 +23,7 @@ COUNT=${COUNT:-6}
 BENCHTIME=${BENCHTIME:-500ms}
 BENCH=${BENCH:-.}
 HEAP_CALLS=${HEAP_CALLS:-1000000}
+HITRATIO=${HITRATIO:-1}
 
 # benchstat, installed into GOBIN (or GOPATH/bin) if it is not there.
 benchstat=$(command -v benchstat || true)
@@ -60,7 +64,7 @@ echo "--- machine"
 	echo "os        $(uname -srm), $(systemd-detect-virt 2>/dev/null || echo 'virtualization unknown')"
 	echo "disk      $(df -T "${TMPDIR:-/tmp}" | awk 'NR == 2 {print $2 " (" $1 "), where the benchmarks keep their files"}')"
 	echo "go        $(go version | cut -d' ' -f3-)"
-	echo "command   go test -run '^\$' -bench '$BENCH' -count $COUNT -benchtime $BENCHTIME -timeout 60m"
+	echo "command   go test -run '^\$' -bench '$BENCH' -skip '^BenchmarkHitRatio\$' -count $COUNT -benchtime $BENCHTIME -timeout 60m"
 	echo "load      $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) before go test"
 } | tee results/machine.txt
 if awk '{exit !($1 > 0.5)}' /proc/loadavg; then
@@ -77,7 +81,7 @@ times > results/.times0
 start=$(date +%s)
 
 echo "--- go test -bench (count $COUNT, benchtime $BENCHTIME)"
-go test -run '^$' -bench "$BENCH" -count "$COUNT" -benchtime "$BENCHTIME" -timeout 60m | tee results/bench.txt
+go test -run '^$' -bench "$BENCH" -skip '^BenchmarkHitRatio$' -count "$COUNT" -benchtime "$BENCHTIME" -timeout 60m | tee results/bench.txt
 
 times > results/.times1
 others=$(awk -v b0="$busy0" -v b1="$(busy)" -v c0="$(children results/.times0)" -v c1="$(children results/.times1)" \
@@ -85,18 +89,23 @@ others=$(awk -v b0="$busy0" -v b1="$(busy)" -v c0="$(children results/.times0)" 
 rm -f results/.times0 results/.times1
 echo "others    $others CPU seconds used by other processes during the $(($(date +%s) - start)) s of go test" | tee -a results/machine.txt
 
+if [ "$HITRATIO" = 1 ]; then
+	echo "--- go test -bench HitRatio (one replay of each trace)"
+	go test -run '^$' -bench '^BenchmarkHitRatio$' -benchtime 1x -count 1 -timeout 60m | tee results/hitratio.txt
+fi
+
 echo "--- benchstat"
 "$benchstat" results/bench.txt | tee results/benchstat.txt
 
 echo "--- charts"
-go run ./cmd/chart -bench results/bench.txt -out ../docs -json results/heap.json -n "$HEAP_CALLS"
+go run ./cmd/chart -bench results/bench.txt -hitratio results/hitratio.txt -out ../docs -json results/heap.json -n "$HEAP_CALLS"
 
 echo "--- BENCHMARKS.md"
 command="bench/run.sh"
-if [ "$COUNT" != 6 ] || [ "$BENCHTIME" != 500ms ] || [ "$BENCH" != . ] || [ "$HEAP_CALLS" != 1000000 ]; then
-	command="COUNT=$COUNT BENCHTIME=$BENCHTIME BENCH='$BENCH' HEAP_CALLS=$HEAP_CALLS bench/run.sh"
+if [ "$COUNT" != 6 ] || [ "$BENCHTIME" != 500ms ] || [ "$BENCH" != . ] || [ "$HEAP_CALLS" != 1000000 ] || [ "$HITRATIO" != 1 ]; then
+	command="COUNT=$COUNT BENCHTIME=$BENCHTIME BENCH='$BENCH' HEAP_CALLS=$HEAP_CALLS HITRATIO=$HITRATIO bench/run.sh"
 fi
-go run ./cmd/report -bench results/bench.txt -benchstat results/benchstat.txt -heap results/heap.json \
+go run ./cmd/report -bench results/bench.txt -benchstat results/benchstat.txt -heap results/heap.json -hitratio results/hitratio.txt \
 	-machine results/machine.txt -command "$command" -o ../BENCHMARKS.md
 
 if [ -f results/previous.txt ]; then

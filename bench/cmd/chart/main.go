@@ -7,10 +7,12 @@
 //   - latency.png: what one call costs when it hits memory, hits the file
 //     or misses, against the peers, from the medians of a `go test -bench`
 //     output of this module (bench/run.sh makes one).
+//   - hitratio.png: hit ratio against capacity on each trace of
+//     BenchmarkHitRatio, memostore's tiers against the reference policies.
 //
 // It also writes the heap measurements as JSON, for cmd/report.
 //
-//	go run ./cmd/chart -bench results/bench.txt -out ../docs -json results/heap.json
+//	go run ./cmd/chart -bench results/bench.txt -hitratio results/hitratio.txt -out ../docs -json results/heap.json
 //
 // The heap is measured as examples/userdata measures it: the same loop
 // (get_user_data for ids 0..n-1, WithMaxBytes(64 MiB)), and every -every
@@ -42,6 +44,7 @@ import (
 
 func main() {
 	benchFile := flag.String("bench", "results/bench.txt", "`go test -bench` output to chart latencies from; \"\" skips latency.png")
+	hitFile := flag.String("hitratio", "", "`go test -bench HitRatio` output to chart hit ratios from; \"\" skips hitratio.png")
 	out := flag.String("out", "../docs", "directory of the PNG images")
 	jsonOut := flag.String("json", "results/heap.json", "file for the heap measurements; \"\" skips heap.png")
 	n := flag.Int("n", 1_000_000, "calls of the userdata loop")
@@ -101,6 +104,25 @@ func main() {
 			log.Fatal(err)
 		}
 		log.Printf("wrote %s", filepath.Join(*out, "latency.png"))
+	}
+	if *hitFile != "" {
+		f, err := os.Open(*hitFile)
+		if os.IsNotExist(err) {
+			log.Printf("no %s: hitratio.png not drawn", *hitFile)
+			return
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+		res, err := bench.ParseResults(f)
+		f.Close()
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := hitChart(res, filepath.Join(*out, "hitratio.png")); err != nil {
+			log.Fatal(err)
+		}
+		log.Printf("wrote %s", filepath.Join(*out, "hitratio.png"))
 	}
 }
 

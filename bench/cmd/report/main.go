@@ -4,7 +4,7 @@
 // summary. bench/run.sh runs it; the numbers come only from its inputs.
 //
 //	go run ./cmd/report -bench results/bench.txt -benchstat results/benchstat.txt \
-//		-heap results/heap.json -machine results/machine.txt -o ../BENCHMARKS.md
+//		-heap results/heap.json -hitratio results/hitratio.txt -machine results/machine.txt -o ../BENCHMARKS.md
 package main
 
 import (
@@ -22,6 +22,7 @@ func main() {
 	benchFile := flag.String("bench", "results/bench.txt", "`go test -bench` output")
 	statFile := flag.String("benchstat", "results/benchstat.txt", "benchstat's summary of -bench (optional)")
 	heapFile := flag.String("heap", "results/heap.json", "cmd/chart's heap measurements (optional)")
+	hitFile := flag.String("hitratio", "results/hitratio.txt", "`go test -bench HitRatio` output (optional; else the hit ratios in -bench, if any)")
 	machineFile := flag.String("machine", "results/machine.txt", "description of the machine (optional)")
 	command := flag.String("command", "bench/run.sh", "the command that reproduces the run")
 	notesFile := flag.String("notes", "misses.md", "hand-written notes on missed targets, included after the targets (optional)")
@@ -42,7 +43,12 @@ func main() {
 	if len(res.Names) == 0 {
 		log.Fatalf("no benchmark results in %s", *benchFile)
 	}
-	r := &report{res: res, command: *command, stat: readOptional(*statFile), machine: readOptional(*machineFile), notes: readOptional(*notesFile)}
+	r := &report{res: res, hr: res, command: *command, stat: readOptional(*statFile), machine: readOptional(*machineFile), notes: readOptional(*notesFile)}
+	if b := readOptional(*hitFile); b != "" {
+		if r.hr, err = bench.ParseResults(strings.NewReader(b)); err != nil {
+			log.Fatalf("%s: %v", *hitFile, err)
+		}
+	}
 	if b := readOptional(*heapFile); b != "" {
 		if err := json.Unmarshal([]byte(b), &r.heap); err != nil {
 			log.Fatalf("%s: %v", *heapFile, err)
@@ -76,6 +82,7 @@ func readOptional(path string) string {
 
 type report struct {
 	res     *bench.Results
+	hr      *bench.Results // the hit ratios: -hitratio, or else res
 	heap    []bench.HeapRun
 	stat    string
 	machine string

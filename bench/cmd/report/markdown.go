@@ -68,6 +68,7 @@ func (r *report) markdown() string {
 	r.sweeps(p)
 	r.users(p)
 	r.redis(p)
+	r.hitRatios(p)
 	r.heapTable(p)
 
 	p("")

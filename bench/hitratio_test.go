@@ -1,0 +1,148 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/memostore/memostore/memo"
+)
+
+// BenchmarkHitRatio replays access traces (see traces) against
+// memostore's tiers and reference policies at several capacities, and
+// reports the hit ratio of each as hit%. One op is one replay of the trace;
+// run it with -benchtime 1x (bench/run.sh does): replays are deterministic,
+// but for otter's. Otter seeds its hashes at random for each cache, so its
+// hit ratio, and memo's WTinyLFU's, varies a little from one cache to the
+// next: those replay a trace of fewer than 500,000 requests
+// 1,000,000/requests times (at most 20) and report the mean as hit%, and
+// the largest less the smallest as spread-points.
+//
+//	fifo                a FIFO queue: the entry admitted longest ago goes
+//	lru                 hashicorp/golang-lru/v2
+//	otter               otter/v2, W-TinyLFU
+//	s3-fifo             S3-FIFO (SOSP '23), written here (s3fifo_test.go)
+//	memostore-lru       memo.New(nil, ...) with MaxSize(capacity): the memory tier
+//	memostore-wtinylfu  the same with Policy(WTinyLFU)
+//	memostore-disk      the disk tier: MaxSize(0) on a store whose WithMaxBytes holds capacity entries
+//
+// The disk tier is slow to replay (every miss is written to the file), so
+// it replays only the first 200,000 requests of each trace, and the
+// reference policies replay that prefix too for comparison: the names of
+// its benchmarks carry the number of requests replayed.
+//
+// Under BENCH_SHORT=1 every trace is cut to its first 100,000
+// requests, the disk tier's to 20,000, at fewer capacities, and a random
+// policy replays a trace at most 3 times.
+func BenchmarkHitRatio(b *testing.B) {
+	requests, diskRequests := 0, 200_000
+	if os.Getenv("BENCH_SHORT") == "1" {
+		requests, diskRequests, maxReplays = 100_000, 20_000, 3
+	}
+	for _, t := range traces {
+		keys, err := t.load()
+		if err != nil {
+			b.Logf("trace %s: %v (skipped; set MEMOSTORE_TRACES to the directory of the traces)", t.name, err)
+			continue
+		}
+		caps := t.caps
+		if requests > 0 {
+			keys, caps = keys[:min(len(keys), requests)], t.short
+		}
+		disk := keys[:min(len(keys), diskRequests)]
+		for _, c := range caps {
+			for _, p := range policies {
+				replayBench(b, t.name, keys, c, p)
+			}
+			if len(disk) < len(keys) {
+				for _, p := range policies[:4] { // the references, on the disk tier's prefix
+					replayBench(b, t.name, disk, c, p)
+				}
+			}
+			replayBench(b, t.name, disk, c, diskPolicy)
+		}
+	}
+}
+
+// A policy makes a cache of a capacity in entries.
+type policy struct {
+	name   string
+	new    func(tb testing.TB, capacity int) cache
+	random bool // hit ratios vary from one cache to the next
+}
+
+// policies are those replayed on whole traces; the first four are the
+// references.
+var policies = []policy{
+	{"fifo", func(_ testing.TB, c int) cache { return newFIFO(c) }, false},
+	{"lru", func(_ testing.TB, c int) cache { return newLRURef(c) }, false},
+	{"otter", func(_ testing.TB, c int) cache { return newOtterRef(c) }, true},
+	{"s3-fifo", func(_ testing.TB, c int) cache { return newS3FIFO(c) }, false},
+	{"memostore-lru", func(tb testing.TB, c int) cache { return newMemoryTier(tb, c, memo.LRU) }, false},
+	{"memostore-wtinylfu", func(tb testing.TB, c int) cache { return newMemoryTier(tb, c, memo.WTinyLFU) }, true},
+}
+
+var diskPolicy = policy{"memostore-disk", newDiskTier, false}
+
+// maxReplays bounds the replays of a random policy (see BenchmarkHitRatio).
+var maxReplays = 20
+
+func replayBench(b *testing.B, name string, keys []uint64, capacity int, p policy) {
+	b.Run(fmt.Sprintf("trace=%s/requests=%d/cap=%d/policy=%s", name, len(keys), capacity, p.name), func(b *testing.B) {
+		times := 1
+		if p.random {
+			times = min(max(1_000_000/len(keys), 1), maxReplays)
+		}
+		var sum, lo, hi float64
+		for range b.N {
+			sum, lo, hi = 0, 1, 0
+			for range times {
+				r := replay(b, p.new(b, capacity), keys)
+				sum, lo, hi = sum+r, min(lo, r), max(hi, r)
+			}
+		}
+		b.ReportMetric(sum/float64(times)*100, "hit%")
+		if times > 1 {
+			b.ReportMetric((hi-lo)*100, "spread-points")
+		}
+	})
+}
+
+// replay requests keys in turn from c and returns its hit ratio.
+func replay(tb testing.TB, c cache, keys []uint64) float64 {
+	tb.Helper()
+	for _, k := range keys {
+		c.request(k)
+	}
+	if d, ok := c.(*diskTier); ok {
+		d.close(tb)
+	}
+	hits, misses := c.counts()
+	if hits+misses != int64(len(keys)) {
+		tb.Fatalf("%d hits and %d misses for %d requests", hits, misses, len(keys))
+	}
+	return float64(hits) / float64(len(keys))
+}
+
+// memoryTier is a memory-only memo.Func whose fn returns the key.
+type memoryTier struct {
+	f *memo.Func[uint64, uint64]
+}
+
+func identity(_ context.Context, k uint64) (uint64, error) { return k, nil }
+
+func newMemoryTier(tb testing.TB, capacity int, p memo.EvictionPolicy) *memoryTier {
+	return &memoryTier{mustFunc(tb, nil, "trace", identity, memo.MaxSize(capacity), memo.Policy(p))}
+}
+
+func (m *memoryTier) request(k uint64) {
+	if _, err := m.f.Call(context.Background(), k); err != nil {
+		panic(err)
+	}
+}
+
+func (m *memoryTier) counts() (hits, misses int64) {
+	i := m.f.Info()
+	return i.Hits, i.Misses
+}
