@@ -363,7 +363,9 @@ func TestCheckFixVersion1DamagedKey(t *testing.T) {
 // transaction, must give way to it rather than hold every caller up until
 // its end.
 func TestCheckLiveGivesWay(t *testing.T) {
-	s := openStore(t, tempPath(t))
+	// A queue that takes the large record below: Put must not wait for
+	// its commit, which waits for the check.
+	s := openStore(t, tempPath(t), WithQueueBytes(32<<20))
 	ns := openNS(t, s, "n")
 	for i := range 3000 {
 		put(t, ns, fmt.Sprint(i), record(fmt.Sprint(i), 1, 0, "v"))
