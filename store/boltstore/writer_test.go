@@ -11,8 +11,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/memostore/memostore/store/driver"
-
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/memostore/memostore/codec"
@@ -98,66 +96,6 @@ func TestFlushContext(t *testing.T) {
 
 // TestPutRefused: Put refuses what bbolt or the indexes cannot take, with
 // an error, instead of queuing a write that would fail every commit.
-func TestPutRefused(t *testing.T) {
-	good := record("after", 1, 0, "v")
-	badVersion := record("k", 1, 0, "v")
-	badVersion[0] = codec.RecordVersion + 1
-	tests := []struct {
-		name     string
-		key, rec []byte
-	}{
-		{"empty key", []byte{}, good},
-		{"nil key", nil, good},
-		{"key too long", make([]byte, bolt.MaxKeySize), good},
-		{"not a record", key("k"), []byte("junk")},
-		{"nil record", key("k"), nil},
-		{"record of another version", key("k"), badVersion},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := tempPath(t)
-			s := openStore(t, path)
-			ns := openNS(t, s, "n")
-			if err := ns.Put(context.Background(), tt.key, tt.rec); err == nil {
-				t.Fatal("Put succeeded")
-			} else if !strings.HasPrefix(err.Error(), "store: ") {
-				t.Errorf("err = %q, want the store: prefix", err)
-			}
-			// The store still works, and commits do not fail.
-			put(t, ns, "after", good)
-			flush(t, s)
-			wantValue(t, ns, "after", "v")
-			if st := nsStats(t, s, "n"); st.Entries != 1 || st.WriteErrors != 1 {
-				t.Errorf("stats = %+v, want 1 entry and 1 write error", st)
-			}
-			closeStore(t, s)
-		})
-	}
-	t.Run("longest key", func(t *testing.T) {
-		s := openStore(t, tempPath(t))
-		ns := openNS(t, s, "n")
-		k := make([]byte, bolt.MaxKeySize-8)
-		if err := ns.Put(context.Background(), k, codec.NewRecord(k, 1, 2, codec.AppendString(nil, "v"))); err != nil {
-			t.Fatalf("Put of a %d-byte key: %v", len(k), err)
-		}
-		flush(t, s)
-		if st := s.stats(); st.Entries != 1 {
-			t.Errorf("Entries = %d, want 1", st.Entries)
-		}
-	})
-	t.Run("record too large", func(t *testing.T) {
-		s := openStore(t, tempPath(t))
-		ns := openNS(t, s, "n")
-		err := ns.Put(context.Background(), key("k"), make([]byte, driver.MaxRecordBytes+1))
-		if err == nil || !strings.Contains(err.Error(), "driver.MaxRecordBytes") {
-			t.Errorf("Put of an oversized record = %v", err)
-		}
-		if st := nsStats(t, s, "n"); st.WriteErrors != 1 || st.Entries != 0 {
-			t.Errorf("stats = %+v, want 1 write error", st)
-		}
-	})
-}
-
 // failingOp queues an op whose function fails while fail says so.
 func failingOp(tb testing.TB, s *Store, fail *atomic.Bool) {
 	tb.Helper()
