@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/memostore/memostore/internal/control"
+
 	"github.com/memostore/memostore/memo"
 	"github.com/memostore/memostore/store"
 )
@@ -83,7 +85,7 @@ func BenchmarkLiveCheckStall(b *testing.B) {
 	for b.Loop() {
 		report("nocheck", load(phase))
 
-		c, err := store.Dial(ctx, path)
+		c, err := control.Dial(ctx, path)
 		if err != nil {
 			b.Fatal(err)
 		}

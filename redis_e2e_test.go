@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/memostore/memostore/store/redisstore"
+
 	"github.com/memostore/memostore/internal/redistest"
 	"github.com/memostore/memostore/memo"
 	"github.com/memostore/memostore/store"
@@ -32,7 +34,7 @@ func TestRedisFibSurvivesRestart(t *testing.T) {
 	if second.Value != 832040 || second.Info != want || second.Runs != 0 {
 		t.Fatalf("new process: fib(30) = %d after %d runs, %v; want 832040 from Redis, 0 runs, %v", second.Value, second.Runs, second.Info, want)
 	}
-	s, err := store.Open(url, store.WithPrefix(prefix), store.WithReadOnly())
+	s, err := store.Open(url, redisstore.WithPrefix(prefix), store.WithReadOnly())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +56,7 @@ const shareKeys = 20
 // on stdin, then calls a slow function for keys 0..shareKeys-1 and reports
 // how many it ran itself.
 func shareChild(url, prefix string) error {
-	s, err := store.Open(url, store.WithPrefix(prefix))
+	s, err := store.Open(url, redisstore.WithPrefix(prefix))
 	if err != nil {
 		return err
 	}
@@ -130,7 +132,7 @@ func TestRedisProcessesComputeOnce(t *testing.T) {
 func TestRedisKilledMidRun(t *testing.T) {
 	srv := redistest.Start(t)
 	open := func() *store.Store {
-		s, err := store.Open(srv.URL(), store.WithTimeout(100*time.Millisecond), store.WithLogger(nil))
+		s, err := store.Open(srv.URL(), redisstore.WithTimeout(100*time.Millisecond), store.WithLogger(nil))
 		if err != nil {
 			t.Fatal(err)
 		}

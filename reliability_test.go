@@ -21,6 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/memostore/memostore/internal/control"
+	"github.com/memostore/memostore/store/boltstore"
+
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/memostore/memostore/codec"
@@ -774,19 +777,19 @@ func TestKilledHolderReleasesFile(t *testing.T) {
 			t.Errorf("ErrLocked after %v with a 300ms lock timeout", elapsed)
 		}
 	}
-	if got, ok := store.HolderPID(path); !ok || got != pid {
+	if got, ok := boltstore.HolderPID(path); !ok || got != pid {
 		t.Errorf("HolderPID = %d, %v; want %d", got, ok, pid)
 	}
-	if !store.Live(ctx, path) {
+	if !control.Live(ctx, path) {
 		t.Fatal("the holder does not answer on its control socket")
 	}
 
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
-	if fi, err := os.Lstat(store.ControlPath(path)); err != nil || fi.Mode().Type() != os.ModeSocket {
+	if fi, err := os.Lstat(control.Path(path)); err != nil || fi.Mode().Type() != os.ModeSocket {
 		t.Fatalf("after SIGKILL: control socket %v, %v; the test expects a stale one", fi, err)
 	}
-	if store.Live(ctx, path) {
+	if control.Live(ctx, path) {
 		t.Fatal("a dead holder's socket answers")
 	}
 
@@ -799,10 +802,10 @@ func TestKilledHolderReleasesFile(t *testing.T) {
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("Open after the holder was killed took %v: the dead holder's lock was waited for", d)
 	}
-	if got, ok := store.HolderPID(path); !ok || got != os.Getpid() {
+	if got, ok := boltstore.HolderPID(path); !ok || got != os.Getpid() {
 		t.Errorf("HolderPID = %d, %v; want this process, %d", got, ok, os.Getpid())
 	}
-	c, err := store.Dial(ctx, path)
+	c, err := control.Dial(ctx, path)
 	if err != nil {
 		t.Fatalf("the new holder's control socket: %v", err)
 	}
@@ -813,7 +816,7 @@ func TestKilledHolderReleasesFile(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Lstat(store.ControlPath(path)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Lstat(control.Path(path)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("control socket after Close: %v", err)
 	}
 }

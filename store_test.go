@@ -20,6 +20,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/memostore/memostore/store/redisstore"
+
 	"github.com/memostore/memostore/memo"
 	"github.com/memostore/memostore/store"
 )
@@ -48,7 +50,11 @@ type report struct {
 func child(role, path string) error {
 	switch role {
 	case "fib":
-		s, err := store.Open(path, store.WithPrefix(os.Getenv("MEMOSTORE_TEST_PREFIX")))
+		var opts []store.Option
+		if store.IsURL(path) {
+			opts = append(opts, redisstore.WithPrefix(os.Getenv("MEMOSTORE_TEST_PREFIX")))
+		}
+		s, err := store.Open(path, opts...)
 		if err != nil {
 			return err
 		}

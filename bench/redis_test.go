@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/memostore/memostore/store/redisstore"
+
 	"github.com/redis/go-redis/v9"
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -40,7 +42,7 @@ func BenchmarkRedis(b *testing.B) {
 	n := smallEntries
 	order := rand.New(rand.NewPCG(1, 2)).Perm(n)
 	prefix := redistest.Prefix(b, url)
-	s, err := store.Open(url, store.WithPrefix(prefix), warnings)
+	s, err := store.Open(url, redisstore.WithPrefix(prefix), warnings)
 	if err != nil {
 		b.Fatal(err)
 	}

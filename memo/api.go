@@ -19,7 +19,7 @@ func (f *Func[K, V]) Peek(ctx context.Context, k K) (V, bool) {
 		var zero V
 		return zero, false
 	}
-	e, ok := f.lookup(k, f.keys(nil, k))
+	e, ok := f.lookup(ctx, k, f.keys(nil, k))
 	if !ok || e.t.exp != 0 && f.now() >= e.t.exp {
 		var zero V
 		return zero, false

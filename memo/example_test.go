@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/memostore/memostore/store/redisstore"
+
 	"github.com/memostore/memostore/memo"
 	"github.com/memostore/memostore/store"
 )
@@ -180,8 +182,8 @@ func ExampleFunc_Forget() {
 // not run: it needs a server.)
 func Example_redis() {
 	s, err := store.Open("redis://127.0.0.1:6379/0?prefix=myapp",
-		store.WithTimeout(200*time.Millisecond), // bound on each exchange with the server
-		store.WithLockTTL(time.Minute))          // above the longest render
+		redisstore.WithTimeout(200*time.Millisecond), // bound on each exchange with the server
+		redisstore.WithLockTTL(time.Minute))          // above the longest render
 	if err != nil {
 		log.Fatal(err) // the server did not answer
 	}

@@ -301,7 +301,7 @@ func (f *Func[K, V]) load(ctx context.Context, k K, stale *entry[V]) (V, error) 
 		if fl.background && f.ns != nil {
 			// A background refresh is running: what the store has is
 			// still good to serve while it does.
-			if e, ok := f.lookup(k, f.keys(nil, k)); ok && f.serve(k, e, true, nil) {
+			if e, ok := f.lookup(ctx, k, f.keys(nil, k)); ok && f.serve(k, e, true, nil) {
 				return e.val, nil
 			}
 		}
@@ -399,7 +399,7 @@ func (f *Func[K, V]) compute(ctx context.Context, k K, fl *flight[V], stale *ent
 	var key []byte
 	if f.ns != nil {
 		key = f.keys(nil, k)
-		e, ok := f.lookup(k, key)
+		e, ok := f.lookup(ctx, k, key)
 		if !ok && f.ns.Shared() {
 			// Other processes share the store: wait for one that is
 			// computing k, or hold k's lock while this one does.
@@ -488,9 +488,9 @@ func (f *Func[K, V]) ttlOf(k K, v V) (time.Duration, bool) {
 
 // lookup reads key from the store: the entry, whatever its state, if the
 // store has one. A store error is logged and is a miss.
-func (f *Func[K, V]) lookup(k K, key []byte) (entry[V], bool) {
+func (f *Func[K, V]) lookup(ctx context.Context, k K, key []byte) (entry[V], bool) {
 	var e entry[V]
-	ok, err := f.ns.Lookup(key, func(payload []byte, storedAt, exp int64) error {
+	ok, err := f.ns.Lookup(ctx, key, func(payload []byte, storedAt, exp int64) error {
 		var err error
 		e, err = f.decode(k, payload, storedAt, exp)
 		return err

@@ -1,59 +1,30 @@
 package store
 
-import (
-	"errors"
-	"io/fs"
-	"strings"
-)
+import "github.com/memostore/memostore/store/driver"
 
-// Sentinel errors, for use with errors.Is.
+// Sentinel errors, for use with errors.Is. They keep their identity
+// through memoctl's control socket: an error a holder sent back matches
+// them too.
 var (
 	// ErrLocked is returned by Open when another process (or another Store
 	// in this process) holds the file and does not let go within the lock
 	// timeout.
-	ErrLocked = errors.New("store: file is locked by another process")
+	ErrLocked = driver.ErrLocked
 
 	// ErrClosed is returned by every method of a closed Store.
-	ErrClosed = errors.New("store: closed")
+	ErrClosed = driver.ErrClosed
 
 	// ErrCorrupt is returned by Open for a file that is not a store: not a
 	// bbolt file, a bbolt file of another program, an empty or truncated
 	// file. Such a file is left untouched.
-	ErrCorrupt = errors.New("store: file is not a valid store")
+	ErrCorrupt = driver.ErrCorrupt
 
 	// ErrUnavailable is returned by Put on a Redis store while the server
-	// does not answer and the store leaves it alone (see the package
-	// doc): the write was dropped. The outage itself is logged once.
-	ErrUnavailable = errors.New("store: Redis server not answering")
+	// does not answer and the store leaves it alone: the write was
+	// dropped. The outage itself is logged once.
+	ErrUnavailable = driver.ErrUnavailable
+
+	// ErrUnsupported is returned by the operations that exist for one
+	// backend only, such as Compact on Redis. It is errors.ErrUnsupported.
+	ErrUnsupported = driver.ErrUnsupported
 )
-
-// An opError is the error of an operation (open, compact) on the store at
-// path. Its text gives the package prefix, the operation and the path
-// once, "store: open cache.db: file is not a valid store: ...": the
-// prefix of a sentinel it wraps is not repeated, and the errors below it
-// do not name the path again.
-type opError struct {
-	op, path string
-	err      error
-}
-
-func (e *opError) Error() string {
-	msg := strings.TrimPrefix(e.err.Error(), "store: ")
-	if e.path == "" {
-		return "store: " + e.op + ": " + msg
-	}
-	return "store: " + e.op + " " + e.path + ": " + msg
-}
-
-func (e *opError) Unwrap() error { return e.err }
-
-// bare returns the cause of a *fs.PathError, whose text would name the
-// path a second time inside an opError; other errors are returned as
-// they are. The cause still matches fs.ErrNotExist, fs.ErrPermission and
-// the like.
-func bare(err error) error {
-	if pe, ok := err.(*fs.PathError); ok {
-		return pe.Err
-	}
-	return err
-}

@@ -1,235 +1,195 @@
 package store
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/memostore/memostore/expiry"
+	"github.com/memostore/memostore/store/boltstore"
+	"github.com/memostore/memostore/store/driver"
 )
 
-// Defaults for the options below.
+// Defaults of the file options below.
 const (
 	// DefaultLockTimeout is how long Open waits for a file that another
 	// process holds before it returns ErrLocked.
-	DefaultLockTimeout = time.Second
+	DefaultLockTimeout = boltstore.DefaultLockTimeout
 
 	// DefaultSweepInterval is how often expired entries are swept.
-	DefaultSweepInterval = expiry.DefaultSweepInterval
+	DefaultSweepInterval = boltstore.DefaultSweepInterval
 
 	// DefaultQueueBytes bounds the records waiting to be written behind:
 	// 4 MiB, about 3,800 records of 1 KB, nearly two of the writer's
 	// largest commits. It is memory a program holds between commits, on
 	// top of what its caches keep.
-	DefaultQueueBytes = 4 << 20
-
-	// MaxRecordBytes is the largest record the store persists. Larger
-	// values are still returned and kept in memory, but not written; the
-	// write is counted as a write error and logged.
-	MaxRecordBytes = 64 << 20
-
-	// DefaultPrefix starts the name of every Redis key a store writes.
-	DefaultPrefix = "memo"
-
-	// DefaultTimeout bounds each exchange with a Redis server: dialing,
-	// reading and writing.
-	DefaultTimeout = 500 * time.Millisecond
-
-	// DefaultLockTTL is how long a Redis computation lock lives unless
-	// its holder releases it first: how long the others wait for a
-	// process that died while computing.
-	DefaultLockTTL = 10 * time.Second
-
-	// DefaultLockWait bounds how long a caller waits for another process
-	// to compute a key before it computes it itself.
-	DefaultLockWait = 10 * time.Second
-
-	// counterInterval is how often a Redis store adds the counts it
-	// gathered (hits, misses, ...) to the server's counters.
-	counterInterval = time.Second
-
-	// batchDelay is how long the writer lets writes gather before it
-	// commits them in one transaction, unless batchEntries arrive first or
-	// a caller waits (Flush, WithSyncWrites, Clear, Sweep).
-	batchDelay   = 10 * time.Millisecond
-	batchEntries = 1000
-
-	// sweepBatch and evictBatch bound the entries one transaction removes,
-	// so that no sweep or eviction holds the writer for long.
-	sweepBatch = 1000
-	evictBatch = 1000
+	DefaultQueueBytes = boltstore.DefaultQueueBytes
 )
 
-// An Option configures Open.
-type Option func(*options)
-
-type options struct {
-	lockTimeout   time.Duration
-	sweepInterval time.Duration
-	maxBytes      int64
-	queueBytes    int64
-	syncWrites    bool
-	readOnly      bool
-	control       bool
-	recover       bool
-	logger        *slog.Logger
-	clock         expiry.Clock
-
-	// Redis only.
-	prefix   string
-	timeout  time.Duration
-	lockTTL  time.Duration
-	lockWait time.Duration
+// An Option configures Open. Some apply to every backend (WithLogger,
+// WithClock, WithReadOnly), some to files only (the others here), some to
+// one registered backend only (such as redisstore.WithPrefix): Open
+// refuses an option that does not apply to the backend it opens.
+type Option struct {
+	name    string // the option's name, for errors
+	backend string // "" for every backend, "bbolt", or a registered backend's name
+	file    func(*boltstore.Options)
+	own     func(settings any)
 }
 
-func defaultOptions() options {
-	return options{
-		lockTimeout:   DefaultLockTimeout,
-		sweepInterval: DefaultSweepInterval,
-		queueBytes:    DefaultQueueBytes,
-		control:       true,
-		logger:        slog.Default(),
-		clock:         expiry.SystemClock{},
-		timeout:       DefaultTimeout,
-		lockTTL:       DefaultLockTTL,
-		lockWait:      DefaultLockWait,
+// options are the settings Open gathers: the common ones inside the
+// file's, and the options of other backends, in order.
+type options struct {
+	boltstore.Options
+	given []Option
+}
+
+func gather(opts []Option) options {
+	o := options{Options: boltstore.DefaultOptions()}
+	o.Logger = slog.Default()
+	o.Clock = expiry.SystemClock{}
+	for _, opt := range opts {
+		switch {
+		case opt.file != nil:
+			opt.file(&o.Options)
+		case opt.own != nil:
+			o.Own = append(o.Own, opt.own)
+		}
+		o.given = append(o.given, opt)
 	}
+	return o
+}
+
+// check refuses the options that do not apply to backend.
+func (o *options) check(backend string) error {
+	for _, opt := range o.given {
+		if opt.backend != "" && opt.backend != backend {
+			return fmt.Errorf("%s applies to %s stores only, not to %s", opt.name, backendTitle(opt.backend), backendTitle(backend))
+		}
+	}
+	return nil
+}
+
+// backendTitle names a backend in messages.
+func backendTitle(backend string) string {
+	switch backend {
+	case "bbolt":
+		return "file"
+	case "redis":
+		return "Redis"
+	}
+	return backend
+}
+
+func commonOption(name string, f func(*driver.Options)) Option {
+	return Option{name: name, file: func(o *boltstore.Options) { f(&o.Options) }}
+}
+
+func fileOption(name string, f func(*boltstore.Options)) Option {
+	return Option{name: name, backend: "bbolt", file: f}
+}
+
+// BackendOption returns an Option of the backend registered as backend
+// (see Register), for the backend's package to offer (as
+// redisstore.WithPrefix): Open passes apply to the backend in
+// driver.Options.Own, and refuses the option for any other backend. name
+// names the option in that error.
+func BackendOption(backend, name string, apply func(settings any)) Option {
+	return Option{name: name, backend: backend, own: apply}
 }
 
 // WithLockTimeout sets how long Open waits for a file held by another
 // process before it gives up with ErrLocked. The default is
 // DefaultLockTimeout. A timeout of zero or less means DefaultLockTimeout:
-// Open never waits forever.
+// Open never waits forever. Files only.
 func WithLockTimeout(d time.Duration) Option {
-	return func(o *options) {
+	return fileOption("WithLockTimeout", func(o *boltstore.Options) {
 		if d <= 0 {
 			d = DefaultLockTimeout
 		}
-		o.lockTimeout = d
-	}
+		o.LockTimeout = d
+	})
 }
 
 // WithSweepInterval sets how often the background sweeper deletes expired
 // entries. The default is DefaultSweepInterval; zero or less turns the
-// background sweeper off (Sweep still works on demand).
+// background sweeper off (Sweep still works on demand). Files only: Redis
+// expires entries by itself.
 func WithSweepInterval(d time.Duration) Option {
-	return func(o *options) { o.sweepInterval = d }
+	return fileOption("WithSweepInterval", func(o *boltstore.Options) { o.SweepInterval = d })
 }
 
 // WithMaxBytes bounds the bytes of stored entries (keys plus records, as
 // Stats reports them; the file itself is larger by bbolt's pages and the
 // indexes). When a write takes the total over n, the least recently stored
 // entries are evicted until it fits. Zero, the default, means no bound.
+// Files only.
 func WithMaxBytes(n int64) Option {
-	return func(o *options) { o.maxBytes = max(n, 0) }
+	return fileOption("WithMaxBytes", func(o *boltstore.Options) { o.MaxBytes = max(n, 0) })
 }
 
 // WithQueueBytes bounds the bytes of records waiting to be written behind.
 // A write that would exceed it waits for the writer (backpressure). The
-// default is DefaultQueueBytes.
+// default is DefaultQueueBytes. Files only.
 func WithQueueBytes(n int64) Option {
-	return func(o *options) {
+	return fileOption("WithQueueBytes", func(o *boltstore.Options) {
 		if n > 0 {
-			o.queueBytes = n
+			o.QueueBytes = n
 		}
-	}
+	})
 }
 
 // WithSyncWrites makes every write durable before the call that made it
 // returns, instead of writing behind. Concurrent writers still share
-// commits.
+// commits. Files only: Redis writes are never queued.
 func WithSyncWrites() Option {
-	return func(o *options) { o.syncWrites = true }
+	return fileOption("WithSyncWrites", func(o *boltstore.Options) { o.SyncWrites = true })
 }
 
-// WithReadOnly opens an existing file for reading only, under a shared
-// lock: several read-only Stores may have one file open at once, but not
-// beside a writer. Nothing is written and no goroutine is started.
+// WithReadOnly opens an existing store for reading only. A file is opened
+// under a shared lock: several read-only Stores may have one file open at
+// once, but not beside a writer. Nothing is written and no goroutine is
+// started.
 func WithReadOnly() Option {
-	return func(o *options) { o.readOnly = true }
+	return commonOption("WithReadOnly", func(o *driver.Options) { o.ReadOnly = true })
 }
 
 // WithLogger sets where the store reports what it does on its own: dropped
 // namespaces, write failures, records that no longer decode. The default is
 // slog.Default(); a nil logger discards.
 func WithLogger(l *slog.Logger) Option {
-	return func(o *options) {
+	return commonOption("WithLogger", func(o *driver.Options) {
 		if l == nil {
 			l = slog.New(slog.DiscardHandler)
 		}
-		o.logger = l
-	}
+		o.Logger = l
+	})
 }
 
 // WithClock sets the clock that stamps and expires entries. The default is
 // the system clock.
 func WithClock(c expiry.Clock) Option {
-	return func(o *options) {
+	return commonOption("WithClock", func(o *driver.Options) {
 		if c != nil {
-			o.clock = c
+			o.Clock = c
 		}
-	}
+	})
 }
 
 // WithoutControl turns off the control endpoint, the Unix socket PATH.ctl
 // through which memoctl inspects and clears a store while this process
-// holds it (see ControlPath). It is on by default for stores opened for
-// writing, on Linux, macOS and FreeBSD. Elsewhere (Windows) it is always
-// off: the socket's server could not check that a client runs as the same
-// user.
+// holds it. It is on by default for files opened for writing, on Linux,
+// macOS and FreeBSD. Elsewhere (Windows) it is always off: the socket's
+// server could not check that a client runs as the same user. Files only.
 func WithoutControl() Option {
-	return func(o *options) { o.control = false }
+	return fileOption("WithoutControl", func(o *boltstore.Options) { o.Control = false })
 }
 
 // WithRecover makes Open recover from a corrupt file (one that would give
 // ErrCorrupt) by renaming it to NAME.corrupt-TIMESTAMP beside it, logging
 // where it went, and starting a fresh store at the path. Nothing is
 // deleted. It is off by default: Open then fails with ErrCorrupt and leaves
-// the file as it is. A file of a newer format is never moved.
+// the file as it is. A file of a newer format is never moved. Files only.
 func WithRecover() Option {
-	return func(o *options) { o.recover = true }
-}
-
-// WithPrefix sets the first part of every Redis key the store writes, so
-// that several stores can share one Redis database. Without it, the
-// prefix is the URL's prefix parameter (redis://host:6379/0?prefix=app),
-// or else DefaultPrefix. An empty prefix means no choice. File stores
-// ignore it.
-func WithPrefix(p string) Option {
-	return func(o *options) { o.prefix = p }
-}
-
-// WithTimeout bounds each exchange with a Redis server (dial, read,
-// write): a slow or unreachable server costs a caller at most about this
-// long before it carries on without the server. The default is
-// DefaultTimeout; zero or less means the default. File stores ignore it.
-func WithTimeout(d time.Duration) Option {
-	return func(o *options) {
-		if d > 0 {
-			o.timeout = d
-		}
-	}
-}
-
-// WithLockTTL sets how long a Redis computation lock (see
-// Namespace.Acquire) lives unless released: set it above the time the
-// memoized function takes, or a second process may start computing the
-// same key. It is also how long others wait for a holder that died. The
-// default is DefaultLockTTL; zero or less means the default.
-func WithLockTTL(d time.Duration) Option {
-	return func(o *options) {
-		if d > 0 {
-			o.lockTTL = d
-		}
-	}
-}
-
-// WithLockWait bounds how long a caller waits for another process to
-// compute a key before it computes the key itself. The default is
-// DefaultLockWait; zero or less means the default.
-func WithLockWait(d time.Duration) Option {
-	return func(o *options) {
-		if d > 0 {
-			o.lockWait = d
-		}
-	}
+	return fileOption("WithRecover", func(o *boltstore.Options) { o.Recover = true })
 }

@@ -3,10 +3,13 @@
 // default) or on a Redis server shared by many processes and machines.
 //
 // Open picks the backend from the location it is given: a path opens a
-// bbolt file, a redis:// or rediss:// URL opens Redis. Every method of
-// Store and Namespace works on both; a few operator tools (Inspect, Keys,
-// Check, Compact, the control endpoint) exist for files only and return
-// ErrUnsupported on Redis.
+// bbolt file (package store/boltstore), a redis://, rediss:// or unix://
+// URL opens Redis (package store/redisstore, which a program imports to
+// use it). Every method of Store and Namespace works on both; a few
+// operator tools (Inspect, Keys, Check, Compact, the control endpoint)
+// exist for files only and return ErrUnsupported on Redis. Backends
+// implement the interfaces of package store/driver; the conformance suite
+// in store/storetest checks them.
 //
 // # Files
 //
@@ -76,122 +79,82 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
+
+	"github.com/memostore/memostore/store/driver"
 )
 
-// ErrUnsupported is returned by the operations that exist for one backend
-// only, such as Compact on Redis. It is errors.ErrUnsupported.
-var ErrUnsupported = errors.ErrUnsupported
+// Types shared with the backends, defined in package driver.
+type (
+	// NamespaceSpec is the identity of a namespace besides its name.
+	// Opening a namespace with a spec that differs from the stored one
+	// drops its entries.
+	NamespaceSpec = driver.NamespaceSpec
+
+	// Stats describes a store: its file or server and every namespace in
+	// it. On Redis, Entries and Bytes are not counted, and the file fields
+	// are zero.
+	Stats = driver.Stats
+
+	// NamespaceStats describes one namespace (see Stats).
+	NamespaceStats = driver.NamespaceStats
+
+	// A MemoryTier is an in-process tier in front of a namespace, such as
+	// the LRU of a memo.Func (see driver.MemoryTier for its contract).
+	MemoryTier = driver.MemoryTier
+
+	// A DecodeFunc receives a stored record's payload, valid only until
+	// it returns, and its stored-at and expires-at times (Unix
+	// nanoseconds; expires-at 0 = never). An error marks the record bad.
+	DecodeFunc = driver.DecodeFunc
+
+	// KeyInfo describes one stored entry (see Store.Keys).
+	KeyInfo = driver.KeyInfo
+
+	// A CheckReport is what Check found, and with fix, what it repaired.
+	CheckReport = driver.CheckReport
+)
+
+// MaxRecordBytes is the largest record the store persists. Larger values
+// are still returned and kept in memory, but not written; the write is
+// counted as a write error and logged.
+const MaxRecordBytes = driver.MaxRecordBytes
 
 // A Store is an open store: a bbolt file or a Redis server. It is safe for
 // concurrent use. It owns background goroutines (for a file: the writer,
 // the sweeper and the control endpoint; for Redis: the counter flusher and
 // the clear listener), which Close stops.
 type Store struct {
-	loc  string
-	opts options
-	b    backend
-	file *fileStore  // set when b is a file
-	rd   *redisStore // set when b is Redis
+	loc     string
+	backend string // "bbolt", or the name a backend registered
+	role    Role
+	opts    options
+	b       driver.Store
 
 	closersMu sync.Mutex
 	closers   []io.Closer // attached memory tiers that own goroutines
-}
-
-// backend is a Store's persistent tier. The two implementations are
-// fileStore (bbolt) and redisStore (Redis).
-type backend interface {
-	namespace(ctx context.Context, name string, spec NamespaceSpec) (nsBackend, error)
-	Flush(ctx context.Context) error
-	Sweep(ctx context.Context) (int, error)
-	Clear(ctx context.Context, name string) error
-	StatsContext(ctx context.Context) (Stats, error)
-	Close() error
-}
-
-// nsBackend is one namespace of a backend; see Namespace for what each
-// method does.
-type nsBackend interface {
-	Lookup(key []byte, decode DecodeFunc) (bool, error)
-	Put(ctx context.Context, key, rec []byte) error
-	Delete(ctx context.Context, key []byte) error
-	Clear(ctx context.Context) error
-	CountHit(fromDisk bool)
-	CountMiss()
-	Attach(t MemoryTier)
-	Acquire(ctx context.Context, key []byte, decode DecodeFunc) (bool, func(), error)
-}
-
-// IsURL reports whether location names a Redis server (redis:// or
-// rediss://) rather than a file.
-func IsURL(location string) bool {
-	return strings.HasPrefix(location, "redis://") || strings.HasPrefix(location, "rediss://") ||
-		strings.HasPrefix(location, "unix://")
-}
-
-// Open opens the store at location. A path opens a bbolt file, creating
-// it (mode 0600) if it does not exist: a file that is not a store gives
-// ErrCorrupt and is left untouched, and a file held by another process
-// gives ErrLocked after the lock timeout. WithRecover changes what happens
-// to a corrupt file: it is moved aside and a fresh store is opened in its
-// place.
-//
-// A redis://, rediss:// or unix:// URL opens a Redis store, in the form
-// redis://[[user]:password@]host[:port][/db][?options] that go-redis's
-// ParseURL accepts (for example redis://127.0.0.1:6379/0), plus one
-// option of memostore's own, prefix (see WithPrefix). Open checks
-// that the server answers, within WithTimeout, and fails if it does not;
-// once open, the store rides out outages (see the package doc). File-only
-// options (WithLockTimeout, WithMaxBytes, WithQueueBytes, WithSyncWrites,
-// WithSweepInterval, WithRecover, WithoutControl) are ignored there;
-// WithPrefix, WithTimeout, WithLockTTL and WithLockWait apply to Redis
-// only.
-func Open(location string, opts ...Option) (*Store, error) {
-	o := defaultOptions()
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if IsURL(location) {
-		rd, err := openRedis(location, o)
-		if err != nil {
-			return nil, err
-		}
-		return &Store{loc: rd.loc, opts: o, b: rd, rd: rd}, nil
-	}
-	f, err := openFile(location, o)
-	if err != nil {
-		return nil, err
-	}
-	return &Store{loc: location, opts: o, b: f, file: f}, nil
 }
 
 // Path returns the store's location: the file's path, or the Redis URL
 // without its password.
 func (s *Store) Path() string { return s.loc }
 
-// Backend returns "bbolt" or "redis".
-func (s *Store) Backend() string {
-	if s.rd != nil {
-		return "redis"
-	}
-	return "bbolt"
-}
+// Backend returns "bbolt" or "redis" (or the name another registered
+// backend gave).
+func (s *Store) Backend() string { return s.backend }
+
+// Role returns the part this process plays in the store (see Role).
+func (s *Store) Role() Role { return s.role }
 
 // Now returns the current time of the store's clock (see WithClock), in
 // Unix nanoseconds.
-func (s *Store) Now() int64 { return s.opts.clock.Now().UnixNano() }
-
-// SyncWrites reports whether every write is durable before it returns:
-// a file opened WithSyncWrites, or Redis, where writes are not queued.
-func (s *Store) SyncWrites() bool { return s.opts.syncWrites || s.rd != nil }
+func (s *Store) Now() int64 { return s.opts.Clock.Now().UnixNano() }
 
 // Logger returns the store's logger (see WithLogger).
-func (s *Store) Logger() *slog.Logger { return s.opts.logger }
+func (s *Store) Logger() *slog.Logger { return s.opts.Logger }
 
 // Close writes what is queued (and, on Redis, the counters), stops the
 // store's goroutines and releases the file or the connections. It is safe
@@ -233,211 +196,49 @@ func (s *Store) Clear(ctx context.Context, name string) error { return s.b.Clear
 // memory, maintained by every commit: it never scans the file, and its
 // cost does not grow with the number of entries. A Redis store asks the
 // server, in two round trips whatever the number of entries; if the
-// server does not answer, Stats returns
-// what this process knows (see StatsContext for the error).
+// server does not answer, Stats returns what this process knows (see
+// StatsContext for the error).
 func (s *Store) Stats() Stats {
-	st, _ := s.b.StatsContext(context.Background())
+	st, _ := s.b.Stats(context.Background())
 	return st
 }
 
 // StatsContext is Stats, with a context and the error of a Redis server
 // that did not answer.
-func (s *Store) StatsContext(ctx context.Context) (Stats, error) { return s.b.StatsContext(ctx) }
+func (s *Store) StatsContext(ctx context.Context) (Stats, error) { return s.b.Stats(ctx) }
 
 // Inspect returns Stats completed with what only a scan of the file's
 // indexes can tell (see Stats.PageSize and NamespaceStats.OldestStoredAt).
 // It returns ErrUnsupported on Redis.
 func (s *Store) Inspect(ctx context.Context) (Stats, error) {
-	if s.file == nil {
-		return Stats{}, fmt.Errorf("store: inspect %s: %w on Redis", s.loc, ErrUnsupported)
+	in, ok := s.b.(driver.Inspector)
+	if !ok {
+		return Stats{}, s.unsupported("inspect")
 	}
-	return s.file.Inspect(ctx)
+	return in.Inspect(ctx)
 }
 
 // Keys calls fn for the first limit entries of namespace (all if limit <=
 // 0), in key order. It returns ErrUnsupported on Redis.
-func (s *Store) Keys(namespace string, limit int, fn func(KeyInfo) error) error {
-	if s.file == nil {
-		return fmt.Errorf("store: keys %s: %w on Redis", s.loc, ErrUnsupported)
+func (s *Store) Keys(ctx context.Context, namespace string, limit int, fn func(KeyInfo) error) error {
+	kl, ok := s.b.(driver.KeyLister)
+	if !ok {
+		return s.unsupported("keys")
 	}
-	return s.file.Keys(namespace, limit, fn)
+	return kl.Keys(ctx, namespace, max(limit, 0), fn)
 }
 
 // Check verifies every record, index entry and counter of the file, and
 // with fix repairs what it can (see CheckReport). It returns
 // ErrUnsupported on Redis.
 func (s *Store) Check(ctx context.Context, fix bool, progress func(done, total int64)) (*CheckReport, error) {
-	if s.file == nil {
-		return nil, fmt.Errorf("store: check %s: %w on Redis", s.loc, ErrUnsupported)
+	c, ok := s.b.(driver.Checker)
+	if !ok {
+		return nil, s.unsupported("check")
 	}
-	return s.file.Check(ctx, fix, progress)
+	return c.Check(ctx, fix, progress)
 }
 
-// A Namespace is one memoized function's share of a Store, claimed by
-// Store.Namespace. Its methods are safe for concurrent use.
-type Namespace struct {
-	s    *Store
-	name string
-	b    nsBackend
-}
-
-// Namespace claims the namespace name for this process, creating it if it
-// is new. If the store holds the namespace with a different spec, its old
-// entries are dropped and the drop is logged: a value of another version or
-// type is never returned. A name can be claimed once per Store; a second
-// claim is an error.
-func (s *Store) Namespace(ctx context.Context, name string, spec NamespaceSpec) (*Namespace, error) {
-	b, err := s.b.namespace(ctx, name, spec)
-	if err != nil {
-		return nil, err
-	}
-	return &Namespace{s: s, name: name, b: b}, nil
-}
-
-// Name returns the namespace's name.
-func (n *Namespace) Name() string { return n.name }
-
-// Store returns the Store the namespace belongs to.
-func (n *Namespace) Store() *Store { return n.s }
-
-// Shared reports whether other processes may use the namespace at the same
-// time (Redis), so that a caller should Acquire a key before computing it.
-func (n *Namespace) Shared() bool { return n.s.rd != nil }
-
-// A DecodeFunc receives a stored record's payload, valid only until it
-// returns, and its stored-at and expires-at times (Unix nanoseconds;
-// expires-at 0 = never). An error marks the record bad.
-type DecodeFunc func(payload []byte, storedAt, expiresAt int64) error
-
-// Lookup finds the record stored under key and, if it is present, has not
-// expired and passes its checksum, calls decode with its payload and its
-// expires-at (Unix nanoseconds, 0 = never) and reports true. payload is
-// valid only until decode returns. Queued writes are seen before they are
-// committed.
-//
-// A record that fails its checksum, or that decode rejects, is treated as
-// absent: it is counted (DecodeErrors), logged and deleted. On Redis, a
-// server that does not answer is a miss, logged and counted
-// (ReadErrors), not an error.
-func (n *Namespace) Lookup(key []byte, decode DecodeFunc) (bool, error) {
-	return n.b.Lookup(key, decode)
-}
-
-// Put stores rec, a record made by package codec for key (its checksum
-// covers key), under key. On a file it queues the write and returns,
-// unless the store was opened WithSyncWrites: then it returns once the
-// write is committed. On Redis it
-// returns once the server has the record. The record is visible to Lookup
-// at once. key and rec must not be changed afterwards.
-//
-// Records over MaxRecordBytes, records whose header does not parse, and
-// keys that are empty or too long are refused (counted as write errors).
-// Put on a file waits for room when the queue is full, until ctx ends.
-func (n *Namespace) Put(ctx context.Context, key, rec []byte) error { return n.b.Put(ctx, key, rec) }
-
-// Delete removes the entry under key, if any. Like Put, it writes behind
-// on a file unless the store was opened WithSyncWrites.
-func (n *Namespace) Delete(ctx context.Context, key []byte) error { return n.b.Delete(ctx, key) }
-
-// Clear deletes every entry of the namespace and resets its counters, and
-// returns once that is done (see Store.Clear).
-func (n *Namespace) Clear(ctx context.Context) error { return n.b.Clear(ctx) }
-
-// CountHit counts a call answered without running the function; fromDisk
-// says it was served from the store.
-func (n *Namespace) CountHit(fromDisk bool) { n.b.CountHit(fromDisk) }
-
-// CountMiss counts a call that ran the function.
-func (n *Namespace) CountMiss() { n.b.CountMiss() }
-
-// Attach attaches the memory tier t to the namespace, replacing any
-// before. Calls that t counts from now on are added to the namespace's
-// counters; CountHit and CountMiss need not be called for them.
-//
-// If t has a Close method (io.Closer), Store.Close calls it first.
-func (n *Namespace) Attach(t MemoryTier) {
-	if c, ok := t.(io.Closer); ok {
-		n.s.closersMu.Lock()
-		n.s.closers = append(n.s.closers, c)
-		n.s.closersMu.Unlock()
-	}
-	n.b.Attach(t)
-}
-
-// Acquire coordinates the processes that miss on key at the same time, so
-// that one computes it and the others wait for its result. Call it after
-// a Lookup missed, with the same decode: whenever Acquire finds the key
-// stored, it calls decode as Lookup does and reports true.
-//
-// On Redis, Acquire takes a lock on key (SET NX PX, with a random token
-// and WithLockTTL), reading the key in the same round trip. If it gets the
-// lock and the key is still missing, it returns release: the caller
-// computes the value, Puts it (which releases the lock in its own round
-// trip) and then calls release, which releases the lock if Put did not
-// (because the computation failed, say). A lock is only ever deleted by
-// the token that took it (a check-and-delete script). If another process
-// holds the lock, Acquire waits with a growing back-off (2 ms to 100 ms),
-// reading the key each time, and reports true as soon as it is there; if
-// the other process dies, its lock expires and this one takes it over.
-// After WithLockWait, or if the server does not answer, Acquire gives up
-// waiting and returns a release that does nothing: the caller computes
-// without the lock. It returns an error only when ctx ends.
-//
-// On a file, whose one process already computes a key once, Acquire
-// returns at once with a release that does nothing.
-func (n *Namespace) Acquire(ctx context.Context, key []byte, decode DecodeFunc) (found bool, release func(), err error) {
-	return n.b.Acquire(ctx, key, decode)
-}
-
-// Stats describes a store: its file or server and every namespace in it.
-// On Redis, Entries and Bytes are not counted, and the file fields are
-// zero.
-type Stats struct {
-	Path          string           `json:"path"`          // the file, or the Redis URL without its password
-	Backend       string           `json:"backend"`       // "bbolt" or "redis"
-	PID           int              `json:"pid,omitempty"` // the process that reported these stats
-	FileSize      int64            `json:"file_size"`     // bytes on disk
-	FormatVersion int              `json:"format_version"`
-	Entries       int64            `json:"entries"`   // entries in all namespaces
-	Bytes         int64            `json:"bytes"`     // bytes of keys and records in all namespaces
-	MaxBytes      int64            `json:"max_bytes"` // the WithMaxBytes bound; 0 = none
-	Queued        int              `json:"queued"`    // writes waiting for the writer
-	QueuedBytes   int64            `json:"queued_bytes"`
-	PageSize      int              `json:"page_size,omitempty"`  // set by Inspect
-	FreePages     int              `json:"free_pages,omitempty"` // set by Inspect
-	Namespaces    []NamespaceStats `json:"namespaces"`
-}
-
-// NamespaceStats describes one namespace. Counts are totals over the life
-// of the file (since the namespace was created, last cleared or reset),
-// including what this process has counted but not yet written.
-type NamespaceStats struct {
-	Name      string `json:"name"`
-	Version   string `json:"version"`
-	KeyType   string `json:"key_type"`
-	ValueType string `json:"value_type"`
-	Created   int64  `json:"created"` // Unix nanoseconds
-	Claimed   bool   `json:"claimed"` // in use by a memo.Func in this process
-
-	Entries      int64 `json:"entries"`
-	Bytes        int64 `json:"bytes"`
-	Hits         int64 `json:"hits"`          // calls answered without running the function
-	Misses       int64 `json:"misses"`        // calls that ran the function
-	DiskHits     int64 `json:"disk_hits"`     // the part of Hits served from the file
-	Expirations  int64 `json:"expirations"`   // expired entries swept
-	Evictions    int64 `json:"evictions"`     // entries evicted to keep within MaxBytes
-	DecodeErrors int64 `json:"decode_errors"` // records that failed their checksum or did not decode
-	WriteErrors  int64 `json:"write_errors"`  // writes that failed or were refused
-	ReadErrors   int64 `json:"read_errors"`   // lookups the server did not answer (Redis)
-	Writes       int64 `json:"writes"`        // records written
-
-	// The memory tier attached in this process (see Namespace.Attach);
-	// zero when none is.
-	MemSize int `json:"mem_size"`
-	MemMax  int `json:"mem_max"`
-
-	// Set by Inspect, which reads them from the file's indexes.
-	OldestStoredAt int64 `json:"oldest_stored_at,omitempty"` // Unix nanoseconds
-	NewestStoredAt int64 `json:"newest_stored_at,omitempty"`
-	ExpiredPending int64 `json:"expired_pending"` // expired, awaiting the sweeper
+func (s *Store) unsupported(op string) error {
+	return fmt.Errorf("store: %s %s: %w on %s", op, s.loc, ErrUnsupported, backendTitle(s.backend))
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/memostore/memostore/internal/control"
+
 	"github.com/memostore/memostore/store"
 )
 
@@ -66,7 +68,7 @@ func check(ctx context.Context, path string, fix bool, stderr io.Writer) (*store
 		if err := requireFile(path); err != nil {
 			return nil, err
 		}
-		if c, err := store.Dial(ctx, path); err == nil {
+		if c, err := control.Dial(ctx, path); err == nil {
 			defer c.Close()
 			return c.Check(ctx)
 		}

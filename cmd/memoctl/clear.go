@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/memostore/memostore/internal/control"
+
 	"github.com/memostore/memostore/store"
 )
 
@@ -42,7 +44,7 @@ func RunClear(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	var cleared []store.NamespaceStats
 	if t.live != nil {
-		var res store.ClearResult
+		var res control.ClearResult
 		res, err = t.live.Clear(ctx, *only)
 		cleared = res.Cleared
 	} else {

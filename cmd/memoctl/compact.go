@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/memostore/memostore/internal/control"
+
 	"github.com/memostore/memostore/store"
 )
 
@@ -28,7 +30,7 @@ func RunCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := requireFile(path); err != nil {
 		return err
 	}
-	if store.Live(ctx, path) {
+	if control.Live(ctx, path) {
 		return liveRefusal(path, "compact")
 	}
 	_, finish := newProgress(stderr, "compacting", -1)

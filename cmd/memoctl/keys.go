@@ -44,7 +44,7 @@ func RunKeys(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if t.live != nil {
 		err = t.live.Keys(ctx, *ns, *limit, print)
 	} else {
-		err = t.s.Keys(*ns, *limit, print)
+		err = t.s.Keys(ctx, *ns, *limit, print)
 	}
 	if cerr := t.close(); err == nil {
 		err = cerr

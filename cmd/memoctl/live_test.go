@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/memostore/memostore/internal/control"
+
 	"github.com/memostore/memostore/memo"
 	"github.com/memostore/memostore/store"
 )
@@ -195,7 +197,7 @@ func TestLiveStore(t *testing.T) {
 	// stale and opens the store itself.
 	h.cmd.Process.Signal(syscall.SIGKILL)
 	h.cmd.Wait()
-	if _, err := os.Lstat(store.ControlPath(path)); err != nil {
+	if _, err := os.Lstat(control.Path(path)); err != nil {
 		t.Fatalf("expected a stale socket after SIGKILL: %v", err)
 	}
 	if info := liveInfo(t, path); info.Live || info.Entries == 0 {
@@ -207,7 +209,7 @@ func TestLiveStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if !store.Live(context.Background(), path) {
+	if !control.Live(context.Background(), path) {
 		t.Fatal("a new holder does not answer on the control socket")
 	}
 }
@@ -232,7 +234,7 @@ func TestControlSocketIsPrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	fi, err := os.Lstat(store.ControlPath(path))
+	fi, err := os.Lstat(control.Path(path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +242,7 @@ func TestControlSocketIsPrivate(t *testing.T) {
 		t.Fatalf("control socket mode %v, want 0600", perm)
 	}
 	s.Close()
-	if _, err := os.Lstat(store.ControlPath(path)); !os.IsNotExist(err) {
+	if _, err := os.Lstat(control.Path(path)); !os.IsNotExist(err) {
 		t.Fatalf("control socket left after Close: %v", err)
 	}
 }

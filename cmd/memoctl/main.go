@@ -37,6 +37,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	_ "github.com/memostore/memostore/store/redisstore" // memoctl opens redis:// URLs too
+
 	"github.com/redis/go-redis/v9"
 )
 

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/memostore/memostore/store/boltstore"
+
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/memostore/memostore/codec"
@@ -169,9 +171,9 @@ func TestCompact(t *testing.T) {
 func TestNewerFormat(t *testing.T) {
 	path := makeStore(t, 1)
 	damage(t, path, func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte("memostore")).Put([]byte("format"), binary.BigEndian.AppendUint32(nil, store.FormatVersion+1))
+		return tx.Bucket([]byte("memostore")).Put([]byte("format"), binary.BigEndian.AppendUint32(nil, boltstore.FormatVersion+1))
 	})
-	want := fmt.Sprintf("format version %d, newer than this library's %d", store.FormatVersion+1, store.FormatVersion)
+	want := fmt.Sprintf("format version %d, newer than this library's %d", boltstore.FormatVersion+1, boltstore.FormatVersion)
 	for _, cmd := range []string{"info", "clear", "check", "keys --namespace double", "sweep"} {
 		args := append(strings.Fields(cmd), path)
 		if _, errOut, code := runCmd(t, args...); code != 1 || !strings.Contains(errOut, want) {

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/memostore/memostore/internal/control"
+	"github.com/memostore/memostore/store/boltstore"
+
 	"github.com/memostore/memostore/store"
 )
 
@@ -12,9 +15,9 @@ import (
 // reached through its control endpoint (live), or opened here (offline).
 type target struct {
 	path   string
-	live   *store.Client // set when another process holds the store
-	s      *store.Store  // set when memoctl opened the store itself
-	holder int           // the live holder's PID, when known
+	live   *control.Client // set when another process holds the store
+	s      *store.Store    // set when memoctl opened the store itself
+	holder int             // the live holder's PID, when known
 }
 
 func (t *target) close() error {
@@ -47,8 +50,8 @@ func openTarget(ctx context.Context, path string, write bool) (*target, error) {
 	if err := requireFile(path); err != nil {
 		return nil, err
 	}
-	if c, err := store.Dial(ctx, path); err == nil {
-		pid, _ := store.HolderPID(path)
+	if c, err := control.Dial(ctx, path); err == nil {
+		pid, _ := boltstore.HolderPID(path)
 		return &target{path: path, live: c, holder: pid}, nil
 	}
 	opts := []store.Option{store.WithLogger(nil), store.WithoutControl()}
@@ -57,7 +60,7 @@ func openTarget(ctx context.Context, path string, write bool) (*target, error) {
 	}
 	s, err := store.Open(path, opts...)
 	if errors.Is(err, store.ErrLocked) {
-		return nil, fmt.Errorf("%w, and its control endpoint %s does not answer", err, store.ControlPath(path))
+		return nil, fmt.Errorf("%w, and its control endpoint %s does not answer", err, control.Path(path))
 	}
 	if err != nil {
 		return nil, err
@@ -74,7 +77,7 @@ func offline(ctx context.Context, path, what string, write bool) (*store.Store, 
 	if err := requireFile(path); err != nil {
 		return nil, err
 	}
-	if store.Live(ctx, path) {
+	if control.Live(ctx, path) {
 		return nil, liveRefusal(path, what)
 	}
 	opts := []store.Option{store.WithLogger(nil), store.WithoutControl()}
@@ -90,7 +93,7 @@ func offline(ctx context.Context, path, what string, write bool) (*store.Store, 
 
 func liveRefusal(path, what string) error {
 	who := "a running process"
-	if pid, ok := store.HolderPID(path); ok {
+	if pid, ok := boltstore.HolderPID(path); ok {
 		who = fmt.Sprintf("process %d", pid)
 	}
 	return fmt.Errorf("%s is open in %s; %s needs the store to itself: stop that process first", path, who, what)

@@ -3,11 +3,12 @@
 // for fib(30) with a memory tier of 32 entries.
 //
 // Results are kept in a store file (fib.db by default), so a second run is
-// served from the file: run it twice. Give a Redis URL instead of a file to
-// share the results between processes and machines:
+// served from the file: run it twice. Built with -tags redis (see
+// redis.go), it takes a Redis URL instead of a file, to share the results
+// between processes and machines:
 //
 //	go run ./examples/fib
-//	go run ./examples/fib -db redis://127.0.0.1:6379/0
+//	go run -tags redis ./examples/fib -db redis://127.0.0.1:6379/0
 package main
 
 import (

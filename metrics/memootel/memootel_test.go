@@ -8,6 +8,8 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/memostore/memostore/store/redisstore"
+
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -34,7 +36,7 @@ func openFile(tb testing.TB) *store.Store {
 
 func openRedis(tb testing.TB, url string) *store.Store {
 	tb.Helper()
-	s, err := store.Open(url, warnings, store.WithPrefix(redistest.Prefix(tb, url)))
+	s, err := store.Open(url, warnings, redisstore.WithPrefix(redistest.Prefix(tb, url)))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/memostore/memostore/store/redisstore"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
@@ -36,7 +38,7 @@ func openFile(tb testing.TB) *store.Store {
 
 func openRedis(tb testing.TB, url string) *store.Store {
 	tb.Helper()
-	s, err := store.Open(url, warnings, store.WithPrefix(redistest.Prefix(tb, url)))
+	s, err := store.Open(url, warnings, redisstore.WithPrefix(redistest.Prefix(tb, url)))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,0 +1,20 @@
+//go:build darwin || freebsd
+
+package control
+
+import "golang.org/x/sys/unix"
+
+// peerCredentials reports whether this platform tells a Unix socket's
+// server the user of the process at the other end; without that the
+// control endpoint is not started (see Serve).
+const peerCredentials = true
+
+// peerUID returns the user ID of the process at the other end of the
+// connected Unix socket fd (LOCAL_PEERCRED, as getpeereid(3) reads it).
+func peerUID(fd uintptr) (uint32, error) {
+	cred, err := unix.GetsockoptXucred(int(fd), unix.SOL_LOCAL, unix.LOCAL_PEERCRED)
+	if err != nil {
+		return 0, err
+	}
+	return cred.Uid, nil
+}

@@ -1,0 +1,281 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/memostore/memostore/internal/tally"
+	"github.com/memostore/memostore/store/driver"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/memostore/memostore/expiry"
+)
+
+// nsMeta is a namespace's record in the "namespaces" bucket.
+type nsMeta struct {
+	driver.NamespaceSpec
+	Created int64 `json:"created"` // Unix nanoseconds
+}
+
+// space is a namespace as the Store tracks it.
+type space struct {
+	name                       string
+	dataName, expName, ageName []byte
+	meta                       nsMeta
+	c                          counters          // as committed; guarded by Store.mu
+	d                          tally.Deltas      // gathered since the last commit
+	pending                    map[string]*op    // queued puts and deletes by key; guarded by Store.mu
+	tier                       driver.MemoryTier // attached in this process; guarded by Store.mu
+	pulled                     counters          // tier's counts already in c; guarded by Store.mu
+}
+
+func newSpace(name string, meta nsMeta, c counters) *space {
+	return &space{
+		name:     name,
+		dataName: []byte("d/" + name),
+		expName:  []byte("e/" + name),
+		ageName:  []byte("a/" + name),
+		meta:     meta,
+		c:        c,
+		pending:  map[string]*op{},
+	}
+}
+
+// loadSpaces reads every namespace's metadata and counters: O(namespaces).
+func (s *Store) loadSpaces(tx *bolt.Tx) error {
+	counts := tx.Bucket(bucketCounters)
+	return tx.Bucket(bucketNamespaces).ForEach(func(k, v []byte) error {
+		var m nsMeta
+		if err := json.Unmarshal(v, &m); err != nil {
+			return fmt.Errorf("%w: namespace %q has unreadable metadata: %v", driver.ErrCorrupt, k, err)
+		}
+		name := string(k)
+		s.spaces[name] = newSpace(name, m, unmarshalCounters(counts.Get(k)))
+		return nil
+	})
+}
+
+// A Namespace is a namespace of the bbolt backend.
+type Namespace struct {
+	s  *Store
+	sp *space
+}
+
+// namespace claims the namespace name for this process (see
+// Store.Namespace).
+func (s *Store) Namespace(ctx context.Context, name string, spec driver.NamespaceSpec) (driver.Namespace, error) {
+	release, err := s.use()
+	if err != nil {
+		return nil, err
+	}
+	if s.opts.ReadOnly {
+		release()
+		return nil, fmt.Errorf("store: namespace %q: %s is open read-only", name, s.path)
+	}
+	s.mu.Lock()
+	if s.claims[name] {
+		s.mu.Unlock()
+		release()
+		return nil, fmt.Errorf("store: namespace %q is already in use in this process", name)
+	}
+	s.claims[name] = true
+	old := s.spaces[name]
+	s.mu.Unlock()
+
+	var (
+		sp   *space
+		meta nsMeta
+	)
+	o := &op{kind: opFunc, wait: make(chan error, 1)}
+	o.fn = func(tx *bolt.Tx, st *txState) error {
+		var err error
+		sp, meta, err = s.openSpace(tx, st, name, spec, old)
+		return err
+	}
+	o.after = func() {
+		sp.meta = meta
+		s.spaces[name] = sp
+	}
+	if err := s.enqueue(ctx, o, release); err != nil {
+		s.mu.Lock()
+		delete(s.claims, name)
+		s.mu.Unlock()
+		return nil, fmt.Errorf("store: namespace %q: %w", name, err)
+	}
+	return &Namespace{s: s, sp: sp}, nil
+}
+
+// openSpace creates the namespace, or resets it if its spec changed.
+// The new identity is returned for the caller to install with the commit,
+// as an existing space is shared with readers.
+func (s *Store) openSpace(tx *bolt.Tx, st *txState, name string, spec driver.NamespaceSpec, old *space) (*space, nsMeta, error) {
+	if old != nil && old.meta.NamespaceSpec == spec {
+		return old, old.meta, nil
+	}
+	meta := nsMeta{NamespaceSpec: spec, Created: s.Now()}
+	sp := old
+	if sp == nil {
+		sp = newSpace(name, meta, counters{})
+	} else {
+		s.log.Warn("memostore: namespace changed; dropping its entries",
+			"path", s.path, "namespace", name, "entries", old.c.Entries,
+			"old_version", old.meta.Version, "new_version", spec.Version,
+			"old_key", old.meta.KeyType, "new_key", spec.KeyType,
+			"old_value", old.meta.ValueType, "new_value", spec.ValueType,
+			"types_changed", old.meta.KeyID != spec.KeyID || old.meta.ValueID != spec.ValueID)
+		if err := st.clear(tx, sp); err != nil {
+			return nil, meta, err
+		}
+	}
+	if _, err := st.bucketsOf(tx, sp); err != nil {
+		return nil, meta, err
+	}
+	v, err := json.Marshal(meta)
+	if err != nil {
+		return nil, meta, err
+	}
+	if err := tx.Bucket(bucketNamespaces).Put([]byte(name), v); err != nil {
+		return nil, meta, err
+	}
+	st.counters(sp) // write its counters with this transaction
+	return sp, meta, nil
+}
+
+// Lookup finds the record stored under key and, if it is present, has not
+// expired and passes its checksum, calls decode with its payload and its
+// expires-at (Unix nanoseconds, 0 = never) and reports true. decode runs inside a read transaction: payload is valid
+// only until it returns. Queued writes are seen before they are committed.
+//
+// A record that fails its checksum, or that decode rejects, is treated as
+// absent: it is counted (DecodeErrors), logged and deleted.
+func (n *Namespace) Lookup(_ context.Context, key []byte, decode driver.DecodeFunc) (bool, error) {
+	s := n.s
+	release, err := s.use()
+	if err != nil {
+		return false, err
+	}
+	defer release()
+	now := s.Now()
+	s.mu.RLock()
+	o := n.sp.pending[string(key)]
+	s.mu.RUnlock()
+	if o != nil {
+		if o.kind == opDelete {
+			return false, nil
+		}
+		ok, _ := n.use(o.rec, key, now, decode)
+		return ok, nil
+	}
+	found := false
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(n.sp.dataName)
+		if b == nil {
+			return nil
+		}
+		if rec := b.Get(key); rec != nil {
+			found, _ = n.use(rec, key, now, decode)
+		}
+		return nil
+	})
+	return found, err
+}
+
+// use decodes rec for Lookup. A bad record is counted, logged and queued
+// for deletion; if rec is itself still queued, the delete follows its write.
+func (n *Namespace) use(rec, key []byte, now int64, decode driver.DecodeFunc) (bool, error) {
+	ok, err := driver.OpenRecord(rec, key, now, decode)
+	if err == nil {
+		return ok, nil
+	}
+	n.sp.d.DecodeErrors.Add(1)
+	n.s.log.Warn("memostore: dropping a record that does not decode", "path", n.s.path, "namespace", n.sp.name, "err", err)
+	if !n.s.opts.ReadOnly {
+		// Queue the delete without waiting: Lookup runs inside a read
+		// transaction, and must not wait on the writer from there.
+		o := &op{kind: opDeleteIf, sp: n.sp, key: bytes.Clone(key), rec: bytes.Clone(rec)}
+		n.s.tryEnqueue(o)
+	}
+	return false, err
+}
+
+// tryEnqueue queues o if the queue has room, and otherwise drops it.
+func (s *Store) tryEnqueue(o *op) {
+	s.mu.Lock()
+	if s.qbytes+int64(len(o.rec)) > s.opts.QueueBytes {
+		s.mu.Unlock()
+		return
+	}
+	s.seq++
+	o.seq = s.seq
+	s.queue = append(s.queue, o)
+	s.qbytes += int64(len(o.rec))
+	s.mu.Unlock()
+	signal(s.wake)
+}
+
+// Put queues rec, a record store has checked, for key, and returns,
+// unless the store was opened WithSyncWrites: then it returns once the
+// write is committed. The queued record is visible to Lookup at once. key
+// and rec must not be changed afterwards. Put waits for room when the
+// queue is full, until ctx ends.
+func (n *Namespace) Put(ctx context.Context, key, rec []byte) error {
+	o := &op{kind: opPut, sp: n.sp, key: key, rec: rec}
+	o.through = int64(len(rec)) > n.s.opts.QueueBytes
+	return n.write(ctx, o, n.s.opts.SyncWrites || o.through)
+}
+
+// driver.MaxKeyBytes, the longest key store lets through, must fit
+// bbolt's limit less the time prefix of the index keys made from it.
+const _ = uint(bolt.MaxKeySize - expiry.IndexKeySize - driver.MaxKeyBytes)
+
+// Delete removes the entry under key, if any. Like Put, it writes behind
+// unless the store was opened WithSyncWrites.
+func (n *Namespace) Delete(ctx context.Context, key []byte) error {
+	o := &op{kind: opDelete, sp: n.sp, key: key}
+	return n.write(ctx, o, n.s.opts.SyncWrites)
+}
+
+func (n *Namespace) write(ctx context.Context, o *op, wait bool) error {
+	release, err := n.s.use()
+	if err != nil {
+		return err
+	}
+	if wait {
+		o.wait = make(chan error, 1)
+	}
+	if err := n.s.enqueue(ctx, o, release); err != nil {
+		if o.kind == opPut {
+			n.sp.d.WriteErrors.Add(1)
+		}
+		return fmt.Errorf("store: write in %q: %w", n.sp.name, err)
+	}
+	return nil
+}
+
+// Clear deletes every entry of the namespace and resets its counters, and
+// returns once that is committed.
+func (n *Namespace) Clear(ctx context.Context) error {
+	return n.s.Clear(ctx, n.sp.name)
+}
+
+// Refused counts a write that store refused.
+func (n *Namespace) Refused() { n.sp.d.WriteErrors.Add(1) }
+
+// Attach attaches the memory tier t to the namespace, replacing any
+// before. Calls that t counts from now on are added to the namespace's
+// counters; CountHit and CountMiss need not be called for them.
+func (n *Namespace) Attach(t driver.MemoryTier) {
+	n.s.mu.Lock()
+	n.sp.tier = t
+	n.sp.pulled = tally.Tier(t)
+	n.s.mu.Unlock()
+}
+
+// Acquire returns at once: a file is held by one process, whose calls for
+// a key are already one flight (see Store.Namespace).
+func (n *Namespace) Acquire(context.Context, []byte, driver.DecodeFunc) (bool, func(), error) {
+	return false, func() {}, nil
+}

@@ -1,0 +1,274 @@
+package boltstore
+
+import (
+	"bytes"
+
+	"github.com/memostore/memostore/internal/tally"
+	"github.com/memostore/memostore/store/driver"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/memostore/memostore/codec"
+	"github.com/memostore/memostore/expiry"
+)
+
+// txState is what one write transaction changes besides the data: working
+// copies of the counters of the namespaces it touches, installed in memory
+// only if the transaction commits. Only the writer goroutine makes one.
+type txState struct {
+	s       *Store
+	spaces  []*space // every namespace, as of the transaction's start
+	work    map[*space]*counters
+	taken   map[*space]counters // deltas counted in, dropped from memory on commit
+	pulled  map[*space]counters // memory tiers' counts as counted in
+	tiers   map[*space]tierSnap // the attached tiers, as of the transaction's start
+	buckets map[*space]*spaceBuckets
+	orphans map[*space]map[string]bool // keys of damaged records removed
+	over    bool                       // eviction stopped at its bound with the store still too big
+}
+
+type spaceBuckets struct{ d, e, a *bolt.Bucket }
+
+// tierSnap is a namespace's attached memory tier and the counts of it
+// already counted in, read under Store.mu when a transaction starts: Attach
+// may replace them meanwhile, and the writer reads them without the lock.
+type tierSnap struct {
+	t      driver.MemoryTier
+	pulled counters
+}
+
+// newTxState starts the state of a transaction. s.mu must be held. It takes
+// the in-memory deltas of every namespace, so that counts gathered by hits
+// reach the file with the next commit.
+func (s *Store) newTxState() *txState {
+	st := &txState{
+		s:       s,
+		work:    map[*space]*counters{},
+		taken:   map[*space]counters{},
+		pulled:  map[*space]counters{},
+		tiers:   map[*space]tierSnap{},
+		buckets: map[*space]*spaceBuckets{},
+		orphans: map[*space]map[string]bool{},
+	}
+	for _, sp := range s.spaces {
+		st.spaces = append(st.spaces, sp)
+		if sp.tier != nil {
+			st.tiers[sp] = tierSnap{sp.tier, sp.pulled}
+		}
+		if sp.unsaved() != (counters{}) {
+			st.counters(sp)
+		}
+	}
+	return st
+}
+
+// counters returns the working copy of sp's counters.
+func (st *txState) counters(sp *space) *counters {
+	if c := st.work[sp]; c != nil {
+		return c
+	}
+	c := sp.c // only the writer, which runs this, changes sp.c
+	st.taken[sp] = sp.d.Take(&c)
+	if ts := st.tiers[sp]; ts.t != nil {
+		now := tally.Tier(ts.t)
+		d := now.Minus(&ts.pulled)
+		c.Add(&d)
+		st.pulled[sp] = now
+	}
+	st.work[sp] = &c
+	return &c
+}
+
+func (st *txState) bucketsOf(tx *bolt.Tx, sp *space) (*spaceBuckets, error) {
+	if b := st.buckets[sp]; b != nil {
+		return b, nil
+	}
+	var b spaceBuckets
+	var err error
+	if b.d, err = tx.CreateBucketIfNotExists(sp.dataName); err != nil {
+		return nil, err
+	}
+	if b.e, err = tx.CreateBucketIfNotExists(sp.expName); err != nil {
+		return nil, err
+	}
+	if b.a, err = tx.CreateBucketIfNotExists(sp.ageName); err != nil {
+		return nil, err
+	}
+	st.buckets[sp] = &b
+	return &b, nil
+}
+
+func (st *txState) apply(tx *bolt.Tx, o *op) error {
+	switch o.kind {
+	case opPut:
+		return st.put(tx, o.sp, o.key, o.rec)
+	case opDelete, opDeleteIf:
+		b, err := st.bucketsOf(tx, o.sp)
+		if err != nil {
+			return err
+		}
+		old := b.d.Get(o.key)
+		if old == nil || o.kind == opDeleteIf && !bytes.Equal(old, o.rec) {
+			return nil
+		}
+		return st.remove(b, o.sp, o.key, old)
+	case opFunc:
+		return o.fn(tx, st)
+	}
+	return nil
+}
+
+func (st *txState) put(tx *bolt.Tx, sp *space, key, rec []byte) error {
+	b, err := st.bucketsOf(tx, sp)
+	if err != nil {
+		return err
+	}
+	if old := b.d.Get(key); old != nil {
+		if err := st.remove(b, sp, key, old); err != nil {
+			return err
+		}
+	}
+	h, err := codec.ParseHeader(rec)
+	if err != nil {
+		return err
+	}
+	if err := b.d.Put(key, rec); err != nil {
+		return err
+	}
+	if err := b.a.Put(expiry.AppendIndexKey(nil, h.StoredAt, key), nil); err != nil {
+		return err
+	}
+	if h.ExpiresAt != expiry.Never {
+		if err := b.e.Put(expiry.AppendIndexKey(nil, h.ExpiresAt, key), nil); err != nil {
+			return err
+		}
+	}
+	c := st.counters(sp)
+	c.Entries++
+	c.Bytes += int64(len(key) + len(rec))
+	c.Writes++
+	return nil
+}
+
+// remove deletes the entry key, whose record is rec, and its index keys.
+func (st *txState) remove(b *spaceBuckets, sp *space, key, rec []byte) error {
+	size := int64(len(key) + len(rec))
+	// The index keys go with the record, found by its timestamps. If the
+	// record fails its header or checksum, its timestamps may be wrong:
+	// the keys are then also looked for by entry key, in one pass over
+	// the namespace's indexes at the end of the transaction (dropOrphans),
+	// a cost paid only for damaged records.
+	h, err := codec.ParseHeader(rec)
+	if err == nil {
+		_, err = codec.Payload(rec, key)
+	}
+	if err != nil {
+		if st.orphans[sp] == nil {
+			st.orphans[sp] = map[string]bool{}
+		}
+		st.orphans[sp][string(key)] = true
+	}
+	if err == nil || len(rec) >= codec.HeaderSize {
+		if err := b.a.Delete(expiry.AppendIndexKey(nil, h.StoredAt, key)); err != nil {
+			return err
+		}
+		if h.ExpiresAt != expiry.Never {
+			if err := b.e.Delete(expiry.AppendIndexKey(nil, h.ExpiresAt, key)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := b.d.Delete(key); err != nil {
+		return err
+	}
+	c := st.counters(sp)
+	c.Entries--
+	c.Bytes -= size
+	return nil
+}
+
+// clear deletes every entry of sp and resets its counters.
+func (st *txState) clear(tx *bolt.Tx, sp *space) error {
+	for _, name := range [][]byte{sp.dataName, sp.expName, sp.ageName} {
+		if err := tx.DeleteBucket(name); err != nil && tx.Bucket(name) != nil {
+			return err
+		}
+	}
+	delete(st.buckets, sp)
+	if _, err := st.bucketsOf(tx, sp); err != nil {
+		return err
+	}
+	*st.counters(sp) = counters{}
+	return nil
+}
+
+// dropOrphans deletes the index keys left by damaged records removed in
+// this transaction: those whose entry key is one of theirs and whose
+// record is gone.
+func (st *txState) dropOrphans(tx *bolt.Tx) error {
+	for sp, keys := range st.orphans {
+		b, err := st.bucketsOf(tx, sp)
+		if err != nil {
+			return err
+		}
+		for _, idx := range []struct {
+			b      *bolt.Bucket
+			stored bool
+		}{{b.a, true}, {b.e, false}} {
+			var drop [][]byte
+			c := idx.b.Cursor()
+			for ik, _ := c.First(); ik != nil; ik, _ = c.Next() {
+				at, key, err := expiry.ParseIndexKey(ik)
+				if err != nil || !keys[string(key)] {
+					continue
+				}
+				// Keep the key of a record stored since, if it is its own.
+				if rec := b.d.Get(key); rec != nil {
+					if h, err := codec.ParseHeader(rec); err == nil && (idx.stored && h.StoredAt == at || !idx.stored && h.ExpiresAt == at) {
+						continue
+					}
+				}
+				drop = append(drop, bytes.Clone(ik))
+			}
+			for _, ik := range drop {
+				if err := idx.b.Delete(ik); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	clear(st.orphans)
+	return nil
+}
+
+// save drops orphaned index keys and writes the working counters into the
+// file; every write transaction ends with it.
+func (st *txState) save(tx *bolt.Tx) error {
+	if err := st.dropOrphans(tx); err != nil {
+		return err
+	}
+	b := tx.Bucket(bucketCounters)
+	for sp, c := range st.work {
+		if err := b.Put([]byte(sp.name), marshalCounters(c)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// install makes the committed counters the ones in memory, and drops the
+// deltas they now include. s.mu must be held.
+func (st *txState) install() {
+	for sp, c := range st.work {
+		sp.c = *c
+	}
+	for sp, t := range st.taken {
+		sp.d.Drop(&t)
+	}
+	for sp, p := range st.pulled {
+		// Unless Attach replaced the tier since: its counts start afresh.
+		if sp.tier == st.tiers[sp].t {
+			sp.pulled = p
+		}
+	}
+}

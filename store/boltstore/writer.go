@@ -1,0 +1,341 @@
+package boltstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+type opKind uint8
+
+const (
+	opPut      opKind = iota // store rec under key
+	opDelete                 // delete key
+	opDeleteIf               // delete key if it still holds rec (a bad record)
+	opFlush                  // nothing: commit what precedes it, and the counters
+	opFunc                   // run fn in the transaction
+)
+
+// An op is one queued change. Ops are applied in the order they were
+// queued; many share one transaction.
+type op struct {
+	kind   opKind
+	sp     *space
+	key    []byte
+	rec    []byte
+	fn     func(*bolt.Tx, *txState) error
+	after  func() // run under s.mu once the op is committed
+	wait   chan error
+	seq    uint64
+	failed bool // counted as a write error already
+	// through marks a record larger than the whole queue budget: it is
+	// written through (its caller waits for the commit) and does not count
+	// against the budget, which it could never fit.
+	through bool
+	// alone makes the op the first of a transaction of its own, so that
+	// its fn sees the file exactly as last committed (see Check).
+	alone bool
+}
+
+// queued is what o counts against the queue's byte budget.
+func (o *op) queued() int64 {
+	if o.through {
+		return 0
+	}
+	return int64(len(o.rec))
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// enqueue queues o, then calls release (the caller's lifetime lock, held
+// until o is in the queue). If o.wait is set it waits for o's commit.
+//
+// When the queue holds more than its byte budget, enqueue waits for the
+// writer (backpressure), unless commits are failing: then waiting could be
+// forever, and the write is refused instead (a cache may drop a write).
+func (s *Store) enqueue(ctx context.Context, o *op, release func()) error {
+	size := o.queued()
+	s.mu.Lock()
+	for size > 0 && s.qbytes+size > s.opts.QueueBytes && len(s.queue) > 0 {
+		if s.failErr != nil {
+			err := s.failErr
+			s.mu.Unlock()
+			release()
+			return fmt.Errorf("write queue full while commits fail: %w", err)
+		}
+		ch := s.progress
+		s.mu.Unlock()
+		// The writer may be letting writes gather (batchDelay) for a
+		// queue that is full by bytes, not by count: have it commit now.
+		signal(s.urgent)
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			release()
+			return ctx.Err()
+		}
+		s.mu.Lock()
+	}
+	s.seq++
+	o.seq = s.seq
+	s.queue = append(s.queue, o)
+	s.qbytes += size
+	if o.kind == opPut || o.kind == opDelete {
+		o.sp.pending[string(o.key)] = o
+	}
+	// Read o.wait only here, under s.mu: once o is queued the writer may
+	// clear it (a failed commit answers the waiter and sets it to nil).
+	wait := o.wait
+	if wait != nil {
+		s.waiters++
+	}
+	full := len(s.queue) >= batchEntries
+	s.mu.Unlock()
+	release()
+
+	signal(s.wake)
+	if wait == nil {
+		if full {
+			signal(s.urgent)
+		}
+		return nil
+	}
+	signal(s.urgent)
+	select {
+	case err := <-wait:
+		return err
+	case <-ctx.Done():
+		return ctx.Err() // o stays queued and is committed all the same
+	}
+}
+
+// runWriter is the writer goroutine: it commits queued ops in group
+// transactions until Close closes s.stop, then drains the queue.
+func (s *Store) runWriter() {
+	defer s.wg.Done()
+	tick := time.NewTicker(countersInterval)
+	defer tick.Stop()
+	var backoff time.Duration
+	stopping := false
+	for {
+		select {
+		case <-s.stop:
+			stopping = true
+		default:
+		}
+		s.mu.Lock()
+		n, urgent := len(s.queue), s.waiters > 0
+		s.mu.Unlock()
+		if n == 0 {
+			if stopping {
+				return
+			}
+			select {
+			case <-s.wake:
+			case <-s.stop:
+			case <-tick.C:
+				s.queueCounters()
+			}
+			continue
+		}
+		switch {
+		case backoff > 0:
+			// Commits are failing: wait before the next try, and when
+			// stopping, try a few more times, then give up.
+			if stopping && backoff >= maxStopBackoff {
+				s.abandonQueue()
+				return
+			}
+			s.pause(backoff, stopping)
+		case !urgent && !stopping && n < batchEntries:
+			// Let writes gather for one commit.
+			s.pause(batchDelay, false)
+		}
+		if err := s.commitQueued(); err != nil {
+			backoff = min(max(2*backoff, batchDelay), time.Second)
+		} else {
+			backoff = 0
+		}
+	}
+}
+
+// countersInterval is how often an idle writer carries the counts gathered
+// by hits to the file.
+const countersInterval = time.Second
+
+// queueCounters queues a commit of the in-memory counters if any changed.
+func (s *Store) queueCounters() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sp := range s.spaces {
+		if sp.unsaved() != (counters{}) {
+			s.seq++
+			s.queue = append(s.queue, &op{kind: opFlush, seq: s.seq})
+			return
+		}
+	}
+}
+
+// maxStopBackoff bounds how long Close keeps retrying failed commits.
+const maxStopBackoff = 100 * time.Millisecond
+
+// pause waits for d, or until a caller waits or the store stops.
+func (s *Store) pause(d time.Duration, stopping bool) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	if stopping {
+		<-t.C
+		return
+	}
+	select {
+	case <-t.C:
+	case <-s.urgent:
+	case <-s.stop:
+	}
+}
+
+// maxBatchOps bounds the ops one transaction applies.
+const maxBatchOps = 2 * batchEntries
+
+// commitQueued applies the ops at the head of the queue in one transaction.
+func (s *Store) commitQueued() error {
+	s.mu.Lock()
+	n := min(len(s.queue), maxBatchOps)
+	for i, o := range s.queue[:n] {
+		if o.alone {
+			n = max(i, 1)
+			break
+		}
+	}
+	batch := s.queue[:n]
+	st := s.newTxState()
+	s.mu.Unlock()
+
+	s.committing.Store(time.Now().UnixNano())
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if s.failCommit != nil {
+			if err := s.failCommit(); err != nil {
+				return err
+			}
+		}
+		for _, o := range batch {
+			if err := st.apply(tx, o); err != nil {
+				return err
+			}
+		}
+		if s.opts.MaxBytes > 0 {
+			// Evict at least as many entries as the batch may have added,
+			// so that eviction keeps pace with writing.
+			if err := st.evict(tx, s.opts.MaxBytes, evictBatch+len(batch)); err != nil {
+				return err
+			}
+		}
+		return st.save(tx)
+	})
+	s.committing.Store(0)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.failErr = err
+		for _, o := range batch {
+			if o.kind == opPut && !o.failed {
+				o.failed = true
+				o.sp.d.WriteErrors.Add(1)
+			}
+			if o.wait != nil {
+				o.wait <- err
+				o.wait = nil
+				s.waiters--
+			}
+		}
+		// Wake writers waiting for room: with commits failing they must
+		// not wait for one (see enqueue).
+		close(s.progress)
+		s.progress = make(chan struct{})
+		s.log.Error("memostore: commit failed; retrying", "path", s.path, "ops", len(batch), "err", err)
+		return err
+	}
+	s.failErr = nil
+	st.install()
+	// Eviction stopped at its batch bound with the store still too big:
+	// go on, in more transactions of bounded size, before the batch's
+	// waiters hear of its commit, so that after Flush the store is within
+	// WithMaxBytes.
+	for st.over {
+		st = s.newTxState()
+		s.mu.Unlock()
+		s.committing.Store(time.Now().UnixNano())
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			if err := st.evict(tx, s.opts.MaxBytes, evictBatch); err != nil {
+				return err
+			}
+			return st.save(tx)
+		})
+		s.committing.Store(0)
+		s.mu.Lock()
+		if err != nil {
+			// Come back for more with a later commit.
+			s.log.Error("memostore: eviction failed; retrying", "path", s.path, "err", err)
+			s.seq++
+			s.queue = append(s.queue, &op{kind: opFlush, seq: s.seq})
+			signal(s.wake)
+			break
+		}
+		st.install()
+	}
+	s.finish(batch, nil)
+	return nil
+}
+
+// finish removes batch, the head of the queue, once it is committed or
+// abandoned, and tells its waiters. s.mu must be held.
+func (s *Store) finish(batch []*op, err error) {
+	for _, o := range batch {
+		s.qbytes -= o.queued()
+		if o.sp != nil && o.sp.pending[string(o.key)] == o {
+			delete(o.sp.pending, string(o.key))
+			if len(o.sp.pending) == 0 {
+				// Go maps never shrink: drop the one a burst grew.
+				o.sp.pending = map[string]*op{}
+			}
+		}
+		if err == nil && o.after != nil {
+			o.after()
+		}
+		if o.wait != nil {
+			o.wait <- err
+			s.waiters--
+		}
+	}
+	s.done = batch[len(batch)-1].seq
+	// Copy the rest into a new array and let go of the old one: a slice
+	// of it, even of capacity 0, would keep every op and record alive.
+	rest := s.queue[len(batch):]
+	if len(rest) == 0 {
+		s.queue = nil
+	} else {
+		s.queue = append([]*op(nil), rest...)
+	}
+	close(s.progress)
+	s.progress = make(chan struct{})
+}
+
+// abandonQueue gives up on the queue when Close cannot commit it: the
+// entries are lost, which for a cache means only recomputation.
+func (s *Store) abandonQueue() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queue) == 0 {
+		return
+	}
+	s.log.Error("memostore: giving up on queued writes at close", "path", s.path, "ops", len(s.queue), "err", s.failErr)
+	s.finish(s.queue, fmt.Errorf("store: closed with writes failing: %w", s.failErr))
+}

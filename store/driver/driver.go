@@ -1,0 +1,121 @@
+// Package driver defines the interfaces a storage backend implements for
+// package store, and the types the two share. Users of memostore never
+// import it: they use package store, which re-exports the shared types
+// (store.Stats is driver.Stats). Backend packages (store/boltstore,
+// store/redisstore, or a third party's) implement Store and Namespace,
+// and whichever optional capabilities they have (Inspector, KeyLister,
+// Checker), which store finds by type assertion, as database/sql finds
+// driver.Pinger.
+//
+// Policy lives in package store, once: namespace names are validated,
+// and records checked, before a backend sees them. A backend does
+// storage.
+package driver
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/memostore/memostore/expiry"
+)
+
+// A Store is an open backend: the persistent tier of a store.Store. Its
+// methods are safe for concurrent use. See the methods of store.Store of
+// the same names for what each does.
+type Store interface {
+	// Path returns the store's location as messages and Stats give it:
+	// the file's path, or the server's URL without its password.
+	Path() string
+	// Namespace claims a namespace, whose name store has validated.
+	Namespace(ctx context.Context, name string, spec NamespaceSpec) (Namespace, error)
+	Flush(ctx context.Context) error
+	Sweep(ctx context.Context) (int, error)
+	Clear(ctx context.Context, name string) error
+	// Stats returns the backend's counters; with an error, what it
+	// could tell without the failing part.
+	Stats(ctx context.Context) (Stats, error)
+	Close() error
+}
+
+// A Namespace is one namespace of a backend. See store.Namespace for
+// what each method does. Put is given only keys and records that store
+// has checked (see CheckPut).
+type Namespace interface {
+	Lookup(ctx context.Context, key []byte, decode DecodeFunc) (bool, error)
+	Put(ctx context.Context, key, rec []byte) error
+	Delete(ctx context.Context, key []byte) error
+	Clear(ctx context.Context) error
+	Attach(t MemoryTier)
+	// Acquire returns a non-nil release whenever err is nil.
+	Acquire(ctx context.Context, key []byte, decode DecodeFunc) (found bool, release func(), err error)
+	// Refused counts a write that store refused (WriteErrors).
+	Refused()
+}
+
+// An Inspector is a Store that can complete Stats with what only a scan
+// of its indexes tells (see store.Store.Inspect).
+type Inspector interface {
+	Inspect(ctx context.Context) (Stats, error)
+}
+
+// A KeyLister is a Store that can list a namespace's keys (see
+// store.Store.Keys).
+type KeyLister interface {
+	Keys(ctx context.Context, namespace string, limit int, fn func(KeyInfo) error) error
+}
+
+// A Checker is a Store that can verify, and repair, what it holds (see
+// store.Store.Check).
+type Checker interface {
+	Check(ctx context.Context, fix bool, progress func(done, total int64)) (*CheckReport, error)
+}
+
+// Options are the settings of store.Open that every backend reads.
+type Options struct {
+	Logger   *slog.Logger // never nil
+	Clock    expiry.Clock // never nil
+	ReadOnly bool
+
+	// Own holds the options of the backend's own package (such as
+	// redisstore.WithPrefix), in the order given: the backend applies
+	// each to a settings value of its own type.
+	Own []func(settings any)
+}
+
+// A DecodeFunc receives a stored record's payload, valid only until it
+// returns, and its stored-at and expires-at times (Unix nanoseconds;
+// expires-at 0 = never). An error marks the record bad.
+type DecodeFunc func(payload []byte, storedAt, expiresAt int64) error
+
+// NamespaceSpec is the identity of a namespace besides its name. Opening a
+// namespace with a spec that differs from the stored one drops its entries.
+type NamespaceSpec struct {
+	Version   string // the user's version (memo.Version)
+	KeyType   string // readable name of the key type
+	KeyID     string // fingerprint of the key type's shape (codec.TypeID)
+	ValueType string
+	ValueID   string
+}
+
+// A MemoryTier is an in-process tier in front of a namespace, such as the
+// LRU of a memo.Func. The store reports its size in Stats, carries its
+// counts into the namespace's persisted counters, and purges it whenever
+// the namespace is cleared, through Clear or memoctl, so that the
+// process's next call recomputes.
+//
+// Counts returns the calls the tier's owner has counted since it began:
+// they only grow. Reading them lets the hot path count a hit without
+// touching the store. Counts may be called with the store's lock held and
+// must not call the store; Size and Purge are called without it.
+//
+// Purge empties the tier and makes the computations already running keep
+// nothing, in the tier or the store, until done is called: a Clear calls
+// Purge before its deletion and done once the deletion is visible, so
+// that no result computed before the Clear is stored after it. cleared
+// says the namespace was cleared (its owner then resets its statistics,
+// as functools' cache_clear does) rather than purged for another reason.
+type MemoryTier interface {
+	Size() (curr, max int)
+	Counts() (hits, misses, diskHits int64)
+	Purge(cleared bool) (done func())
+}

@@ -1,0 +1,52 @@
+package driver
+
+import (
+	"fmt"
+
+	"github.com/memostore/memostore/codec"
+)
+
+// MaxRecordBytes is the largest record a store persists. Larger values
+// are still returned and kept in memory, but not written; the write is
+// counted as a write error and logged.
+const MaxRecordBytes = 64 << 20
+
+// MaxKeyBytes is the longest key a store persists: bbolt's limit (32
+// KiB) less the 8-byte time prefix of the index keys made from it. It
+// is one limit for every backend, so that a key is stored by all or by
+// none.
+const MaxKeyBytes = 32<<10 - 8
+
+// CheckPut reports why key and rec, a record made by package codec, must
+// not be stored: a record over MaxRecordBytes, a key that is empty or
+// over MaxKeyBytes, a header that does not parse. store calls it before
+// every Put.
+func CheckPut(key, rec []byte) error {
+	if len(rec) > MaxRecordBytes {
+		return fmt.Errorf("record of %d bytes exceeds MaxRecordBytes (%d)", len(rec), MaxRecordBytes)
+	}
+	if len(key) == 0 || len(key) > MaxKeyBytes {
+		return fmt.Errorf("key of %d bytes, want 1 to %d", len(key), MaxKeyBytes)
+	}
+	_, err := codec.ParseHeader(rec)
+	return err
+}
+
+// OpenRecord hands the payload of rec, the record stored under key, to
+// decode, unless rec has expired at now (false, nil). The error is the
+// record's (a bad header, or a checksum that does not hold for rec under
+// key) or decode's: the record is then bad, on any backend.
+func OpenRecord(rec, key []byte, now int64, decode DecodeFunc) (bool, error) {
+	h, err := codec.ParseHeader(rec)
+	if err != nil {
+		return false, err
+	}
+	if h.Expired(now) {
+		return false, nil
+	}
+	payload, err := codec.Payload(rec, key)
+	if err == nil {
+		err = decode(payload, h.StoredAt, h.ExpiresAt)
+	}
+	return err == nil, err
+}

@@ -1,0 +1,95 @@
+// Package redisstore is memostore's Redis backend: a store on a Redis
+// server (or Valkey: the protocol is the same) shared by many processes
+// and machines. Importing it, even blank, lets store.Open take redis://,
+// rediss:// and unix:// URLs:
+//
+//	import _ "github.com/memostore/memostore/store/redisstore"
+//
+//	s, err := store.Open("redis://127.0.0.1:6379/0")
+//
+// A URL has the form redis://[[user]:password@]host[:port][/db][?options]
+// that go-redis's ParseURL accepts, plus one option of memostore's own,
+// prefix (see WithPrefix). Open takes a client the program built instead
+// (Cluster, Sentinel, TLS with its own CA, ACL users). A program that
+// never imports this package does not link go-redis.
+//
+// Each entry is kept in its own key, PREFIX:NAMESPACE:VERSION:d:KEY,
+// holding the same checksummed record as a file does, with a native Redis
+// TTL for expiry: there is nothing to sweep. Namespace metadata and
+// counters live in hashes (PREFIX:NAMESPACE:meta, PREFIX:NAMESPACE:counts;
+// counters are added with HINCRBY). VERSION is a fingerprint of the
+// namespace's version and key and value types. Clear deletes
+// incrementally with SCAN and UNLINK, and tells every process sharing the
+// server to empty its memory tier. When several processes miss on one key
+// at once, one computes and the others wait for its result (see
+// store.Namespace.Acquire).
+//
+// Writes go straight to the server, one round trip per Put (the record and
+// the counters in one pipeline). When the server is unreachable or slow,
+// each step of an exchange (waiting for a free connection, connecting,
+// the reply) gives up after WithTimeout, and commands are never re-sent;
+// the store then leaves the server alone for a short, growing back-off,
+// and callers carry on without it: lookups miss, writes are dropped
+// (store.ErrUnavailable), and both are counted; the outage is logged
+// once. The client reconnects by itself. A Clear reaches the other
+// processes through Redis Pub/Sub, which delivers at most once: a process
+// cut off from the server at that moment misses it, so a process purges
+// its memory tiers when the server answers it again after an outage, and
+// when its subscription is restored.
+//
+// # Caveats
+//
+//   - Entries and Bytes are not counted: the server expires and evicts
+//     keys by itself and tells no one.
+//   - Memory tiers of other processes are emptied by Clear, not by Forget.
+//   - The file-only operations of store (Inspect, Keys, Check, Compact)
+//     return store.ErrUnsupported, and the file-only options are refused.
+package redisstore
+
+import (
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/memostore/memostore/store"
+	"github.com/memostore/memostore/store/driver"
+)
+
+// backend is the name this backend registers (see store.Register).
+const backend = "redis"
+
+func init() {
+	for _, scheme := range []string{"redis", "rediss", "unix"} {
+		store.Register(scheme, backend, openURL)
+	}
+}
+
+// The interfaces a Redis store implements, checked by the compiler. It
+// has none of the file's optional capabilities.
+var (
+	_ driver.Store     = (*redisStore)(nil)
+	_ driver.Namespace = (*redisNS)(nil)
+)
+
+// Open opens a store on the server that client talks to: a *redis.Client,
+// a *redis.ClusterClient, a failover client, whatever the program built.
+// opts are store's common options and this package's. Open checks that
+// the server answers and holds no newer layout under the prefix. Close of
+// the store leaves client open: it is the caller's.
+func Open(client redis.UniversalClient, opts ...store.Option) (*store.Store, error) {
+	return store.OpenBackend(backend, func(o driver.Options) (driver.Store, error) {
+		return open(client, false, describe(client), settings(o))
+	}, opts...)
+}
+
+// describe names the server of client, for messages and Stats.
+func describe(client redis.UniversalClient) string {
+	switch c := client.(type) {
+	case *redis.Client:
+		o := c.Options()
+		return fmt.Sprintf("%s://%s/%d", map[bool]string{true: "rediss", false: "redis"}[o.TLSConfig != nil], o.Addr, o.DB)
+	case *redis.ClusterClient:
+		return fmt.Sprintf("redis cluster %v", c.Options().Addrs)
+	}
+	return fmt.Sprintf("redis (%T)", client)
+}
