@@ -73,7 +73,7 @@ func (f *Func[K, V]) Refresh(ctx context.Context, k K) (V, error) {
 		if leader {
 			return f.lead(ctx, k, fl, f.runRefresh)
 		}
-		if v, err, retry := f.wait(ctx, fl); !retry {
+		if v, retry, err := f.wait(ctx, fl); !retry {
 			return v, err
 		}
 	}

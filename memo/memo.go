@@ -235,8 +235,8 @@ func (f *Func[K, V]) purge(cleared bool) (done func()) {
 }
 
 // Call returns fn(ctx, k), from the memory tier, from the store or by
-// running fn, in that order. fn's errors are returned unchanged and not
-// cached. While one call for k runs fn, other calls for k wait for its
+// running fn, in that order. fn's errors are returned unchanged, and not
+// cached unless ErrorTTL says so. While one call for k runs fn, other calls for k wait for its
 // result; a waiter whose ctx ends stops waiting at once with ctx.Err(),
 // and a caller's cancellation never fails another caller's Call. If fn
 // panics, the panic reaches the caller whose goroutine ran fn with fn's
@@ -305,7 +305,7 @@ func (f *Func[K, V]) load(ctx context.Context, k K, stale *entry[V]) (V, error) 
 				return e.val, nil
 			}
 		}
-		if v, err, retry := f.wait(ctx, fl); !retry {
+		if v, retry, err := f.wait(ctx, fl); !retry {
 			return v, err
 		}
 	}
@@ -313,27 +313,25 @@ func (f *Func[K, V]) load(ctx context.Context, k K, stale *entry[V]) (V, error) 
 
 // wait waits for fl, a flight another caller leads, and returns its
 // outcome, or retry if its leader gave up.
-func (f *Func[K, V]) wait(ctx context.Context, fl *flight[V]) (v V, err error, retry bool) {
-	{
-		select {
-		case <-fl.done:
-		case <-ctx.Done():
-			return v, ctx.Err(), false
-		}
-		switch {
-		case fl.panicked:
-			panic(fl.panicVal)
-		case fl.abandoned, fl.background && fl.err != nil:
-			// The leader gave up for its own reasons, or a background
-			// refresh failed (the old value stays): start over.
-			return v, nil, true
-		case fl.err != nil:
-			f.countMiss()
-		default:
-			f.countHit(false)
-		}
-		return fl.val, fl.err, false
+func (f *Func[K, V]) wait(ctx context.Context, fl *flight[V]) (v V, retry bool, err error) {
+	select {
+	case <-fl.done:
+	case <-ctx.Done():
+		return v, false, ctx.Err()
 	}
+	switch {
+	case fl.panicked:
+		panic(fl.panicVal)
+	case fl.abandoned, fl.background && fl.err != nil:
+		// The leader gave up for its own reasons, or a background
+		// refresh failed (the old value stays): start over.
+		return v, true, nil
+	case fl.err != nil:
+		f.countMiss()
+	default:
+		f.countHit(false)
+	}
+	return fl.val, false, fl.err
 }
 
 // lead runs the flight fl for k and publishes its outcome, including a
