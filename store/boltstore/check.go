@@ -109,7 +109,7 @@ var errGiveWay = errors.New("store: check: giving way to a commit")
 // check in it too if pages (which only a read-only store may ask). On a
 // writable store the pass gives way to a long commit (see Check).
 func (s *Store) checkRead(c *checker, pages bool) error {
-	release, err := s.use()
+	release, err := s.hold()
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func (s *Store) checkRead(c *checker, pages bool) error {
 // checkPages runs bbolt's check in a write transaction that changes
 // nothing and is rolled back: no commit can run beside it.
 func (s *Store) checkPages(c *checker) error {
-	release, err := s.use()
+	release, err := s.hold()
 	if err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func (s *Store) checkPages(c *checker) error {
 // end while the op is queued: gone tells the op to do nothing then, so that
 // nothing writes into c once the caller has it back.
 func (s *Store) checkFix(ctx context.Context, c *checker) error {
-	release, err := s.use()
+	release, err := s.hold()
 	if err != nil {
 		return err
 	}

@@ -198,7 +198,7 @@ func TestCheckFixUnderWriteLoad(t *testing.T) {
 // test on error.
 func inWriter(tb testing.TB, s *Store, fn func(*bolt.Tx, *txState) error) {
 	tb.Helper()
-	release, err := s.use()
+	release, err := s.hold()
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -338,7 +338,7 @@ func holdWriter(tb testing.TB, s *Store) (resume func()) {
 	var startOnce, resumeOnce sync.Once
 	started := make(chan struct{})
 	hold := make(chan struct{})
-	release, err := s.use()
+	release, err := s.hold()
 	if err != nil {
 		tb.Fatal(err)
 	}

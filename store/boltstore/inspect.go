@@ -29,7 +29,7 @@ const maxExpiredCount = 100_000
 // stored.
 func (s *Store) Inspect(ctx context.Context) (driver.Stats, error) {
 	st := s.stats()
-	release, err := s.use()
+	release, err := s.hold()
 	if err != nil {
 		return st, err
 	}
@@ -84,7 +84,7 @@ func (s *Store) Keys(ctx context.Context, namespace string, limit int, fn func(d
 	seen := 0
 	for {
 		var chunk []driver.KeyInfo
-		release, err := s.use()
+		release, err := s.hold()
 		if err != nil {
 			return err
 		}

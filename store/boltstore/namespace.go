@@ -67,7 +67,7 @@ type Namespace struct {
 // namespace claims the namespace name for this process (see
 // Store.Namespace).
 func (s *Store) Namespace(ctx context.Context, name string, spec driver.NamespaceSpec) (driver.Namespace, error) {
-	release, err := s.use()
+	release, err := s.hold()
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +153,7 @@ func (s *Store) openSpace(tx *bolt.Tx, st *txState, name string, spec driver.Nam
 // absent: it is counted (DecodeErrors), logged and deleted.
 func (n *Namespace) Lookup(_ context.Context, key []byte, decode driver.DecodeFunc) (bool, error) {
 	s := n.s
-	release, err := s.use()
+	release, err := s.hold()
 	if err != nil {
 		return false, err
 	}
@@ -166,7 +166,7 @@ func (n *Namespace) Lookup(_ context.Context, key []byte, decode driver.DecodeFu
 		if o.kind == opDelete {
 			return false, nil
 		}
-		ok, _ := n.use(o.rec, key, now, decode)
+		ok, _ := n.decodeFound(o.rec, key, now, decode)
 		return ok, nil
 	}
 	found := false
@@ -176,16 +176,16 @@ func (n *Namespace) Lookup(_ context.Context, key []byte, decode driver.DecodeFu
 			return nil
 		}
 		if rec := b.Get(key); rec != nil {
-			found, _ = n.use(rec, key, now, decode)
+			found, _ = n.decodeFound(rec, key, now, decode)
 		}
 		return nil
 	})
 	return found, err
 }
 
-// use decodes rec for Lookup. A bad record is counted, logged and queued
+// decodeFound decodes rec, found for Lookup. A bad record is counted, logged and queued
 // for deletion; if rec is itself still queued, the delete follows its write.
-func (n *Namespace) use(rec, key []byte, now int64, decode driver.DecodeFunc) (bool, error) {
+func (n *Namespace) decodeFound(rec, key []byte, now int64, decode driver.DecodeFunc) (bool, error) {
 	ok, err := driver.OpenRecord(rec, key, now, decode)
 	if err == nil {
 		return ok, nil
@@ -239,7 +239,7 @@ func (n *Namespace) Delete(ctx context.Context, key []byte) error {
 }
 
 func (n *Namespace) write(ctx context.Context, o *op, wait bool) error {
-	release, err := n.s.use()
+	release, err := n.s.hold()
 	if err != nil {
 		return err
 	}

@@ -233,9 +233,9 @@ func (s *Store) Path() string { return s.path }
 // Now returns the current time of the store's clock (see WithClock).
 func (s *Store) Now() int64 { return s.opts.Clock.Now().UnixNano() }
 
-// use takes the store's shared lifetime lock; the caller must call the
+// hold takes the store's shared lifetime lock; the caller must call the
 // returned function when done with db. It fails once Close has begun.
-func (s *Store) use() (release func(), err error) {
+func (s *Store) hold() (release func(), err error) {
 	s.life.RLock()
 	if s.closed.Load() {
 		s.life.RUnlock()
@@ -279,7 +279,7 @@ func (s *Store) Close() error {
 // Flush waits until every write queued before it is committed to the file,
 // or ctx ends. It returns the writer's error if commits are failing.
 func (s *Store) Flush(ctx context.Context) error {
-	release, err := s.use()
+	release, err := s.hold()
 	if err != nil {
 		return err
 	}
@@ -303,7 +303,7 @@ func (s *Store) Flush(ctx context.Context) error {
 func (s *Store) Sweep(ctx context.Context) (int, error) {
 	total := 0
 	for {
-		release, err := s.use()
+		release, err := s.hold()
 		if err != nil {
 			return total, err
 		}
@@ -331,7 +331,7 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 // if name is "", and resets their counters. It returns once the deletion is
 // committed. Namespaces and their recorded versions and types remain.
 func (s *Store) Clear(ctx context.Context, name string) error {
-	release, err := s.use()
+	release, err := s.hold()
 	if err != nil {
 		return err
 	}

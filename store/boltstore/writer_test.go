@@ -99,7 +99,7 @@ func TestFlushContext(t *testing.T) {
 // failingOp queues an op whose function fails while fail says so.
 func failingOp(tb testing.TB, s *Store, fail *atomic.Bool) {
 	tb.Helper()
-	release, err := s.use()
+	release, err := s.hold()
 	if err != nil {
 		tb.Fatal(err)
 	}

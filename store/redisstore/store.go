@@ -231,7 +231,8 @@ func globEscape(s string) string {
 	return b.String()
 }
 
-func (s *redisStore) use() error {
+// checkOpen returns ErrClosed once Close has begun.
+func (s *redisStore) checkOpen() error {
 	if s.closed.Load() {
 		return driver.ErrClosed
 	}
@@ -266,7 +267,7 @@ func (s *redisStore) outcome(ctx context.Context, err error) error {
 // Store.Namespace). A changed spec moves the namespace to new keys; the
 // old ones are deleted here, a page of SCAN at a time.
 func (s *redisStore) Namespace(ctx context.Context, name string, spec driver.NamespaceSpec) (driver.Namespace, error) {
-	if err := s.use(); err != nil {
+	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
 	if s.opts.ReadOnly {
@@ -364,7 +365,7 @@ func (s *redisStore) unlinkMatching(ctx context.Context, pattern string) (int64,
 // Lookup reads key from the server (see Namespace.Lookup).
 func (n *redisNS) Lookup(ctx context.Context, key []byte, decode driver.DecodeFunc) (bool, error) {
 	s := n.s
-	if err := s.use(); err != nil {
+	if err := s.checkOpen(); err != nil {
 		return false, err
 	}
 	if !s.brk.Allow() {
@@ -380,14 +381,14 @@ func (n *redisNS) Lookup(ctx context.Context, key []byte, decode driver.DecodeFu
 		n.d.ReadErrors.Add(1)
 		return false, nil
 	}
-	return n.use(ctx, k, key, rec, decode), nil
+	return n.decodeFound(ctx, k, key, rec, decode), nil
 }
 
-// use decodes rec, the record read from the Redis key k (nil if absent)
+// decodeFound decodes rec, the record read from the Redis key k (nil if absent)
 // for the store's key, and reports whether decode took it. A record that
 // fails its checksum (which covers key, not k) or that decode rejects is
 // counted, logged and deleted.
-func (n *redisNS) use(ctx context.Context, k string, key, rec []byte, decode driver.DecodeFunc) bool {
+func (n *redisNS) decodeFound(ctx context.Context, k string, key, rec []byte, decode driver.DecodeFunc) bool {
 	if rec == nil {
 		return false
 	}
@@ -409,7 +410,7 @@ func (n *redisNS) use(ctx context.Context, k string, key, rec []byte, decode dri
 // round trip (see Namespace.Put).
 func (n *redisNS) Put(ctx context.Context, key, rec []byte) error {
 	s := n.s
-	if err := s.use(); err != nil {
+	if err := s.checkOpen(); err != nil {
 		return err
 	}
 	h, err := codec.ParseHeader(rec) // checked by store: no error
@@ -454,7 +455,7 @@ func (n *redisNS) Put(ctx context.Context, key, rec []byte) error {
 // Delete removes key from the server at once.
 func (n *redisNS) Delete(ctx context.Context, key []byte) error {
 	s := n.s
-	if err := s.use(); err != nil {
+	if err := s.checkOpen(); err != nil {
 		return err
 	}
 	if err := s.outcome(ctx, s.rdb.Unlink(ctx, n.data+string(key)).Err()); err != nil {
@@ -492,7 +493,7 @@ const delIfEqualSrc = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redi
 func (n *redisNS) Acquire(ctx context.Context, key []byte, decode driver.DecodeFunc) (bool, func(), error) {
 	s := n.s
 	nothing := func() {}
-	if s.use() != nil || !s.brk.Allow() {
+	if s.checkOpen() != nil || !s.brk.Allow() {
 		return false, nothing, nil
 	}
 	k, lockKey := n.data+string(key), n.lock+string(key)
@@ -537,7 +538,7 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, decode driver.DecodeF
 		// The key may have been stored since the caller's miss: by the
 		// holder this one waited for, or by one that came and went.
 		rec, _ := get.Bytes()
-		if n.use(ctx, k, key, rec, decode) {
+		if n.decodeFound(ctx, k, key, rec, decode) {
 			if got {
 				release()
 			}
@@ -567,7 +568,7 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, decode driver.DecodeF
 
 // Flush pushes the counts gathered in this process to the server.
 func (s *redisStore) Flush(ctx context.Context) error {
-	if err := s.use(); err != nil {
+	if err := s.checkOpen(); err != nil {
 		return err
 	}
 	if s.opts.ReadOnly {
@@ -587,13 +588,13 @@ func (s *redisStore) Flush(ctx context.Context) error {
 func (s *redisStore) Path() string { return s.loc }
 
 // Sweep does nothing: Redis expires entries by itself.
-func (s *redisStore) Sweep(context.Context) (int, error) { return 0, s.use() }
+func (s *redisStore) Sweep(context.Context) (int, error) { return 0, s.checkOpen() }
 
 // Clear deletes the entries of one namespace or all, resets their
 // counters, and tells every process sharing the server to purge its
 // memory tiers of them.
 func (s *redisStore) Clear(ctx context.Context, name string) error {
-	if err := s.use(); err != nil {
+	if err := s.checkOpen(); err != nil {
 		return err
 	}
 	if s.opts.ReadOnly {
@@ -818,7 +819,7 @@ func (s *redisStore) pushCounts(ctx context.Context) (sent bool, err error) {
 // the namespaces it claimed, with the error.
 func (s *redisStore) Stats(ctx context.Context) (driver.Stats, error) {
 	st := driver.Stats{Path: s.loc, Backend: "redis", FormatVersion: RedisFormatVersion, PID: os.Getpid()}
-	if err := s.use(); err != nil {
+	if err := s.checkOpen(); err != nil {
 		return st, err
 	}
 	// No push in flight: the server's counts and the ones this process
