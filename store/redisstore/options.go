@@ -76,10 +76,11 @@ func WithTimeout(d time.Duration) store.Option {
 }
 
 // WithLockTTL sets how long a computation lock (see
-// store.Namespace.Acquire) lives unless released: set it above the time
-// the memoized function takes, or a second process may start computing
-// the same key. It is also how long others wait for a holder that died.
-// The default is DefaultLockTTL; zero or less means the default.
+// store.Namespace.Acquire) lives unless renewed or released. Its holder
+// renews it every third of the TTL while the function runs, so a function
+// may take longer than the TTL; the TTL is how long others wait for a
+// holder that died. The default is DefaultLockTTL; zero or less means the
+// default.
 func WithLockTTL(d time.Duration) store.Option {
 	return option("WithLockTTL", func(c *config) {
 		if d > 0 {
@@ -89,7 +90,9 @@ func WithLockTTL(d time.Duration) store.Option {
 }
 
 // WithLockWait bounds how long a caller waits for another process to
-// compute a key before it computes the key itself. The default is
+// compute a key before it computes the key itself, counted from the last
+// time the other process was seen renewing its lock: a live holder is
+// waited for, up to 10 times WithLockWait in all. The default is
 // DefaultLockWait; zero or less means the default.
 func WithLockWait(d time.Duration) store.Option {
 	return option("WithLockWait", func(c *config) {

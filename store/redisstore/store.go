@@ -49,6 +49,8 @@ type redisStore struct {
 
 	pushMu sync.Mutex // one push of tally.Counts at a time
 
+	bg        context.Context // ends at Close; nil if read-only
+	renewMu   sync.Mutex      // orders startRenew's wg.Add before Close's wg.Wait
 	cancel    context.CancelFunc
 	sub       *redis.PubSub
 	wg        sync.WaitGroup
@@ -142,7 +144,7 @@ func open(client redis.UniversalClient, own bool, loc string, o config) (*redisS
 		return s, nil
 	}
 	bg, stop := context.WithCancel(context.Background())
-	s.cancel = stop
+	s.bg, s.cancel = bg, stop
 	s.sub = s.rdb.Subscribe(bg, s.clearChannel())
 	s.wg.Add(2)
 	go s.runCounters(bg)
@@ -486,6 +488,59 @@ func (n *redisNS) Attach(t driver.MemoryTier) {
 // is short, and a restarted server has forgotten every script.
 const delIfEqualSrc = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`
 
+// maxWaitFactor bounds how long Acquire waits for a live holder that keeps
+// renewing its lock: maxWaitFactor times WithLockWait.
+const maxWaitFactor = 10
+
+// renewIfEqualSrc extends a lock's TTL (ARGV[2] ms) if it still holds
+// the token ARGV[1]: only its holder renews a lock.
+const renewIfEqualSrc = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) end return 0`
+
+// startRenew starts renew for the lock lockKey, held with token, unless
+// the store is closing, and returns the function that stops it.
+func (n *redisNS) startRenew(lockKey, token string) (stop func()) {
+	s := n.s
+	ch := make(chan struct{})
+	var once sync.Once
+	stop = func() { once.Do(func() { close(ch) }) }
+	s.renewMu.Lock()
+	defer s.renewMu.Unlock()
+	if s.bg == nil || s.closed.Load() {
+		return stop // Close releases the lock
+	}
+	s.wg.Add(1)
+	go n.renew(lockKey, token, ch)
+	return stop
+}
+
+// renew keeps the lock lockKey, held with token, alive while its holder
+// computes: every third of the lock's TTL it extends the TTL, as long as
+// the lock still holds token (a Put of the result releases it, and
+// release stops renew). So a computation longer than WithLockTTL keeps
+// its lock, and waiters keep waiting for it; a holder that dies stops
+// renewing, and its lock expires within WithLockTTL. Close stops it.
+func (n *redisNS) renew(lockKey, token string, stop <-chan struct{}) {
+	s := n.s
+	defer s.wg.Done()
+	t := time.NewTicker(s.opts.lockTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-s.bg.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(s.bg, s.opts.timeout)
+		renewed, err := s.rdb.Eval(ctx, renewIfEqualSrc, []string{lockKey}, token, s.opts.lockTTL.Milliseconds()).Int()
+		cancel()
+		if err == nil && renewed == 0 {
+			return // released by the Put, or lost
+		}
+	}
+}
+
 // Acquire takes the computation lock on key or waits for another process
 // to store it (see Namespace.Acquire). Taking the lock and reading the key
 // again share one round trip; the lock is released by the Put of the
@@ -500,7 +555,11 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, decode driver.DecodeF
 	var t [16]byte
 	_, _ = rand.Read(t[:])
 	token := hex.EncodeToString(t[:])
+	var stopRenew func()
 	release := func() {
+		if stopRenew != nil {
+			stopRenew()
+		}
 		if !n.held.CompareAndDelete(lockKey, token) {
 			return // released by Put, or never taken
 		}
@@ -510,15 +569,22 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, decode driver.DecodeF
 		s.outcome(rctx, s.rdb.Eval(rctx, delIfEqualSrc, []string{lockKey}, token).Err())
 	}
 	deadline := time.Now().Add(s.opts.lockWait)
+	hardDeadline := time.Now().Add(maxWaitFactor * s.opts.lockWait)
+	var (
+		lastTTL  time.Duration // the lock's TTL at the last look
+		lastSeen time.Time
+	)
 	wait := 2 * time.Millisecond
 	for {
 		var (
 			setnx *redis.BoolCmd
 			get   *redis.StringCmd
+			pttl  *redis.DurationCmd
 		)
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			setnx = p.SetNX(ctx, lockKey, token, s.opts.lockTTL)
 			get = p.Get(ctx, k)
+			pttl = p.PTTL(ctx, lockKey)
 			return nil
 		})
 		if err = s.outcome(ctx, err); err != nil && !errors.Is(err, redis.Nil) {
@@ -545,8 +611,21 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, decode driver.DecodeF
 			return true, nil, nil
 		}
 		if got {
+			stopRenew = n.startRenew(lockKey, token)
 			return false, release, nil
 		}
+		// Another process holds the lock. While it renews it, it is alive
+		// and computing: wait for it, past WithLockWait. It renewed if the
+		// TTL is longer than the last one seen, less the time since.
+		// Never for ever: at most maxWaitFactor times WithLockWait.
+		now := time.Now()
+		if ttl := pttl.Val(); ttl > 0 && lastTTL > 0 && ttl > lastTTL-now.Sub(lastSeen)+5*time.Millisecond {
+			deadline = now.Add(s.opts.lockWait)
+			if deadline.After(hardDeadline) {
+				deadline = hardDeadline
+			}
+		}
+		lastTTL, lastSeen = pttl.Val(), now
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -933,7 +1012,9 @@ func (s *redisStore) readStats(ctx context.Context) (names []string, metas, coun
 // the last push, and that count is lost.
 func (s *redisStore) Close() error {
 	s.closeOnce.Do(func() {
+		s.renewMu.Lock() // no renewal starts after this (see startRenew)
 		s.closed.Store(true)
+		s.renewMu.Unlock()
 		if !s.opts.ReadOnly {
 			s.cancel()
 			s.sub.Close()

@@ -196,10 +196,12 @@ func TestRedisAcquire(t *testing.T) {
 		t.Error("the lock on k1 outlived the Put of its result")
 	}
 
-	// a dies holding k2's lock: b takes over once it expires.
+	// a dies holding k2's lock: b takes over once it expires. (A process
+	// that dies stops renewing its locks: here a's renewals are stopped.)
 	if ok, _, _ := a.Acquire(ctx, mtesting.Key("k2"), accept); ok {
 		t.Fatal("k2 found")
 	}
+	nsOf(t, a).s.cancel()
 	start = time.Now()
 	ok, release, err = b.Acquire(ctx, mtesting.Key("k2"), accept)
 	if ok || err != nil || release == nil {
@@ -626,4 +628,47 @@ func nsOf(t *testing.T, ns *store.Namespace) *redisNS {
 	}
 	t.Fatalf("no Redis store of %s claims %q", t.Name(), ns.Name())
 	return nil
+}
+
+// TestRedisLockRenewedWhileComputing: a computation longer than the lock's
+// TTL keeps its lock (the holder renews it), and a waiter waits for the
+// live holder past its own wait bound, instead of computing the key too.
+func TestRedisLockRenewedWhileComputing(t *testing.T) {
+	url := redistest.URL(t)
+	prefix := redistest.Prefix(t, url)
+	open := func(opts ...store.Option) *store.Namespace {
+		s := openStore(t, url, append([]store.Option{WithPrefix(prefix), WithLockTTL(300 * time.Millisecond)}, opts...)...)
+		return mtesting.OpenNS(t, s.Store, "renew")
+	}
+	a := open()
+	b := open(WithLockWait(500 * time.Millisecond))
+	ctx := context.Background()
+	accept := func([]byte, int64, int64) error { return nil }
+
+	ok, release, err := a.Acquire(ctx, mtesting.Key("k"), accept)
+	if ok || err != nil {
+		t.Fatalf("a.Acquire = %v, %v", ok, err)
+	}
+	const computing = 1200 * time.Millisecond // four lock TTLs
+	done := make(chan error)
+	go func() {
+		time.Sleep(computing)
+		err := a.Put(ctx, mtesting.Key("k"), mtesting.Record("k", 1, 0, "from a"))
+		release()
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	ok, bRelease, err := b.Acquire(ctx, mtesting.Key("k"), accept)
+	waited := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ok {
+		bRelease()
+		t.Fatalf("b took over the key after %v while a was still computing it (%v)", waited, computing)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }
