@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -27,33 +26,15 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/memostore/memostore/codec"
+	"github.com/memostore/memostore/internal/mtesting"
 	"github.com/memostore/memostore/memo"
 	"github.com/memostore/memostore/store"
 )
 
-// logBuffer collects a store's log, safe to read while its goroutines
-// write.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // captureLog returns a store option that logs into the returned buffer.
-func captureLog() (store.Option, *logBuffer) {
-	b := &logBuffer{}
-	return store.WithLogger(slog.New(slog.NewTextHandler(b, nil))), b
+func captureLog() (store.Option, *mtesting.LogBuffer) {
+	l, b := mtesting.CaptureLog()
+	return store.WithLogger(l), b
 }
 
 // openT opens path and closes it when the test ends.
