@@ -734,8 +734,9 @@ func testFullDisk(t *testing.T, syncWrites bool, queueBytes int64) {
 	}
 }
 
-// TestKilledHolderReleasesFile: a second process gets ErrLocked, naming
-// the holder, within the lock timeout; once the holder is killed with
+// TestKilledHolderReleasesFile: a second process that asks for the file
+// alone (WithExclusive, or read-only) gets ErrLocked, naming the holder,
+// within the lock timeout; once the holder is killed with
 // SIGKILL the next Open works at once, without manual cleanup, and
 // replaces the stale lock record and control socket.
 func TestKilledHolderReleasesFile(t *testing.T) {
@@ -744,7 +745,7 @@ func TestKilledHolderReleasesFile(t *testing.T) {
 	pid := cmd.Process.Pid
 	ctx := context.Background()
 
-	for _, opts := range [][]store.Option{nil, {store.WithReadOnly()}} {
+	for _, opts := range [][]store.Option{{store.WithExclusive()}, {store.WithReadOnly()}} {
 		start := time.Now()
 		_, err := store.Open(path, append(opts, store.WithLockTimeout(300*time.Millisecond), store.WithLogger(nil))...)
 		elapsed := time.Since(start)

@@ -205,10 +205,10 @@ func TestLockedFileAcrossProcesses(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "locked.db")
 	cmd, stdin := startHolder(t, path)
 	start := time.Now()
-	_, err := store.Open(path, store.WithLockTimeout(200*time.Millisecond))
+	_, err := store.Open(path, store.WithExclusive(), store.WithLockTimeout(200*time.Millisecond))
 	elapsed := time.Since(start)
 	if !errors.Is(err, store.ErrLocked) {
-		t.Fatalf("Open of a held file: %v, want ErrLocked", err)
+		t.Fatalf("Open of a held file WithExclusive: %v, want ErrLocked", err)
 	}
 	if elapsed > 5*time.Second {
 		t.Fatalf("ErrLocked after %v; the lock timeout was 200ms", elapsed)

@@ -208,3 +208,18 @@ func utcTimes(v reflect.Value) {
 		}
 	}
 }
+
+// DecodeKey decodes b, a key made by a KeyEncoder[K], back into a K. It
+// returns an error if b does not decode into a K; the caller should check
+// that K encodes back to b (a key type may lose detail in the round trip,
+// as a map key order would).
+func DecodeKey[K any](b []byte) (K, error) {
+	var k K
+	if err := Validate(b); err != nil {
+		return k, err
+	}
+	if err := decode(b, &k); err != nil {
+		return k, fmt.Errorf("codec: decode key: %w", err)
+	}
+	return k, nil
+}

@@ -36,6 +36,7 @@
 package memo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -211,6 +212,27 @@ func (t tier[K, V]) Counts() (hits, misses, diskHits int64) {
 }
 
 func (t tier[K, V]) Purge(cleared bool) (done func()) { return t.f.purge(cleared) }
+
+// ForgetKey forgets the key that another process forgot (see
+// store.Namespace.Delete), as Forget does here without the store: the
+// key's computations already running keep nothing until done. A key that
+// does not decode back to exactly the bytes given (which should not
+// happen) purges the whole tier instead: forgetting too much is safe.
+func (t tier[K, V]) ForgetKey(key []byte) (done func()) {
+	f := t.f
+	k, err := codec.DecodeKey[K](key)
+	if err != nil || !bytes.Equal(f.keys(nil, k), key) {
+		return f.purge(false)
+	}
+	done = f.flights.forget(k)
+	if f.mem != nil {
+		f.mem.remove(k)
+	}
+	if f.errs != nil {
+		f.errs.remove(k)
+	}
+	return done
+}
 
 func (t tier[K, V]) Close() error { return t.f.Close() }
 

@@ -20,8 +20,9 @@ var (
 	ErrCorrupt = driver.ErrCorrupt
 
 	// ErrUnavailable is returned by Put on a Redis store while the server
-	// does not answer and the store leaves it alone: the write was
-	// dropped. The outage itself is logged once.
+	// does not answer and the store leaves it alone, and by a follower's
+	// Put while no holder answers for its file: the write was dropped.
+	// The outage itself is logged once.
 	ErrUnavailable = driver.ErrUnavailable
 
 	// ErrUnsupported is returned by the operations that exist for one

@@ -55,10 +55,33 @@ func ExampleOpen_locked() {
 	}
 	defer s.Close()
 
-	_, err = store.Open(path, store.WithLockTimeout(100*time.Millisecond))
+	_, err = store.Open(path, store.WithExclusive(), store.WithLockTimeout(100*time.Millisecond))
 	fmt.Println("locked:", errors.Is(err, store.ErrLocked))
 	// Output:
 	// locked: true
+}
+
+// Every process that opens a file uses it at once: the first holds it,
+// the others follow it through its control socket (here the two are in
+// one process, which works the same way).
+func ExampleStore_Role() {
+	dir := exampleDir()
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "cache.db")
+
+	holder, err := store.Open(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer holder.Close()
+	follower, err := store.Open(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer follower.Close()
+	fmt.Println(holder.Role(), follower.Role())
+	// Output:
+	// holder follower
 }
 
 // A file that is not a store gives ErrCorrupt and is left as it was.

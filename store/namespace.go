@@ -56,8 +56,12 @@ func (s *Store) Namespace(ctx context.Context, name string, spec NamespaceSpec) 
 func (n *Namespace) Name() string { return n.name }
 
 // Shared reports whether other processes may use the namespace at the same
-// time (Redis), so that a caller should Acquire a key before computing it.
-func (n *Namespace) Shared() bool { return n.s.role == RoleShared }
+// time (Redis, or a file that other processes follow), so that a caller
+// should Acquire a key before computing it.
+func (n *Namespace) Shared() bool {
+	_, sharer := n.s.b.(driver.Sharer)
+	return sharer || n.s.role == RoleShared
+}
 
 // Lookup finds the record stored under key and, if it is present, has not
 // expired and passes its checksum, calls decode with its payload, its
@@ -133,7 +137,10 @@ func (n *Namespace) Attach(t MemoryTier) {
 // caller computes without the lock. It returns an error only when ctx
 // ends.
 //
-// On a file, whose one process already computes a key once, Acquire
+// On a file, Acquire claims key at the holder (see boltstore.ClaimLease):
+// the first process to miss computes it while the others wait for its
+// Put; a process that dies releases its claims at once. A file held
+// alone (WithExclusive), whose one process already computes a key once,
 // returns at once.
 func (n *Namespace) Acquire(ctx context.Context, key []byte, decode DecodeFunc) (found bool, release func(), err error) {
 	found, release, err = n.b.Acquire(ctx, key, decode)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/memostore/memostore/internal/control"
 	"github.com/memostore/memostore/store/boltstore"
 	"github.com/memostore/memostore/store/driver"
 )
@@ -76,10 +77,18 @@ func IsURL(location string) bool {
 
 // Open opens the store at location. A path opens a bbolt file, creating
 // it (mode 0600) if it does not exist: a file that is not a store gives
-// ErrCorrupt and is left untouched, and a file held by another process
-// gives ErrLocked after the lock timeout. WithRecover changes what happens
-// to a corrupt file: it is moved aside and a fresh store is opened in its
+// ErrCorrupt and is left untouched. WithRecover changes what happens to a
+// corrupt file: it is moved aside and a fresh store is opened in its
 // place.
+//
+// Many processes of one user on a machine open one file at once: the
+// first holds it (RoleHolder) and serves the others, which follow it
+// (RoleFollower) over its control socket, at once; when the holder goes,
+// a follower takes the file over (see "Many processes" in the package
+// doc). With WithExclusive (or WithoutControl, or on Windows) a process
+// holds the file alone, and a file held by another process gives
+// ErrLocked after the lock timeout. So does a holder that does not answer
+// on its socket within the lock timeout.
 //
 // A URL opens the store of the backend registered for its scheme (see
 // Register): a program that imports package store/redisstore, even
@@ -132,15 +141,22 @@ func openFile(path string, opts []Option) (*Store, error) {
 	if err := o.check("bbolt"); err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	f, err := boltstore.Open(path, o.Options)
+	if o.ReadOnly || o.Exclusive || !o.Control || !control.PeerCredentials {
+		f, err := boltstore.Open(path, o.Options)
+		if err != nil {
+			return nil, err
+		}
+		role := RoleHolder
+		if o.ReadOnly {
+			role = RoleReadOnly
+		}
+		return &Store{loc: path, backend: "bbolt", role: role, opts: o, b: f}, nil
+	}
+	f, err := boltstore.OpenShared(path, o.Options)
 	if err != nil {
 		return nil, err
 	}
-	role := RoleHolder
-	if o.ReadOnly {
-		role = RoleReadOnly
-	}
-	return &Store{loc: path, backend: "bbolt", role: role, opts: o, b: f}, nil
+	return &Store{loc: path, backend: "bbolt", opts: o, b: f}, nil
 }
 
 // Compact rewrites the store file at path without its free pages: it
@@ -182,7 +198,8 @@ const (
 	// other processes reach it through its control endpoint.
 	RoleHolder Role = iota + 1
 	// RoleFollower: another process holds the file, and this one uses it
-	// through the holder.
+	// through the holder (or, for the moment of a takeover, through no
+	// one: its calls then go on without the store).
 	RoleFollower
 	// RoleReadOnly: the store was opened WithReadOnly.
 	RoleReadOnly

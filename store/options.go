@@ -177,12 +177,22 @@ func WithClock(c expiry.Clock) Option {
 }
 
 // WithoutControl turns off the control endpoint, the Unix socket PATH.ctl
-// through which memoctl inspects and clears a store while this process
-// holds it. It is on by default for files opened for writing, on Linux,
-// macOS and FreeBSD. Elsewhere (Windows) it is always off: the socket's
-// server could not check that a client runs as the same user. Files only.
+// through which other processes use a store while this process holds it
+// (followers, and memoctl). It is on by default for files opened for
+// writing, on Linux, macOS and FreeBSD. Elsewhere (Windows) it is always
+// off: the socket's server could not check that a client runs as the same
+// user. Without it the process holds the file alone, as WithExclusive
+// does. Files only.
 func WithoutControl() Option {
 	return fileOption("WithoutControl", func(o *boltstore.Options) { o.Control = false })
+}
+
+// WithExclusive makes Open hold the file alone, as it did before files
+// were shared: if another process holds it, Open waits WithLockTimeout
+// and fails with ErrLocked instead of following that process. The
+// control endpoint still serves memoctl. Files only.
+func WithExclusive() Option {
+	return fileOption("WithExclusive", func(o *boltstore.Options) { o.Exclusive = true })
 }
 
 // WithRecover makes Open recover from a corrupt file (one that would give

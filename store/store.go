@@ -146,8 +146,17 @@ func (s *Store) Path() string { return s.loc }
 // backend gave).
 func (s *Store) Backend() string { return s.backend }
 
-// Role returns the part this process plays in the store (see Role).
-func (s *Store) Role() Role { return s.role }
+// Role returns the part this process plays in the store (see Role). A
+// follower's role becomes RoleHolder when it takes the file over.
+func (s *Store) Role() Role {
+	if sh, ok := s.b.(driver.Sharer); ok {
+		if sh.Following() {
+			return RoleFollower
+		}
+		return RoleHolder
+	}
+	return s.role
+}
 
 // Now returns the current time of the store's clock (see WithClock), in
 // Unix nanoseconds.

@@ -1,16 +1,12 @@
 package boltstore
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +15,7 @@ import (
 
 	"github.com/memostore/memostore/internal/control"
 	"github.com/memostore/memostore/store/driver"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // shortDir returns a new directory with a short path, so that control
@@ -34,153 +31,124 @@ func shortDir(tb testing.TB) string {
 	return dir
 }
 
-// controlClient returns an HTTP client of the control socket of the store
-// at path, its idle connections closed when the test ends.
-func controlClient(tb testing.TB, path string) *http.Client {
-	tb.Helper()
-	sock := control.Path(path)
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", sock)
-	}}
-	tb.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: 5 * time.Second}
-}
-
-// rawRequest sends req as is on a new connection to the control socket of
-// the store at path and returns the response's status code, or 0 and the
-// error if none came.
-func rawRequest(tb testing.TB, path, req string) (int, error) {
+// rawFrames sends data as is on a new connection to the control socket
+// of the store at path and reports whether the endpoint answered anything
+// before it closed the connection (within a second).
+func rawFrames(tb testing.TB, path string, data []byte) (answered bool) {
 	tb.Helper()
 	conn, err := net.Dial("unix", control.Path(path))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(conn, req); err != nil {
-		return 0, err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		return 0, err
-	}
-	resp.Body.Close()
-	return resp.StatusCode, nil
+	conn.SetDeadline(time.Now().Add(time.Second))
+	conn.Write(data)
+	n, _ := conn.Read(make([]byte, 1))
+	return n > 0
 }
 
-// TestControlRequests: the control endpoint answers its documented
-// requests, and only those: unknown paths are 404, wrong methods 405, bad
-// parameters and namespace names 400, oversized headers 431, garbage 400.
+// frame returns body framed as the protocol frames it.
+func frame(body []byte) []byte {
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
+}
+
+// TestControlRequests: the control endpoint answers memoctl's requests
+// over its protocol, refuses bad ones with an error that keeps its
+// sentinel, and drops connections that do not speak the protocol
+// (garbage, HTTP, an oversized frame, a request before the hello, another
+// version) while it goes on serving the others.
 func TestControlRequests(t *testing.T) {
+	ctx := context.Background()
 	path := filepath.Join(shortDir(t), "c.db")
 	s := openStore(t, path)
 	put(t, openNS(t, s, "n"), "k", record("k", 1, 0, "v"))
 	flush(t, s)
-	hc := controlClient(t, path)
-	tests := []struct {
-		method, target string
-		want           int
-	}{
-		{"GET", "/v1/info", 200},
-		{"GET", "/v1/keys?namespace=n&limit=10", 200},
-		{"POST", "/v1/sweep", 200},
-		{"POST", "/v1/clear?namespace=n&expired=true", 200},
-		{"POST", "/v1/clear?namespace=n", 200},
-
-		{"GET", "/", 404},
-		{"GET", "/v1", 404},
-		{"GET", "/v1/", 404},
-		{"GET", "/v2/info", 404},
-		{"GET", "/v1/info/more", 404},
-		{"GET", "/v1/INFO", 404},
-		{"GET", "/debug/pprof/", 404},
-		{"GET", "/v1/../v1/keyz", 404},
-
-		{"POST", "/v1/info", 405},
-		{"PUT", "/v1/info", 405},
-		{"DELETE", "/v1/info", 405},
-		{"GET", "/v1/clear?namespace=n", 405},
-		{"DELETE", "/v1/clear", 405},
-		{"GET", "/v1/sweep", 405},
-		{"PATCH", "/v1/sweep", 405},
-		{"POST", "/v1/keys?namespace=n", 405},
-
-		{"POST", "/v1/clear?namespace=nope", 400},
-		{"POST", "/v1/clear?namespace=bad%20name", 400},
-		{"POST", "/v1/clear?namespace=..%2F..%2Fetc", 400},
-		{"GET", "/v1/keys?namespace=n&limit=-1", 400},
-		{"GET", "/v1/keys?namespace=n&limit=many", 400},
+	c, err := control.Dial(ctx, path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		req, err := http.NewRequest(tt.method, "http://store"+tt.target, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Errorf("%s %s: %v", tt.method, tt.target, err)
-			continue
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != tt.want {
-			t.Errorf("%s %s = %d %s, want %d", tt.method, tt.target, resp.StatusCode, bytes.TrimSpace(body), tt.want)
-		}
-		if tt.want == 200 && tt.target == "/v1/info" {
-			var st driver.Stats
-			if err := json.Unmarshal(body, &st); err != nil || st.Path != path || st.PID != os.Getpid() {
-				t.Errorf("GET /v1/info = %s, %v", body, err)
-			}
-		}
+	defer c.Close()
+	if c.PID() != os.Getpid() {
+		t.Errorf("hello: holder pid %d, want %d", c.PID(), os.Getpid())
+	}
+	st, err := c.Info(ctx)
+	if err != nil || st.Path != path || st.PID != os.Getpid() || len(st.Namespaces) != 1 || st.Namespaces[0].Entries != 1 {
+		t.Errorf("Info = %+v, %v", st, err)
+	}
+	var keys []string
+	if err := c.Keys(ctx, "n", 10, func(k driver.KeyInfo) error { keys = append(keys, fmt.Sprint(k.Key)); return nil }); err != nil || len(keys) != 1 {
+		t.Errorf("Keys = %v, %v", keys, err)
+	}
+	if _, err := c.Sweep(ctx); err != nil {
+		t.Errorf("Sweep: %v", err)
+	}
+	if rep, err := c.Check(ctx); err != nil || rep.Records != 1 {
+		t.Errorf("Check = %+v, %v", rep, err)
+	}
+	if _, err := c.Clear(ctx, "nope"); err == nil || !strings.Contains(err.Error(), `no namespace "nope"`) {
+		t.Errorf("Clear of a missing namespace: %v", err)
+	}
+	if err := c.Keys(ctx, "n", -1, func(driver.KeyInfo) error { return nil }); err == nil {
+		t.Error("Keys with limit -1: no error")
+	}
+	if res, err := c.Clear(ctx, "n"); err != nil || len(res.Cleared) != 1 || res.Cleared[0].Entries != 1 {
+		t.Errorf("Clear = %+v, %v", res, err)
+	}
+	if st, err := c.Info(ctx); err != nil || st.Namespaces[0].Entries != 0 {
+		t.Errorf("Info after Clear = %+v, %v", st, err)
 	}
 
-	big := strings.Repeat("x", 16<<10)
-	for name, req := range map[string]string{
-		"oversized header":       "GET /v1/info HTTP/1.1\r\nHost: store\r\nX-Big: " + big + "\r\n\r\n",
-		"many headers":           "GET /v1/info HTTP/1.1\r\nHost: store\r\n" + strings.Repeat("X-A: aaaaaaaaaaaaaaaa\r\n", 1000) + "\r\n",
-		"oversized request line": "GET /v1/info?" + big + " HTTP/1.1\r\nHost: store\r\n\r\n",
+	hello, _ := msgpack.Marshal(&control.Msg{ID: 1, Op: control.OpHello, N: control.Version})
+	stats, _ := msgpack.Marshal(&control.Msg{ID: 1, Op: control.OpStats})
+	oldHello, _ := msgpack.Marshal(&control.Msg{ID: 1, Op: control.OpHello, N: control.Version + 1})
+	for name, data := range map[string][]byte{
+		"garbage":                []byte("\x00\x01garbage\r\n\r\n"),
+		"HTTP":                   []byte("GET /v1/info HTTP/1.1\r\nHost: store\r\n\r\n"),
+		"oversized frame":        binary.BigEndian.AppendUint32(nil, 1<<31),
+		"undecodable frame":      frame([]byte{0xc1, 0xc1, 0xc1}),
+		"a request before hello": frame(stats),
 	} {
-		if code, err := rawRequest(t, path, req); code != http.StatusRequestHeaderFieldsTooLarge {
-			t.Errorf("%s: status %d, %v; want 431", name, code, err)
+		if rawFrames(t, path, data) {
+			t.Errorf("%s: the endpoint answered", name)
 		}
 	}
-	if code, err := rawRequest(t, path, "\x00\x01garbage\r\n\r\n"); code != http.StatusBadRequest {
-		t.Errorf("garbage: status %d, %v; want 400", code, err)
+	// Another version is told why, then dropped.
+	if !rawFrames(t, path, frame(oldHello)) {
+		t.Error("a hello of another version got no answer")
 	}
-	// A header of ordinary size is fine, and the endpoint still serves.
-	ok := "GET /v1/info HTTP/1.1\r\nHost: store\r\nUser-Agent: " + strings.Repeat("u", 1000) + "\r\nConnection: close\r\n\r\n"
-	if code, err := rawRequest(t, path, ok); code != 200 {
-		t.Errorf("a 1 KB header: status %d, %v; want 200", code, err)
+	if !rawFrames(t, path, frame(hello)) {
+		t.Error("a good hello got no answer")
 	}
-	if !control.Live(context.Background(), path) {
+	if _, err := c.Info(ctx); err != nil {
+		t.Errorf("the first connection stopped working after bad ones: %v", err)
+	}
+	if !control.Live(ctx, path) {
 		t.Error("the endpoint stopped answering after bad requests")
 	}
 }
 
 // controlClientEnv makes the test binary a control client (see
-// runControlClient) when curl is not installed.
+// runControlClient).
 const controlClientEnv = "MEMOSTORE_CONTROL_CLIENT"
 
 // runControlClient is what the test binary does when TestMain finds
-// controlClientEnv set to a socket path: the client of
-// TestControlRefusesOtherUsers, in a process of another user. It prints the
-// response's status line, or "error: ..." if none came.
-func runControlClient(sock string) {
-	conn, err := net.Dial("unix", sock)
+// controlClientEnv set to a store path: the client of
+// TestControlRefusesOtherUsers, in a process of another user. It prints
+// "ok" if the endpoint answered Info, or "error: ...".
+func runControlClient(path string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := control.Dial(ctx, path)
 	if err != nil {
 		fmt.Println("error:", err)
 		return
 	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(conn, "GET /v1/info HTTP/1.1\r\nHost: store\r\nConnection: close\r\n\r\n")
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	if err != nil {
+	defer c.Close()
+	if _, err := c.Info(ctx); err != nil {
 		fmt.Println("error:", err)
 		return
 	}
-	fmt.Println(strings.TrimSpace(line))
+	fmt.Println("ok")
 }
 
 // TestDialRefusesSymlink: a symlink planted at PATH.ctl, even to a live

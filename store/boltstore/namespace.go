@@ -82,9 +82,28 @@ func (s *Store) Namespace(ctx context.Context, name string, spec driver.Namespac
 		return nil, fmt.Errorf("store: namespace %q is already in use in this process", name)
 	}
 	s.claims[name] = true
-	old := s.spaces[name]
 	s.mu.Unlock()
+	release()
+	sp, err := s.space(ctx, name, spec)
+	if err != nil {
+		s.mu.Lock()
+		delete(s.claims, name)
+		s.mu.Unlock()
+		return nil, err
+	}
+	return &Namespace{s: s, sp: sp}, nil
+}
 
+// space returns the namespace name with spec, creating it, or resetting
+// it if its spec differs, in a commit of its own.
+func (s *Store) space(ctx context.Context, name string, spec driver.NamespaceSpec) (*space, error) {
+	release, err := s.hold()
+	if err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	old := s.spaces[name]
+	s.mu.RUnlock()
 	var (
 		sp   *space
 		meta nsMeta
@@ -100,12 +119,9 @@ func (s *Store) Namespace(ctx context.Context, name string, spec driver.Namespac
 		s.spaces[name] = sp
 	}
 	if err := s.enqueue(ctx, o, release); err != nil {
-		s.mu.Lock()
-		delete(s.claims, name)
-		s.mu.Unlock()
 		return nil, fmt.Errorf("store: namespace %q: %w", name, err)
 	}
-	return &Namespace{s: s, sp: sp}, nil
+	return sp, nil
 }
 
 // openSpace creates the namespace, or resets it if its spec changed.
@@ -163,7 +179,7 @@ func (n *Namespace) Lookup(_ context.Context, key []byte, decode driver.DecodeFu
 	o := n.sp.pending[string(key)]
 	s.mu.RUnlock()
 	if o != nil {
-		if o.kind == opDelete {
+		if o.kind == opDelete || o.kind == opDeleteIf {
 			return false, nil
 		}
 		ok, _ := n.decodeFound(o.rec, key, now, decode)
@@ -212,6 +228,11 @@ func (s *Store) tryEnqueue(o *op) {
 	o.seq = s.seq
 	s.queue = append(s.queue, o)
 	s.qbytes += int64(len(o.rec))
+	if o.kind == opDeleteIf {
+		// Gone for lookups from now: a second lookup before the commit
+		// (Acquire's) must not find, count and log the bad record again.
+		o.sp.pending[string(o.key)] = o
+	}
 	s.mu.Unlock()
 	signal(s.wake)
 }
@@ -233,9 +254,21 @@ const _ = uint(bolt.MaxKeySize - expiry.IndexKeySize - driver.MaxKeyBytes)
 
 // Delete removes the entry under key, if any. Like Put, it writes behind
 // unless the store was opened WithSyncWrites.
+//
+// Every other process using the file has forgotten key when Delete
+// returns.
 func (n *Namespace) Delete(ctx context.Context, key []byte) error {
+	return n.del(ctx, key, nil)
+}
+
+// del is Delete, on behalf of the process of session except (nil: this
+// one), which forgets key in its own memory tier.
+func (n *Namespace) del(ctx context.Context, key []byte, except *session) error {
 	o := &op{kind: opDelete, sp: n.sp, key: key}
-	return n.write(ctx, o, n.s.opts.SyncWrites)
+	err := n.write(ctx, o, n.s.opts.SyncWrites)
+	n.s.revoke(n.sp, key)
+	n.s.broadcast(ctx, n.sp.name, key, false, except)
+	return err
 }
 
 func (n *Namespace) write(ctx context.Context, o *op, wait bool) error {
@@ -272,10 +305,4 @@ func (n *Namespace) Attach(t driver.MemoryTier) {
 	n.sp.tier = t
 	n.sp.pulled = tally.Tier(t)
 	n.s.mu.Unlock()
-}
-
-// Acquire returns at once: a file is held by one process, whose calls for
-// a key are already one flight (see Store.Namespace).
-func (n *Namespace) Acquire(context.Context, []byte, driver.DecodeFunc) (bool, func(), error) {
-	return false, func() {}, nil
 }

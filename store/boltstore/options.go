@@ -46,6 +46,7 @@ type Options struct {
 	QueueBytes    int64         // > 0
 	SyncWrites    bool
 	Control       bool // serve the control endpoint (where peer credentials exist)
+	Exclusive     bool // hold the file alone: no following (see OpenShared)
 	Recover       bool
 }
 

@@ -54,6 +54,12 @@ type Store struct {
 	// commit that waits long (see checkRead).
 	committing atomic.Int64
 
+	sessions map[*session]bool // other processes connected; guarded by mu
+
+	lockMu    sync.Mutex
+	locks     map[claimKey]*claim // keys being computed, by whom
+	nextToken uint64
+
 	wake   chan struct{} // a write was queued
 	urgent chan struct{} // a caller waits for a commit
 	stop   chan struct{} // Close: drain the queue and exit
@@ -176,6 +182,8 @@ func open(path string, o Options, lock *lockFile) (*Store, error) {
 		lock:     lock,
 		spaces:   map[string]*space{},
 		claims:   map[string]bool{},
+		sessions: map[*session]bool{},
+		locks:    map[claimKey]*claim{},
 		progress: make(chan struct{}),
 		wake:     make(chan struct{}, 1),
 		urgent:   make(chan struct{}, 1),
@@ -249,14 +257,19 @@ func (s *Store) hold() (release func(), err error) {
 // the first call's result. Every other method returns ErrClosed after it.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		if s.ctl != nil {
+			// Let the other processes' queued puts commit, and hear so,
+			// before they are cut off; then they take over the file.
+			ctx, cancel := context.WithTimeout(context.Background(), closeFlushTimeout)
+			s.Flush(ctx)
+			cancel()
+			s.ctl.Close()
+		}
 		s.life.Lock()
 		s.closed.Store(true)
 		s.life.Unlock()
 		var err error
 		if !s.opts.ReadOnly {
-			if s.ctl != nil {
-				s.ctl.Close()
-			}
 			s.cancel()
 			s.queueCounters()
 			close(s.stop)
@@ -275,6 +288,10 @@ func (s *Store) Close() error {
 	})
 	return s.closeErr
 }
+
+// closeFlushTimeout bounds the flush with which Close lets the other
+// processes hear that their writes are committed.
+const closeFlushTimeout = 5 * time.Second
 
 // Flush waits until every write queued before it is committed to the file,
 // or ctx ends. It returns the writer's error if commits are failing.
@@ -330,7 +347,16 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 // Clear deletes every entry of the named namespace, or of every namespace
 // if name is "", and resets their counters. It returns once the deletion is
 // committed. Namespaces and their recorded versions and types remain.
+//
+// Every other process using the file has emptied its memory tiers of
+// those namespaces when Clear returns.
 func (s *Store) Clear(ctx context.Context, name string) error {
+	return s.clear(ctx, name, nil)
+}
+
+// clear is Clear, on behalf of the process of session except (nil: this
+// one), which empties its own memory tiers.
+func (s *Store) clear(ctx context.Context, name string, except *session) error {
 	release, err := s.hold()
 	if err != nil {
 		return err
@@ -376,6 +402,11 @@ func (s *Store) Clear(ctx context.Context, name string) error {
 	if err := s.enqueue(ctx, o, release); err != nil {
 		return fmt.Errorf("store: clear: %w", err)
 	}
+	for _, sp := range spaces {
+		s.revoke(sp, nil)
+	}
+	// The other processes, before this one's tiers keep results again.
+	s.broadcast(ctx, name, nil, true, except)
 	return nil
 }
 
@@ -417,6 +448,9 @@ func (s *Store) stats() driver.Stats {
 			st.Namespaces[i].MemSize, st.Namespaces[i].MemMax = t.Size()
 		}
 	}
+	s.mu.RLock()
+	s.memSizes(&st)
+	s.mu.RUnlock()
 	sort.Slice(st.Namespaces, func(i, j int) bool { return st.Namespaces[i].Name < st.Namespaces[j].Name })
 	st.PID = os.Getpid()
 	return st

@@ -119,3 +119,29 @@ type MemoryTier interface {
 	Counts() (hits, misses, diskHits int64)
 	Purge(cleared bool) (done func())
 }
+
+// A KeyForgetter is a MemoryTier that can forget one key, given as the
+// store holds it (the encoded key), when another process forgets it. Like
+// Purge, ForgetKey makes the computations of that key already running
+// keep nothing until done is called. A tier that cannot forget one key
+// is purged instead.
+type KeyForgetter interface {
+	ForgetKey(key []byte) (done func())
+}
+
+// A Sharer is a Store that other processes on the machine use at the
+// same time, through one of them (the holder), and whose part in that may
+// change: a follower becomes the holder when the holder goes. Namespaces
+// of a Sharer coordinate their computations (see Namespace.Acquire).
+type Sharer interface {
+	Following() bool
+}
+
+// ForgetInTier makes t forget key: through KeyForgetter if t has it, else
+// by purging it.
+func ForgetInTier(t MemoryTier, key []byte) (done func()) {
+	if kf, ok := t.(KeyForgetter); ok {
+		return kf.ForgetKey(key)
+	}
+	return t.Purge(false)
+}

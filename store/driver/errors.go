@@ -22,9 +22,10 @@ var (
 	ErrCorrupt = errors.New("store: file is not a valid store")
 
 	// ErrUnavailable is returned by Put on a Redis store while the server
-	// does not answer and the store leaves it alone: the write was
-	// dropped. The outage itself is logged once.
-	ErrUnavailable = errors.New("store: Redis server not answering")
+	// does not answer and the store leaves it alone, and by a follower's
+	// Put while no holder answers for its file: the write was dropped.
+	// The outage itself is logged once.
+	ErrUnavailable = errors.New("store: server not answering")
 
 	// ErrUnsupported is returned by the operations that exist for some
 	// backends only, such as Compact on Redis. It is

@@ -1,0 +1,584 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/memostore/memostore/store/driver"
+)
+
+// The control endpoint is how other processes reach a store file that a
+// running program holds (bbolt's lock keeps every other process out of
+// the file, even readers): followers (store.RoleFollower) use the store
+// through it, and memoctl inspects and clears it. It is a Unix domain
+// socket beside the file, PATH.ctl, mode 0600, accepting connections only
+// from the owner's user (checked with SO_PEERCRED on Linux, LOCAL_PEERCRED
+// on macOS and FreeBSD) and from root; a client checks the server the
+// same way before it trusts an answer. There is no TCP listener. Where
+// the peer's user cannot be checked (Windows, and other systems without
+// peer credentials) the endpoint is not started at all, as if
+// WithoutControl were given: a store is then held by one process at a
+// time, and memoctl reaches it only once its holder has closed it.
+
+// Path returns the path of the control socket of the store at path.
+func Path(path string) string { return path + ".ctl" }
+
+// PeerCredentials reports whether this platform tells a Unix socket's
+// server the user of the process at the other end; without that the
+// endpoint is not started (see Serve).
+const PeerCredentials = peerCredentials
+
+// errNoPeerCredentials is Serve's error where peerCredentials is false.
+var errNoPeerCredentials = errors.New("no peer credentials for Unix sockets on " + runtime.GOOS)
+
+// A Backend is what the endpoint serves: the store its process holds.
+type Backend interface {
+	Stats(ctx context.Context) (driver.Stats, error)
+	Inspect(ctx context.Context) (driver.Stats, error)
+	Flush(ctx context.Context) error
+	Sweep(ctx context.Context) (int, error)
+	Keys(ctx context.Context, namespace string, limit int, fn func(driver.KeyInfo) error) error
+	Check(ctx context.Context, fix bool, progress func(done, total int64)) (*driver.CheckReport, error)
+
+	// Connect starts the holder's side of a new connection; p reaches
+	// the process at its other end. Session.Close ends it.
+	Connect(p *Peer) Session
+}
+
+// A Session is the holder's side of one connection: what the process at
+// the other end has claimed and holds. The endpoint calls its methods
+// from the connection's goroutines, Close last.
+type Session interface {
+	Namespace(ctx context.Context, name string, spec driver.NamespaceSpec) error
+	// Lookup returns the record stored under key, checked (its checksum,
+	// its expiry), or nil.
+	Lookup(ctx context.Context, ns string, key []byte) ([]byte, error)
+	// Acquire returns the record under key if there is one; else a
+	// claim's token if key was free (the caller computes it, then puts
+	// or releases it); else 0, nil, nil after waiting up to wait for
+	// the key's claimant.
+	Acquire(ctx context.Context, ns string, key []byte, wait time.Duration) (rec []byte, token uint64, err error)
+	Release(ns string, key []byte, token uint64)
+	// Put queues rec under key, releasing the claim token (if not 0),
+	// and calls committed once the record is committed, or with the
+	// error that kept it from being. committed must not block.
+	Put(ctx context.Context, ns string, key, rec []byte, token uint64, committed func(error))
+	// Delete and Clear return once every other connected process has
+	// forgotten what they delete.
+	Delete(ctx context.Context, ns string, key []byte) error
+	Clear(ctx context.Context, ns string) error
+	// Counts adds what the process counted in its memory tier.
+	Counts(ns string, c Counts)
+	Close()
+}
+
+// Counts are what a follower counted in front of one namespace since it
+// last said, and the size of its memory tier now.
+type Counts struct {
+	Hits, Misses, DiskHits                int64
+	DecodeErrors, WriteErrors, ReadErrors int64
+	MemSize, MemMax                       int
+}
+
+// maxConnWork bounds the requests of one connection running at once in
+// goroutines of their own (claims waited for, clears, stats): a client
+// that sends more waits for one to end.
+const maxConnWork = 256
+
+// A Server is a store's control endpoint. Close stops it.
+type Server struct {
+	b    Backend
+	path string
+	ln   net.Listener
+	log  *slog.Logger
+	pid  int
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	peers map[*Peer]bool
+}
+
+// Serve listens on the control socket of the store file at storePath and
+// serves b there, on goroutines that Close stops. The caller must hold
+// the store's lock: a socket left by a crashed process is then replaced,
+// as no live process owns it. Anything else at that path (a file, a
+// symlink) is left alone and Serve fails.
+func Serve(storePath string, b Backend, log *slog.Logger) (*Server, error) {
+	if !peerCredentials {
+		return nil, errNoPeerCredentials
+	}
+	path := Path(storePath)
+	if len(path) >= 108 { // sizeof(sockaddr_un.sun_path)
+		return nil, fmt.Errorf("control socket path %q is too long for a Unix socket", path)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != fs.ModeSocket {
+			return nil, fmt.Errorf("%s exists and is not a socket; leaving it alone", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, err
+		}
+	}
+	// Listen under a temporary name, restrict it, then move it into place,
+	// so that the socket is never reachable at PATH.ctl with looser modes.
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"."+strconv.Itoa(os.Getpid()))
+	os.Remove(tmp)
+	ln, err := net.Listen("unix", tmp)
+	if err != nil {
+		return nil, err
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		ln.Close()
+		os.Remove(tmp)
+		return nil, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		ln.Close()
+		os.Remove(tmp)
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Server{b: b, path: path, ln: ln, log: log, pid: os.Getpid(), ctx: ctx, cancel: cancel, peers: map[*Peer]bool{}}
+	c.wg.Add(1)
+	go c.accept()
+	return c, nil
+}
+
+func (c *Server) accept() {
+	defer c.wg.Done()
+	for {
+		conn, err := c.ln.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				c.log.Warn("memostore: control endpoint stopped", "path", c.path, "err", err)
+			}
+			return
+		}
+		if !peerAllowed(conn) {
+			conn.Close()
+			continue
+		}
+		p := &Peer{srv: c, w: newWire(conn), acks: map[uint64]chan struct{}{}, work: make(chan struct{}, maxConnWork), wake: make(chan struct{}, 1)}
+		c.mu.Lock()
+		if c.ctx.Err() != nil {
+			c.mu.Unlock()
+			conn.Close()
+			return
+		}
+		c.peers[p] = true
+		c.mu.Unlock()
+		c.wg.Add(1)
+		go p.serve()
+	}
+}
+
+// Close stops accepting connections, closes the open ones, waits for
+// their goroutines and removes the socket. Requests in progress are cut
+// off.
+func (c *Server) Close() {
+	c.mu.Lock()
+	c.cancel()
+	peers := make([]*Peer, 0, len(c.peers))
+	for p := range c.peers {
+		peers = append(peers, p)
+	}
+	c.mu.Unlock()
+	c.ln.Close()
+	for _, p := range peers {
+		p.drainReplies()
+		p.w.close()
+	}
+	c.wg.Wait()
+	if fi, err := os.Lstat(c.path); err == nil && fi.Mode().Type() == fs.ModeSocket {
+		os.Remove(c.path)
+	}
+}
+
+// peerAllowed reports whether the process at the other end of conn runs
+// as this process's user or as root.
+func peerAllowed(conn net.Conn) bool {
+	uc, ok := conn.(*net.UnixConn)
+	if !ok {
+		return false
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var uid uint32
+	var uerr error
+	if err := raw.Control(func(fd uintptr) { uid, uerr = peerUID(fd) }); err != nil || uerr != nil {
+		return false
+	}
+	return uid == uint32(os.Getuid()) || uid == 0
+}
+
+// pushTimeout bounds the wait for a process to acknowledge a push: one
+// that does not (stopped, or stuck) is disconnected instead, and, as every
+// follower does when it loses its holder, empties its memory tiers before
+// it uses the store again.
+const pushTimeout = time.Second
+
+// A Peer is the endpoint's side of one connection.
+type Peer struct {
+	srv  *Server
+	w    *wire
+	sess Session
+	work chan struct{} // slots for requests served on goroutines of their own
+
+	mu      sync.Mutex
+	nextID  uint64
+	acks    map[uint64]chan struct{} // pushes sent, not yet acknowledged
+	pending []pushed                 // what those pushes invalidate
+	replies []*Msg                   // put replies waiting for the acker
+	wake    chan struct{}            // a reply was added
+	gone    bool
+}
+
+// pushed is what an unacknowledged push invalidates: a key, or (key nil)
+// a namespace ("" = all).
+type pushed struct {
+	id  uint64
+	ns  string
+	key []byte
+}
+
+// Forget tells the process at the other end to forget key of namespace
+// ns, and returns once it has, or it was disconnected for not answering
+// within pushTimeout.
+func (p *Peer) Forget(ctx context.Context, ns string, key []byte) {
+	p.push(ctx, &Msg{Op: OpForget, NS: ns, Key: key})
+}
+
+// Purge tells the process at the other end to empty its memory tier of
+// namespace ns ("" = all), and returns once it has, or it was
+// disconnected for not answering within pushTimeout.
+func (p *Peer) Purge(ctx context.Context, ns string, cleared bool) {
+	p.push(ctx, &Msg{Op: OpPurge, NS: ns, Flag: cleared})
+}
+
+func (p *Peer) push(ctx context.Context, m *Msg) {
+	ch := make(chan struct{})
+	p.mu.Lock()
+	if p.gone {
+		p.mu.Unlock()
+		return
+	}
+	p.nextID++
+	m.ID = p.nextID
+	p.acks[m.ID] = ch
+	p.pending = append(p.pending, pushed{id: m.ID, ns: m.NS, key: m.Key})
+	p.mu.Unlock()
+	if p.w.send(m) != nil {
+		p.w.close()
+		return
+	}
+	t := time.NewTimer(pushTimeout)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+		p.srv.log.Warn("memostore: a process did not acknowledge an invalidation in time; disconnecting it",
+			"path", p.srv.path, "timeout", pushTimeout)
+		p.w.close()
+	case <-ctx.Done():
+		p.w.close() // it may not have forgotten: it must not go on as if it had
+	}
+}
+
+// ack records the acknowledgement of push id.
+func (p *Peer) ack(id uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ch, ok := p.acks[id]; ok {
+		close(ch)
+		delete(p.acks, id)
+	}
+	for i, q := range p.pending {
+		if q.id == id {
+			p.pending = append(p.pending[:i], p.pending[i+1:]...)
+			break
+		}
+	}
+}
+
+// stale reports whether a put of key in ns from this connection may hold
+// a value computed before an invalidation the process has not yet
+// acknowledged: it sent the put before it read the push (a connection
+// delivers in order), so the value may be older than the invalidation.
+func (p *Peer) stale(ns string, key []byte) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, q := range p.pending {
+		if (q.ns == "" || q.ns == ns) && (q.key == nil || string(q.key) == string(key)) {
+			return true
+		}
+	}
+	return false
+}
+
+// reply queues m for the acker goroutine; it never blocks.
+func (p *Peer) reply(m *Msg) {
+	p.mu.Lock()
+	p.replies = append(p.replies, m)
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// drainReplies sends the replies queued so far (the holder's Close
+// flushed the puts they acknowledge) before the connection is closed.
+func (p *Peer) drainReplies() {
+	p.mu.Lock()
+	rs := p.replies
+	p.replies = nil
+	p.mu.Unlock()
+	for _, m := range rs {
+		if p.w.send(m) != nil {
+			return
+		}
+	}
+}
+
+// acker sends the replies that reply queued, until the connection ends.
+func (p *Peer) acker(done <-chan struct{}) {
+	for {
+		select {
+		case <-done:
+			return
+		case <-p.wake:
+		}
+		p.mu.Lock()
+		rs := p.replies
+		p.replies = nil
+		p.mu.Unlock()
+		for _, m := range rs {
+			if p.w.send(m) != nil {
+				p.w.close()
+				break
+			}
+		}
+	}
+}
+
+// serve reads and answers the connection's requests until it ends.
+func (p *Peer) serve() {
+	c := p.srv
+	defer c.wg.Done()
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	defer func() {
+		p.w.close()
+		close(done)
+		wg.Wait()
+		p.mu.Lock()
+		p.gone = true
+		for id, ch := range p.acks {
+			close(ch)
+			delete(p.acks, id)
+		}
+		p.mu.Unlock()
+		if p.sess != nil {
+			p.sess.Close()
+		}
+		c.mu.Lock()
+		delete(c.peers, p)
+		c.mu.Unlock()
+	}()
+	// The first frame must be a hello of this version.
+	p.w.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	m, err := p.w.recv()
+	if err != nil || m.Op != OpHello {
+		return
+	}
+	if m.N != Version {
+		r := &Msg{ID: m.ID, Op: OpHello}
+		r.setErr(fmt.Errorf("control: protocol version %d; the holder speaks %d (upgrade the older program)", m.N, Version))
+		p.w.send(r)
+		return
+	}
+	p.w.c.SetReadDeadline(time.Time{})
+	p.sess = c.b.Connect(p)
+	if p.w.send(&Msg{ID: m.ID, Op: OpHello, N: int64(c.pid)}) != nil {
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		p.acker(done)
+	}()
+	ctx := c.ctx
+	for {
+		m, err := p.w.recv()
+		if err != nil {
+			return
+		}
+		switch m.Op {
+		case OpAck:
+			p.ack(m.ID)
+		case OpLookup, OpPut, OpRelease, OpCounts, OpNamespace, OpHello:
+			// Quick: answered in order, on this goroutine.
+			if r := p.handle(ctx, m); r != nil && m.ID != 0 {
+				if p.w.send(r) != nil {
+					return
+				}
+			}
+		default:
+			// May wait (on a claim, on other processes, on a commit):
+			// on a goroutine of its own, so that this connection's
+			// acknowledgements are still read meanwhile.
+			select {
+			case p.work <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-p.work }()
+				if r := p.handle(ctx, m); r != nil && m.ID != 0 {
+					if p.w.send(r) != nil {
+						p.w.close()
+					}
+				}
+			}()
+		}
+	}
+}
+
+// handle answers m; a nil reply means none now (a put answers when it
+// is committed).
+func (p *Peer) handle(ctx context.Context, m *Msg) *Msg {
+	r := &Msg{ID: m.ID, Op: m.Op}
+	var err error
+	switch m.Op {
+	case OpHello:
+		r.N = int64(p.srv.pid)
+	case OpNamespace:
+		var spec driver.NamespaceSpec
+		if err = json.Unmarshal(m.Data, &spec); err == nil {
+			err = p.sess.Namespace(ctx, m.NS, spec)
+		}
+	case OpLookup:
+		r.Rec, err = p.sess.Lookup(ctx, m.NS, m.Key)
+		r.Flag = r.Rec != nil
+	case OpAcquire:
+		var tok uint64
+		r.Rec, tok, err = p.sess.Acquire(ctx, m.NS, m.Key, time.Duration(m.N))
+		r.Flag, r.N = r.Rec != nil, int64(tok)
+	case OpRelease:
+		p.sess.Release(m.NS, m.Key, uint64(m.N))
+		return nil
+	case OpPut:
+		if p.stale(m.NS, m.Key) {
+			// Dropped, as the process's own memory tier dropped it when
+			// it read the push: say so, so that it is not counted lost.
+			p.sess.Release(m.NS, m.Key, uint64(m.N))
+			return r
+		}
+		id := m.ID
+		p.sess.Put(ctx, m.NS, m.Key, m.Rec, uint64(m.N), func(err error) {
+			if id != 0 {
+				rr := &Msg{ID: id, Op: OpPut}
+				rr.setErr(err)
+				p.reply(rr)
+			}
+		})
+		return nil
+	case OpDelete:
+		err = p.sess.Delete(ctx, m.NS, m.Key)
+	case OpClear:
+		err = p.sess.Clear(ctx, m.NS)
+	case OpCounts:
+		var c Counts
+		if json.Unmarshal(m.Data, &c) == nil {
+			p.sess.Counts(m.NS, c)
+		}
+		return nil
+	case OpStats:
+		var st driver.Stats
+		if st, err = p.srv.b.Stats(ctx); err == nil {
+			r.Data, err = json.Marshal(st)
+		}
+	case OpInspect:
+		var st driver.Stats
+		if st, err = p.srv.b.Inspect(ctx); err == nil {
+			r.Data, err = json.Marshal(st)
+		}
+	case OpFlush:
+		err = p.srv.b.Flush(ctx)
+	case OpSweep:
+		var n int
+		n, err = p.srv.b.Sweep(ctx)
+		r.N = int64(n)
+	case OpCheck:
+		var rep *driver.CheckReport
+		if rep, err = p.srv.b.Check(ctx, false, nil); err == nil {
+			r.Data, err = json.Marshal(rep)
+		}
+	case OpKeys:
+		return p.keys(ctx, m)
+	default:
+		err = fmt.Errorf("control: operation %d is not a request", m.Op)
+	}
+	r.setErr(err)
+	return r
+}
+
+// keysBatch is how many KeyInfo one reply of OpKeys carries.
+const keysBatch = 500
+
+// keys streams the keys of m.NS in replies of keysBatch, the last with
+// Flag false.
+func (p *Peer) keys(ctx context.Context, m *Msg) *Msg {
+	if m.N < 0 {
+		r := &Msg{ID: m.ID, Op: OpKeys}
+		r.setErr(fmt.Errorf("bad limit %d", m.N))
+		return r
+	}
+	// List what the holder has stored, queued writes included.
+	if err := p.srv.b.Flush(ctx); err != nil {
+		r := &Msg{ID: m.ID, Op: OpKeys}
+		r.setErr(err)
+		return r
+	}
+	var batch []driver.KeyInfo
+	sendBatch := func() error {
+		data, err := json.Marshal(batch)
+		if err != nil {
+			return err
+		}
+		batch = batch[:0]
+		return p.w.send(&Msg{ID: m.ID, Op: OpKeys, Flag: true, Data: data})
+	}
+	err := p.srv.b.Keys(ctx, m.NS, int(m.N), func(k driver.KeyInfo) error {
+		batch = append(batch, k)
+		if len(batch) == keysBatch {
+			return sendBatch()
+		}
+		return nil
+	})
+	if err == nil && len(batch) > 0 {
+		err = sendBatch()
+	}
+	r := &Msg{ID: m.ID, Op: OpKeys}
+	r.setErr(err)
+	return r
+}

@@ -1,0 +1,414 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/memostore/memostore/internal/control"
+	"github.com/memostore/memostore/store/driver"
+	bolt "go.etcd.io/bbolt"
+)
+
+// The holder's side of sharing a file: the other processes' sessions
+// (one per connection to the control endpoint), the claims that make one
+// process compute a key while the others wait, and the invalidations that
+// reach every process's memory tier.
+
+// ClaimLease bounds how long a claim on a key keeps others waiting: a
+// process that claimed a key and neither stored nor released it within
+// the lease (stopped, or computing for longer) loses the claim to the
+// next process that misses on the key, which computes it too. A process
+// that dies releases its claims at once: its connection closes.
+const ClaimLease = 30 * time.Second
+
+// A claim is a process's right to compute a key while others wait.
+type claim struct {
+	token   uint64
+	owner   *session // nil: this process
+	expires time.Time
+	done    chan struct{} // closed when the claim ends
+}
+
+type claimKey struct {
+	sp  *space
+	key string
+}
+
+// claimKey tries to claim key of sp for owner. It returns the claim's
+// token, or, if another holds it, 0 and what to wait for.
+func (s *Store) claimKey(sp *space, key []byte, owner *session) (tok uint64, wait <-chan struct{}, until time.Time) {
+	s.lockMu.Lock()
+	defer s.lockMu.Unlock()
+	ck := claimKey{sp, string(key)}
+	now := time.Now()
+	if c := s.locks[ck]; c != nil {
+		if now.Before(c.expires) {
+			return 0, c.done, c.expires
+		}
+		s.endClaim(ck, c)
+	}
+	s.nextToken++
+	c := &claim{token: s.nextToken, owner: owner, expires: now.Add(ClaimLease), done: make(chan struct{})}
+	s.locks[ck] = c
+	if owner != nil {
+		owner.held[ck] = c.token
+	}
+	return c.token, nil, time.Time{}
+}
+
+// releaseKey ends the claim of token on key of sp, if it is still the
+// key's claim. s.lockMu must not be held.
+func (s *Store) releaseKey(sp *space, key string, tok uint64) {
+	s.lockMu.Lock()
+	defer s.lockMu.Unlock()
+	ck := claimKey{sp, key}
+	if c := s.locks[ck]; c != nil && c.token == tok {
+		s.endClaim(ck, c)
+	}
+}
+
+// revoke ends every claim on key of sp (key nil: on every key of sp; sp
+// nil: of every namespace): an invalidation makes the computations that
+// hold them stale, and a process waiting for one must not wait for a
+// value that will not be stored.
+func (s *Store) revoke(sp *space, key []byte) {
+	s.lockMu.Lock()
+	defer s.lockMu.Unlock()
+	if key != nil {
+		ck := claimKey{sp, string(key)}
+		if c := s.locks[ck]; c != nil {
+			s.endClaim(ck, c)
+		}
+		return
+	}
+	for ck, c := range s.locks {
+		if sp == nil || ck.sp == sp {
+			s.endClaim(ck, c)
+		}
+	}
+}
+
+// endClaim removes c, the claim on ck. s.lockMu must be held.
+func (s *Store) endClaim(ck claimKey, c *claim) {
+	delete(s.locks, ck)
+	if c.owner != nil {
+		delete(c.owner.held, ck)
+	}
+	close(c.done)
+}
+
+// waitClaim waits until the claim ends, expires, or ctx ends.
+func waitClaim(ctx context.Context, ch <-chan struct{}, until time.Time, max time.Duration) error {
+	d := time.Until(until)
+	if max > 0 && max < d {
+		d = max
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}
+
+// lookupRecord returns the checked record under key, or nil: a queued
+// record as it is (queued records are never changed), a committed one
+// copied out of its transaction.
+func (n *Namespace) lookupRecord(key []byte) ([]byte, error) {
+	s := n.s
+	release, err := s.hold()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	now := s.Now()
+	ok := func([]byte, int64, int64) error { return nil }
+	s.mu.RLock()
+	o := n.sp.pending[string(key)]
+	s.mu.RUnlock()
+	if o != nil {
+		if o.kind == opDelete || o.kind == opDeleteIf {
+			return nil, nil
+		}
+		if found, _ := n.decodeFound(o.rec, key, now, ok); found {
+			return o.rec, nil
+		}
+		return nil, nil
+	}
+	var rec []byte
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(n.sp.dataName)
+		if b == nil {
+			return nil
+		}
+		if r := b.Get(key); r != nil {
+			if found, _ := n.decodeFound(r, key, now, ok); found {
+				rec = bytes.Clone(r)
+			}
+		}
+		return nil
+	})
+	return rec, err
+}
+
+// Acquire makes this process the one that computes key, when other
+// processes use the file through it: if another process is computing key,
+// Acquire waits for its result (up to ClaimLease, or until ctx ends) and
+// reports it found; else it claims key, and the returned release ends the
+// claim (a Put of key does not: release must be called). Without the
+// control endpoint the process is alone, and Acquire returns at once.
+func (n *Namespace) Acquire(ctx context.Context, key []byte, decode driver.DecodeFunc) (bool, func(), error) {
+	noop := func() {}
+	if n.s.ctl == nil {
+		return false, noop, nil
+	}
+	// A store that fails (closed, say) is no reason to fail the caller,
+	// which computes without a claim: only ctx ends Acquire with an error.
+	for {
+		tok, wait, until := n.s.claimKey(n.sp, key, nil)
+		if wait == nil {
+			// Claimed: unless the value arrived since the caller's miss.
+			found, err := n.Lookup(ctx, key, decode)
+			if found || err != nil {
+				n.s.releaseKey(n.sp, string(key), tok)
+				return found, noop, ctx.Err()
+			}
+			k := string(key)
+			return false, func() { n.s.releaseKey(n.sp, k, tok) }, nil
+		}
+		if err := waitClaim(ctx, wait, until, 0); err != nil {
+			return false, noop, err
+		}
+		if found, err := n.Lookup(ctx, key, decode); found || err != nil {
+			return found, noop, ctx.Err()
+		}
+	}
+}
+
+// broadcast makes every connected process but except forget key of the
+// namespace name (key nil: purge the namespace; name "": all of them),
+// and returns once all have, or were disconnected for not answering.
+func (s *Store) broadcast(ctx context.Context, name string, key []byte, cleared bool, except *session) {
+	s.mu.RLock()
+	var peers []*session
+	for ss := range s.sessions {
+		if ss != except && ss.uses(name) {
+			peers = append(peers, ss)
+		}
+	}
+	s.mu.RUnlock()
+	var wg sync.WaitGroup
+	for _, ss := range peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if key != nil {
+				ss.p.Forget(ctx, name, key)
+			} else {
+				ss.p.Purge(ctx, name, cleared)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// Connect starts the session of a process that connected to the control
+// endpoint (see control.Backend).
+func (s *Store) Connect(p *control.Peer) control.Session {
+	ss := &session{s: s, p: p, names: map[string]*space{}, sizes: map[string][2]int{}, held: map[claimKey]uint64{}}
+	s.mu.Lock()
+	s.sessions[ss] = true
+	s.mu.Unlock()
+	return ss
+}
+
+// A session is another process's use of the file, through one connection.
+type session struct {
+	s *Store
+	p *control.Peer
+
+	mu    sync.Mutex
+	names map[string]*space   // namespaces claimed
+	sizes map[string][2]int   // memory tier sizes reported, by namespace
+	held  map[claimKey]uint64 // claims held; guarded by s.lockMu
+}
+
+var _ control.Session = (*session)(nil)
+
+// uses reports whether the session claimed namespace name (any, for "").
+func (ss *session) uses(name string) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if name == "" {
+		return len(ss.names) > 0
+	}
+	return ss.names[name] != nil
+}
+
+func (ss *session) ns(name string) (*Namespace, error) {
+	ss.mu.Lock()
+	sp := ss.names[name]
+	ss.mu.Unlock()
+	if sp == nil {
+		return nil, fmt.Errorf("store: namespace %q not claimed on this connection", name)
+	}
+	return &Namespace{s: ss.s, sp: sp}, nil
+}
+
+func (ss *session) Namespace(ctx context.Context, name string, spec driver.NamespaceSpec) error {
+	if name == "" || len(name) > 128 {
+		return fmt.Errorf("store: bad namespace name %q", name)
+	}
+	sp, err := ss.s.space(ctx, name, spec)
+	if err != nil {
+		return err
+	}
+	ss.mu.Lock()
+	ss.names[name] = sp
+	ss.mu.Unlock()
+	return nil
+}
+
+func (ss *session) Lookup(_ context.Context, name string, key []byte) ([]byte, error) {
+	n, err := ss.ns(name)
+	if err != nil {
+		return nil, err
+	}
+	return n.lookupRecord(key)
+}
+
+func (ss *session) Acquire(ctx context.Context, name string, key []byte, wait time.Duration) ([]byte, uint64, error) {
+	n, err := ss.ns(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		if rec, err := n.lookupRecord(key); rec != nil || err != nil {
+			return rec, 0, err
+		}
+		tok, ch, until := ss.s.claimKey(n.sp, key, ss)
+		if ch == nil {
+			rec, err := n.lookupRecord(key)
+			if rec != nil || err != nil {
+				ss.s.releaseKey(n.sp, string(key), tok)
+				return rec, 0, err
+			}
+			return nil, tok, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, 0, nil // still claimed: the process asks again
+		}
+		if err := waitClaim(ctx, ch, until, left); err != nil {
+			return nil, 0, err
+		}
+	}
+}
+
+func (ss *session) Release(name string, key []byte, tok uint64) {
+	if tok == 0 {
+		return
+	}
+	if n, err := ss.ns(name); err == nil {
+		ss.s.releaseKey(n.sp, string(key), tok)
+	}
+}
+
+func (ss *session) Put(ctx context.Context, name string, key, rec []byte, tok uint64, committed func(error)) {
+	n, err := ss.ns(name)
+	if err == nil {
+		if err = driver.CheckPut(key, rec); err != nil {
+			n.Refused()
+		}
+	}
+	if err != nil {
+		committed(err)
+		return
+	}
+	o := &op{kind: opPut, sp: n.sp, key: key, rec: rec, after: func() { committed(nil) }}
+	o.through = int64(len(rec)) > n.s.opts.QueueBytes
+	if err := n.write(ctx, o, o.through); err != nil {
+		committed(err)
+	}
+	ss.Release(name, key, tok)
+}
+
+func (ss *session) Delete(ctx context.Context, name string, key []byte) error {
+	n, err := ss.ns(name)
+	if err != nil {
+		return err
+	}
+	// This process's memory tier first, so that its computations of key
+	// keep nothing until the delete is visible (see MemoryTier).
+	ss.s.mu.RLock()
+	t := n.sp.tier
+	ss.s.mu.RUnlock()
+	if t != nil {
+		defer driver.ForgetInTier(t, key)()
+	}
+	return n.del(ctx, key, ss)
+}
+
+func (ss *session) Clear(ctx context.Context, name string) error {
+	return ss.s.clear(ctx, name, ss)
+}
+
+func (ss *session) Counts(name string, c control.Counts) {
+	ss.mu.Lock()
+	sp := ss.names[name]
+	if sp != nil {
+		ss.sizes[name] = [2]int{c.MemSize, c.MemMax}
+	}
+	ss.mu.Unlock()
+	if sp == nil {
+		return
+	}
+	sp.d.Hits.Add(c.Hits)
+	sp.d.Misses.Add(c.Misses)
+	sp.d.DiskHits.Add(c.DiskHits)
+	sp.d.DecodeErrors.Add(c.DecodeErrors)
+	sp.d.WriteErrors.Add(c.WriteErrors)
+	sp.d.ReadErrors.Add(c.ReadErrors)
+}
+
+// Close ends the session: its claims are released at once, so that the
+// processes waiting for a key that a dead process claimed go on.
+func (ss *session) Close() {
+	s := ss.s
+	s.mu.Lock()
+	delete(s.sessions, ss)
+	s.mu.Unlock()
+	s.lockMu.Lock()
+	for ck, tok := range ss.held {
+		if c := s.locks[ck]; c != nil && c.token == tok {
+			s.endClaim(ck, c)
+		}
+	}
+	s.lockMu.Unlock()
+}
+
+// memSizes adds the memory tier sizes the sessions reported to st's
+// namespaces. s.mu must be held, for reading at least.
+func (s *Store) memSizes(st *driver.Stats) {
+	idx := map[string]int{}
+	for i, ns := range st.Namespaces {
+		idx[ns.Name] = i
+	}
+	for ss := range s.sessions {
+		ss.mu.Lock()
+		for name, sz := range ss.sizes {
+			if i, ok := idx[name]; ok {
+				st.Namespaces[i].MemSize += sz[0]
+				st.Namespaces[i].MemMax += sz[1]
+			}
+		}
+		ss.mu.Unlock()
+	}
+}

@@ -1,0 +1,732 @@
+package boltstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/memostore/memostore/internal/control"
+	"github.com/memostore/memostore/internal/tally"
+	"github.com/memostore/memostore/store/driver"
+)
+
+// A Shared is a store file as every process on the machine that opens it
+// uses it at once. The first to open it holds it (it opens bbolt and
+// serves the others through its control endpoint); the others follow:
+// their namespaces send what their memory tiers miss to the holder over
+// one connection each (see package control). When the holder goes (it
+// closes the file, or dies, even by SIGKILL), its connections close; the
+// followers empty their memory tiers (they may have missed an
+// invalidation), and one of them takes the file's lock and becomes the
+// holder, in a few milliseconds; the others connect to it. Until then,
+// and while a holder does not answer (it is stopped, say) for
+// FollowerTimeout, a follower's calls go on without the store: lookups
+// miss and writes are dropped, and both are counted (ReadErrors,
+// WriteErrors).
+//
+// What a takeover may lose: what the old holder had only queued, as for
+// any crash. A follower's write is acknowledged by the holder once it is
+// committed; writes whose acknowledgement had not come when the holder
+// went are counted as WriteErrors (and logged) by the follower: they may
+// or may not be in the file.
+type Shared struct {
+	path string
+	o    Options
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	holder *Store          // once this process holds the file
+	cli    *control.Client // while it follows
+	epoch  uint64          // changes with holder and cli
+	names  map[string]*sharedNS
+	closed bool
+
+	unconfirmed atomic.Int64 // writes sent, not yet acknowledged
+
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var (
+	_ driver.Store     = (*Shared)(nil)
+	_ driver.Sharer    = (*Shared)(nil)
+	_ driver.Inspector = (*Shared)(nil)
+	_ driver.KeyLister = (*Shared)(nil)
+	_ driver.Checker   = (*Shared)(nil)
+)
+
+// FollowerTimeout bounds a follower's wait for its holder's answer: a
+// holder that takes longer is taken for stuck, the follower drops its
+// connection and goes on without the store until a holder answers again.
+const FollowerTimeout = time.Second
+
+// acquireWait is how long the holder waits for another process's claim
+// on a key before it tells a follower to ask again (each ask is also a
+// check that the holder is alive).
+const acquireWait = 250 * time.Millisecond
+
+// OpenShared opens the store file at path as the holder if no process
+// holds it, or as a follower of the live process that does. It waits up
+// to o.LockTimeout for either; a holder that holds the lock and does not
+// answer on its control endpoint within that time gives ErrLocked.
+func OpenShared(path string, o Options) (*Shared, error) {
+	sh := &Shared{path: path, o: o, log: o.Logger, names: map[string]*sharedNS{}, stop: make(chan struct{})}
+	deadline := time.Now().Add(o.LockTimeout)
+	var dialErr error
+	for {
+		st, err := sh.tryHold()
+		if err == nil {
+			sh.holder = st
+			break
+		}
+		if !errors.Is(err, driver.ErrLocked) {
+			return nil, err
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		cli, derr := control.DialPush(ctx, path, sh.onPush)
+		cancel()
+		if derr == nil {
+			sh.cli = cli
+			break
+		}
+		dialErr = derr
+		if time.Now().After(deadline) {
+			return nil, &driver.OpError{Op: "open", Path: path, Err: fmt.Errorf("%w (waited %v; its holder does not answer on %s: %v)",
+				driver.ErrLocked, o.LockTimeout, control.Path(path), dialErr)}
+		}
+		time.Sleep(lockPoll)
+	}
+	sh.epoch = 1
+	sh.wg.Add(1)
+	go sh.run()
+	return sh, nil
+}
+
+// tryHold opens the file as its holder if its lock is free now.
+func (sh *Shared) tryHold() (*Store, error) {
+	o := sh.o
+	o.LockTimeout = time.Nanosecond // one try
+	return Open(sh.path, o)
+}
+
+// Following reports whether another process holds the file (or none
+// does, for the moment of a takeover).
+func (sh *Shared) Following() bool {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.holder == nil
+}
+
+// Path returns the path of the store file.
+func (sh *Shared) Path() string { return sh.path }
+
+// current returns what this process uses the file through now: its own
+// holder, a connection to another's, or neither (during a takeover, or
+// after Close).
+func (sh *Shared) current() (*Store, *control.Client, uint64) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.holder, sh.cli, sh.epoch
+}
+
+// none is the error of an operation that found neither holder nor
+// connection: ErrClosed after Close, else errNoHolder.
+func (sh *Shared) none() error {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.closed {
+		return driver.ErrClosed
+	}
+	return errNoHolder
+}
+
+// countsInterval is how often a follower tells the holder what its memory
+// tiers counted.
+const countsInterval = time.Second
+
+// run follows the holder until Close: it reports counts, and when the
+// connection ends it takes over or reconnects.
+func (sh *Shared) run() {
+	defer sh.wg.Done()
+	tick := time.NewTicker(countsInterval)
+	defer tick.Stop()
+	for {
+		_, cli, _ := sh.current()
+		var gone <-chan struct{}
+		if cli != nil {
+			gone = cli.Done()
+		}
+		select {
+		case <-sh.stop:
+			return
+		case <-tick.C:
+			if cli != nil {
+				sh.sendCounts(cli)
+			}
+		case <-gone:
+			sh.lose(cli)
+			sh.reconnect()
+		}
+	}
+}
+
+// lose forgets cli, whose connection ended: the memory tiers are emptied
+// (an invalidation may have been missed), and the writes it had not
+// acknowledged are counted.
+func (sh *Shared) lose(cli *control.Client) {
+	sh.mu.Lock()
+	if sh.cli == cli {
+		sh.cli = nil
+		sh.epoch++
+	}
+	names := sh.namespaces("")
+	sh.mu.Unlock()
+	cli.Close()
+	for _, sn := range names {
+		if t := sn.memoryTier(); t != nil {
+			t.Purge(false)()
+		}
+	}
+	sh.log.Info("memostore: lost the store's holder; going on without the store until a process takes it over",
+		"path", sh.path, "holder_pid", cli.PID(), "unconfirmed_writes", sh.unconfirmed.Load())
+}
+
+// reconnect takes the file over, or connects to the process that did,
+// trying every few milliseconds until one works or Close.
+func (sh *Shared) reconnect() {
+	backoff := 2 * time.Millisecond
+	for {
+		st, err := sh.tryHold()
+		if err == nil {
+			sh.mu.Lock()
+			sh.holder = st
+			sh.epoch++
+			sh.mu.Unlock()
+			sh.log.Info("memostore: took over the store", "path", sh.path)
+			return
+		}
+		if errors.Is(err, driver.ErrLocked) {
+			ctx, cancel := context.WithTimeout(context.Background(), FollowerTimeout)
+			cli, derr := control.DialPush(ctx, sh.path, sh.onPush)
+			cancel()
+			if derr == nil {
+				sh.mu.Lock()
+				sh.cli = cli
+				sh.epoch++
+				sh.mu.Unlock()
+				sh.log.Info("memostore: following the store's new holder", "path", sh.path, "holder_pid", cli.PID())
+				return
+			}
+		} else {
+			backoff = max(backoff, 100*time.Millisecond)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-sh.stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 100*time.Millisecond)
+	}
+}
+
+// namespaces returns the namespaces named name ("" = all). sh.mu must be
+// held.
+func (sh *Shared) namespaces(name string) []*sharedNS {
+	var out []*sharedNS
+	for n, sn := range sh.names {
+		if name == "" || n == name {
+			out = append(out, sn)
+		}
+	}
+	return out
+}
+
+// onPush carries out an invalidation from the holder in this process's
+// memory tiers.
+func (sh *Shared) onPush(m *control.Msg) {
+	sh.mu.Lock()
+	names := sh.namespaces(m.NS)
+	sh.mu.Unlock()
+	for _, sn := range names {
+		t := sn.memoryTier()
+		if t == nil {
+			continue
+		}
+		if m.Op == control.OpForget {
+			driver.ForgetInTier(t, m.Key)()
+		} else {
+			t.Purge(m.Flag)()
+		}
+	}
+}
+
+// sendCounts tells the holder what the memory tiers counted since the
+// last time.
+func (sh *Shared) sendCounts(cli *control.Client) {
+	sh.mu.Lock()
+	names := sh.namespaces("")
+	epoch := sh.epoch
+	sh.mu.Unlock()
+	for _, sn := range names {
+		sn.sendCounts(cli, epoch)
+	}
+}
+
+// Namespace claims the namespace name for this process, at the holder.
+func (sh *Shared) Namespace(ctx context.Context, name string, spec driver.NamespaceSpec) (driver.Namespace, error) {
+	sh.mu.Lock()
+	if sh.closed {
+		sh.mu.Unlock()
+		return nil, driver.ErrClosed
+	}
+	if sh.names[name] != nil {
+		sh.mu.Unlock()
+		return nil, fmt.Errorf("store: namespace %q is already in use in this process", name)
+	}
+	sn := &sharedNS{sh: sh, name: name, spec: spec, tokens: map[string]uint64{}}
+	sh.names[name] = sn
+	sh.mu.Unlock()
+	if _, _, err := sn.backend(ctx); err != nil && !errors.Is(err, driver.ErrUnavailable) {
+		sh.mu.Lock()
+		delete(sh.names, name)
+		sh.mu.Unlock()
+		return nil, err
+	}
+	return sn, nil
+}
+
+// errNoHolder is the error of what needs the store while no process
+// holds it (during a takeover) or the holder does not answer.
+var errNoHolder = fmt.Errorf("no process answers for the store file: %w", driver.ErrUnavailable)
+
+// Flush waits until every write this process made is committed.
+func (sh *Shared) Flush(ctx context.Context) error {
+	st, cli, _ := sh.current()
+	switch {
+	case st != nil:
+		return st.Flush(ctx)
+	case cli != nil:
+		sh.sendCounts(cli)
+		_, err := cli.Call(ctx, &control.Msg{Op: control.OpFlush}, time.Minute)
+		return err
+	}
+	if err := sh.none(); errors.Is(err, driver.ErrClosed) {
+		return err
+	}
+	return nil // nothing of this process waits to be written
+}
+
+// Sweep deletes expired entries, in the holder.
+func (sh *Shared) Sweep(ctx context.Context) (int, error) {
+	st, cli, _ := sh.current()
+	switch {
+	case st != nil:
+		return st.Sweep(ctx)
+	case cli != nil:
+		return cli.Sweep(ctx)
+	}
+	return 0, sh.none()
+}
+
+// Clear clears the namespace name ("" = all) in the file and in the
+// memory tiers of every process using it.
+func (sh *Shared) Clear(ctx context.Context, name string) error {
+	st, cli, _ := sh.current()
+	if st != nil {
+		return st.Clear(ctx, name)
+	}
+	if cli == nil {
+		return fmt.Errorf("store: clear: %w", sh.none())
+	}
+	sh.mu.Lock()
+	names := sh.namespaces(name)
+	sh.mu.Unlock()
+	for _, sn := range names {
+		if t := sn.memoryTier(); t != nil {
+			defer t.Purge(true)()
+		}
+	}
+	_, err := cli.Call(ctx, &control.Msg{Op: control.OpClear, NS: name}, time.Minute)
+	return err
+}
+
+// Stats returns the holder's Stats.
+func (sh *Shared) Stats(ctx context.Context) (driver.Stats, error) {
+	st, cli, _ := sh.current()
+	switch {
+	case st != nil:
+		return st.Stats(ctx)
+	case cli != nil:
+		sh.sendCounts(cli)
+		return cli.Stats(ctx, FollowerTimeout)
+	}
+	return driver.Stats{Path: sh.path, Backend: "bbolt"}, sh.none()
+}
+
+// Inspect returns the holder's Inspect report.
+func (sh *Shared) Inspect(ctx context.Context) (driver.Stats, error) {
+	st, cli, _ := sh.current()
+	switch {
+	case st != nil:
+		return st.Inspect(ctx)
+	case cli != nil:
+		sh.sendCounts(cli)
+		return cli.Info(ctx)
+	}
+	return driver.Stats{Path: sh.path, Backend: "bbolt"}, sh.none()
+}
+
+// Keys lists keys, in the holder.
+func (sh *Shared) Keys(ctx context.Context, namespace string, limit int, fn func(driver.KeyInfo) error) error {
+	st, cli, _ := sh.current()
+	switch {
+	case st != nil:
+		return st.Keys(ctx, namespace, limit, fn)
+	case cli != nil:
+		return cli.Keys(ctx, namespace, limit, fn)
+	}
+	return sh.none()
+}
+
+// Check checks the file, in the holder; fix needs the file held here.
+func (sh *Shared) Check(ctx context.Context, fix bool, progress func(done, total int64)) (*driver.CheckReport, error) {
+	st, cli, _ := sh.current()
+	switch {
+	case st != nil:
+		return st.Check(ctx, fix, progress)
+	case fix:
+		return nil, fmt.Errorf("store: check: repairing needs the file, which another process holds: %w", driver.ErrUnsupported)
+	case cli != nil:
+		return cli.Check(ctx)
+	}
+	return nil, sh.none()
+}
+
+// Close stops following (its writes are flushed at the holder first) or,
+// in the holder, closes the file: a follower takes it over.
+func (sh *Shared) Close() error {
+	sh.closeOnce.Do(func() {
+		close(sh.stop)
+		sh.wg.Wait()
+		st, cli, _ := sh.current()
+		if st != nil {
+			sh.closeErr = st.Close()
+		}
+		if cli != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), closeFlushTimeout)
+			sh.Flush(ctx)
+			cancel()
+			cli.Close()
+		}
+		sh.mu.Lock()
+		sh.holder, sh.cli = nil, nil
+		sh.epoch++
+		sh.closed = true
+		sh.mu.Unlock()
+	})
+	if sh.closeErr != nil {
+		return sh.closeErr
+	}
+	return nil
+}
+
+// A sharedNS is a namespace of a Shared: claimed at whichever process
+// holds the file, again after each change of holder.
+type sharedNS struct {
+	sh   *Shared
+	name string
+	spec driver.NamespaceSpec
+
+	claimMu sync.Mutex // held while claiming at a new holder; before mu
+
+	mu       sync.Mutex
+	tier     driver.MemoryTier
+	epoch    uint64     // of the holder it is claimed at
+	hns      *Namespace // when this process is the holder
+	tokens   map[string]uint64
+	reported tally.Counts // what the holders were told
+	d        tally.Deltas // errors counted here
+}
+
+var _ driver.Namespace = (*sharedNS)(nil)
+
+func (sn *sharedNS) memoryTier() driver.MemoryTier {
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	return sn.tier
+}
+
+// backend returns the namespace at the holder of now, claiming it there
+// first if need be: this process's own (a *Namespace), or a connection
+// to the holder on which it is claimed.
+func (sn *sharedNS) backend(ctx context.Context) (*Namespace, *control.Client, error) {
+	st, cli, epoch := sn.sh.current()
+	sn.mu.Lock()
+	if sn.epoch == epoch && (sn.hns != nil || cli != nil) {
+		defer sn.mu.Unlock()
+		return sn.hns, cli, nil
+	}
+	sn.mu.Unlock()
+	// Claim it, without sn.mu: the connection's reader may need it
+	// (a push) before the claim's reply comes.
+	sn.claimMu.Lock()
+	defer sn.claimMu.Unlock()
+	sn.mu.Lock()
+	if sn.epoch == epoch && (sn.hns != nil || cli != nil) {
+		defer sn.mu.Unlock()
+		return sn.hns, cli, nil
+	}
+	sn.mu.Unlock()
+	switch {
+	case st != nil:
+		dn, err := st.Namespace(ctx, sn.name, sn.spec)
+		if err != nil {
+			return nil, nil, err
+		}
+		hns := dn.(*Namespace)
+		sn.mu.Lock()
+		defer sn.mu.Unlock()
+		// What was counted here and not yet told goes to this holder's
+		// counters; the tier's counts from now on are pulled by Attach.
+		now := sn.counts()
+		d := now.Minus(&sn.reported)
+		sn.reported = now
+		hns.sp.d.Hits.Add(d.Hits)
+		hns.sp.d.Misses.Add(d.Misses)
+		hns.sp.d.DiskHits.Add(d.DiskHits)
+		hns.sp.d.DecodeErrors.Add(d.DecodeErrors)
+		hns.sp.d.WriteErrors.Add(d.WriteErrors)
+		hns.sp.d.ReadErrors.Add(d.ReadErrors)
+		if sn.tier != nil {
+			hns.Attach(sn.tier)
+		}
+		sn.hns, sn.epoch = hns, epoch
+		return hns, nil, nil
+	case cli != nil:
+		spec, err := json.Marshal(sn.spec)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, err := cli.Call(ctx, &control.Msg{Op: control.OpNamespace, NS: sn.name, Data: spec}, FollowerTimeout); err != nil {
+			if errors.Is(err, control.ErrGone) || ctx.Err() == nil && !isRemote(err) {
+				return nil, nil, errNoHolder
+			}
+			return nil, nil, err
+		}
+		sn.mu.Lock()
+		sn.hns, sn.epoch = nil, epoch
+		sn.mu.Unlock()
+		return nil, cli, nil
+	}
+	return nil, nil, sn.sh.none()
+}
+
+// isRemote reports whether err came back from the holder (a refusal),
+// rather than from not reaching it.
+func isRemote(err error) bool {
+	return !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && !errors.Is(err, driver.ErrUnavailable)
+}
+
+// counts returns what the tier and this namespace counted since they
+// began. sn.mu must be held.
+func (sn *sharedNS) counts() tally.Counts {
+	c := sn.d.Peek()
+	if sn.tier != nil {
+		t := tally.Tier(sn.tier)
+		c.Add(&t)
+	}
+	return c
+}
+
+func (sn *sharedNS) sendCounts(cli *control.Client, epoch uint64) {
+	sn.mu.Lock()
+	if sn.epoch != epoch || sn.hns != nil {
+		sn.mu.Unlock()
+		return
+	}
+	now := sn.counts()
+	d := now.Minus(&sn.reported)
+	t := sn.tier
+	sn.mu.Unlock()
+	c := control.Counts{Hits: d.Hits, Misses: d.Misses, DiskHits: d.DiskHits,
+		DecodeErrors: d.DecodeErrors, WriteErrors: d.WriteErrors, ReadErrors: d.ReadErrors}
+	if t != nil {
+		c.MemSize, c.MemMax = t.Size()
+	}
+	data, err := json.Marshal(c)
+	if err != nil || cli.Send(&control.Msg{Op: control.OpCounts, NS: sn.name, Data: data}) != nil {
+		return
+	}
+	sn.mu.Lock()
+	sn.reported = now
+	sn.mu.Unlock()
+}
+
+// Lookup finds key at the holder; a holder that cannot be reached is a
+// miss, counted (ReadErrors).
+func (sn *sharedNS) Lookup(ctx context.Context, key []byte, decode driver.DecodeFunc) (bool, error) {
+	hns, cli, err := sn.backend(ctx)
+	if hns != nil {
+		return hns.Lookup(ctx, key, decode)
+	}
+	if err != nil {
+		return sn.unreachable(ctx, err)
+	}
+	r, err := cli.Call(ctx, &control.Msg{Op: control.OpLookup, NS: sn.name, Key: key}, FollowerTimeout)
+	if err != nil {
+		return sn.unreachable(ctx, err)
+	}
+	return sn.open(r, key, decode), nil
+}
+
+// unreachable is a lookup's answer when the holder was not reached.
+func (sn *sharedNS) unreachable(ctx context.Context, err error) (bool, error) {
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	if !errors.Is(err, driver.ErrUnavailable) && isRemote(err) {
+		return false, err
+	}
+	sn.d.ReadErrors.Add(1)
+	return false, nil
+}
+
+// open decodes the record a reply carries, if any; a bad one (it was
+// checked at the holder: damage on the way) is counted and a miss.
+func (sn *sharedNS) open(r *control.Msg, key []byte, decode driver.DecodeFunc) bool {
+	if !r.Flag {
+		return false
+	}
+	ok, err := driver.OpenRecord(r.Rec, key, sn.sh.o.Clock.Now().UnixNano(), decode)
+	if err != nil {
+		sn.d.DecodeErrors.Add(1)
+		return false
+	}
+	return ok
+}
+
+// Acquire makes this process the one that computes key among all that
+// use the file, or waits for the one that is (see Namespace.Acquire).
+// When the holder cannot be reached, the caller computes without a claim.
+func (sn *sharedNS) Acquire(ctx context.Context, key []byte, decode driver.DecodeFunc) (bool, func(), error) {
+	noop := func() {}
+	hns, cli, err := sn.backend(ctx)
+	if hns != nil {
+		return hns.Acquire(ctx, key, decode)
+	}
+	// Only ctx ends Acquire with an error: without the store the caller
+	// computes, unclaimed.
+	if err != nil {
+		sn.unreachable(ctx, err)
+		return false, noop, ctx.Err()
+	}
+	for {
+		r, err := cli.Call(ctx, &control.Msg{Op: control.OpAcquire, NS: sn.name, Key: key, N: int64(acquireWait)}, acquireWait+FollowerTimeout)
+		if err != nil {
+			sn.unreachable(ctx, err)
+			return false, noop, ctx.Err()
+		}
+		if r.Flag {
+			return sn.open(r, key, decode), noop, nil
+		}
+		if r.N != 0 {
+			tok := uint64(r.N)
+			k := string(key)
+			sn.mu.Lock()
+			sn.tokens[k] = tok
+			sn.mu.Unlock()
+			return false, func() {
+				if sn.takeToken(k) == tok {
+					cli.Send(&control.Msg{Op: control.OpRelease, NS: sn.name, Key: []byte(k), N: int64(tok)})
+				}
+			}, nil
+		}
+	}
+}
+
+// takeToken removes and returns this process's claim token on key, or 0.
+func (sn *sharedNS) takeToken(key string) uint64 {
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	tok := sn.tokens[key]
+	delete(sn.tokens, key)
+	return tok
+}
+
+// Put sends rec to the holder, without waiting: the holder acknowledges
+// it once it is committed. A write the holder refuses, or does not
+// acknowledge before it goes, is counted (WriteErrors). Put also ends
+// this process's claim on key, at the holder.
+func (sn *sharedNS) Put(ctx context.Context, key, rec []byte) error {
+	hns, cli, err := sn.backend(ctx)
+	if hns != nil {
+		return hns.Put(ctx, key, rec)
+	}
+	tok := sn.takeToken(string(key))
+	if err != nil {
+		sn.d.WriteErrors.Add(1)
+		return fmt.Errorf("store: write in %q: %w", sn.name, err)
+	}
+	sh := sn.sh
+	sh.unconfirmed.Add(1)
+	sent := cli.Go(&control.Msg{Op: control.OpPut, NS: sn.name, Key: key, Rec: rec, N: int64(tok)}, func(r *control.Msg) {
+		sh.unconfirmed.Add(-1)
+		if r == nil || r.Err != "" {
+			sn.d.WriteErrors.Add(1)
+		}
+	})
+	if !sent {
+		return fmt.Errorf("store: write in %q: %w", sn.name, errNoHolder)
+	}
+	return nil
+}
+
+// Delete deletes key at the holder, which returns once every process
+// using the file has forgotten it.
+func (sn *sharedNS) Delete(ctx context.Context, key []byte) error {
+	hns, cli, err := sn.backend(ctx)
+	if hns != nil {
+		return hns.Delete(ctx, key)
+	}
+	if err != nil {
+		return fmt.Errorf("store: delete in %q: %w", sn.name, err)
+	}
+	_, err = cli.Call(ctx, &control.Msg{Op: control.OpDelete, NS: sn.name, Key: key}, time.Minute)
+	return err
+}
+
+// Clear clears the namespace (see Shared.Clear).
+func (sn *sharedNS) Clear(ctx context.Context) error { return sn.sh.Clear(ctx, sn.name) }
+
+// Attach attaches t, here and at this process's holder namespace.
+func (sn *sharedNS) Attach(t driver.MemoryTier) {
+	sn.mu.Lock()
+	sn.tier = t
+	hns := sn.hns
+	sn.reported = sn.counts()
+	sn.mu.Unlock()
+	if hns != nil {
+		hns.Attach(t)
+	}
+}
+
+// Refused counts a write that store refused.
+func (sn *sharedNS) Refused() {
+	sn.mu.Lock()
+	hns := sn.hns
+	sn.mu.Unlock()
+	if hns != nil {
+		hns.Refused()
+		return
+	}
+	sn.d.WriteErrors.Add(1)
+}
