@@ -91,8 +91,14 @@ func child(role, path string) error {
 		// (crash_versions_test.go).
 		return versionWriter(path)
 	}
+	if play := childRoles[role]; play != nil {
+		return play(role, path)
+	}
 	return fmt.Errorf("unknown role %q", role)
 }
+
+// childRoles are the roles of child that other files add.
+var childRoles = map[string]func(role, path string) error{}
 
 // runChild runs the test binary as a child in role on path and decodes its
 // report.

@@ -40,6 +40,10 @@ type Client struct {
 // ErrGone is the error of requests on a Client whose connection ended.
 var ErrGone = fmt.Errorf("control: connection to the holder lost: %w", driver.ErrUnavailable)
 
+// ErrStranger is Dial's error when the socket's server runs as another
+// user (not root): it is never trusted.
+var ErrStranger = errors.New("served by another user's process; not trusting it")
+
 // Dial connects to the control endpoint of the store at path and says
 // hello. It returns an error, quickly, if no process of this user (or
 // root) answers there within ctx or a few seconds.
@@ -65,7 +69,7 @@ func DialPush(ctx context.Context, path string, onPush func(*Msg)) (*Client, err
 	}
 	if !peerAllowed(conn) {
 		conn.Close()
-		return nil, fmt.Errorf("%s is served by another user's process; not trusting it", sock)
+		return nil, fmt.Errorf("%s: %w", sock, ErrStranger)
 	}
 	c := &Client{path: path, w: newWire(conn), onPush: onPush, calls: map[uint64]func(*Msg) bool{}, done: make(chan struct{})}
 	c.reading.Add(1)
@@ -130,11 +134,12 @@ func (c *Client) read() {
 	c.err = err
 	calls := c.calls
 	c.calls = nil
-	close(c.done)
 	c.mu.Unlock()
+	// Every request learns that it failed before Done says so.
 	for _, fn := range calls {
 		fn(nil)
 	}
+	close(c.done)
 }
 
 // start sends m as a request whose replies go to fn (nil: the connection

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/memostore/memostore/internal/control"
@@ -33,7 +32,9 @@ import (
 // any crash. A follower's write is acknowledged by the holder once it is
 // committed; writes whose acknowledgement had not come when the holder
 // went are counted as WriteErrors (and logged) by the follower: they may
-// or may not be in the file.
+// or may not be in the file. The follower's next Flush returns an error
+// that says how many: a Flush that returns nil means every write before
+// it is in the file.
 type Shared struct {
 	path string
 	o    Options
@@ -46,7 +47,12 @@ type Shared struct {
 	names  map[string]*sharedNS
 	closed bool
 
-	unconfirmed atomic.Int64 // writes sent, not yet acknowledged
+	putMu      sync.Mutex
+	putSeq     uint64              // writes sent to holders
+	inflight   map[uint64]struct{} // of those, not yet acknowledged
+	putDone    chan struct{}       // closed and replaced when one is
+	failed     int64               // writes a holder refused or did not acknowledge
+	failedSeen int64               // failed, as the last Flush reported it
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -77,7 +83,8 @@ const acquireWait = 250 * time.Millisecond
 // to o.LockTimeout for either; a holder that holds the lock and does not
 // answer on its control endpoint within that time gives ErrLocked.
 func OpenShared(path string, o Options) (*Shared, error) {
-	sh := &Shared{path: path, o: o, log: o.Logger, names: map[string]*sharedNS{}, stop: make(chan struct{})}
+	sh := &Shared{path: path, o: o, log: o.Logger, names: map[string]*sharedNS{}, stop: make(chan struct{}),
+		inflight: map[uint64]struct{}{}, putDone: make(chan struct{})}
 	deadline := time.Now().Add(o.LockTimeout)
 	var dialErr error
 	for {
@@ -97,7 +104,7 @@ func OpenShared(path string, o Options) (*Shared, error) {
 			break
 		}
 		dialErr = derr
-		if time.Now().After(deadline) {
+		if time.Now().After(deadline) || errors.Is(derr, control.ErrStranger) {
 			return nil, &driver.OpError{Op: "open", Path: path, Err: fmt.Errorf("%w (waited %v; its holder does not answer on %s: %v)",
 				driver.ErrLocked, o.LockTimeout, control.Path(path), dialErr)}
 		}
@@ -195,7 +202,7 @@ func (sh *Shared) lose(cli *control.Client) {
 		}
 	}
 	sh.log.Info("memostore: lost the store's holder; going on without the store until a process takes it over",
-		"path", sh.path, "holder_pid", cli.PID(), "unconfirmed_writes", sh.unconfirmed.Load())
+		"path", sh.path, "holder_pid", cli.PID(), "unconfirmed_writes", sh.failedSince())
 }
 
 // reconnect takes the file over, or connects to the process that did,
@@ -311,18 +318,90 @@ var errNoHolder = fmt.Errorf("no process answers for the store file: %w", driver
 // Flush waits until every write this process made is committed.
 func (sh *Shared) Flush(ctx context.Context) error {
 	st, cli, _ := sh.current()
+	sh.putMu.Lock()
+	last := sh.putSeq
+	sh.putMu.Unlock()
 	switch {
 	case st != nil:
-		return st.Flush(ctx)
+		if err := st.Flush(ctx); err != nil {
+			return err
+		}
+		// Writes sent to the holder this process took over from.
+		return sh.waitPuts(ctx, last)
 	case cli != nil:
 		sh.sendCounts(cli)
-		_, err := cli.Call(ctx, &control.Msg{Op: control.OpFlush}, time.Minute)
-		return err
+		if _, err := cli.Call(ctx, &control.Msg{Op: control.OpFlush}, time.Minute); err != nil {
+			return err
+		}
+		return sh.waitPuts(ctx, last)
 	}
 	if err := sh.none(); errors.Is(err, driver.ErrClosed) {
 		return err
 	}
-	return nil // nothing of this process waits to be written
+	return sh.waitPuts(ctx, last)
+}
+
+// sentPut records a write sent to the holder and returns its number.
+func (sh *Shared) sentPut() uint64 {
+	sh.putMu.Lock()
+	defer sh.putMu.Unlock()
+	sh.putSeq++
+	sh.inflight[sh.putSeq] = struct{}{}
+	return sh.putSeq
+}
+
+// putAnswered records the holder's answer to write seq (failed: refused,
+// or the connection ended before the answer).
+func (sh *Shared) putAnswered(seq uint64, failed bool) {
+	sh.putMu.Lock()
+	defer sh.putMu.Unlock()
+	delete(sh.inflight, seq)
+	if failed {
+		sh.failed++
+	}
+	close(sh.putDone)
+	sh.putDone = make(chan struct{})
+}
+
+// failedSince returns the writes that failed since the last Flush said.
+func (sh *Shared) failedSince() int64 {
+	sh.putMu.Lock()
+	defer sh.putMu.Unlock()
+	return sh.failed - sh.failedSeen
+}
+
+// waitPuts waits until the writes up to number last are answered, and
+// returns an error if any write failed since the last Flush said so: a
+// follower's Flush never reports a write durable that the holder did not
+// acknowledge.
+func (sh *Shared) waitPuts(ctx context.Context, last uint64) error {
+	for {
+		sh.putMu.Lock()
+		waiting := false
+		for seq := range sh.inflight {
+			if seq <= last {
+				waiting = true
+				break
+			}
+		}
+		ch := sh.putDone
+		if !waiting {
+			n := sh.failed - sh.failedSeen
+			sh.failedSeen = sh.failed
+			sh.putMu.Unlock()
+			if n > 0 {
+				return fmt.Errorf("store: flush %s: %d writes were not committed (refused, or their holder went before it acknowledged them): %w",
+					sh.path, n, driver.ErrUnavailable)
+			}
+			return nil
+		}
+		sh.putMu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // Sweep deletes expired entries, in the holder.
@@ -673,18 +752,22 @@ func (sn *sharedNS) Put(ctx context.Context, key, rec []byte) error {
 	}
 	tok := sn.takeToken(string(key))
 	if err != nil {
+		// Dropped: counted, and the next Flush says so.
 		sn.d.WriteErrors.Add(1)
+		sn.sh.putAnswered(sn.sh.sentPut(), true)
 		return fmt.Errorf("store: write in %q: %w", sn.name, err)
 	}
 	sh := sn.sh
-	sh.unconfirmed.Add(1)
+	seq := sh.sentPut()
 	sent := cli.Go(&control.Msg{Op: control.OpPut, NS: sn.name, Key: key, Rec: rec, N: int64(tok)}, func(r *control.Msg) {
-		sh.unconfirmed.Add(-1)
-		if r == nil || r.Err != "" {
+		failed := r == nil || r.Err != ""
+		if failed {
 			sn.d.WriteErrors.Add(1)
 		}
+		sh.putAnswered(seq, failed)
 	})
 	if !sent {
+		sh.putAnswered(seq, true)
 		return fmt.Errorf("store: write in %q: %w", sn.name, errNoHolder)
 	}
 	return nil

@@ -1,0 +1,586 @@
+//go:build !windows
+
+package memostore_test
+
+// Many processes, one file: a holder and its followers, in real processes
+// (the test binary re-executed in the roles of followChild).
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/memostore/memostore/internal/control"
+	"github.com/memostore/memostore/memo"
+	"github.com/memostore/memostore/store"
+	"github.com/memostore/memostore/store/boltstore"
+)
+
+func init() {
+	for _, role := range []string{"follow-keys", "follow-churn", "follow-inv"} {
+		childRoles[role] = followChild
+	}
+}
+
+// followKeys is how many keys each "follow-keys" child computes.
+const followKeys = 30
+
+// followReport is what a "follow-keys" child prints.
+type followReport struct {
+	Runs int64
+	Role string
+}
+
+// followChild plays a role of this file's tests in a child process.
+func followChild(role, path string) error {
+	s, err := store.Open(path, store.WithLockTimeout(10*time.Second), store.WithLogger(nil))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	in := bufio.NewReader(os.Stdin)
+	ctx := context.Background()
+	switch role {
+	case "follow-keys":
+		// Compute followKeys slow keys, overlapping with the other
+		// children, once told to go; report the runs here.
+		var runs atomic.Int64
+		f, err := memo.New(s, "slow", func(ctx context.Context, n int) (int, error) {
+			runs.Add(1)
+			time.Sleep(20 * time.Millisecond)
+			return n * n, nil
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		if _, err := in.ReadString('\n'); err != nil {
+			return err
+		}
+		for _, n := range rand.Perm(followKeys) {
+			if v, err := f.Call(ctx, n); err != nil || v != n*n {
+				return fmt.Errorf("slow(%d) = %d, %v", n, v, err)
+			}
+		}
+		if err := json.NewEncoder(os.Stdout).Encode(followReport{Runs: runs.Load(), Role: s.Role().String()}); err != nil {
+			return err
+		}
+		_, _ = in.ReadString('\n') // hold on until told
+		return nil
+
+	case "follow-churn":
+		// Until stdin closes: call new keys (even ones), counting the
+		// calls that fail, and set new keys (odd ones), flushing every 20
+		// sets: print "flushed FROM TO" for each range of odd keys that a
+		// Flush reported durable, and at the end "done FAILED". (A call
+		// running when its process loses the holder keeps nothing, as for
+		// any purge: the sets are what this test follows.)
+		f, err := memo.New(s, "churn", func(ctx context.Context, n int) (int, error) {
+			return 3 * n, nil
+		})
+		if err != nil {
+			return err
+		}
+		stop := make(chan struct{})
+		go func() {
+			io.Copy(io.Discard, in)
+			close(stop)
+		}()
+		fmt.Println("ready")
+		base := os.Getpid() * 1_000_000
+		failed, from := 0, base+1
+		for i := base; ; i += 2 {
+			select {
+			case <-stop:
+				fmt.Println("done", failed)
+				return nil
+			default:
+			}
+			if v, err := f.Call(ctx, i); err != nil || v != 3*i {
+				failed++
+				fmt.Fprintf(os.Stderr, "churn(%d) = %d, %v\n", i, v, err)
+			}
+			f.Set(ctx, i+1, 3*(i+1)) // an error is for Flush to report
+			if (i-base)%40 == 38 {
+				fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				if err := s.Flush(fctx); err == nil {
+					fmt.Println("flushed", from, i+1)
+				}
+				cancel()
+				from = i + 3
+			}
+			time.Sleep(time.Millisecond)
+		}
+
+	case "follow-inv":
+		// Answer "call K" with the value, "peek K" with "hit V" or "miss".
+		f, err := memo.New(s, "inv", func(ctx context.Context, n int) (int, error) {
+			return 10 * n, nil
+		}, memo.MaxSize(100))
+		if err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		for {
+			line, err := in.ReadString('\n')
+			if err != nil {
+				return nil
+			}
+			cmd, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
+			k, _ := strconv.Atoi(arg)
+			switch cmd {
+			case "call":
+				v, err := f.Call(ctx, k)
+				fmt.Println(v, err)
+			case "peek":
+				if v, ok := f.Peek(ctx, k); ok {
+					fmt.Println("hit", v)
+				} else {
+					fmt.Println("miss")
+				}
+			}
+		}
+	}
+	return fmt.Errorf("unknown role %q", role)
+}
+
+// shortTemp returns a new directory with a short path (control sockets
+// must fit in 108 bytes), removed when the test ends.
+func shortTemp(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "share")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// TestFollowersComputeEachKeyOnce: four processes call the same 30 slow
+// keys at once, in different orders, on one file: the first holds it, the
+// others follow, and each key is computed once in all.
+func TestFollowersComputeEachKeyOnce(t *testing.T) {
+	path := filepath.Join(shortTemp(t), "keys.db")
+	var procs []liveChild
+	for range 4 {
+		procs = append(procs, startChild(t, "follow-keys", path, "ready"))
+	}
+	for _, p := range procs {
+		fmt.Fprintln(p.stdin, "go")
+	}
+	var total int64
+	roles := map[string]int{}
+	for i, p := range procs {
+		line, err := p.out.ReadString('\n')
+		if err != nil {
+			t.Fatalf("child %d: %v", i, err)
+		}
+		var r followReport
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("child %d: %q: %v", i, line, err)
+		}
+		t.Logf("process %d (%s): %d computations", i, r.Role, r.Runs)
+		total += r.Runs
+		roles[r.Role]++
+	}
+	if total != followKeys {
+		t.Errorf("%d computations in all; want %d, each key once", total, followKeys)
+	}
+	if roles["holder"] != 1 || roles["follower"] != 3 {
+		t.Errorf("roles %v; want 1 holder and 3 followers", roles)
+	}
+}
+
+// TestFollowerOpensAtOnce: beside a live holder, Open returns a follower
+// at once (not after the lock timeout), and every Func method works on
+// it; WithExclusive still gives ErrLocked.
+func TestFollowerOpensAtOnce(t *testing.T) {
+	path := filepath.Join(shortTemp(t), "open.db")
+	startHolder(t, path)
+	start := time.Now()
+	s, err := store.Open(path, store.WithLockTimeout(10*time.Second))
+	elapsed := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	t.Logf("a follower opened in %v", elapsed)
+	if s.Role() != store.RoleFollower {
+		t.Fatalf("Role = %v, want follower", s.Role())
+	}
+	if elapsed > 2*time.Second {
+		t.Errorf("Open took %v: it waited for the lock (10s) instead of following", elapsed)
+	}
+	ctx := context.Background()
+	var runs atomic.Int64
+	f, err := memo.New(s, "m", func(ctx context.Context, n int) (string, error) {
+		runs.Add(1)
+		return fmt.Sprint("v", n, "-", runs.Load()), nil
+	}, memo.MaxSize(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, err := f.Call(ctx, 1)
+	if err != nil || v1 != "v1-1" {
+		t.Fatalf("Call = %q, %v", v1, err)
+	}
+	if v, err := f.Call(ctx, 1); err != nil || v != v1 || runs.Load() != 1 {
+		t.Errorf("second Call = %q, %v after %d runs; want the stored %q", v, err, runs.Load(), v1)
+	}
+	if i := f.Info(); i.DiskHits != 1 {
+		t.Errorf("Info = %+v; want 1 disk hit", i)
+	}
+	if err := f.Set(ctx, 2, "set"); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := f.Peek(ctx, 2); !ok || v != "set" {
+		t.Errorf("Peek after Set = %q, %v", v, ok)
+	}
+	if v, err := f.Refresh(ctx, 2); err != nil || v != "v2-2" {
+		t.Errorf("Refresh = %q, %v", v, err)
+	}
+	if err := f.Forget(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.Peek(ctx, 2); ok {
+		t.Error("Peek after Forget found the key")
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.StatsContext(ctx)
+	if err != nil || len(st.Namespaces) != 1 || st.Namespaces[0].Entries != 1 || st.PID == os.Getpid() {
+		t.Errorf("Stats through the holder = %+v, %v; want 1 entry, the holder's PID", st, err)
+	}
+	if err := f.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.Peek(ctx, 1); ok {
+		t.Error("Peek after Clear found the key")
+	}
+	if _, err := store.Open(path, store.WithExclusive(), store.WithLockTimeout(100*time.Millisecond)); !errors.Is(err, store.ErrLocked) {
+		t.Errorf("Open WithExclusive beside a holder: %v, want ErrLocked", err)
+	}
+}
+
+// childOutput collects a child's stdout lines as they come.
+type childOutput struct {
+	mu    sync.Mutex
+	lines []string
+	done  chan struct{}
+}
+
+func collect(r io.Reader) *childOutput {
+	o := &childOutput{done: make(chan struct{})}
+	go func() {
+		defer close(o.done)
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			o.mu.Lock()
+			o.lines = append(o.lines, sc.Text())
+			o.mu.Unlock()
+		}
+	}()
+	return o
+}
+
+// TestHolderKilledInALoop: three processes call and store keys all
+// along, flushing every 20 stores; the holder is killed with SIGKILL 20 times (and replaced by a
+// new process each time). Each time a follower takes over within about a
+// second; no Call fails; every key that a Flush reported durable is in
+// the file at the end, and the file passes Check.
+func TestHolderKilledInALoop(t *testing.T) {
+	path := filepath.Join(shortTemp(t), "kill.db")
+	type proc struct {
+		c   liveChild
+		out *childOutput
+	}
+	procs := map[int]*proc{}
+	var all []*proc
+	start := func() {
+		c := startChild(t, "follow-churn", path, "ready")
+		p := &proc{c, collect(c.out)}
+		procs[c.cmd.Process.Pid] = p
+		all = append(all, p)
+	}
+	for range 3 {
+		start()
+	}
+	const cycles = 20
+	var worst time.Duration
+	for i := range cycles {
+		time.Sleep(150 * time.Millisecond) // let them work
+		pid, ok := boltstore.HolderPID(path)
+		p := procs[pid]
+		if !ok || p == nil {
+			t.Fatalf("cycle %d: the holder is pid %d (%v), not one of the children", i, pid, ok)
+		}
+		p.c.cmd.Process.Signal(syscall.SIGKILL)
+		p.c.cmd.Wait()
+		delete(procs, pid)
+		killed := time.Now()
+		for {
+			if np, ok := boltstore.HolderPID(path); ok && np != pid && procs[np] != nil && control.Live(context.Background(), path) {
+				break
+			}
+			if time.Since(killed) > 10*time.Second {
+				t.Fatalf("cycle %d: no new holder 10s after the kill", i)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		took := time.Since(killed)
+		worst = max(worst, took)
+		if took > 3*time.Second {
+			t.Errorf("cycle %d: a new holder took %v", i, took)
+		}
+		start()
+	}
+	t.Logf("%d kills; the slowest takeover took %v", cycles, worst)
+	for _, p := range procs {
+		p.c.stdin.Close()
+		if err := p.c.cmd.Wait(); err != nil {
+			t.Errorf("child: %v", err)
+		}
+	}
+	flushed := 0
+	var keys [][2]int
+	for _, p := range all {
+		<-p.out.done
+		for _, line := range p.out.lines {
+			var a, b int
+			switch {
+			case strings.HasPrefix(line, "flushed"):
+				fmt.Sscan(strings.TrimPrefix(line, "flushed"), &a, &b)
+				keys = append(keys, [2]int{a, b})
+				flushed += (b-a)/2 + 1
+			case strings.HasPrefix(line, "done"):
+				fmt.Sscan(strings.TrimPrefix(line, "done"), &a)
+				if a != 0 {
+					t.Errorf("a process saw %d failed calls", a)
+				}
+			}
+		}
+	}
+	if flushed == 0 {
+		t.Fatal("no flush succeeded")
+	}
+	s, err := store.Open(path, store.WithExclusive())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	f, err := memo.New(s, "churn", func(ctx context.Context, n int) (int, error) { return 0, errors.New("not stored") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	lost := 0
+	for _, r := range keys {
+		for k := r[0]; k <= r[1]; k += 2 {
+			if v, ok := f.Peek(ctx, k); !ok || v != 3*k {
+				lost++
+			}
+		}
+	}
+	t.Logf("%d keys reported flushed, %d entries in the file", flushed, s.Stats().Entries)
+	if lost > 0 {
+		t.Errorf("%d of %d keys reported flushed are not in the file", lost, flushed)
+	}
+	rep, err := s.Check(ctx, false, nil)
+	if err != nil || !rep.OK() {
+		t.Errorf("Check after %d kills: %+v, %v", cycles, rep, err)
+	}
+}
+
+// TestHolderStopped: a holder stopped with SIGSTOP holds the lock and
+// answers nothing: a follower's calls go on without the store (within
+// about a second, counted as read errors), and use the store again once
+// the holder goes on.
+func TestHolderStopped(t *testing.T) {
+	path := filepath.Join(shortTemp(t), "stop.db")
+	cmd, _ := startHolder(t, path)
+	s, err := store.Open(path, store.WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	var runs atomic.Int64
+	f, err := memo.New(s, "stop", func(ctx context.Context, n int) (int, error) {
+		runs.Add(1)
+		return n + 1, nil
+	}, memo.MaxSize(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := f.Call(ctx, 1); err != nil || v != 2 {
+		t.Fatalf("Call = %d, %v", v, err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGSTOP)
+	stopped := true
+	defer func() {
+		if stopped {
+			cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	for k := range 20 {
+		start := time.Now()
+		v, err := f.Call(ctx, k)
+		if err != nil || v != k+1 {
+			t.Errorf("Call(%d) with the holder stopped = %d, %v", k, v, err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("Call(%d) with the holder stopped took %v", k, d)
+		}
+	}
+	cmd.Process.Signal(syscall.SIGCONT)
+	stopped = false
+	deadline := time.Now().Add(10 * time.Second)
+	before := f.Info().DiskHits
+	for {
+		if v, err := f.Call(ctx, 1); err != nil || v != 2 {
+			t.Fatalf("Call(1) after SIGCONT = %d, %v", v, err)
+		}
+		if f.Info().DiskHits > before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the follower did not use the store again within 10s of SIGCONT")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st, err := s.StatsContext(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ns := st.Namespaces; len(ns) != 1 || ns[0].ReadErrors == 0 {
+		t.Errorf("Stats after the stop = %+v; want the calls without the store counted as read errors", ns)
+	}
+	if s.Role() != store.RoleFollower {
+		t.Errorf("Role = %v, want follower", s.Role())
+	}
+}
+
+// TestInvalidationAcrossProcesses: Forget, Func.Clear and memoctl's clear
+// in one process empty the memory tiers of the others (a holder and a
+// follower in child processes) before they return.
+func TestInvalidationAcrossProcesses(t *testing.T) {
+	path := filepath.Join(shortTemp(t), "inv.db")
+	a := startChild(t, "follow-inv", path, "ready") // the holder
+	b := startChild(t, "follow-inv", path, "ready")
+	ask := func(c liveChild, cmd string) string {
+		t.Helper()
+		fmt.Fprintln(c.stdin, cmd)
+		line, err := c.out.ReadString('\n')
+		if err != nil {
+			t.Fatalf("%s: %v", cmd, err)
+		}
+		return strings.TrimSpace(line)
+	}
+	s, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	f, err := memo.New(s, "inv", func(ctx context.Context, n int) (int, error) { return 10 * n, nil }, memo.MaxSize(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for k, clear := range []func() error{
+		func() error { return f.Forget(ctx, 0) },
+		func() error { return f.Clear(ctx) },
+		func() error {
+			c, err := control.Dial(ctx, path)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_, err = c.Clear(ctx, "")
+			return err
+		},
+	} {
+		for _, c := range []liveChild{a, b} {
+			if got := ask(c, "call 0"); got != "0 <nil>" {
+				t.Fatalf("call: %q", got)
+			}
+			if got := ask(c, "peek 0"); got != "hit 0" {
+				t.Fatalf("peek before: %q", got)
+			}
+		}
+		if err := clear(); err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range []liveChild{a, b} {
+			if got := ask(c, "peek 0"); got != "miss" {
+				t.Errorf("invalidation %d: process %d still has the key: %q", k, i, got)
+			}
+		}
+	}
+}
+
+// TestStrangersHolderNotFollowed: a holder that runs as another user is
+// not followed (its socket's peer is checked): Open gives ErrLocked.
+func TestStrangersHolderNotFollowed(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: running a holder as another user needs root")
+	}
+	const nobody = 65534
+	dir := shortTemp(t)
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "holder.test")
+	data, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "s.db")
+	cmd := exec.Command(bin, "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=hold", "MEMOSTORE_TEST_PATH="+path)
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "holding\n" {
+		t.Fatalf("holder as uid %d: %q, %v", nobody, line, err)
+	}
+	// Root may connect to the 0600 socket of uid 65534; it must not trust it.
+	s, err := store.Open(path, store.WithLockTimeout(300*time.Millisecond), store.WithLogger(nil))
+	if err == nil {
+		s.Close()
+		t.Fatalf("Open beside another user's holder gave a %v", s.Role())
+	}
+	if !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), "another user") {
+		t.Errorf("Open beside another user's holder: %v; want ErrLocked, saying why", err)
+	}
+}
