@@ -29,6 +29,32 @@
 // Counters (entries, bytes, hits, misses, ...) are kept in the file and
 // updated in the transactions that change the data: Stats never scans.
 //
+// # Many processes
+//
+// Every process of one user that opens a file uses it at once. The first
+// holds it (RoleHolder): it opens bbolt and serves the others on its
+// control socket, PATH.ctl. The others follow it (RoleFollower): Open
+// returns at once, and their namespaces send what their memory tiers miss
+// to the holder over one connection each, in a compact protocol (a lookup
+// is one round trip, a few microseconds). The holder writes their records
+// with its own, in its group commits. When several processes miss on a
+// key at once, one computes it and the others wait for its result (see
+// Namespace.Acquire). Delete and Clear, in any process or from memoctl,
+// empty every process's memory tier of what they delete before they
+// return.
+//
+// When the holder goes (Close, a crash, SIGKILL), a follower takes the
+// file over in a few milliseconds and the others follow it; a holder that
+// does not answer for a second (stopped with SIGSTOP, say) is left alone
+// until it does. Meanwhile calls go on without the store: lookups miss and
+// writes are dropped, and both are counted (ReadErrors, WriteErrors). A
+// follower empties its memory tiers whenever it loses its holder, as it
+// may have missed an invalidation. A takeover loses what the old holder
+// had only queued, as a crash does; a follower's writes are acknowledged
+// once committed, and its Flush returns an error if any of its writes
+// before it was not (see boltstore.Shared). WithExclusive keeps a file to
+// one process.
+//
 // # Redis
 //
 // A Redis Store (or Valkey: the protocol is the same) keeps each entry in
@@ -57,15 +83,20 @@
 //
 // # Caveats
 //
-//   - A file Store holds an exclusive lock on its file: a second Open, in
-//     this process or another, waits WithLockTimeout and then fails with
-//     ErrLocked. Read-only Stores (WithReadOnly) share the file with each
-//     other but not with a writer.
+//   - Followers must run as the holder's user (or root) on the same
+//     machine: the control socket is a Unix socket, 0600, and each end
+//     checks the other's user. A file on a network file system is not
+//     shared between machines; use Redis for that.
+//   - A file opened WithExclusive, or WithoutControl, is held by one
+//     process alone: a second Open waits WithLockTimeout and then fails
+//     with ErrLocked. Read-only Stores (WithReadOnly) share the file with
+//     each other but not with a writer.
 //   - What was only queued when the process dies is lost: it is a cache, and
 //     a lost entry is a recomputation. Flush, Close and WithSyncWrites make
 //     writes durable.
-//   - On Windows there is no control endpoint (see WithoutControl): memoctl
-//     can read or clear a file only while no process holds it.
+//   - On Windows there is no control endpoint (see WithoutControl): a file
+//     is held by one process at a time, and memoctl can read or clear it
+//     only while no process holds it.
 //   - Under testing/synctest, open file stores WithoutControl: the control
 //     endpoint's goroutine waits on a socket, which keeps the bubble's clock
 //     from advancing.
