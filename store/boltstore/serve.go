@@ -158,14 +158,18 @@ func (n *Namespace) lookupRecord(key []byte) ([]byte, error) {
 }
 
 // Acquire makes this process the one that computes key, when other
-// processes use the file through it: if another process is computing key,
+// processes are connected to it: if another process is computing key,
 // Acquire waits for its result (up to ClaimLease, or until ctx ends) and
 // reports it found; else it claims key, and the returned release ends the
-// claim (a Put of key does not: release must be called). Without the
-// control endpoint the process is alone, and Acquire returns at once.
+// claim (a Put of key does not: release must be called). With no other
+// process connected, Acquire returns at once.
 func (n *Namespace) Acquire(ctx context.Context, key []byte, decode driver.DecodeFunc) (bool, func(), error) {
 	noop := func() {}
-	if n.s.ctl == nil {
+	if n.s.connected.Load() == 0 {
+		// No other process uses the file: this one's flights are enough.
+		// (A computation that began before a process connected is not
+		// known to it, which may compute the key too: at most once, at
+		// connection time.)
 		return false, noop, nil
 	}
 	// A store that fails (closed, say) is no reason to fail the caller,
@@ -225,6 +229,7 @@ func (s *Store) Connect(p *control.Peer) control.Session {
 	s.mu.Lock()
 	s.sessions[ss] = true
 	s.mu.Unlock()
+	s.connected.Add(1)
 	return ss
 }
 
@@ -385,6 +390,7 @@ func (ss *session) Close() {
 	s.mu.Lock()
 	delete(s.sessions, ss)
 	s.mu.Unlock()
+	s.connected.Add(-1)
 	s.lockMu.Lock()
 	for ck, tok := range ss.held {
 		if c := s.locks[ck]; c != nil && c.token == tok {

@@ -54,7 +54,8 @@ type Store struct {
 	// commit that waits long (see checkRead).
 	committing atomic.Int64
 
-	sessions map[*session]bool // other processes connected; guarded by mu
+	sessions  map[*session]bool // other processes connected; guarded by mu
+	connected atomic.Int32      // len(sessions), read without mu
 
 	lockMu    sync.Mutex
 	locks     map[claimKey]*claim // keys being computed, by whom
