@@ -167,7 +167,8 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithClock sets the clock that stamps and expires entries. The default is
-// the system clock.
+// the system clock. A follower's lookups are judged by its own clock; the
+// holder's sweeper by the holder's.
 func WithClock(c expiry.Clock) Option {
 	return commonOption("WithClock", func(o *driver.Options) {
 		if c != nil {

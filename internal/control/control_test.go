@@ -44,8 +44,9 @@ func (b *fakeBackend) Connect(p *Peer) Session {
 type fakeSession struct{ b *fakeBackend }
 
 func (fakeSession) Namespace(context.Context, string, driver.NamespaceSpec) error { return nil }
-func (fakeSession) Lookup(context.Context, string, []byte) ([]byte, error)        { return nil, nil }
-func (fakeSession) Acquire(context.Context, string, []byte, time.Duration) ([]byte, uint64, error) {
+func (fakeSession) Lookup(context.Context, string, []byte, int64) ([]byte, error) { return nil, nil }
+func (fakeSession) Drop(string, []byte, []byte)                                   {}
+func (fakeSession) Acquire(context.Context, string, []byte, int64, time.Duration) ([]byte, uint64, error) {
 	return nil, 1, nil
 }
 func (fakeSession) Release(string, []byte, uint64) {}

@@ -62,14 +62,17 @@ type Backend interface {
 type Session interface {
 	Namespace(ctx context.Context, name string, spec driver.NamespaceSpec) error
 	// Lookup returns the record stored under key, checked (its checksum,
-	// its expiry), or nil.
-	Lookup(ctx context.Context, ns string, key []byte) ([]byte, error)
+	// and its expiry at now, the caller's time), or nil.
+	Lookup(ctx context.Context, ns string, key []byte, now int64) ([]byte, error)
 	// Acquire returns the record under key if there is one; else a
 	// claim's token if key was free (the caller computes it, then puts
 	// or releases it); else 0, nil, nil after waiting up to wait for
 	// the key's claimant.
-	Acquire(ctx context.Context, ns string, key []byte, wait time.Duration) (rec []byte, token uint64, err error)
+	Acquire(ctx context.Context, ns string, key []byte, now int64, wait time.Duration) (rec []byte, token uint64, err error)
 	Release(ns string, key []byte, token uint64)
+	// Drop deletes the record rec under key if it is still there: the
+	// process found that it does not decode.
+	Drop(ns string, key, rec []byte)
 	// Put queues rec under key, releasing the claim token (if not 0),
 	// and calls committed once the record is committed, or with the
 	// error that kept it from being. committed must not block.
@@ -433,7 +436,7 @@ func (p *Peer) serve() {
 		switch m.Op {
 		case OpAck:
 			p.ack(m.ID)
-		case OpLookup, OpPut, OpRelease, OpCounts, OpNamespace, OpHello:
+		case OpLookup, OpPut, OpRelease, OpDrop, OpCounts, OpNamespace, OpHello:
 			// Quick: answered in order, on this goroutine.
 			if r := p.handle(ctx, m); r != nil && m.ID != 0 {
 				if p.w.send(r) != nil {
@@ -477,14 +480,17 @@ func (p *Peer) handle(ctx context.Context, m *Msg) *Msg {
 			err = p.sess.Namespace(ctx, m.NS, spec)
 		}
 	case OpLookup:
-		r.Rec, err = p.sess.Lookup(ctx, m.NS, m.Key)
+		r.Rec, err = p.sess.Lookup(ctx, m.NS, m.Key, m.Now)
 		r.Flag = r.Rec != nil
 	case OpAcquire:
 		var tok uint64
-		r.Rec, tok, err = p.sess.Acquire(ctx, m.NS, m.Key, time.Duration(m.N))
+		r.Rec, tok, err = p.sess.Acquire(ctx, m.NS, m.Key, m.Now, time.Duration(m.N))
 		r.Flag, r.N = r.Rec != nil, int64(tok)
 	case OpRelease:
 		p.sess.Release(m.NS, m.Key, uint64(m.N))
+		return nil
+	case OpDrop:
+		p.sess.Drop(m.NS, m.Key, m.Rec)
 		return nil
 	case OpPut:
 		if p.stale(m.NS, m.Key) {

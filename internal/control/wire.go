@@ -37,8 +37,8 @@ type Op uint8
 const (
 	OpHello     Op = iota + 1 // N: Version → N: the holder's PID
 	OpNamespace               // NS, Data: the spec as JSON; claims the namespace for this connection
-	OpLookup                  // NS, Key → Flag: found, Rec
-	OpAcquire                 // NS, Key, N: how long to wait (ns) → Flag: found, Rec; or N: a claim token; or neither (still claimed: ask again)
+	OpLookup                  // NS, Key, Now → Flag: found, Rec
+	OpAcquire                 // NS, Key, Now, N: how long to wait (ns) → Flag: found, Rec; or N: a claim token; or neither (still claimed: ask again)
 	OpRelease                 // NS, Key, N: token (no reply)
 	OpPut                     // NS, Key, Rec, N: token or 0 → reply once committed
 	OpDelete                  // NS, Key → reply once every process forgot the key
@@ -53,6 +53,7 @@ const (
 	OpForget                  // push: NS, Key: forget the key → OpAck
 	OpPurge                   // push: NS ("" = all), Flag: cleared → OpAck
 	OpAck                     // the answer to a push, with its ID
+	OpDrop                    // NS, Key, Rec: a record that does not decode here; delete it if it is still there (no reply)
 	opLast
 )
 
@@ -70,6 +71,7 @@ type Msg struct {
 	Err  string // the error's text, in a reply
 	Code string // the code of the sentinel the error wraps (see sentinels)
 	Data []byte
+	Now  int64 // the sender's clock (Unix nanoseconds), by which a lookup judges expiry
 }
 
 // err returns the error a reply carries, or nil.

@@ -117,17 +117,19 @@ func waitClaim(ctx context.Context, ch <-chan struct{}, until time.Time, max tim
 	return nil
 }
 
-// lookupRecord returns the checked record under key, or nil: a queued
-// record as it is (queued records are never changed), a committed one
-// copied out of its transaction.
-func (n *Namespace) lookupRecord(key []byte) ([]byte, error) {
+// lookupRecord returns the record under key, checked at time now (0: the
+// store's clock), or nil: a queued record as it is (queued records are
+// never changed), a committed one copied out of its transaction.
+func (n *Namespace) lookupRecord(key []byte, now int64) ([]byte, error) {
 	s := n.s
 	release, err := s.hold()
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	now := s.Now()
+	if now == 0 {
+		now = s.Now()
+	}
 	ok := func([]byte, int64, int64) error { return nil }
 	s.mu.RLock()
 	o := n.sp.pending[string(key)]
@@ -280,27 +282,33 @@ func (ss *session) Namespace(ctx context.Context, name string, spec driver.Names
 	return nil
 }
 
-func (ss *session) Lookup(_ context.Context, name string, key []byte) ([]byte, error) {
+func (ss *session) Lookup(_ context.Context, name string, key []byte, now int64) ([]byte, error) {
 	n, err := ss.ns(name)
 	if err != nil {
 		return nil, err
 	}
-	return n.lookupRecord(key)
+	return n.lookupRecord(key, now)
 }
 
-func (ss *session) Acquire(ctx context.Context, name string, key []byte, wait time.Duration) ([]byte, uint64, error) {
+func (ss *session) Drop(name string, key, rec []byte) {
+	if n, err := ss.ns(name); err == nil && len(rec) > 0 {
+		n.s.tryEnqueue(&op{kind: opDeleteIf, sp: n.sp, key: key, rec: rec})
+	}
+}
+
+func (ss *session) Acquire(ctx context.Context, name string, key []byte, now int64, wait time.Duration) ([]byte, uint64, error) {
 	n, err := ss.ns(name)
 	if err != nil {
 		return nil, 0, err
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		if rec, err := n.lookupRecord(key); rec != nil || err != nil {
+		if rec, err := n.lookupRecord(key, now); rec != nil || err != nil {
 			return rec, 0, err
 		}
 		tok, ch, until := ss.s.claimKey(n.sp, key, ss)
 		if ch == nil {
-			rec, err := n.lookupRecord(key)
+			rec, err := n.lookupRecord(key, now)
 			if rec != nil || err != nil {
 				ss.s.releaseKey(n.sp, string(key), tok)
 				return rec, 0, err
@@ -401,7 +409,7 @@ func (ss *session) Close() {
 }
 
 // memSizes adds the memory tier sizes the sessions reported to st's
-// namespaces. s.mu must be held, for reading at least.
+// namespaces, and marks those they claimed. s.mu must be held, for reading at least.
 func (s *Store) memSizes(st *driver.Stats) {
 	idx := map[string]int{}
 	for i, ns := range st.Namespaces {
@@ -409,6 +417,11 @@ func (s *Store) memSizes(st *driver.Stats) {
 	}
 	for ss := range s.sessions {
 		ss.mu.Lock()
+		for name := range ss.names {
+			if i, ok := idx[name]; ok {
+				st.Namespaces[i].Claimed = true
+			}
+		}
 		for name, sz := range ss.sizes {
 			if i, ok := idx[name]; ok {
 				st.Namespaces[i].MemSize += sz[0]

@@ -123,6 +123,10 @@ func (sh *Shared) tryHold() (*Store, error) {
 	return Open(sh.path, o)
 }
 
+// now returns the time of the store's clock (see WithClock), by which
+// the holder judges expiry for this process.
+func (sh *Shared) now() int64 { return sh.o.Clock.Now().UnixNano() }
+
 // Following reports whether another process holds the file (or none
 // does, for the moment of a takeover).
 func (sh *Shared) Following() bool {
@@ -660,11 +664,11 @@ func (sn *sharedNS) Lookup(ctx context.Context, key []byte, decode driver.Decode
 	if err != nil {
 		return sn.unreachable(ctx, err)
 	}
-	r, err := cli.Call(ctx, &control.Msg{Op: control.OpLookup, NS: sn.name, Key: key}, FollowerTimeout)
+	r, err := cli.Call(ctx, &control.Msg{Op: control.OpLookup, NS: sn.name, Key: key, Now: sn.sh.now()}, FollowerTimeout)
 	if err != nil {
 		return sn.unreachable(ctx, err)
 	}
-	return sn.open(r, key, decode), nil
+	return sn.open(cli, r, key, decode), nil
 }
 
 // unreachable is a lookup's answer when the holder was not reached.
@@ -679,15 +683,18 @@ func (sn *sharedNS) unreachable(ctx context.Context, err error) (bool, error) {
 	return false, nil
 }
 
-// open decodes the record a reply carries, if any; a bad one (it was
-// checked at the holder: damage on the way) is counted and a miss.
-func (sn *sharedNS) open(r *control.Msg, key []byte, decode driver.DecodeFunc) bool {
+// open decodes the record a reply carries, if any. One that decode
+// rejects (a value this program can no longer read) is a miss: counted,
+// logged, and deleted at the holder, as a holder does with its own.
+func (sn *sharedNS) open(cli *control.Client, r *control.Msg, key []byte, decode driver.DecodeFunc) bool {
 	if !r.Flag {
 		return false
 	}
-	ok, err := driver.OpenRecord(r.Rec, key, sn.sh.o.Clock.Now().UnixNano(), decode)
+	ok, err := driver.OpenRecord(r.Rec, key, sn.sh.now(), decode)
 	if err != nil {
 		sn.d.DecodeErrors.Add(1)
+		sn.sh.log.Warn("memostore: dropping a record that does not decode", "path", sn.sh.path, "namespace", sn.name, "err", err)
+		cli.Send(&control.Msg{Op: control.OpDrop, NS: sn.name, Key: key, Rec: r.Rec})
 		return false
 	}
 	return ok
@@ -709,13 +716,13 @@ func (sn *sharedNS) Acquire(ctx context.Context, key []byte, decode driver.Decod
 		return false, noop, ctx.Err()
 	}
 	for {
-		r, err := cli.Call(ctx, &control.Msg{Op: control.OpAcquire, NS: sn.name, Key: key, N: int64(acquireWait)}, acquireWait+FollowerTimeout)
+		r, err := cli.Call(ctx, &control.Msg{Op: control.OpAcquire, NS: sn.name, Key: key, N: int64(acquireWait), Now: sn.sh.now()}, acquireWait+FollowerTimeout)
 		if err != nil {
 			sn.unreachable(ctx, err)
 			return false, noop, ctx.Err()
 		}
 		if r.Flag {
-			return sn.open(r, key, decode), noop, nil
+			return sn.open(cli, r, key, decode), noop, nil
 		}
 		if r.N != 0 {
 			tok := uint64(r.N)
