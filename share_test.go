@@ -31,7 +31,7 @@ import (
 )
 
 func init() {
-	for _, role := range []string{"follow-keys", "follow-churn", "follow-inv"} {
+	for _, role := range []string{"follow-keys", "follow-churn", "follow-inv", "follow-hang"} {
 		childRoles[role] = followChild
 	}
 }
@@ -125,6 +125,19 @@ func followChild(role, path string) error {
 			}
 			time.Sleep(time.Millisecond)
 		}
+
+	case "follow-hang":
+		// Compute key 1 forever, saying so once it has the claim.
+		f, err := memo.New(s, "hang", func(ctx context.Context, n int) (int, error) {
+			fmt.Println("computing")
+			select {}
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		f.Call(ctx, 1)
+		return nil
 
 	case "follow-inv":
 		// Answer "call K" with the value, "peek K" with "hit V" or "miss".
@@ -582,5 +595,102 @@ func TestStrangersHolderNotFollowed(t *testing.T) {
 	}
 	if !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), "another user") {
 		t.Errorf("Open beside another user's holder: %v; want ErrLocked, saying why", err)
+	}
+}
+
+// TestKilledClaimantReleasesKey: a process killed while it computes a key
+// (holding its claim) does not keep the others waiting for the claim's
+// lease: its connection closes, the claim ends, and the next process
+// computes the key at once.
+func TestKilledClaimantReleasesKey(t *testing.T) {
+	path := filepath.Join(shortTemp(t), "hang.db")
+	startHolder(t, path)
+	c := startChild(t, "follow-hang", path, "ready")
+	if line, err := c.out.ReadString('\n'); err != nil || line != "computing\n" {
+		t.Fatalf("child: %q, %v", line, err)
+	}
+	s, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	f, err := memo.New(s, "hang", func(ctx context.Context, n int) (int, error) { return 7, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	waited := make(chan time.Duration, 1)
+	go func() {
+		start := time.Now()
+		f.Call(ctx, 1)
+		waited <- time.Since(start)
+	}()
+	select {
+	case d := <-waited:
+		t.Fatalf("Call returned after %v while another process computed the key", d)
+	case <-time.After(300 * time.Millisecond):
+	}
+	c.cmd.Process.Signal(syscall.SIGKILL)
+	killed := time.Now()
+	c.cmd.Wait()
+	select {
+	case <-waited:
+		t.Logf("the call went on %v after the claimant was killed", time.Since(killed))
+	case <-time.After(boltstore.ClaimLease / 3):
+		t.Fatalf("the call still waits %v after the claimant was killed", boltstore.ClaimLease/3)
+	}
+}
+
+// TestForgetEndsClaims: a Forget of a key that another process is
+// computing ends that process's claim, so that a Call after the Forget
+// computes a fresh value instead of waiting for the old computation (two
+// stores in one process here: a holder and its follower).
+func TestForgetEndsClaims(t *testing.T) {
+	path := filepath.Join(shortTemp(t), "claims.db")
+	holder, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	follower, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer follower.Close()
+	if follower.Role() != store.RoleFollower {
+		t.Fatalf("second store: %v", follower.Role())
+	}
+	started, release := make(chan struct{}), make(chan struct{})
+	slow, err := memo.New(follower, "c", func(ctx context.Context, n int) (string, error) {
+		close(started)
+		<-release
+		return "old", nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := memo.New(holder, "c", func(ctx context.Context, n int) (string, error) { return "new", nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	go slow.Call(ctx, 1)
+	<-started
+	defer close(release)
+	if err := fresh.Forget(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 1)
+	go func() {
+		v, _ := fresh.Call(ctx, 1)
+		got <- v
+	}()
+	select {
+	case v := <-got:
+		if v != "new" {
+			t.Errorf("Call after Forget = %q, want a fresh value", v)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Call after Forget waits for the computation that began before it")
 	}
 }
