@@ -126,12 +126,15 @@ func RunInfo(ctx context.Context, args []string, stdout, _ io.Writer) error {
 }
 
 // readStats reads the stats of the store t reaches: from its holder when
-// it is live, else from the store itself. With inspect, an offline file is
-// inspected (see store.Store.Inspect); without, only its counters are read.
+// it is live, else from the store itself. With inspect, the file is
+// inspected (see store.Store.Inspect); without, only its counters are
+// read, which never scans (for info --watch).
 func readStats(ctx context.Context, t *target, inspect bool) (store.Stats, error) {
 	switch {
-	case t.live != nil:
+	case t.live != nil && inspect:
 		return t.live.Info(ctx)
+	case t.live != nil:
+		return t.live.Stats(ctx, time.Minute)
 	case t.isRedis() || !inspect:
 		return t.s.StatsContext(ctx)
 	}
