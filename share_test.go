@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/memostore/memostore/internal/control"
+	"github.com/memostore/memostore/internal/mtesting"
 	"github.com/memostore/memostore/memo"
 	"github.com/memostore/memostore/store"
 	"github.com/memostore/memostore/store/boltstore"
@@ -692,5 +693,87 @@ func TestForgetEndsClaims(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Call after Forget waits for the computation that began before it")
+	}
+}
+
+// TestRefreshOnceAcrossProcesses: when an entry is due for a refresh
+// (RefreshAfter) in two processes, one refreshes it and the other leaves
+// it to it, then takes its result: fn runs once (two stores in one
+// process here: a holder and its follower).
+func TestRefreshOnceAcrossProcesses(t *testing.T) {
+	path := filepath.Join(shortTemp(t), "refresh.db")
+	clock := mtesting.NewFakeClock()
+	holder, err := store.Open(path, store.WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	follower, err := store.Open(path, store.WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer follower.Close()
+	var runs atomic.Int64
+	gate := make(chan struct{})
+	var once sync.Once
+	open := func() { once.Do(func() { close(gate) }) }
+	defer open() // before the stores close, which wait for refreshes
+	fn := func(ctx context.Context, n int) (int, error) {
+		r := runs.Add(1)
+		if r > 1 {
+			<-gate
+		}
+		return int(r), nil
+	}
+	fH, err := memo.New(holder, "r", fn, memo.RefreshAfter(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fF, err := memo.New(follower, "r", fn, memo.RefreshAfter(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	call := func(f *memo.Func[int, int]) int {
+		t.Helper()
+		v, err := f.Call(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if call(fH) != 1 || call(fF) != 1 || runs.Load() != 1 {
+		t.Fatalf("first calls: %d runs, want 1", runs.Load())
+	}
+	clock.Advance(2 * time.Minute)
+	if v := call(fH); v != 1 {
+		t.Fatalf("due entry in the holder = %d, want 1 at once", v)
+	}
+	waitFor(t, "the holder's refresh to start", func() bool { return runs.Load() == 2 })
+	if v := call(fF); v != 1 {
+		t.Fatalf("due entry in the follower = %d, want 1 at once", v)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := runs.Load(); n != 2 {
+		t.Fatalf("fn ran %d times while the holder refreshed; want 2 (the follower left it to the holder)", n)
+	}
+	open()
+	waitFor(t, "the holder's refresh to end", func() bool { return fH.Info().Refreshes == 1 })
+	clock.Advance(2 * time.Second) // past the follower's back-off
+	waitFor(t, "the follower to take the refreshed value", func() bool { return call(fF) == 2 })
+	if n := runs.Load(); n != 2 {
+		t.Errorf("fn ran %d times; want 2: the first computation and one refresh in all", n)
+	}
+}
+
+// waitFor polls cond for up to 5 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

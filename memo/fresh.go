@@ -137,7 +137,13 @@ func (f *Func[K, V]) refreshLater(k K, self *flight[V]) {
 				f.failures.fail(k, f.now())
 			}
 		}()
-		if _, err := f.lead(ctx, k, fl, f.runRefresh); err != nil {
+		if _, err := f.lead(ctx, k, fl, f.runBackground); err != nil {
+			if errors.Is(err, errRefreshedElsewhere) {
+				// Ask again after the back-off: by then the other
+				// process has stored its result, which this one takes.
+				f.failures.fail(k, f.now())
+				return
+			}
 			if !errors.Is(err, store.ErrClosed) {
 				f.log.Warn("memostore: background refresh failed; the old value stays", "namespace", f.name, "err", err)
 			}
@@ -150,6 +156,36 @@ func (f *Func[K, V]) refreshLater(k K, self *flight[V]) {
 		fl.abandoned = true
 		f.flights.finish(k, fl)
 	}
+}
+
+// errRefreshedElsewhere is a background refresh's outcome when another
+// process sharing the store holds the key's claim: it is computing or
+// refreshing the key, and this process leaves it to it.
+var errRefreshedElsewhere = errors.New("memo: another process is refreshing the key")
+
+// runBackground is a background refresh's computation: runRefresh, once
+// across the processes sharing the store. If another process holds k's
+// claim (see store.Namespace.TryClaim), this one does not run fn; once it
+// has the claim, a fresh value that another process stored meanwhile is
+// taken instead of running fn.
+func (f *Func[K, V]) runBackground(ctx context.Context, k K, fl *flight[V]) (V, error) {
+	if f.ns == nil || !f.ns.Shared() {
+		return f.runRefresh(ctx, k, fl)
+	}
+	key := f.keys(nil, k)
+	release, ok := f.ns.TryClaim(ctx, key)
+	if !ok {
+		var zero V
+		return zero, errRefreshedElsewhere
+	}
+	defer release()
+	if e, found := f.lookup(ctx, k, key); found && f.classify(e.t, f.now()) == stateFresh {
+		if f.mem != nil {
+			fl.keep(func() { f.mem.add(k, e.val, e.t, e.size) })
+		}
+		return e.val, nil
+	}
+	return f.runRefresh(ctx, k, fl)
 }
 
 // MaxBackgroundRefreshes bounds the background refreshes that run at once

@@ -149,3 +149,21 @@ func (n *Namespace) Acquire(ctx context.Context, key []byte, decode DecodeFunc) 
 	}
 	return found, release, err
 }
+
+// TryClaim claims key for a computation that should run in one process
+// only, such as a background refresh, without reading the key and without
+// waiting: ok is false if another process holds the key's claim (it is
+// computing or refreshing it). On a store of one process, or a backend
+// without claims, it always succeeds. release is never nil: defer
+// release() is always safe.
+func (n *Namespace) TryClaim(ctx context.Context, key []byte) (release func(), ok bool) {
+	if c, is := n.b.(driver.Claimer); is && n.Shared() {
+		release, ok = c.TryClaim(ctx, key)
+	} else {
+		ok = true
+	}
+	if release == nil {
+		release = func() {}
+	}
+	return release, ok
+}

@@ -49,7 +49,8 @@ func (fakeSession) Drop(string, []byte, []byte)                                 
 func (fakeSession) Acquire(context.Context, string, []byte, int64, time.Duration) ([]byte, uint64, error) {
 	return nil, 1, nil
 }
-func (fakeSession) Release(string, []byte, uint64) {}
+func (fakeSession) Release(string, []byte, uint64)       {}
+func (fakeSession) Claim(string, []byte) (uint64, error) { return 1, nil }
 func (s fakeSession) Put(_ context.Context, ns string, key, _ []byte, _ uint64, committed func(error)) {
 	s.b.mu.Lock()
 	s.b.puts = append(s.b.puts, ns+"/"+string(key))

@@ -70,6 +70,9 @@ type Session interface {
 	// the key's claimant.
 	Acquire(ctx context.Context, ns string, key []byte, now int64, wait time.Duration) (rec []byte, token uint64, err error)
 	Release(ns string, key []byte, token uint64)
+	// Claim claims key without reading it or waiting; 0 if another
+	// process holds its claim.
+	Claim(ns string, key []byte) (token uint64, err error)
 	// Drop deletes the record rec under key if it is still there: the
 	// process found that it does not decode.
 	Drop(ns string, key, rec []byte)
@@ -436,7 +439,7 @@ func (p *Peer) serve() {
 		switch m.Op {
 		case OpAck:
 			p.ack(m.ID)
-		case OpLookup, OpPut, OpRelease, OpDrop, OpCounts, OpNamespace, OpHello:
+		case OpLookup, OpPut, OpRelease, OpDrop, OpClaim, OpCounts, OpNamespace, OpHello:
 			// Quick: answered in order, on this goroutine.
 			if r := p.handle(ctx, m); r != nil && m.ID != 0 {
 				if p.w.send(r) != nil {
@@ -492,6 +495,10 @@ func (p *Peer) handle(ctx context.Context, m *Msg) *Msg {
 	case OpDrop:
 		p.sess.Drop(m.NS, m.Key, m.Rec)
 		return nil
+	case OpClaim:
+		var tok uint64
+		tok, err = p.sess.Claim(m.NS, m.Key)
+		r.N = int64(tok)
 	case OpPut:
 		if p.stale(m.NS, m.Key) {
 			// Dropped, as the process's own memory tier dropped it when

@@ -54,6 +54,7 @@ const (
 	OpPurge                   // push: NS ("" = all), Flag: cleared → OpAck
 	OpAck                     // the answer to a push, with its ID
 	OpDrop                    // NS, Key, Rec: a record that does not decode here; delete it if it is still there (no reply)
+	OpClaim                   // NS, Key → N: a claim token, or 0 if another process holds the key's claim
 	opLast
 )
 

@@ -197,6 +197,22 @@ func (n *Namespace) Acquire(ctx context.Context, key []byte, decode driver.Decod
 	}
 }
 
+// TryClaim claims key without reading it or waiting (see
+// driver.Claimer): false if another process holds its claim. With no
+// other process connected it always succeeds.
+func (n *Namespace) TryClaim(_ context.Context, key []byte) (func(), bool) {
+	noop := func() {}
+	if n.s.connected.Load() == 0 {
+		return noop, true
+	}
+	tok, wait, _ := n.s.claimKey(n.sp, key, nil)
+	if wait != nil {
+		return noop, false
+	}
+	k := string(key)
+	return func() { n.s.releaseKey(n.sp, k, tok) }, true
+}
+
 // broadcast makes every connected process but except forget key of the
 // namespace name (key nil: purge the namespace; name "": all of them),
 // and returns once all have, or were disconnected for not answering.
@@ -246,7 +262,10 @@ type session struct {
 	held  map[claimKey]uint64 // claims held; guarded by s.lockMu
 }
 
-var _ control.Session = (*session)(nil)
+var (
+	_ control.Session = (*session)(nil)
+	_ driver.Claimer  = (*Namespace)(nil)
+)
 
 // uses reports whether the session claimed namespace name (any, for "").
 func (ss *session) uses(name string) bool {
@@ -323,6 +342,15 @@ func (ss *session) Acquire(ctx context.Context, name string, key []byte, now int
 			return nil, 0, err
 		}
 	}
+}
+
+func (ss *session) Claim(name string, key []byte) (uint64, error) {
+	n, err := ss.ns(name)
+	if err != nil {
+		return 0, err
+	}
+	tok, _, _ := ss.s.claimKey(n.sp, key, ss)
+	return tok, nil
 }
 
 func (ss *session) Release(name string, key []byte, tok uint64) {

@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -540,7 +541,10 @@ type sharedNS struct {
 	d        tally.Deltas // errors counted here
 }
 
-var _ driver.Namespace = (*sharedNS)(nil)
+var (
+	_ driver.Namespace = (*sharedNS)(nil)
+	_ driver.Claimer   = (*sharedNS)(nil)
+)
 
 func (sn *sharedNS) memoryTier() driver.MemoryTier {
 	sn.mu.Lock()
@@ -737,6 +741,29 @@ func (sn *sharedNS) Acquire(ctx context.Context, key []byte, decode driver.Decod
 			}, nil
 		}
 	}
+}
+
+// TryClaim claims key at the holder without reading it or waiting (see
+// driver.Claimer). Without a holder it succeeds: the caller goes on alone.
+func (sn *sharedNS) TryClaim(ctx context.Context, key []byte) (func(), bool) {
+	noop := func() {}
+	hns, cli, err := sn.backend(ctx)
+	if hns != nil {
+		return hns.TryClaim(ctx, key)
+	}
+	if err != nil {
+		return noop, true
+	}
+	r, err := cli.Call(ctx, &control.Msg{Op: control.OpClaim, NS: sn.name, Key: key}, FollowerTimeout)
+	if err != nil {
+		return noop, true
+	}
+	if r.N == 0 {
+		return noop, false
+	}
+	tok := r.N
+	k := bytes.Clone(key)
+	return func() { cli.Send(&control.Msg{Op: control.OpRelease, NS: sn.name, Key: k, N: tok}) }, true
 }
 
 // takeToken removes and returns this process's claim token on key, or 0.

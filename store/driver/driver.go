@@ -145,3 +145,11 @@ func ForgetInTier(t MemoryTier, key []byte) (done func()) {
 	}
 	return t.Purge(false)
 }
+
+// A Claimer is a Namespace that can claim a key without reading it or
+// waiting: a background refresh claims the key it refreshes, so that one
+// process refreshes it while the others serve what they have. ok is false
+// if another process holds the key's claim; release is never nil.
+type Claimer interface {
+	TryClaim(ctx context.Context, key []byte) (release func(), ok bool)
+}
