@@ -785,6 +785,9 @@ func (sn *sharedNS) Put(ctx context.Context, key, rec []byte) error {
 		return hns.Put(ctx, key, rec)
 	}
 	tok := sn.takeToken(string(key))
+	if errors.Is(err, driver.ErrClosed) {
+		return err
+	}
 	if err != nil {
 		// Dropped: counted, and the next Flush says so.
 		sn.d.WriteErrors.Add(1)
