@@ -777,3 +777,97 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestKilledHolderReleasesFile: a second process that asks for the file
+// alone (WithExclusive, or read-only) gets ErrLocked, naming the holder,
+// within the lock timeout; once the holder is killed with
+// SIGKILL the next Open works at once, without manual cleanup, and
+// replaces the stale lock record and control socket.
+func TestKilledHolderReleasesFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "held.db")
+	cmd, _ := startHolder(t, path)
+	pid := cmd.Process.Pid
+	ctx := context.Background()
+
+	for _, opts := range [][]store.Option{{store.WithExclusive()}, {store.WithReadOnly()}} {
+		start := time.Now()
+		_, err := store.Open(path, append(opts, store.WithLockTimeout(300*time.Millisecond), store.WithLogger(nil))...)
+		elapsed := time.Since(start)
+		if !errors.Is(err, store.ErrLocked) {
+			t.Fatalf("Open of a held file = %v, want ErrLocked", err)
+		}
+		if !strings.Contains(err.Error(), fmt.Sprintf("pid %d", pid)) {
+			t.Errorf("ErrLocked = %q does not name the holder, pid %d", err, pid)
+		}
+		if elapsed < 200*time.Millisecond || elapsed > 3*time.Second {
+			t.Errorf("ErrLocked after %v with a 300ms lock timeout", elapsed)
+		}
+	}
+	if got, ok := boltstore.HolderPID(path); !ok || got != pid {
+		t.Errorf("HolderPID = %d, %v; want %d", got, ok, pid)
+	}
+	if !control.Live(ctx, path) {
+		t.Fatal("the holder does not answer on its control socket")
+	}
+
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if fi, err := os.Lstat(control.Path(path)); err != nil || fi.Mode().Type() != os.ModeSocket {
+		t.Fatalf("after SIGKILL: control socket %v, %v; the test expects a stale one", fi, err)
+	}
+	if control.Live(ctx, path) {
+		t.Fatal("a dead holder's socket answers")
+	}
+
+	start := time.Now()
+	s, err := store.Open(path, store.WithLockTimeout(5*time.Second), store.WithLogger(nil))
+	if err != nil {
+		t.Fatalf("Open after the holder was killed: %v", err)
+	}
+	defer s.Close()
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Open after the holder was killed took %v: the dead holder's lock was waited for", d)
+	}
+	if got, ok := boltstore.HolderPID(path); !ok || got != os.Getpid() {
+		t.Errorf("HolderPID = %d, %v; want this process, %d", got, ok, os.Getpid())
+	}
+	c, err := control.Dial(ctx, path)
+	if err != nil {
+		t.Fatalf("the new holder's control socket: %v", err)
+	}
+	defer c.Close()
+	if st, err := c.Info(ctx); err != nil || st.PID != os.Getpid() {
+		t.Fatalf("control socket answered %+v, %v; want this process, %d", st, err, os.Getpid())
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(control.Path(path)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("control socket after Close: %v", err)
+	}
+}
+
+// TestLockedFileAcrossProcesses: WithExclusive beside a holder gives
+// ErrLocked within the lock timeout; once the holder exits, Open works.
+func TestLockedFileAcrossProcesses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locked.db")
+	cmd, stdin := startHolder(t, path)
+	start := time.Now()
+	_, err := store.Open(path, store.WithExclusive(), store.WithLockTimeout(200*time.Millisecond))
+	elapsed := time.Since(start)
+	if !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("Open of a held file WithExclusive: %v, want ErrLocked", err)
+	}
+	if elapsed > 5*time.Second {
+		t.Fatalf("ErrLocked after %v; the lock timeout was 200ms", elapsed)
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.Open(path)
+	if err != nil {
+		t.Fatalf("Open after the holder exited: %v", err)
+	}
+	s.Close()
+}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -207,29 +208,6 @@ func startChild(t *testing.T, role, path, ready string, env ...string) liveChild
 	return liveChild{cmd, stdin, out}
 }
 
-func TestLockedFileAcrossProcesses(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "locked.db")
-	cmd, stdin := startHolder(t, path)
-	start := time.Now()
-	_, err := store.Open(path, store.WithExclusive(), store.WithLockTimeout(200*time.Millisecond))
-	elapsed := time.Since(start)
-	if !errors.Is(err, store.ErrLocked) {
-		t.Fatalf("Open of a held file WithExclusive: %v, want ErrLocked", err)
-	}
-	if elapsed > 5*time.Second {
-		t.Fatalf("ErrLocked after %v; the lock timeout was 200ms", elapsed)
-	}
-	stdin.Close()
-	if err := cmd.Wait(); err != nil {
-		t.Fatal(err)
-	}
-	s, err := store.Open(path)
-	if err != nil {
-		t.Fatalf("Open after the holder exited: %v", err)
-	}
-	s.Close()
-}
-
 func TestGarbageFileIsCorruptAndUntouched(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "garbage.db")
 	garbage := bytes.Repeat([]byte("not a store "), 5000)
@@ -377,5 +355,37 @@ func TestPanicThenNormalCallWithStore(t *testing.T) {
 	boom = false
 	if v, err := f.Call(context.Background(), 5); v != 5 || err != nil {
 		t.Fatalf("after a panic: %d, %v", v, err)
+	}
+}
+
+// TestNamespaceNamesValidated: memo.New rejects names that could not
+// name a namespace, names them in the error, and stores nothing for them.
+func TestNamespaceNamesValidated(t *testing.T) {
+	s := openT(t, filepath.Join(t.TempDir(), "names.db"))
+	fn := func(_ context.Context, k int) (int, error) { return k, nil }
+	for _, name := range []string{"", "has space", "semi;colon", "new\nline", "nul\x00", "ünï", "tab\t", "quote\"", "back\\slash",
+		strings.Repeat("x", store.MaxNamespaceLen+1)} {
+		f, err := memo.New(s, name, fn)
+		if err == nil {
+			t.Errorf("memo.New(%q) succeeded", name)
+			continue
+		}
+		if f != nil {
+			t.Errorf("memo.New(%q) returned a Func with its error", name)
+		}
+		if !strings.Contains(err.Error(), fmt.Sprintf("%q", name)) {
+			t.Errorf("memo.New(%q) = %q, which does not name it", name, err)
+		}
+	}
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ns := s.Stats().Namespaces; len(ns) != 0 {
+		t.Errorf("rejected names made namespaces: %+v", ns)
+	}
+	for _, name := range []string{"a", "A.b_c-d:e/f", strings.Repeat("y", store.MaxNamespaceLen)} {
+		if _, err := memo.New(s, name, fn); err != nil {
+			t.Errorf("memo.New(%q) = %v", name, err)
+		}
 	}
 }
