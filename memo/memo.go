@@ -211,6 +211,11 @@ func (t tier[K, V]) Counts() (hits, misses, diskHits int64) {
 	return c.Hits, c.Misses, c.DiskHits
 }
 
+func (t tier[K, V]) FreshnessCounts() (refreshes, staleReturns, cachedErrors int64) {
+	c := t.f.counts()
+	return c.Refreshes, c.StaleReturns, c.CachedErrors
+}
+
 func (t tier[K, V]) Purge(cleared bool) (done func()) { return t.f.purge(cleared) }
 
 // ForgetKey forgets the key that another process forgot (see

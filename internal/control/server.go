@@ -94,6 +94,7 @@ type Session interface {
 type Counts struct {
 	Hits, Misses, DiskHits                int64
 	DecodeErrors, WriteErrors, ReadErrors int64
+	Refreshes, StaleReturns, CachedErrors int64
 	MemSize, MemMax                       int
 }
 

@@ -22,12 +22,16 @@ type Counts struct {
 	WriteErrors  int64 // writes that failed or were refused (too large, queue full)
 	Writes       int64 // records written
 	ReadErrors   int64 // lookups the server did not answer (Redis)
+	Refreshes    int64 // runs of the function that refreshed an entry
+	StaleReturns int64 // calls answered with a value past its TTL
+	CachedErrors int64 // calls answered with a cached error
 }
 
 // Fields returns pointers to the counts, in field order.
 func (c *Counts) Fields() []*int64 {
 	return []*int64{&c.Entries, &c.Bytes, &c.Hits, &c.Misses, &c.DiskHits,
-		&c.Expirations, &c.Evictions, &c.DecodeErrors, &c.WriteErrors, &c.Writes, &c.ReadErrors}
+		&c.Expirations, &c.Evictions, &c.DecodeErrors, &c.WriteErrors, &c.Writes, &c.ReadErrors,
+		&c.Refreshes, &c.StaleReturns, &c.CachedErrors}
 }
 
 // Add adds o to c.
@@ -54,6 +58,7 @@ func (c *Counts) Minus(o *Counts) Counts {
 // lose counts while a save is in flight.
 type Deltas struct {
 	Hits, Misses, DiskHits, DecodeErrors, WriteErrors, ReadErrors atomic.Int64
+	Refreshes, StaleReturns, CachedErrors                         atomic.Int64
 }
 
 // Take adds the deltas to c and returns what it added, for Drop once the
@@ -73,6 +78,23 @@ func (d *Deltas) Drop(t *Counts) {
 	d.DecodeErrors.Add(-t.DecodeErrors)
 	d.WriteErrors.Add(-t.WriteErrors)
 	d.ReadErrors.Add(-t.ReadErrors)
+	d.Refreshes.Add(-t.Refreshes)
+	d.StaleReturns.Add(-t.StaleReturns)
+	d.CachedErrors.Add(-t.CachedErrors)
+}
+
+// AddCounts adds the counts of c that deltas keep (not Entries, Bytes,
+// Expirations, Evictions, Writes, which only a save knows).
+func (d *Deltas) AddCounts(c *Counts) {
+	d.Hits.Add(c.Hits)
+	d.Misses.Add(c.Misses)
+	d.DiskHits.Add(c.DiskHits)
+	d.DecodeErrors.Add(c.DecodeErrors)
+	d.WriteErrors.Add(c.WriteErrors)
+	d.ReadErrors.Add(c.ReadErrors)
+	d.Refreshes.Add(c.Refreshes)
+	d.StaleReturns.Add(c.StaleReturns)
+	d.CachedErrors.Add(c.CachedErrors)
 }
 
 // Peek returns the deltas without taking them.
@@ -84,13 +106,21 @@ func (d *Deltas) Peek() Counts {
 		DecodeErrors: d.DecodeErrors.Load(),
 		WriteErrors:  d.WriteErrors.Load(),
 		ReadErrors:   d.ReadErrors.Load(),
+		Refreshes:    d.Refreshes.Load(),
+		StaleReturns: d.StaleReturns.Load(),
+		CachedErrors: d.CachedErrors.Load(),
 	}
 }
 
-// Tier reads a memory tier's counts since it began.
+// Tier reads a memory tier's counts since it began, its freshness counts
+// too if it keeps them (driver.FreshnessCounter).
 func Tier(t driver.MemoryTier) Counts {
 	h, m, d := t.Counts()
-	return Counts{Hits: h, Misses: m, DiskHits: d}
+	c := Counts{Hits: h, Misses: m, DiskHits: d}
+	if fc, ok := t.(driver.FreshnessCounter); ok {
+		c.Refreshes, c.StaleReturns, c.CachedErrors = fc.FreshnessCounts()
+	}
+	return c
 }
 
 // Stats copies c into the count fields of ns.
@@ -98,4 +128,5 @@ func (c *Counts) Stats(ns *driver.NamespaceStats) {
 	ns.Entries, ns.Bytes, ns.Hits, ns.Misses, ns.DiskHits = c.Entries, c.Bytes, c.Hits, c.Misses, c.DiskHits
 	ns.Expirations, ns.Evictions, ns.DecodeErrors = c.Expirations, c.Evictions, c.DecodeErrors
 	ns.WriteErrors, ns.Writes, ns.ReadErrors = c.WriteErrors, c.Writes, c.ReadErrors
+	ns.Refreshes, ns.StaleReturns, ns.CachedErrors = c.Refreshes, c.StaleReturns, c.CachedErrors
 }

@@ -7,12 +7,13 @@ import (
 )
 
 // counters are a namespace's persisted counts. They live in the "counters"
-// bucket as eleven big-endian int64s in field order and are rewritten in
+// bucket as fourteen big-endian int64s in field order (files written
+// before the last three were added have eleven: those read as zero) and are rewritten in
 // the same transaction as every change to the namespace's entries, so they
 // always agree with the data and reading them never needs a scan.
 type counters = tally.Counts
 
-const countersSize = 11 * 8
+const countersSize = 14 * 8
 
 func marshalCounters(c *counters) []byte {
 	b := make([]byte, 0, countersSize)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/memostore/memostore/internal/control"
+	"github.com/memostore/memostore/internal/tally"
 	"github.com/memostore/memostore/store/driver"
 	bolt "go.etcd.io/bbolt"
 )
@@ -411,12 +412,9 @@ func (ss *session) Counts(name string, c control.Counts) {
 	if sp == nil {
 		return
 	}
-	sp.d.Hits.Add(c.Hits)
-	sp.d.Misses.Add(c.Misses)
-	sp.d.DiskHits.Add(c.DiskHits)
-	sp.d.DecodeErrors.Add(c.DecodeErrors)
-	sp.d.WriteErrors.Add(c.WriteErrors)
-	sp.d.ReadErrors.Add(c.ReadErrors)
+	sp.d.AddCounts(&tally.Counts{Hits: c.Hits, Misses: c.Misses, DiskHits: c.DiskHits,
+		DecodeErrors: c.DecodeErrors, WriteErrors: c.WriteErrors, ReadErrors: c.ReadErrors,
+		Refreshes: c.Refreshes, StaleReturns: c.StaleReturns, CachedErrors: c.CachedErrors})
 }
 
 // Close ends the session: its claims are released at once, so that the

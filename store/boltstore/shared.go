@@ -587,12 +587,7 @@ func (sn *sharedNS) backend(ctx context.Context) (*Namespace, *control.Client, e
 		now := sn.counts()
 		d := now.Minus(&sn.reported)
 		sn.reported = now
-		hns.sp.d.Hits.Add(d.Hits)
-		hns.sp.d.Misses.Add(d.Misses)
-		hns.sp.d.DiskHits.Add(d.DiskHits)
-		hns.sp.d.DecodeErrors.Add(d.DecodeErrors)
-		hns.sp.d.WriteErrors.Add(d.WriteErrors)
-		hns.sp.d.ReadErrors.Add(d.ReadErrors)
+		hns.sp.d.AddCounts(&d)
 		if sn.tier != nil {
 			hns.Attach(sn.tier)
 		}
@@ -645,7 +640,8 @@ func (sn *sharedNS) sendCounts(cli *control.Client, epoch uint64) {
 	t := sn.tier
 	sn.mu.Unlock()
 	c := control.Counts{Hits: d.Hits, Misses: d.Misses, DiskHits: d.DiskHits,
-		DecodeErrors: d.DecodeErrors, WriteErrors: d.WriteErrors, ReadErrors: d.ReadErrors}
+		DecodeErrors: d.DecodeErrors, WriteErrors: d.WriteErrors, ReadErrors: d.ReadErrors,
+		Refreshes: d.Refreshes, StaleReturns: d.StaleReturns, CachedErrors: d.CachedErrors}
 	if t != nil {
 		c.MemSize, c.MemMax = t.Size()
 	}

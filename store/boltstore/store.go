@@ -433,10 +433,8 @@ func (s *Store) stats() driver.Stats {
 		ns := driver.NamespaceStats{
 			Name: sp.name, Version: sp.meta.Version, KeyType: sp.meta.KeyType, ValueType: sp.meta.ValueType,
 			Created: sp.meta.Created, Claimed: s.claims[sp.name],
-			Entries: c.Entries, Bytes: c.Bytes, Hits: c.Hits, Misses: c.Misses, DiskHits: c.DiskHits,
-			Expirations: c.Expirations, Evictions: c.Evictions, DecodeErrors: c.DecodeErrors,
-			WriteErrors: c.WriteErrors, Writes: c.Writes, ReadErrors: c.ReadErrors,
 		}
+		c.Stats(&ns)
 		tiers = append(tiers, sp.tier)
 		st.Namespaces = append(st.Namespaces, ns)
 	}

@@ -153,3 +153,10 @@ func ForgetInTier(t MemoryTier, key []byte) (done func()) {
 type Claimer interface {
 	TryClaim(ctx context.Context, key []byte) (release func(), ok bool)
 }
+
+// A FreshnessCounter is a MemoryTier that also counts what its freshness
+// options did (see memo.Info): the store adds these to the namespace's
+// counters as it does Counts. Like Counts, they only grow.
+type FreshnessCounter interface {
+	FreshnessCounts() (refreshes, staleReturns, cachedErrors int64)
+}

@@ -43,6 +43,9 @@ type NamespaceStats struct {
 	WriteErrors  int64 `json:"write_errors"`  // writes that failed or were refused
 	ReadErrors   int64 `json:"read_errors"`   // lookups the server did not answer (Redis)
 	Writes       int64 `json:"writes"`        // records written
+	Refreshes    int64 `json:"refreshes"`     // runs of the function to refresh an entry (memo.Refresh, RefreshAfter, StaleWhileRevalidate)
+	StaleReturns int64 `json:"stale_returns"` // calls answered with a value past its TTL (StaleWhileRevalidate, StaleIfError)
+	CachedErrors int64 `json:"cached_errors"` // calls answered with a cached error (memo.ErrorTTL)
 
 	// The memory tier attached in this process (see Namespace.Attach);
 	// zero when none is.
