@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -74,13 +75,8 @@ func (s *redisStore) pushCounts(ctx context.Context) (sent bool, err error) {
 	var pushes []push
 	s.mu.Lock()
 	for _, sp := range s.claims {
-		p := push{sp: sp, d: sp.d.Peek()}
-		p.counts = p.d
-		if sp.tier != nil {
-			p.tier = tally.Tier(sp.tier)
-			dt := p.tier.Minus(&sp.pulled)
-			p.counts.Add(&dt)
-		}
+		p := push{sp: sp}
+		p.counts, p.d, p.tier = sp.unpushed()
 		if p.counts != (tally.Counts{}) {
 			pushes = append(pushes, p)
 		}
@@ -91,14 +87,9 @@ func (s *redisStore) pushCounts(ctx context.Context) (sent bool, err error) {
 	}
 	_, err = s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
 		for _, p := range pushes {
-			c := p.counts
-			for _, f := range []struct {
-				name string
-				v    int64
-			}{{"hits", c.Hits}, {"misses", c.Misses}, {"disk_hits", c.DiskHits},
-				{"decode_errors", c.DecodeErrors}, {"write_errors", c.WriteErrors}, {"read_errors", c.ReadErrors}} {
-				if f.v != 0 {
-					pl.HIncrBy(ctx, p.sp.countKey, f.name, f.v)
+			for _, f := range counterFields {
+				if v := *f.of(&p.counts); v != 0 {
+					pl.HIncrBy(ctx, p.sp.countKey, f.name, v)
 				}
 			}
 		}
@@ -116,4 +107,44 @@ func (s *redisStore) pushCounts(ctx context.Context) (sent bool, err error) {
 	}
 	s.mu.Unlock()
 	return true, nil
+}
+
+// unpushed returns what n counted that the server's counts do not hold
+// yet: its deltas, d, plus what its memory tier counted since the last
+// push (tier is the tier's counts now, zero without a tier). s.mu is held.
+func (n *redisNS) unpushed() (counts, d, tier tally.Counts) {
+	d = n.d.Peek()
+	counts = d
+	if n.tier != nil {
+		tier = tally.Tier(n.tier)
+		dt := tier.Minus(&n.pulled)
+		counts.Add(&dt)
+	}
+	return counts, d, tier
+}
+
+// counterFields are the fields of a namespace's counts hash
+// (PREFIX:NAME:counts), and the count each holds. Writes are counted on
+// the server, by Put; the others are pushed by pushCounts.
+var counterFields = []struct {
+	name string
+	of   func(*tally.Counts) *int64
+}{
+	{"hits", func(c *tally.Counts) *int64 { return &c.Hits }},
+	{"misses", func(c *tally.Counts) *int64 { return &c.Misses }},
+	{"disk_hits", func(c *tally.Counts) *int64 { return &c.DiskHits }},
+	{"decode_errors", func(c *tally.Counts) *int64 { return &c.DecodeErrors }},
+	{"write_errors", func(c *tally.Counts) *int64 { return &c.WriteErrors }},
+	{"read_errors", func(c *tally.Counts) *int64 { return &c.ReadErrors }},
+	{"writes", func(c *tally.Counts) *int64 { return &c.Writes }},
+}
+
+// parseCounts reads a namespace's counts hash; a field that is missing or
+// not a number counts 0.
+func parseCounts(h map[string]string) tally.Counts {
+	var c tally.Counts
+	for _, f := range counterFields {
+		*f.of(&c), _ = strconv.ParseInt(h[f.name], 10, 64)
+	}
+	return c
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -14,10 +16,11 @@ import (
 	"github.com/memostore/memostore/store/driver"
 )
 
-// StatsContext reads every namespace's metadata and tally.Counts from the
-// server in two round trips (the names, then all the hashes), and adds what this process has not pushed.
-// If the server does not answer, it returns what this process knows of
-// the namespaces it claimed, with the error.
+// Stats reads every namespace's metadata and counts from the server in
+// two round trips (the names, then all the hashes), and adds what this
+// process counted and has not pushed. If the server does not answer, it
+// returns what this process knows of the namespaces it claimed, with the
+// error.
 func (s *redisStore) Stats(ctx context.Context) (driver.Stats, error) {
 	st := driver.Stats{Path: s.loc, Backend: "redis", FormatVersion: RedisFormatVersion, PID: os.Getpid()}
 	if err := s.checkOpen(); err != nil {
@@ -27,73 +30,66 @@ func (s *redisStore) Stats(ctx context.Context) (driver.Stats, error) {
 	// has not pushed do not overlap.
 	s.pushMu.Lock()
 	names, metas, counts, rerr := s.readStats(ctx)
+	local := s.claimed()
+	s.pushMu.Unlock()
 	if rerr != nil {
-		s.mu.Lock()
-		names = names[:0]
-		for n := range s.claims {
-			names = append(names, n)
-		}
-		s.mu.Unlock()
-		sort.Strings(names)
+		names = slices.Sorted(maps.Keys(local))
 		metas, counts = make([]map[string]string, len(names)), make([]map[string]string, len(names))
 	}
-	num := func(m map[string]string, k string) int64 {
-		v, _ := strconv.ParseInt(m[k], 10, 64)
-		return v
-	}
-	var tiers []driver.MemoryTier
-	s.mu.Lock()
-	for i, n := range names {
-		m, c := metas[i], counts[i]
-		ns := driver.NamespaceStats{
-			Name: n, Version: m["version"], KeyType: m["key_type"], ValueType: m["value_type"],
-			Created: num(m, "created"),
-			Hits:    num(c, "hits"), Misses: num(c, "misses"), DiskHits: num(c, "disk_hits"),
-			DecodeErrors: num(c, "decode_errors"), WriteErrors: num(c, "write_errors"),
-			ReadErrors: num(c, "read_errors"), Writes: num(c, "writes"),
-		}
-		var tier driver.MemoryTier
-		if sp := s.claims[n]; sp != nil {
-			ns.Claimed = true
-			if m == nil {
-				ns.Version, ns.KeyType, ns.ValueType = sp.spec.Version, sp.spec.KeyType, sp.spec.ValueType
-			}
-			u := sp.d.Peek()
-			if sp.tier != nil {
-				tier = sp.tier
-				now := tally.Tier(sp.tier)
-				d := now.Minus(&sp.pulled)
-				u.Add(&d)
-			}
-			ns.Hits += u.Hits
-			ns.Misses += u.Misses
-			ns.DiskHits += u.DiskHits
-			ns.DecodeErrors += u.DecodeErrors
-			ns.WriteErrors += u.WriteErrors
-			ns.ReadErrors += u.ReadErrors
-		}
-		tiers = append(tiers, tier)
-		st.Namespaces = append(st.Namespaces, ns)
-	}
-	s.mu.Unlock()
-	s.pushMu.Unlock()
 	// Tiers, which take their own locks, are called with none of the
 	// store's held; so is outcome, which may purge them.
-	for i, t := range tiers {
-		if t != nil {
-			st.Namespaces[i].MemSize, st.Namespaces[i].MemMax = t.Size()
-		}
+	for i, n := range names {
+		st.Namespaces = append(st.Namespaces, namespaceStats(n, metas[i], counts[i], local[n]))
 	}
-	var err error
 	if rerr != nil {
 		if !errors.Is(rerr, errNotAnswering) {
 			rerr = s.outcome(ctx, rerr)
 		}
-		err = fmt.Errorf("store: stats %s: %w", s.loc, rerr)
-	} else {
-		s.outcome(ctx, nil)
+		return st, fmt.Errorf("store: stats %s: %w", s.loc, rerr)
 	}
-	return st, err
+	s.outcome(ctx, nil)
+	return st, nil
+}
+
+// A localNS is what this process knows of a namespace it claimed.
+type localNS struct {
+	spec     *driver.NamespaceSpec // nil if not claimed here
+	unpushed tally.Counts          // counted here, not yet on the server
+	tier     driver.MemoryTier     // or nil
+}
+
+// claimed returns what this process knows of the namespaces it claimed,
+// by name.
+func (s *redisStore) claimed() map[string]localNS {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := make(map[string]localNS, len(s.claims))
+	for n, sp := range s.claims {
+		u, _, _ := sp.unpushed()
+		m[n] = localNS{spec: &sp.spec, unpushed: u, tier: sp.tier}
+	}
+	return m
+}
+
+// namespaceStats returns the stats of namespace name, from its meta and
+// counts hashes (nil if the server did not answer) and from c, what this
+// process knows of it.
+func namespaceStats(name string, meta, counts map[string]string, c localNS) driver.NamespaceStats {
+	ns := driver.NamespaceStats{Name: name, Version: meta["version"], KeyType: meta["key_type"], ValueType: meta["value_type"]}
+	ns.Created, _ = strconv.ParseInt(meta["created"], 10, 64)
+	total := parseCounts(counts)
+	if c.spec != nil {
+		ns.Claimed = true
+		if meta == nil {
+			ns.Version, ns.KeyType, ns.ValueType = c.spec.Version, c.spec.KeyType, c.spec.ValueType
+		}
+		total.Add(&c.unpushed)
+		if c.tier != nil {
+			ns.MemSize, ns.MemMax = c.tier.Size()
+		}
+	}
+	total.Stats(&ns)
+	return ns
 }
 
 // readStats reads the namespaces' names (sorted), metadata and counters.
