@@ -37,7 +37,7 @@ func (s *redisStore) Clear(ctx context.Context, name string) error {
 	defer s.purge(name, true)()
 	for _, n := range names {
 		// Every version's entries and locks; not the meta and counts.
-		if _, err := s.unlinkMatching(ctx, globEscape(s.keyBase(n))+"*:[dl]:*"); err != nil {
+		if err := s.unlinkMatching(ctx, globEscape(s.keyBase(n))+"*:[dl]:*"); err != nil {
 			return fmt.Errorf("store: clear %q in %s: %w", n, s.loc, s.outcome(ctx, err))
 		}
 		s.pushMu.Lock()

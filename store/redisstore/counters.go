@@ -11,7 +11,9 @@ import (
 	"github.com/memostore/memostore/internal/tally"
 )
 
-// Flush pushes the counts gathered in this process to the server.
+// Flush pushes the counts gathered in this process to the server, and
+// waits for the deletions of old versions' keys that claims in this
+// process started (see startDrop).
 func (s *redisStore) Flush(ctx context.Context) error {
 	if err := s.checkOpen(); err != nil {
 		return err
@@ -22,6 +24,9 @@ func (s *redisStore) Flush(ctx context.Context) error {
 	sent, err := s.pushCounts(ctx)
 	if sent {
 		err = s.outcome(ctx, err)
+	}
+	if err == nil {
+		err = s.waitDrops(ctx)
 	}
 	if err != nil {
 		return fmt.Errorf("store: flush %s: %w", s.loc, err)

@@ -18,9 +18,13 @@
 // TTL for expiry: there is nothing to sweep. Namespace metadata and
 // counters live in hashes (PREFIX:NAMESPACE:meta, PREFIX:NAMESPACE:counts;
 // counters are added with HINCRBY). VERSION is a fingerprint of the
-// namespace's version and key and value types. Clear deletes
-// incrementally with SCAN and UNLINK, and tells every process sharing the
-// server to empty its memory tier. When several processes miss on one key
+// namespace's version and key and value types: a claim with another
+// version or other types moves the namespace to new keys at once, and the
+// old ones, never read again, are deleted in the background (Flush waits
+// for it; a Close cuts it short, and the next claim of the namespace, in
+// any process, takes it up again). Clear deletes incrementally with SCAN
+// and UNLINK, and tells every process sharing the server to empty its
+// memory tier. When several processes miss on one key
 // at once, one computes and the others wait for its result (see
 // store.Namespace.Acquire).
 //

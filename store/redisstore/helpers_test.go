@@ -8,12 +8,20 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
 
 	"github.com/memostore/memostore/internal/mtesting"
 	"github.com/memostore/memostore/internal/redistest"
 	"github.com/memostore/memostore/store"
 	"github.com/memostore/memostore/store/driver"
 )
+
+// TestMain fails the tests if a goroutine of a store (a renewal of a
+// lock, a deletion of old versions' keys, the counters, the clear
+// listener) outlives them.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
 
 // A testStore is a store.Store opened on Redis, with its backend.
 type testStore struct {

@@ -39,27 +39,31 @@ func globEscape(s string) string {
 }
 
 // unlinkMatching deletes the keys that match pattern, a page of SCAN at a
-// time, and returns how many it deleted. It never uses KEYS or FLUSHDB:
-// the server stays responsive however many keys there are.
-func (s *redisStore) unlinkMatching(ctx context.Context, pattern string) (int64, error) {
-	var (
-		cursor uint64
-		total  int64
-	)
+// time. It never uses KEYS or FLUSHDB: the server stays responsive however
+// many keys there are.
+func (s *redisStore) unlinkMatching(ctx context.Context, pattern string) error {
+	return s.scan(ctx, pattern, func(keys []string) error {
+		return s.rdb.Unlink(ctx, keys...).Err()
+	})
+}
+
+// scan calls page with each page of the keys that match pattern, as SCAN
+// returns them (never empty), until the scan is done or page returns an
+// error, which scan returns.
+func (s *redisStore) scan(ctx context.Context, pattern string, page func(keys []string) error) error {
+	var cursor uint64
 	for {
 		keys, next, err := s.rdb.Scan(ctx, cursor, pattern, 1000).Result()
 		if err != nil {
-			return total, err
+			return err
 		}
 		if len(keys) > 0 {
-			n, err := s.rdb.Unlink(ctx, keys...).Result()
-			if err != nil {
-				return total, err
+			if err := page(keys); err != nil {
+				return err
 			}
-			total += n
 		}
 		if next == 0 {
-			return total, nil
+			return nil
 		}
 		cursor = next
 	}

@@ -130,18 +130,10 @@ const delIfEqualSrc = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redi
 // startRenew starts renew for the lock lockKey, held with token, unless
 // the store is closing, and returns the function that stops it.
 func (n *redisNS) startRenew(lockKey, token string) (stop func()) {
-	s := n.s
 	ch := make(chan struct{})
 	var once sync.Once
-	stop = func() { once.Do(func() { close(ch) }) }
-	s.renewMu.Lock()
-	defer s.renewMu.Unlock()
-	if s.bg == nil || s.closed.Load() {
-		return stop // Close releases the lock
-	}
-	s.wg.Add(1)
-	go n.renew(lockKey, token, ch)
-	return stop
+	n.s.spawn(func() { n.renew(lockKey, token, ch) }) // if not, Close releases the lock
+	return func() { once.Do(func() { close(ch) }) }
 }
 
 // renewIfEqualSrc extends a lock's TTL (ARGV[2] ms) if it still holds
@@ -156,7 +148,6 @@ const renewIfEqualSrc = `if redis.call("GET", KEYS[1]) == ARGV[1] then return re
 // renewing, and its lock expires within WithLockTTL. Close stops it.
 func (n *redisNS) renew(lockKey, token string, stop <-chan struct{}) {
 	s := n.s
-	defer s.wg.Done()
 	t := time.NewTicker(s.opts.lockTTL / 3)
 	defer t.Stop()
 	for {

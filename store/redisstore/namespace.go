@@ -31,11 +31,17 @@ type redisNS struct {
 	d      tally.Deltas      // counted here, not yet pushed
 	tier   driver.MemoryTier // guarded by s.mu
 	pulled tally.Counts      // the tier's counts already pushed; guarded by s.mu
+
+	// dropped is closed when the deletion of other versions' keys that
+	// the claim started has ended; nil if it started none. Guarded by s.mu.
+	dropped chan struct{}
 }
 
-// namespace claims the namespace name for this process (see
-// Store.Namespace). A changed spec moves the namespace to new keys; the
-// old ones are deleted here, a page of SCAN at a time.
+// Namespace claims the namespace name for this process (see
+// Store.Namespace), in two round trips. A changed spec moves the
+// namespace to new keys; the old ones are deleted in the background (see
+// startDrop): how long a claim takes does not depend on how many keys the
+// server holds.
 func (s *redisStore) Namespace(ctx context.Context, name string, spec driver.NamespaceSpec) (driver.Namespace, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
@@ -73,35 +79,48 @@ func (s *redisStore) newNS(name string, spec driver.NamespaceSpec) *redisNS {
 }
 
 // claim records sp's spec on the server. If another spec was recorded,
-// its entries are dropped and the drop is logged.
+// its entries are dropped and the drop is logged: they are never read
+// again, as every key holds its version's fingerprint, and they are
+// deleted in the background (see startDrop). The meta hash's dropping
+// field marks a deletion not yet done, which a claim of the same spec
+// takes up again.
 func (s *redisStore) claim(ctx context.Context, sp *redisNS) error {
 	meta, err := s.rdb.HGetAll(ctx, sp.metaKey).Result()
 	if err != nil {
 		return err
 	}
-	if meta["fingerprint"] == sp.ver {
-		return s.rdb.SAdd(ctx, s.namespacesKey(), sp.name).Err()
+	old := meta["fingerprint"]
+	if old == sp.ver {
+		if err := s.rdb.SAdd(ctx, s.namespacesKey(), sp.name).Err(); err != nil {
+			return err
+		}
+		if meta["dropping"] != "" {
+			s.startDrop(sp) // cut short by a Close, or failed
+		}
+		return nil
 	}
-	if old := meta["fingerprint"]; old != "" {
+	fields := map[string]any{
+		"version": sp.spec.Version, "key_type": sp.spec.KeyType, "key_id": sp.spec.KeyID,
+		"value_type": sp.spec.ValueType, "value_id": sp.spec.ValueID,
+		"fingerprint": sp.ver, "created": strconv.FormatInt(s.opts.Clock.Now().UnixNano(), 10),
+	}
+	if old != "" {
 		s.log.Warn("memostore: namespace changed; dropping its entries",
 			"path", s.loc, "namespace", sp.name,
 			"old_version", meta["version"], "new_version", sp.spec.Version,
 			"old_key", meta["key_type"], "new_key", sp.spec.KeyType,
 			"old_value", meta["value_type"], "new_value", sp.spec.ValueType)
-		if _, err := s.unlinkMatching(ctx, globEscape(sp.base+old+":")+"*"); err != nil {
-			return err
-		}
+		fields["dropping"] = "1"
 	}
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, sp.countKey)
-		p.HSet(ctx, sp.metaKey, map[string]any{
-			"version": sp.spec.Version, "key_type": sp.spec.KeyType, "key_id": sp.spec.KeyID,
-			"value_type": sp.spec.ValueType, "value_id": sp.spec.ValueID,
-			"fingerprint": sp.ver, "created": strconv.FormatInt(s.opts.Clock.Now().UnixNano(), 10),
-		})
+		p.HSet(ctx, sp.metaKey, fields)
 		p.SAdd(ctx, s.namespacesKey(), sp.name)
 		return nil
 	})
+	if err == nil && old != "" {
+		s.startDrop(sp)
+	}
 	return err
 }
 

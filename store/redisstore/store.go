@@ -38,7 +38,7 @@ type redisStore struct {
 	pushMu sync.Mutex // one push of tally.Counts at a time
 
 	bg        context.Context // ends at Close; nil if read-only
-	renewMu   sync.Mutex      // orders startRenew's wg.Add before Close's wg.Wait
+	spawnMu   sync.Mutex      // orders spawn's wg.Add before Close's wg.Wait
 	cancel    context.CancelFunc
 	sub       *redis.PubSub
 	wg        sync.WaitGroup
@@ -46,16 +46,17 @@ type redisStore struct {
 	closeErr  error
 }
 
-// Close refuses new operations, stops the goroutines, releases the
-// computation locks still held, pushes the last counts and closes the
-// client. Counts that fail to go are reported in
-// the error; an operation still running when Close begins may count after
-// the last push, and that count is lost.
+// Close refuses new operations, stops the goroutines (a deletion of old
+// versions' keys among them: see startDrop), releases the computation
+// locks still held, pushes the last counts and closes the client. Counts
+// that fail to go are reported in the error; an operation still running
+// when Close begins may count after the last push, and that count is
+// lost.
 func (s *redisStore) Close() error {
 	s.closeOnce.Do(func() {
-		s.renewMu.Lock() // no renewal starts after this (see startRenew)
+		s.spawnMu.Lock() // no goroutine starts after this (see spawn)
 		s.closed.Store(true)
-		s.renewMu.Unlock()
+		s.spawnMu.Unlock()
 		if !s.opts.ReadOnly {
 			s.cancel()
 			s.sub.Close()
@@ -72,6 +73,23 @@ func (s *redisStore) Close() error {
 		}
 	})
 	return s.closeErr
+}
+
+// spawn runs f on a goroutine of the store's, which Close waits for
+// after it ends s.bg, and reports whether it did: it does not once Close
+// has begun, nor on a read-only store.
+func (s *redisStore) spawn(f func()) bool {
+	s.spawnMu.Lock()
+	defer s.spawnMu.Unlock()
+	if s.bg == nil || s.closed.Load() {
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+	return true
 }
 
 // Path returns the server's URL without its password.
