@@ -50,7 +50,7 @@ func openStore(tb testing.TB, url string, opts ...store.Option) *testStore {
 	return &testStore{s, rd}
 }
 
-// redisStore opens a Redis store under a fresh prefix, with opts.
+// openRedisStore opens a Redis store under a fresh prefix, with opts.
 func openRedisStore(t *testing.T, opts ...store.Option) (s *testStore, url, prefix string) {
 	t.Helper()
 	url = redistest.URL(t)
