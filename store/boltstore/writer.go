@@ -204,9 +204,39 @@ func (s *Store) pause(d time.Duration, stopping bool) {
 // maxBatchOps bounds the ops one transaction applies.
 const maxBatchOps = 2 * batchEntries
 
-// commitQueued applies the ops at the head of the queue in one transaction.
+// commitQueued applies the ops at the head of the queue in one
+// transaction, evicts what WithMaxBytes calls for, and then tells the
+// batch's waiters.
 func (s *Store) commitQueued() error {
+	batch, st := s.takeBatch()
+	err := s.update(func(tx *bolt.Tx) error { return s.applyBatch(tx, batch, st) })
+	if err != nil {
+		s.commitFailed(batch, err)
+		return err
+	}
+	// Eviction may stop at its batch bound with the store still too big:
+	// then it goes on, in more transactions of bounded size, before the
+	// batch's waiters hear of its commit, so that after Flush the store
+	// is within WithMaxBytes.
+	next := s.committed(batch, st)
+	for next != nil {
+		st := next
+		err := s.update(func(tx *bolt.Tx) error {
+			if err := st.evict(tx, s.opts.MaxBytes, evictBatch); err != nil {
+				return err
+			}
+			return st.save(tx)
+		})
+		next = s.evicted(batch, st, err)
+	}
+	return nil
+}
+
+// takeBatch returns the ops at the head of the queue that one
+// transaction applies, and the state that transaction starts from.
+func (s *Store) takeBatch() ([]*op, *txState) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	n := min(len(s.queue), maxBatchOps)
 	for i, o := range s.queue[:n] {
 		if o.alone {
@@ -214,82 +244,99 @@ func (s *Store) commitQueued() error {
 			break
 		}
 	}
-	batch := s.queue[:n]
-	st := s.newTxState()
-	s.mu.Unlock()
+	return s.queue[:n], s.newTxState()
+}
 
+// update runs fn in a write transaction, and marks the time it began in
+// s.committing while it runs (see Check).
+func (s *Store) update(fn func(*bolt.Tx) error) error {
 	s.committing.Store(time.Now().UnixNano())
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		if s.failCommit != nil {
-			if err := s.failCommit(); err != nil {
-				return err
-			}
-		}
-		for _, o := range batch {
-			if err := st.apply(tx, o); err != nil {
-				return err
-			}
-		}
-		if s.opts.MaxBytes > 0 {
-			// Evict at least as many entries as the batch may have added,
-			// so that eviction keeps pace with writing.
-			if err := st.evict(tx, s.opts.MaxBytes, evictBatch+len(batch)); err != nil {
-				return err
-			}
-		}
-		return st.save(tx)
-	})
-	s.committing.Store(0)
+	defer s.committing.Store(0)
+	return s.db.Update(fn)
+}
 
+// applyBatch applies batch in tx, from the state st, and evicts at least
+// as many entries as the batch may have added, so that eviction keeps
+// pace with writing.
+func (s *Store) applyBatch(tx *bolt.Tx, batch []*op, st *txState) error {
+	if s.failCommit != nil {
+		if err := s.failCommit(); err != nil {
+			return err
+		}
+	}
+	for _, o := range batch {
+		if err := st.apply(tx, o); err != nil {
+			return err
+		}
+	}
+	if s.opts.MaxBytes > 0 {
+		if err := st.evict(tx, s.opts.MaxBytes, evictBatch+len(batch)); err != nil {
+			return err
+		}
+	}
+	return st.save(tx)
+}
+
+// commitFailed handles the failure, with err, of batch's transaction: the
+// batch stays queued for the next try, its writes are counted as failed
+// (once), and its waiters and the writers waiting for room are told.
+func (s *Store) commitFailed(batch []*op, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failErr = err
+	for _, o := range batch {
+		if o.kind == opPut && !o.failed {
+			o.failed = true
+			o.sp.d.WriteErrors.Add(1)
+		}
+		if o.wait != nil {
+			o.wait <- err
+			o.wait = nil
+			s.waiters--
+		}
+	}
+	// Wake writers waiting for room: with commits failing they must
+	// not wait for one (see enqueue).
+	close(s.progress)
+	s.progress = make(chan struct{})
+	s.log.Error("memostore: commit failed; retrying", "path", s.path, "ops", len(batch), "err", err)
+}
+
+// committed installs st, the state batch's transaction committed, and
+// returns the state of the next eviction transaction, or nil when there
+// is none to run (see installed).
+func (s *Store) committed(batch []*op, st *txState) (next *txState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failErr = nil
+	return s.installed(batch, st)
+}
+
+// evicted installs st, the state an eviction transaction committed, and
+// returns the next one's as committed does. If the transaction failed
+// (err), it leaves the rest to a later commit, which it queues, and
+// finishes batch.
+func (s *Store) evicted(batch []*op, st *txState, err error) (next *txState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
-		s.failErr = err
-		for _, o := range batch {
-			if o.kind == opPut && !o.failed {
-				o.failed = true
-				o.sp.d.WriteErrors.Add(1)
-			}
-			if o.wait != nil {
-				o.wait <- err
-				o.wait = nil
-				s.waiters--
-			}
-		}
-		// Wake writers waiting for room: with commits failing they must
-		// not wait for one (see enqueue).
-		close(s.progress)
-		s.progress = make(chan struct{})
-		s.log.Error("memostore: commit failed; retrying", "path", s.path, "ops", len(batch), "err", err)
-		return err
+		s.log.Error("memostore: eviction failed; retrying", "path", s.path, "err", err)
+		s.seq++
+		s.queue = append(s.queue, &op{kind: opFlush, seq: s.seq})
+		signal(s.wake)
+		s.finish(batch, nil)
+		return nil
 	}
-	s.failErr = nil
+	return s.installed(batch, st)
+}
+
+// installed installs st and, while eviction left the store over
+// WithMaxBytes, returns the state of the next eviction transaction;
+// otherwise it finishes batch and returns nil. s.mu must be held.
+func (s *Store) installed(batch []*op, st *txState) (next *txState) {
 	st.install()
-	// Eviction stopped at its batch bound with the store still too big:
-	// go on, in more transactions of bounded size, before the batch's
-	// waiters hear of its commit, so that after Flush the store is within
-	// WithMaxBytes.
-	for st.over {
-		st = s.newTxState()
-		s.mu.Unlock()
-		s.committing.Store(time.Now().UnixNano())
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			if err := st.evict(tx, s.opts.MaxBytes, evictBatch); err != nil {
-				return err
-			}
-			return st.save(tx)
-		})
-		s.committing.Store(0)
-		s.mu.Lock()
-		if err != nil {
-			// Come back for more with a later commit.
-			s.log.Error("memostore: eviction failed; retrying", "path", s.path, "err", err)
-			s.seq++
-			s.queue = append(s.queue, &op{kind: opFlush, seq: s.seq})
-			signal(s.wake)
-			break
-		}
-		st.install()
+	if st.over {
+		return s.newTxState()
 	}
 	s.finish(batch, nil)
 	return nil

@@ -18,9 +18,13 @@
 // TTL for expiry: there is nothing to sweep. Namespace metadata and
 // counters live in hashes (PREFIX:NAMESPACE:meta, PREFIX:NAMESPACE:counts;
 // counters are added with HINCRBY). VERSION is a fingerprint of the
-// namespace's version and key and value types. Clear deletes
-// incrementally with SCAN and UNLINK, and tells every process sharing the
-// server to empty its memory tier. When several processes miss on one key
+// namespace's version and key and value types: a claim with another
+// version or other types moves the namespace to new keys at once, and the
+// old ones, never read again, are deleted in the background (Flush waits
+// for it; a Close cuts it short, and the next claim of the namespace, in
+// any process, takes it up again). Clear deletes incrementally with SCAN
+// and UNLINK, and tells every process sharing the server to empty its
+// memory tier. When several processes miss on one key
 // at once, one computes and the others wait for its result (see
 // store.Namespace.Acquire).
 //
@@ -46,23 +50,7 @@
 //     return store.ErrUnsupported, and the file-only options are refused.
 package redisstore
 
-import (
-	"fmt"
-
-	"github.com/redis/go-redis/v9"
-
-	"github.com/memostore/memostore/store"
-	"github.com/memostore/memostore/store/driver"
-)
-
-// backend is the name this backend registers (see store.Register).
-const backend = "redis"
-
-func init() {
-	for _, scheme := range []string{"redis", "rediss", "unix"} {
-		store.Register(scheme, backend, openURL)
-	}
-}
+import "github.com/memostore/memostore/store/driver"
 
 // The interfaces a Redis store implements, checked by the compiler. It
 // has none of the file's optional capabilities.
@@ -70,26 +58,3 @@ var (
 	_ driver.Store     = (*redisStore)(nil)
 	_ driver.Namespace = (*redisNS)(nil)
 )
-
-// Open opens a store on the server that client talks to: a *redis.Client,
-// a *redis.ClusterClient, a failover client, whatever the program built.
-// opts are store's common options and this package's. Open checks that
-// the server answers and holds no newer layout under the prefix. Close of
-// the store leaves client open: it is the caller's.
-func Open(client redis.UniversalClient, opts ...store.Option) (*store.Store, error) {
-	return store.OpenBackend(backend, func(o driver.Options) (driver.Store, error) {
-		return open(client, false, describe(client), settings(o))
-	}, opts...)
-}
-
-// describe names the server of client, for messages and Stats.
-func describe(client redis.UniversalClient) string {
-	switch c := client.(type) {
-	case *redis.Client:
-		o := c.Options()
-		return fmt.Sprintf("%s://%s/%d", map[bool]string{true: "rediss", false: "redis"}[o.TLSConfig != nil], o.Addr, o.DB)
-	case *redis.ClusterClient:
-		return fmt.Sprintf("redis cluster %v", c.Options().Addrs)
-	}
-	return fmt.Sprintf("redis (%T)", client)
-}

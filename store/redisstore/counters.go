@@ -1,0 +1,155 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/memostore/memostore/internal/tally"
+)
+
+// Flush pushes the counts gathered in this process to the server, and
+// waits for the deletions of old versions' keys that claims in this
+// process started (see startDrop).
+func (s *redisStore) Flush(ctx context.Context) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	if s.opts.ReadOnly {
+		return nil
+	}
+	sent, err := s.pushCounts(ctx)
+	if sent {
+		err = s.outcome(ctx, err)
+	}
+	if err == nil {
+		err = s.waitDrops(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("store: flush %s: %w", s.loc, err)
+	}
+	return nil
+}
+
+// runCounters pushes the counts gathered here every countsInterval,
+// until ctx ends. While the server is out, it also probes it, so that an
+// idle process learns when the server is back (and purges its memory
+// tiers: see outcome).
+func (s *redisStore) runCounters(ctx context.Context) {
+	defer s.wg.Done()
+	t := time.NewTicker(countsInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if !s.brk.Allow() {
+				continue
+			}
+			sent, err := s.pushCounts(ctx)
+			if !sent && s.brk.Down() {
+				// This call is the breaker's probe: with no counts to
+				// carry, a PING tells whether the server is back.
+				sent, err = true, s.rdb.Ping(ctx).Err()
+			}
+			if sent {
+				s.outcome(ctx, err)
+			}
+		}
+	}
+}
+
+// pushCounts adds the counts gathered since the last push to the
+// server's hashes, in one round trip, and reports whether it sent any:
+// with nothing to send it does not ask the server, and its nil error says
+// nothing of the server. Counts that fail to go stay here for the next
+// push.
+func (s *redisStore) pushCounts(ctx context.Context) (sent bool, err error) {
+	s.pushMu.Lock()
+	defer s.pushMu.Unlock()
+	type push struct {
+		sp     *redisNS
+		d      tally.Counts // taken from sp.d
+		tier   tally.Counts // the tier's counts now
+		counts tally.Counts // what to add
+	}
+	var pushes []push
+	s.mu.Lock()
+	for _, sp := range s.claims {
+		p := push{sp: sp}
+		p.counts, p.d, p.tier = sp.unpushed()
+		if p.counts != (tally.Counts{}) {
+			pushes = append(pushes, p)
+		}
+	}
+	s.mu.Unlock()
+	if len(pushes) == 0 {
+		return false, nil
+	}
+	_, err = s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		for _, p := range pushes {
+			for _, f := range counterFields {
+				if v := *f.of(&p.counts); v != 0 {
+					pl.HIncrBy(ctx, p.sp.countKey, f.name, v)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return true, err
+	}
+	s.mu.Lock()
+	for _, p := range pushes {
+		p.sp.d.Drop(&p.d)
+		if p.sp.tier != nil {
+			p.sp.pulled = p.tier
+		}
+	}
+	s.mu.Unlock()
+	return true, nil
+}
+
+// unpushed returns what n counted that the server's counts do not hold
+// yet: its deltas, d, plus what its memory tier counted since the last
+// push (tier is the tier's counts now, zero without a tier). s.mu is held.
+func (n *redisNS) unpushed() (counts, d, tier tally.Counts) {
+	d = n.d.Peek()
+	counts = d
+	if n.tier != nil {
+		tier = tally.Tier(n.tier)
+		dt := tier.Minus(&n.pulled)
+		counts.Add(&dt)
+	}
+	return counts, d, tier
+}
+
+// counterFields are the fields of a namespace's counts hash
+// (PREFIX:NAME:counts), and the count each holds. Writes are counted on
+// the server, by Put; the others are pushed by pushCounts.
+var counterFields = []struct {
+	name string
+	of   func(*tally.Counts) *int64
+}{
+	{"hits", func(c *tally.Counts) *int64 { return &c.Hits }},
+	{"misses", func(c *tally.Counts) *int64 { return &c.Misses }},
+	{"disk_hits", func(c *tally.Counts) *int64 { return &c.DiskHits }},
+	{"decode_errors", func(c *tally.Counts) *int64 { return &c.DecodeErrors }},
+	{"write_errors", func(c *tally.Counts) *int64 { return &c.WriteErrors }},
+	{"read_errors", func(c *tally.Counts) *int64 { return &c.ReadErrors }},
+	{"writes", func(c *tally.Counts) *int64 { return &c.Writes }},
+}
+
+// parseCounts reads a namespace's counts hash; a field that is missing or
+// not a number counts 0.
+func parseCounts(h map[string]string) tally.Counts {
+	var c tally.Counts
+	for _, f := range counterFields {
+		*f.of(&c), _ = strconv.ParseInt(h[f.name], 10, 64)
+	}
+	return c
+}

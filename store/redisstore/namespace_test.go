@@ -1,0 +1,302 @@
+package redisstore
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/memostore/memostore/internal/mtesting"
+	"github.com/memostore/memostore/internal/redistest"
+	"github.com/memostore/memostore/store"
+)
+
+// TestRedisLayout checks the keys a Redis store writes: the record under
+// PREFIX:NAMESPACE:VERSION:d:KEY with a native TTL, the namespace's meta
+// and counts hashes, the format key.
+func TestRedisLayout(t *testing.T) {
+	clock := mtesting.NewFakeClock()
+	s, url, prefix := openRedisStore(t, store.WithClock(clock))
+	c := redistest.Client(t, url)
+	ctx := context.Background()
+	ns := mtesting.OpenNS(t, s.Store, "lay:out")
+	rec := mtesting.Record("k", clock.Nanos(), clock.Nanos()+int64(time.Hour), "v")
+	mtesting.Put(t, ns, "k", rec)
+	ver := fingerprint(mtesting.Spec("1"))
+	dataKey := prefix + ":lay%3Aout:" + ver + ":d:" + string(mtesting.Key("k"))
+	got, err := c.Get(ctx, dataKey).Bytes()
+	if err != nil || !bytes.Equal(got, rec) {
+		t.Fatalf("GET %q = %x, %v; want the record %x", dataKey, got, err, rec)
+	}
+	if ttl := c.PTTL(ctx, dataKey).Val(); ttl < 59*time.Minute || ttl > time.Hour {
+		t.Errorf("PTTL = %v, want about 1h", ttl)
+	}
+	mtesting.Put(t, ns, "forever", mtesting.Record("forever", clock.Nanos(), 0, "v"))
+	if ttl := c.PTTL(ctx, prefix+":lay%3Aout:"+ver+":d:"+string(mtesting.Key("forever"))).Val(); ttl != -1 {
+		t.Errorf("PTTL of an entry without TTL = %v, want none (-1)", ttl)
+	}
+	meta := c.HGetAll(ctx, prefix+":lay%3Aout:meta").Val()
+	if meta["version"] != "1" || meta["key_type"] != "int64" || meta["value_type"] != "string" || meta["fingerprint"] != ver {
+		t.Errorf("meta hash = %v", meta)
+	}
+	if n, _ := c.HGet(ctx, prefix+":lay%3Aout:counts", "writes").Int(); n != 2 {
+		t.Errorf("counts hash writes = %d, want 2 (written with each record)", n)
+	}
+	if v, _ := c.Get(ctx, prefix+":format").Int(); v != RedisFormatVersion {
+		t.Errorf("format key = %d, want %d", v, RedisFormatVersion)
+	}
+	if !c.SIsMember(ctx, prefix+":namespaces", "lay:out").Val() {
+		t.Error("the namespace is not in the namespaces set")
+	}
+}
+
+// TestRedisTTL checks that Redis itself removes an expired entry.
+func TestRedisTTL(t *testing.T) {
+	s, url, _ := openRedisStore(t)
+	ns := mtesting.OpenNS(t, s.Store, "ttl")
+	now := time.Now().UnixNano()
+	mtesting.Put(t, ns, "k", mtesting.Record("k", now, now+int64(150*time.Millisecond), "v"))
+	mtesting.WantValue(t, ns, "k", "v")
+	c := redistest.Client(t, url)
+	dataKey := nsOf(t, ns).data + string(mtesting.Key("k"))
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Exists(context.Background(), dataKey).Val() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("Redis did not expire the entry")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mtesting.WantMiss(t, ns, "k")
+}
+
+// TestRedisRoundTrips counts what a memo miss costs on Redis: the lookup,
+// the lock with a second read of the key, and the write of the record with
+// its counter and the lock's release: one round trip each. A hit is one.
+func TestRedisRoundTrips(t *testing.T) {
+	s, _, _ := openRedisStore(t)
+	ns := mtesting.OpenNS(t, s.Store, "rtt")
+	rt := &roundTrips{}
+	s.rd.rdb.AddHook(rt)
+	ctx := context.Background()
+	accept := func([]byte, int64, int64) error { return nil }
+	step := func(what string, want int64, f func()) {
+		t.Helper()
+		before := rt.n.Load()
+		f()
+		if got := rt.n.Load() - before; got != want {
+			t.Errorf("%s: %d round trips, want %d", what, got, want)
+		}
+	}
+	step("lookup (miss)", 1, func() { mtesting.WantMiss(t, ns, "k") })
+	var release func()
+	step("acquire", 1, func() {
+		var ok bool
+		var err error
+		if ok, release, err = ns.Acquire(ctx, mtesting.Key("k"), accept); ok || err != nil {
+			t.Fatalf("Acquire = %v, %v", ok, err)
+		}
+	})
+	before := rt.cmds.Load()
+	step("put (record, counter, lock release)", 1, func() { mtesting.Put(t, ns, "k", mtesting.Record("k", 1, 0, "v")) })
+	if got := rt.cmds.Load() - before; got != 3 {
+		t.Errorf("the put's pipeline held %d commands, want 3", got)
+	}
+	step("release after put", 0, release)
+	step("lookup (hit)", 1, func() { mtesting.WantValue(t, ns, "k", "v") })
+	if n := redistest.Client(t, redistest.URL(t)).Exists(ctx, nsOf(t, ns).lock+string(mtesting.Key("k"))).Val(); n != 0 {
+		t.Error("the lock outlived the put")
+	}
+}
+
+// A scanGate holds back every SCAN its client sends, alone or in a
+// pipeline, until open is closed or the command's context ends.
+type scanGate struct {
+	open  chan struct{}
+	once  sync.Once
+	scans atomic.Int64 // SCANs held back or let through
+}
+
+// release opens the gate.
+func (g *scanGate) release() { g.once.Do(func() { close(g.open) }) }
+
+// gateScans adds a scanGate to the client of s, and opens it when the
+// test ends.
+func gateScans(t *testing.T, s *testStore) *scanGate {
+	g := &scanGate{open: make(chan struct{})}
+	s.rd.rdb.AddHook(g)
+	t.Cleanup(g.release)
+	return g
+}
+
+func (g *scanGate) wait(ctx context.Context, cmds ...redis.Cmder) error {
+	for _, c := range cmds {
+		if c.Name() == "scan" {
+			g.scans.Add(1)
+			select {
+			case <-g.open:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return nil
+}
+
+func (g *scanGate) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (g *scanGate) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if err := g.wait(ctx, cmd); err != nil {
+			return err
+		}
+		return next(ctx, cmd)
+	}
+}
+func (g *scanGate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if err := g.wait(ctx, cmds...); err != nil {
+			return err
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// oldVersion claims namespace name at version 1 in a store of its own on
+// url under prefix, stores "k" there and n more keys, closes that store,
+// and returns the data key prefix of version 1.
+func oldVersion(t *testing.T, url, prefix, name string, n int) (data string) {
+	t.Helper()
+	s := openStore(t, url, WithPrefix(prefix))
+	ns := mtesting.OpenNS(t, s.Store, name)
+	mtesting.Put(t, ns, "k", mtesting.Record("k", 1, 0, "v1"))
+	data = nsOf(t, ns).data
+	ctx := context.Background()
+	_, err := redistest.Client(t, url).Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range n {
+			p.Set(ctx, data+strconv.Itoa(i), "old", 0)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mtesting.CloseStore(t, s.Store)
+	return data
+}
+
+// claimWithin claims name at version on s, and fails the test if the
+// claim takes more than a few seconds.
+func claimWithin(t *testing.T, s *testStore, name, version string) *store.Namespace {
+	t.Helper()
+	type claimed struct {
+		ns  *store.Namespace
+		err error
+	}
+	done := make(chan claimed, 1)
+	go func() {
+		ns, err := s.Namespace(context.Background(), name, mtesting.Spec(version))
+		done <- claimed{ns, err}
+	}()
+	select {
+	case c := <-done:
+		if c.err != nil {
+			t.Fatal(c.err)
+		}
+		return c.ns
+	case <-time.After(3 * time.Second):
+		t.Fatalf("the claim of %q at version %s waited for the old version's keys to be deleted", name, version)
+		return nil
+	}
+}
+
+// keysLeft returns how many keys start with prefix.
+func keysLeft(t *testing.T, url, prefix string) int {
+	t.Helper()
+	keys, err := redistest.Client(t, url).Keys(context.Background(), globEscape(prefix)+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(keys)
+}
+
+// TestRedisClaimIsBounded: claiming a namespace whose version changed
+// does not wait for the old version's keys to be deleted (a SCAN of the
+// whole database): they are deleted in the background, gone after Flush,
+// and never returned meanwhile.
+func TestRedisClaimIsBounded(t *testing.T) {
+	url := redistest.URL(t)
+	prefix := redistest.Prefix(t, url)
+	old := oldVersion(t, url, prefix, "big", 5000)
+
+	s := openStore(t, url, WithPrefix(prefix))
+	g := gateScans(t, s)
+	ns := claimWithin(t, s, "big", "2")
+	if n := keysLeft(t, url, old); n != 5001 {
+		t.Errorf("%d keys of version 1 left before the deletion ran, want all 5001", n)
+	}
+	mtesting.WantMiss(t, ns, "k") // version 1's value is never returned
+	mtesting.Put(t, ns, "new", mtesting.Record("new", 1, 0, "v2"))
+
+	g.release()
+	mtesting.Flush(t, s.Store)
+	if g.scans.Load() == 0 {
+		t.Error("no SCAN went through the gate")
+	}
+	if n := keysLeft(t, url, old); n != 0 {
+		t.Errorf("%d keys of version 1 left after Flush, want none", n)
+	}
+	mtesting.WantValue(t, ns, "new", "v2")
+	if st := mtesting.NSStats(t, s.Store, "big"); st.Version != "2" || st.Writes != 1 {
+		t.Errorf("namespace after the drop: version %q, %d writes; want 2, 1", st.Version, st.Writes)
+	}
+}
+
+// TestRedisDropResumed: a deletion of an old version's keys cut short by
+// Close is taken up again by the next claim of the namespace, in any
+// process.
+func TestRedisDropResumed(t *testing.T) {
+	url := redistest.URL(t)
+	prefix := redistest.Prefix(t, url)
+	old := oldVersion(t, url, prefix, "resumed", 100)
+
+	a := openStore(t, url, WithPrefix(prefix))
+	gateScans(t, a) // never opened: the deletion waits until Close
+	claimWithin(t, a, "resumed", "2")
+	mtesting.CloseStore(t, a.Store)
+	if n := keysLeft(t, url, old); n != 101 {
+		t.Fatalf("%d keys of version 1 left, want all 101: Close did not cut the deletion short", n)
+	}
+
+	b := openStore(t, url, WithPrefix(prefix))
+	claimWithin(t, b, "resumed", "2")
+	mtesting.Flush(t, b.Store)
+	if n := keysLeft(t, url, old); n != 0 {
+		t.Errorf("%d keys of version 1 left after the next claim and Flush, want none", n)
+	}
+}
+
+// TestRedisDropStopsAtNextVersion: a deletion of old versions' keys stops
+// once another process has moved the namespace on to yet another version,
+// whose keys it would otherwise take for old ones.
+func TestRedisDropStopsAtNextVersion(t *testing.T) {
+	url := redistest.URL(t)
+	prefix := redistest.Prefix(t, url)
+	oldVersion(t, url, prefix, "moving", 10)
+
+	a := openStore(t, url, WithPrefix(prefix))
+	g := gateScans(t, a)
+	claimWithin(t, a, "moving", "2")
+
+	b := openStore(t, url, WithPrefix(prefix))
+	ns3 := claimWithin(t, b, "moving", "3")
+	mtesting.Flush(t, b.Store)
+	mtesting.Put(t, ns3, "k3", mtesting.Record("k3", 1, 0, "v3"))
+
+	g.release()
+	mtesting.Flush(t, a.Store)
+	mtesting.WantValue(t, ns3, "k3", "v3")
+}

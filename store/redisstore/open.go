@@ -1,0 +1,178 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/memostore/memostore/internal/breaker"
+	"github.com/memostore/memostore/store"
+	"github.com/memostore/memostore/store/driver"
+)
+
+// backend is the name this backend registers (see store.Register).
+const backend = "redis"
+
+func init() {
+	for _, scheme := range []string{"redis", "rediss", "unix"} {
+		store.Register(scheme, backend, openURL)
+	}
+}
+
+// Open opens a store on the server that client talks to: a *redis.Client,
+// a *redis.ClusterClient, a failover client, whatever the program built.
+// opts are store's common options and this package's. Open checks that
+// the server answers and holds no newer layout under the prefix. Close of
+// the store leaves client open: it is the caller's.
+func Open(client redis.UniversalClient, opts ...store.Option) (*store.Store, error) {
+	return store.OpenBackend(backend, func(o driver.Options) (driver.Store, error) {
+		return open(client, false, describe(client), settings(o))
+	}, opts...)
+}
+
+// describe names the server of client, for messages and Stats.
+func describe(client redis.UniversalClient) string {
+	switch c := client.(type) {
+	case *redis.Client:
+		o := c.Options()
+		return fmt.Sprintf("%s://%s/%d", map[bool]string{true: "rediss", false: "redis"}[o.TLSConfig != nil], o.Addr, o.DB)
+	case *redis.ClusterClient:
+		return fmt.Sprintf("redis cluster %v", c.Options().Addrs)
+	}
+	return fmt.Sprintf("redis (%T)", client)
+}
+
+// openURL connects to the server at rawURL (see Open) and opens the
+// store there. The client it makes is the store's, which Close closes.
+func openURL(rawURL string, o driver.Options) (driver.Store, error) {
+	c := settings(o)
+	loc := redactURL(rawURL)
+	rawURL, prefix, err := splitPrefix(rawURL)
+	if err != nil {
+		return nil, &driver.OpError{Op: "open", Path: loc, Err: err}
+	}
+	if c.prefix == "" {
+		c.prefix = prefix
+	}
+	ro, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, &driver.OpError{Op: "open", Path: loc, Err: err}
+	}
+	// Every exchange is bounded by the timeout; the breaker (not the
+	// client's retries) decides when to try a failing server again. No
+	// retries at all: a command re-sent after a timeout may run twice (a
+	// second HINCRBY, a SET NX that fails against its own first try).
+	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = c.timeout, c.timeout, c.timeout, c.timeout
+	ro.ContextTimeoutEnabled = true
+	ro.MaxRetries = -1
+	ro.DialerRetries = 1
+	ro.DisableIdentity = true
+	return open(redis.NewClient(ro), true, loc, c)
+}
+
+// open opens the store on the server client talks to, and checks that it
+// answers and holds no newer layout under the prefix. own says Close
+// closes client.
+func open(client redis.UniversalClient, own bool, loc string, o config) (*redisStore, error) {
+	if o.prefix == "" {
+		o.prefix = DefaultPrefix
+	}
+	if strings.Contains(o.prefix, ":") {
+		// PREFIX:NAME: must name one namespace: "a:b" + ":c:" would be
+		// "a" + ":b:c:".
+		if own {
+			client.Close()
+		}
+		return nil, fmt.Errorf("store: open %s: prefix %q must not contain ':'", loc, o.prefix)
+	}
+	s := &redisStore{
+		loc:    loc,
+		opts:   o,
+		log:    o.Logger,
+		rdb:    client,
+		own:    own,
+		prefix: o.prefix,
+		claims: map[string]*redisNS{},
+		brk:    breaker.New(2*o.timeout + 100*time.Millisecond),
+	}
+	var id [8]byte
+	_, _ = rand.Read(id[:])
+	s.id = hex.EncodeToString(id[:])
+	ctx, cancel := context.WithTimeout(context.Background(), 2*o.timeout)
+	defer cancel()
+	if err := s.checkFormat(ctx); err != nil {
+		if own {
+			s.rdb.Close()
+		}
+		return nil, &driver.OpError{Op: "open", Path: loc, Err: err}
+	}
+	if o.ReadOnly {
+		return s, nil
+	}
+	bg, stop := context.WithCancel(context.Background())
+	s.bg, s.cancel = bg, stop
+	s.sub = s.rdb.Subscribe(bg, s.clearChannel())
+	s.wg.Add(2)
+	go s.runCounters(bg)
+	go s.runClearListener()
+	return s, nil
+}
+
+// checkFormat records the layout version under the prefix, or checks the
+// one recorded.
+func (s *redisStore) checkFormat(ctx context.Context) error {
+	key := s.prefix + ":format"
+	if !s.opts.ReadOnly { // read-only: write nothing, on a replica too
+		if err := s.rdb.SetNX(ctx, key, RedisFormatVersion, 0).Err(); err != nil {
+			return fmt.Errorf("cannot reach Redis: %w", err)
+		}
+	}
+	v, err := s.rdb.Get(ctx, key).Int()
+	if errors.Is(err, redis.Nil) && s.opts.ReadOnly {
+		return nil // nothing stored under the prefix yet
+	}
+	if err != nil && s.opts.ReadOnly && !errors.As(err, new(redis.Error)) {
+		return fmt.Errorf("cannot reach Redis: %w", err)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %s does not hold a format version: %v", driver.ErrCorrupt, key, err)
+	}
+	if v > RedisFormatVersion {
+		return fmt.Errorf("%w: keys under %q are of format %d, newer than this version of memostore reads (%d)",
+			driver.ErrCorrupt, s.prefix, v, RedisFormatVersion)
+	}
+	return nil
+}
+
+// splitPrefix takes memostore's own parameter, prefix, out of a URL's
+// query, which go-redis would reject.
+func splitPrefix(rawURL string) (string, string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", "", err
+	}
+	q := u.Query()
+	prefix := q.Get("prefix")
+	if prefix == "" {
+		return rawURL, "", nil
+	}
+	q.Del("prefix")
+	u.RawQuery = q.Encode()
+	return u.String(), prefix, nil
+}
+
+// redactURL returns rawURL without its password, for messages and Stats.
+func redactURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "redis://(unparsable URL)"
+	}
+	return u.Redacted()
+}
