@@ -142,6 +142,9 @@ var counterFields = []struct {
 	{"write_errors", func(c *tally.Counts) *int64 { return &c.WriteErrors }},
 	{"read_errors", func(c *tally.Counts) *int64 { return &c.ReadErrors }},
 	{"writes", func(c *tally.Counts) *int64 { return &c.Writes }},
+	{"refreshes", func(c *tally.Counts) *int64 { return &c.Refreshes }},
+	{"stale_returns", func(c *tally.Counts) *int64 { return &c.StaleReturns }},
+	{"cached_errors", func(c *tally.Counts) *int64 { return &c.CachedErrors }},
 }
 
 // parseCounts reads a namespace's counts hash; a field that is missing or

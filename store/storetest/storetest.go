@@ -42,13 +42,17 @@ func Run(t *testing.T, open Opener) {
 
 // testTier is a MemoryTier that counts what it is told to.
 type testTier struct {
-	hits, misses, diskHits atomic.Int64
-	purges                 atomic.Int64
+	hits, misses, diskHits                atomic.Int64
+	refreshes, staleReturns, cachedErrors atomic.Int64
+	purges                                atomic.Int64
 }
 
 func (t *testTier) Size() (int, int) { return 3, 10 }
 func (t *testTier) Counts() (int64, int64, int64) {
 	return t.hits.Load(), t.misses.Load(), t.diskHits.Load()
+}
+func (t *testTier) FreshnessCounts() (int64, int64, int64) {
+	return t.refreshes.Load(), t.staleReturns.Load(), t.cachedErrors.Load()
 }
 func (t *testTier) Purge(bool) func() { t.purges.Add(1); return func() {} }
 
@@ -274,7 +278,11 @@ func conformCounters(t *testing.T, open opener) {
 	ns := mtesting.OpenNS(t, s, "count")
 	tier := &testTier{}
 	tier.hits.Store(100) // counted before Attach: not the store's
+	tier.refreshes.Store(50)
 	ns.Attach(tier)
+	tier.refreshes.Add(4)
+	tier.staleReturns.Add(3)
+	tier.cachedErrors.Add(2)
 	tier.hits.Add(5)
 	tier.misses.Add(2)
 	tier.diskHits.Add(1)
@@ -286,6 +294,9 @@ func conformCounters(t *testing.T, open opener) {
 		st := mtesting.NSStats(t, s, "count")
 		if st.Hits != 6 || st.Misses != 3 || st.DiskHits != 2 {
 			t.Errorf("hits=%d misses=%d diskhits=%d, want 6 3 2", st.Hits, st.Misses, st.DiskHits)
+		}
+		if st.Refreshes != 4 || st.StaleReturns != 3 || st.CachedErrors != 2 {
+			t.Errorf("refreshes=%d stale_returns=%d cached_errors=%d, want 4 3 2", st.Refreshes, st.StaleReturns, st.CachedErrors)
 		}
 		if live && (st.MemSize != 3 || st.MemMax != 10 || !st.Claimed) {
 			t.Errorf("memory tier %d/%d claimed=%v, want 3/10 true", st.MemSize, st.MemMax, st.Claimed)
