@@ -76,9 +76,12 @@ type namespaceJSON struct {
 	WriteErrors    int64   `json:"write_errors"`
 	ReadErrors     int64   `json:"read_errors"`
 	Writes         int64   `json:"writes"`
+	Refreshes      int64   `json:"refreshes"`     // runs of fn that refreshed an entry
+	StaleReturns   int64   `json:"stale_returns"` // calls answered with a value past its TTL
+	CachedErrors   int64   `json:"cached_errors"` // calls answered with a cached error
 	OldestStoredAt string  `json:"oldest_stored_at,omitempty"`
 	NewestStoredAt string  `json:"newest_stored_at,omitempty"`
-	MemSize        int     `json:"mem_size"` // live only: the memory tier in the holding process
+	MemSize        int     `json:"mem_size"` // live only: the memory tiers of the processes using the file
 	MemMax         int     `json:"mem_max"`
 }
 
@@ -165,6 +168,7 @@ func summarize(st store.Stats, path string, live, isRedis bool, only string) (in
 			Hits: ns.Hits, Misses: ns.Misses, DiskHits: ns.DiskHits, HitRatio: ratio(ns.Hits, ns.Hits+ns.Misses),
 			ExpiredPending: ns.ExpiredPending, Expirations: ns.Expirations, Evictions: ns.Evictions,
 			DecodeErrors: ns.DecodeErrors, WriteErrors: ns.WriteErrors, ReadErrors: ns.ReadErrors, Writes: ns.Writes,
+			Refreshes: ns.Refreshes, StaleReturns: ns.StaleReturns, CachedErrors: ns.CachedErrors,
 			OldestStoredAt: timestamp(ns.OldestStoredAt), NewestStoredAt: timestamp(ns.NewestStoredAt),
 			MemSize: ns.MemSize, MemMax: ns.MemMax,
 		})
@@ -215,16 +219,23 @@ func printInfo(w io.Writer, in infoJSON) error {
 	if in.Live {
 		mem = "\tMEMORY"
 	}
-	fmt.Fprintln(tw, "NAMESPACE\tVERSION\tKEY\tVALUE\tENTRIES\tBYTES\tHITS\tMISSES\tDISK HITS\tHIT RATIO\tEXPIRED\tEVICTED\tBAD\tOLDEST\tNEWEST"+mem)
+	fresh := ""
+	if usesFreshness(in.Namespaces) {
+		fresh = "\tREFRESHES\tSTALE\tERRORS CACHED"
+	}
+	fmt.Fprintln(tw, "NAMESPACE\tVERSION\tKEY\tVALUE\tENTRIES\tBYTES\tHITS\tMISSES\tDISK HITS\tHIT RATIO\tEXPIRED\tEVICTED\tBAD\tOLDEST\tNEWEST"+fresh+mem)
 	now := time.Now()
 	for _, ns := range in.Namespaces {
 		if in.Live {
 			mem = fmt.Sprintf("\t%d/%s", ns.MemSize, maxSize(ns.MemMax))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\t%.1f%%\t%d\t%d\t%d\t%s\t%s%s\n",
+		if fresh != "" {
+			fresh = fmt.Sprintf("\t%d\t%d\t%d", ns.Refreshes, ns.StaleReturns, ns.CachedErrors)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\t%.1f%%\t%d\t%d\t%d\t%s\t%s%s%s\n",
 			ns.Name, orDash(ns.Version), ns.KeyType, ns.ValueType, ns.Entries, humanBytes(ns.Bytes),
 			ns.Hits, ns.Misses, ns.DiskHits, 100*ns.HitRatio, ns.ExpiredPending, ns.Evictions, ns.DecodeErrors,
-			age(now, ns.OldestStoredAt), age(now, ns.NewestStoredAt), mem)
+			age(now, ns.OldestStoredAt), age(now, ns.NewestStoredAt), fresh, mem)
 	}
 	return tw.Flush()
 }
@@ -240,12 +251,19 @@ func printRedisInfo(w io.Writer, in infoJSON) error {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAMESPACE\tVERSION\tKEY\tVALUE\tWRITES\tHITS\tMISSES\tSTORE HITS\tHIT RATIO\tBAD\tWRITE ERRORS\tREAD ERRORS\tCREATED")
+	fresh := ""
+	if usesFreshness(in.Namespaces) {
+		fresh = "\tREFRESHES\tSTALE\tERRORS CACHED"
+	}
+	fmt.Fprintln(tw, "NAMESPACE\tVERSION\tKEY\tVALUE\tWRITES\tHITS\tMISSES\tSTORE HITS\tHIT RATIO\tBAD\tWRITE ERRORS\tREAD ERRORS\tCREATED"+fresh)
 	now := time.Now()
 	for _, ns := range in.Namespaces {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.1f%%\t%d\t%d\t%d\t%s\n",
+		if fresh != "" {
+			fresh = fmt.Sprintf("\t%d\t%d\t%d", ns.Refreshes, ns.StaleReturns, ns.CachedErrors)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.1f%%\t%d\t%d\t%d\t%s%s\n",
 			ns.Name, orDash(ns.Version), ns.KeyType, ns.ValueType, ns.Writes, ns.Hits, ns.Misses, ns.DiskHits,
-			100*ns.HitRatio, ns.DecodeErrors, ns.WriteErrors, ns.ReadErrors, age(now, ns.Created))
+			100*ns.HitRatio, ns.DecodeErrors, ns.WriteErrors, ns.ReadErrors, age(now, ns.Created), fresh)
 	}
 	return tw.Flush()
 }
@@ -296,4 +314,15 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// usesFreshness reports whether any namespace counted refreshes, stale
+// returns or cached errors: info shows those columns only then.
+func usesFreshness(nss []namespaceJSON) bool {
+	for _, ns := range nss {
+		if ns.Refreshes+ns.StaleReturns+ns.CachedErrors > 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -389,3 +389,59 @@ func TestDamagedKey(t *testing.T) {
 		t.Fatalf("check after --fix: exit %d\n%s", code, out)
 	}
 }
+
+// TestInfoFreshness: the refreshes, stale returns and cached errors of a
+// namespace are persisted and shown by info, in the table (with their
+// columns, which appear only when a namespace counted some) and in JSON.
+func TestInfoFreshness(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fresh.db")
+	s, err := store.Open(path, store.WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	f, err := memo.New(s, "fresh", func(_ context.Context, x int) (int, error) {
+		if x < 0 {
+			return 0, fmt.Errorf("negative %d", x)
+		}
+		return x, nil
+	}, memo.ErrorTTL(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		f.Call(ctx, -1) // one run, then two cached errors
+	}
+	for range 4 {
+		if _, err := f.Refresh(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runCmd(t, "info", "--json", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var in struct {
+		Namespaces []struct {
+			Refreshes    int64 `json:"refreshes"`
+			StaleReturns int64 `json:"stale_returns"`
+			CachedErrors int64 `json:"cached_errors"`
+		} `json:"namespaces"`
+	}
+	if err := json.Unmarshal([]byte(out), &in); err != nil || len(in.Namespaces) != 1 {
+		t.Fatalf("info --json: %q (%v)", out, err)
+	}
+	if ns := in.Namespaces[0]; ns.Refreshes != 4 || ns.CachedErrors != 2 || ns.StaleReturns != 0 {
+		t.Errorf("info --json: refreshes %d, cached errors %d, stale %d; want 4, 2, 0", ns.Refreshes, ns.CachedErrors, ns.StaleReturns)
+	}
+	out, _, _ = runCmd(t, "info", path)
+	if !strings.Contains(out, "REFRESHES") || !strings.Contains(out, "ERRORS CACHED") {
+		t.Errorf("info table without the freshness columns:\n%s", out)
+	}
+	if plain, _, _ := runCmd(t, "info", makeStore(t, 2)); strings.Contains(plain, "REFRESHES") {
+		t.Errorf("info of a store without freshness counts shows their columns:\n%s", plain)
+	}
+}

@@ -20,11 +20,14 @@
 //	memostore.write_errors      counter  {record}  writes that failed or were refused
 //	memostore.read_errors       counter  {lookup}  lookups the server did not answer (Redis)
 //	memostore.decode_errors     counter  {record}  records that failed their checksum or did not decode
+//	memostore.refreshes         counter  {call}    runs of the function that refreshed an entry
+//	memostore.stale_returns     counter  {call}    calls answered with a value past its TTL
+//	memostore.cached_errors     counter  {call}    calls answered with an error cached by memo.ErrorTTL
 //	memostore.evictions         counter  {entry}   entries evicted to keep within MaxBytes (file)
 //	memostore.expirations       counter  {entry}   expired entries swept (file)
 //	memostore.entries           up-down  {entry}   entries stored (file)
 //	memostore.bytes             up-down  By        bytes of keys and records stored (file)
-//	memostore.memory_entries    up-down  {entry}   entries in this process's memory tier
+//	memostore.memory_entries    up-down  {entry}   entries in the memory tiers (on a file, of every process using it)
 //	memostore.memory_max_entries gauge   {entry}   the memory tier's bound; -1 = unbounded, 0 = off
 //	memostore.file_size         up-down  By        the file's size on disk (file)
 //	memostore.max_bytes         gauge    By        the WithMaxBytes bound; 0 = none (file)
@@ -36,7 +39,8 @@
 // bounds, which do not, are Int64ObservableGauge. Instruments marked
 // (file) are not observed for a Redis store, which does not count them.
 // The memory tier instruments are observed for the namespaces claimed by
-// a memo.Func in this process only.
+// a memo.Func: on a file, in any process using it (holder and followers,
+// summed); on Redis, in this process.
 //
 // # Caveats
 //
@@ -128,6 +132,12 @@ func Register(s *store.Store, m metric.Meter) (metric.Registration, error) {
 		func(n *store.NamespaceStats) int64 { return n.ReadErrors })
 	in.counter("memostore.decode_errors", "{record}", "Stored records that failed their checksum or did not decode.", false,
 		func(n *store.NamespaceStats) int64 { return n.DecodeErrors })
+	in.counter("memostore.refreshes", "{call}", "Runs of the function that refreshed an entry.", false,
+		func(n *store.NamespaceStats) int64 { return n.Refreshes })
+	in.counter("memostore.stale_returns", "{call}", "Calls answered with a value past its TTL.", false,
+		func(n *store.NamespaceStats) int64 { return n.StaleReturns })
+	in.counter("memostore.cached_errors", "{call}", "Calls answered with a cached error of the function.", false,
+		func(n *store.NamespaceStats) int64 { return n.CachedErrors })
 	in.counter("memostore.evictions", "{entry}", "Entries evicted to keep the store within its maximum size.", true,
 		func(n *store.NamespaceStats) int64 { return n.Evictions })
 	in.counter("memostore.expirations", "{entry}", "Expired entries swept from the store.", true,
@@ -138,7 +148,7 @@ func Register(s *store.Store, m metric.Meter) (metric.Registration, error) {
 		func(n *store.NamespaceStats) int64 { return n.Bytes })
 
 	memEntries := in.add(m.Int64ObservableUpDownCounter("memostore.memory_entries", metric.WithUnit("{entry}"),
-		metric.WithDescription("Entries in this process's memory tier.")))
+		metric.WithDescription("Entries in the memory tiers of the processes using the namespace.")))
 	memMax := in.add(m.Int64ObservableGauge("memostore.memory_max_entries", metric.WithUnit("{entry}"),
 		metric.WithDescription("The memory tier's bound in entries; -1 is unbounded, 0 is off.")))
 	in.memory = []nsInstrument{

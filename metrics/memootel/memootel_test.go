@@ -95,6 +95,9 @@ func expected(st store.Stats) map[string]point {
 		set("memostore.write_errors", "counter", "{record}", n.WriteErrors)
 		set("memostore.read_errors", "counter", "{lookup}", n.ReadErrors)
 		set("memostore.decode_errors", "counter", "{record}", n.DecodeErrors)
+		set("memostore.refreshes", "counter", "{call}", n.Refreshes)
+		set("memostore.stale_returns", "counter", "{call}", n.StaleReturns)
+		set("memostore.cached_errors", "counter", "{call}", n.CachedErrors)
 		if n.Claimed {
 			set("memostore.memory_entries", "updown", "{entry}", int64(n.MemSize))
 			set("memostore.memory_max_entries", "gauge", "{entry}", int64(n.MemMax))

@@ -22,11 +22,14 @@
 //	memostore_write_errors_total      writes that failed or were refused
 //	memostore_read_errors_total       lookups the server did not answer (Redis)
 //	memostore_decode_errors_total     records that failed their checksum or did not decode
+//	memostore_refreshes_total         runs of the function that refreshed an entry (Refresh, RefreshAfter, StaleWhileRevalidate)
+//	memostore_stale_returns_total     calls answered with a value past its TTL (StaleWhileRevalidate, StaleIfError)
+//	memostore_cached_errors_total     calls answered with an error cached by memo.ErrorTTL
 //	memostore_evictions_total         entries evicted to keep within the store's MaxBytes (file)
 //	memostore_expirations_total       expired entries swept (file)
 //	memostore_entries                 entries stored (file)
 //	memostore_bytes                   bytes of keys and records stored (file)
-//	memostore_memory_entries          entries in this process's memory tier
+//	memostore_memory_entries          entries in the memory tiers (on a file, of every process using it)
 //	memostore_memory_max_entries      the memory tier's bound (memo.MaxSize); -1 = unbounded, 0 = off
 //	memostore_file_size_bytes         the file's size on disk (file)
 //	memostore_max_bytes               the store's WithMaxBytes bound; 0 = none (file)
@@ -35,8 +38,9 @@
 //
 // Metrics marked (file) are not reported for a Redis store, which does not
 // count them: Redis expires and evicts keys by itself. The memory tier
-// metrics are reported for the namespaces claimed by a memo.Func in this
-// process only.
+// metrics are reported for the namespaces claimed by a memo.Func: on a
+// file, in any process using it (holder and followers, summed); on Redis,
+// in this process.
 //
 // # Caveats
 //
@@ -129,6 +133,12 @@ func NewCollector(s *store.Store) prometheus.Collector {
 				func(n *store.NamespaceStats) int64 { return n.ReadErrors }),
 			counter("decode_errors_total", "Stored records that failed their checksum or did not decode.", false,
 				func(n *store.NamespaceStats) int64 { return n.DecodeErrors }),
+			counter("refreshes_total", "Runs of the function that refreshed an entry.", false,
+				func(n *store.NamespaceStats) int64 { return n.Refreshes }),
+			counter("stale_returns_total", "Calls answered with a value past its TTL.", false,
+				func(n *store.NamespaceStats) int64 { return n.StaleReturns }),
+			counter("cached_errors_total", "Calls answered with a cached error of the function.", false,
+				func(n *store.NamespaceStats) int64 { return n.CachedErrors }),
 			counter("evictions_total", "Entries evicted to keep the store within its maximum size.", true,
 				func(n *store.NamespaceStats) int64 { return n.Evictions }),
 			counter("expirations_total", "Expired entries swept from the store.", true,
@@ -139,7 +149,7 @@ func NewCollector(s *store.Store) prometheus.Collector {
 				func(n *store.NamespaceStats) int64 { return n.Bytes }),
 		},
 		memory: []nsMetric{
-			gauge("memory_entries", "Entries in this process's memory tier.", false,
+			gauge("memory_entries", "Entries in the memory tiers of the processes using the namespace.", false,
 				func(n *store.NamespaceStats) int64 { return int64(n.MemSize) }),
 			gauge("memory_max_entries", "The memory tier's bound in entries; -1 is unbounded, 0 is off.", false,
 				func(n *store.NamespaceStats) int64 { return int64(n.MemMax) }),

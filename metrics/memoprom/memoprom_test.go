@@ -90,6 +90,9 @@ func expected(st store.Stats) map[string]float64 {
 		set("memostore_write_errors_total", n.WriteErrors)
 		set("memostore_read_errors_total", n.ReadErrors)
 		set("memostore_decode_errors_total", n.DecodeErrors)
+		set("memostore_refreshes_total", n.Refreshes)
+		set("memostore_stale_returns_total", n.StaleReturns)
+		set("memostore_cached_errors_total", n.CachedErrors)
 		if n.Claimed {
 			set("memostore_memory_entries", int64(n.MemSize))
 			set("memostore_memory_max_entries", int64(n.MemMax))
