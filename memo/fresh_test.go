@@ -254,3 +254,103 @@ func TestBackgroundRefreshesBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestFreshnessOnSharedFiles: the freshness options work the same on a
+// file held here and on a follower of another store's file, in real time
+// (followers talk over a socket, which synctest's bubbles cannot), with
+// the memory tier off so that every call reaches the store.
+func TestFreshnessOnSharedFiles(t *testing.T) {
+	for name, open := range map[string]func(testing.TB, ...store.Option) *store.Store{
+		"holder": openStore, "follower": openFollower,
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			var ver atomic.Int64
+			var fail atomic.Bool
+			fn := func(context.Context, int) (int64, error) {
+				if fail.Load() {
+					return 0, errors.New("source down")
+				}
+				return ver.Add(1), nil
+			}
+			call := func(f *memo.Func[int, int64]) (int64, error) { return f.Call(ctx, 1) }
+			eventually := func(what string, cond func() bool) {
+				t.Helper()
+				deadline := time.Now().Add(5 * time.Second)
+				for !cond() {
+					if time.Now().After(deadline) {
+						t.Fatalf("%s: timed out", what)
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+			s := open(t)
+
+			// RefreshAfter: the old value at once, then the refreshed one.
+			f, err := memo.New(s, "after", fn, memo.MaxSize(0), memo.RefreshAfter(30*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, _ := call(f); v != 1 {
+				t.Fatalf("first call = %d", v)
+			}
+			time.Sleep(50 * time.Millisecond)
+			if v, _ := call(f); v != 1 {
+				t.Errorf("RefreshAfter: due entry = %d, want the old value at once", v)
+			}
+			eventually("RefreshAfter's refresh", func() bool { v, _ := call(f); return v == 2 })
+
+			// StaleWhileRevalidate: past its TTL, the stale value at once.
+			f, err = memo.New(s, "swr", fn, memo.MaxSize(0), memo.TTL(30*time.Millisecond), memo.StaleWhileRevalidate(time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			first, _ := call(f)
+			time.Sleep(50 * time.Millisecond)
+			if v, _ := call(f); v != first {
+				t.Errorf("StaleWhileRevalidate: expired entry = %d, want the stale %d at once", v, first)
+			}
+			eventually("StaleWhileRevalidate's refresh", func() bool { v, _ := call(f); return v > first })
+			if f.Info().StaleReturns == 0 {
+				t.Error("StaleWhileRevalidate: no stale return counted")
+			}
+
+			// StaleIfError: fn fails past the TTL: the stale value.
+			f, err = memo.New(s, "sie", fn, memo.MaxSize(0), memo.TTL(30*time.Millisecond), memo.StaleIfError(time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			first, _ = call(f)
+			time.Sleep(50 * time.Millisecond)
+			fail.Store(true)
+			if v, err := call(f); err != nil || v != first {
+				t.Errorf("StaleIfError: %d, %v; want the stale %d", v, err, first)
+			}
+
+			// ErrorTTL: the error is cached; fn does not run again.
+			f, err = memo.New(s, "errttl", fn, memo.MaxSize(0), memo.ErrorTTL(time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			call(f)
+			call(f)
+			if i := f.Info(); i.Misses != 1 || i.CachedErrors != 1 {
+				t.Errorf("ErrorTTL: %+v; want 1 miss and 1 cached error", i)
+			}
+			fail.Store(false)
+
+			// TTLFunc: a negative TTL is not cached.
+			f, err = memo.New(s, "ttlfunc", fn, memo.MaxSize(0), memo.TTLFunc(func(int, int64) time.Duration { return -1 }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, _ := call(f)
+			if b, _ := call(f); b == a {
+				t.Errorf("TTLFunc negative: the value %d was cached", a)
+			}
+			if _, ok := f.Peek(ctx, 1); ok {
+				t.Error("TTLFunc negative: Peek found the value")
+			}
+		})
+	}
+}

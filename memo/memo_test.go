@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -49,11 +50,38 @@ func mustCall[K comparable, V any](t testing.TB, f *memo.Func[K, V], k K) V {
 	return v
 }
 
-// withAndWithoutStore runs test on a memory-only Func's store (nil) and on
-// a real one.
+// withAndWithoutStore runs test on a memory-only Func's store (nil), on a
+// real one, and on a follower of a file that another store holds.
 func withAndWithoutStore(t *testing.T, test func(t *testing.T, s *store.Store)) {
 	t.Run("memory", func(t *testing.T) { test(t, nil) })
 	t.Run("store", func(t *testing.T) { test(t, openStore(t)) })
+	t.Run("follower", func(t *testing.T) { test(t, openFollower(t)) })
+}
+
+// openFollower opens a file twice: the store it returns follows the
+// first, its holder, which stays open until the test ends.
+func openFollower(t testing.TB, opts ...store.Option) *store.Store {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "memo") // short: the control socket's path must fit
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	path := filepath.Join(dir, "c.db")
+	holder, err := store.Open(path, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Close() })
+	s, err := store.Open(path, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if s.Role() != store.RoleFollower {
+		t.Fatalf("second Open: %v, want a follower", s.Role())
+	}
+	return s
 }
 
 func TestErrorsAreReturnedNotCached(t *testing.T) {
