@@ -32,7 +32,7 @@ import (
 )
 
 func init() {
-	for _, role := range []string{"follow-keys", "follow-churn", "follow-inv", "follow-hang"} {
+	for _, role := range []string{"follow-keys", "follow-churn", "follow-inv", "follow-hang", "follow-storm"} {
 		childRoles[role] = followChild
 	}
 }
@@ -126,6 +126,34 @@ func followChild(role, path string) error {
 			}
 			time.Sleep(time.Millisecond)
 		}
+
+	case "follow-storm":
+		// Call one key that is due for a refresh every stormRefresh, for
+		// stormFor once told to go; report the runs of fn here.
+		var runs atomic.Int64
+		f, err := memo.New(s, "storm", func(ctx context.Context, n int) (int, error) {
+			runs.Add(1)
+			time.Sleep(20 * time.Millisecond)
+			return n, nil
+		}, memo.RefreshAfter(stormRefresh))
+		if err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		if _, err := in.ReadString('\n'); err != nil {
+			return err
+		}
+		for end := time.Now().Add(stormFor); time.Now().Before(end); {
+			if v, err := f.Call(ctx, 1); err != nil || v != 1 {
+				return fmt.Errorf("storm(1) = %d, %v", v, err)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if err := json.NewEncoder(os.Stdout).Encode(followReport{Runs: runs.Load(), Role: s.Role().String()}); err != nil {
+			return err
+		}
+		_, _ = in.ReadString('\n')
+		return nil
 
 	case "follow-hang":
 		// Compute key 1 forever, saying so once it has the claim.
@@ -870,4 +898,42 @@ func TestLockedFileAcrossProcesses(t *testing.T) {
 		t.Fatalf("Open after the holder exited: %v", err)
 	}
 	s.Close()
+}
+
+// The refresh storm: stormFor of calls on a key due every stormRefresh.
+const (
+	stormRefresh = 200 * time.Millisecond
+	stormFor     = 1500 * time.Millisecond
+)
+
+// TestRefreshStormAcrossProcesses: four processes call one key that is
+// due for a refresh every 200 ms, for 1.5 s: each refresh runs in one of
+// them, not in all four (about 8 runs of fn in all, where four processes
+// refreshing on their own would run it about 30 times).
+func TestRefreshStormAcrossProcesses(t *testing.T) {
+	path := filepath.Join(shortTemp(t), "storm.db")
+	var procs []liveChild
+	for range 4 {
+		procs = append(procs, startChild(t, "follow-storm", path, "ready"))
+	}
+	for _, p := range procs {
+		fmt.Fprintln(p.stdin, "go")
+	}
+	var total int64
+	for i, p := range procs {
+		line, err := p.out.ReadString('\n')
+		if err != nil {
+			t.Fatalf("child %d: %v", i, err)
+		}
+		var r followReport
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("child %d: %q: %v", i, line, err)
+		}
+		t.Logf("process %d (%s): %d runs", i, r.Role, r.Runs)
+		total += r.Runs
+	}
+	periods := int64(stormFor / stormRefresh)
+	if limit := 1 + periods + 3; total > limit {
+		t.Errorf("%d runs of fn in all over %d refresh periods; want at most %d: refreshes ran in several processes at once", total, periods, limit)
+	}
 }
