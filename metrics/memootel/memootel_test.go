@@ -261,3 +261,46 @@ func TestRegisterRedisDown(t *testing.T) {
 	}
 	compare(t, got, want)
 }
+
+// openFollower opens a store file twice and returns the second store, a
+// follower of the first (its holder, also closed when tb ends).
+func openFollower(tb testing.TB) (follower, holder *store.Store) {
+	tb.Helper()
+	dir, err := os.MkdirTemp("", "metrics") // short: the control socket's path must fit
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	path := filepath.Join(dir, "cache.db")
+	holder, err = store.Open(path, warnings, store.WithMaxBytes(1<<20))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { holder.Close() })
+	follower, err = store.Open(path, warnings, store.WithMaxBytes(1<<20))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { follower.Close() })
+	if follower.Role() != store.RoleFollower {
+		tb.Fatalf("second Open: %v, want a follower", follower.Role())
+	}
+	return follower, holder
+}
+
+// TestRegisterFollower: a follower's instruments observe the file's
+// counters as its holder has them, this process's calls included.
+func TestRegisterFollower(t *testing.T) {
+	s, _ := openFollower(t)
+	exercise(t, s)
+	st := s.Stats()
+	if n := st.Namespaces; len(n) != 2 || n[1].DiskHits == 0 || n[1].Hits == 0 || n[1].Misses == 0 {
+		t.Fatalf("exercise made no disk hits, hits or misses through the follower: %+v", n)
+	}
+	r, _ := register(t, s)
+	got, err := collect(t, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compare(t, got, expected(st))
+}

@@ -249,3 +249,42 @@ func TestCollectorRedisDown(t *testing.T) {
 	}
 	compare(t, got, want)
 }
+
+// openFollower opens a store file twice and returns the second store, a
+// follower of the first (its holder, also closed when tb ends).
+func openFollower(tb testing.TB) (follower, holder *store.Store) {
+	tb.Helper()
+	dir, err := os.MkdirTemp("", "metrics") // short: the control socket's path must fit
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	path := filepath.Join(dir, "cache.db")
+	holder, err = store.Open(path, warnings, store.WithMaxBytes(1<<20))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { holder.Close() })
+	follower, err = store.Open(path, warnings, store.WithMaxBytes(1<<20))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { follower.Close() })
+	if follower.Role() != store.RoleFollower {
+		tb.Fatalf("second Open: %v, want a follower", follower.Role())
+	}
+	return follower, holder
+}
+
+// TestCollectorFollower: a follower's collector reports the file's
+// counters as its holder has them, this process's calls included.
+func TestCollectorFollower(t *testing.T) {
+	s, holder := openFollower(t)
+	exercise(t, s)
+	st := s.Stats()
+	if n := st.Namespaces; len(n) != 2 || n[1].DiskHits == 0 || n[1].Hits == 0 || n[1].Misses == 0 {
+		t.Fatalf("exercise made no disk hits, hits or misses through the follower: %+v", n)
+	}
+	compare(t, scrape(t, memoprom.NewCollector(s)), expected(st))
+	compare(t, scrape(t, memoprom.NewCollector(holder)), expected(st))
+}
