@@ -22,6 +22,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/memostore/memostore/codec"
+	"github.com/memostore/memostore/internal/mtesting"
 	"github.com/memostore/memostore/memo"
 	"github.com/memostore/memostore/store"
 )
@@ -320,57 +321,6 @@ var corruptFiles = []struct {
 	}},
 }
 
-// fileState is a file's bytes, mode and modification time.
-type fileState struct {
-	data  []byte
-	mode  os.FileMode
-	mtime time.Time
-}
-
-// snapshot sets path's modification time an hour back, so that any write
-// to it shows even on coarse timestamps, and returns its state.
-func snapshot(t *testing.T, path string) fileState {
-	t.Helper()
-	old := time.Now().Add(-time.Hour).Truncate(time.Second)
-	if err := os.Chtimes(path, old, old); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fileState{data, fi.Mode(), fi.ModTime()}
-}
-
-// same reports whether path is still as f describes it.
-func (f fileState) same(t *testing.T, path string) bool {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Errorf("%s: %v", path, err)
-		return false
-	}
-	fi, err := os.Stat(path)
-	return err == nil && bytes.Equal(data, f.data) && fi.Mode() == f.mode && fi.ModTime().Equal(f.mtime)
-}
-
-func dirNames(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	return names
-}
-
 // TestCorruptFileThroughMemo: a truncated, garbage or empty file gives
 // ErrCorrupt, before any memo.New can use it, and is left as it was; with
 // WithRecover it is moved aside, byte for byte, and memoization works on a
@@ -382,8 +332,8 @@ func TestCorruptFileThroughMemo(t *testing.T) {
 			dir := t.TempDir()
 			path := filepath.Join(dir, "cache.db")
 			tt.make(t, path)
-			before := snapshot(t, path)
-			names := dirNames(t, dir)
+			before := mtesting.Snapshot(t, path)
+			names := mtesting.DirNames(t, dir)
 			for _, opts := range [][]store.Option{nil, {store.WithReadOnly()}, {store.WithSyncWrites()}} {
 				s, err := store.Open(path, append(opts, store.WithLogger(nil))...)
 				if err == nil {
@@ -393,11 +343,11 @@ func TestCorruptFileThroughMemo(t *testing.T) {
 				if !errors.Is(err, store.ErrCorrupt) {
 					t.Fatalf("Open of a %s file: %v, want ErrCorrupt", tt.name, err)
 				}
-				if !before.same(t, path) {
+				if !before.Same(t, path) {
 					t.Fatalf("Open of a %s file changed it", tt.name)
 				}
 			}
-			if got := dirNames(t, dir); !slices.Equal(got, names) {
+			if got := mtesting.DirNames(t, dir); !slices.Equal(got, names) {
 				t.Errorf("failed Opens left %q beside the file, had %q", got, names)
 			}
 
@@ -421,7 +371,7 @@ func TestCorruptFileThroughMemo(t *testing.T) {
 			if !regexp.MustCompile(`^cache\.db\.corrupt-\d{8}T\d{6}\.\d{9}Z$`).MatchString(filepath.Base(aside[0])) {
 				t.Errorf("moved aside as %q, want NAME.corrupt-TIMESTAMP", filepath.Base(aside[0]))
 			}
-			if got, _ := os.ReadFile(aside[0]); !bytes.Equal(got, before.data) {
+			if got, _ := os.ReadFile(aside[0]); !bytes.Equal(got, before.Data) {
 				t.Errorf("the moved-aside file differs from the corrupt one")
 			}
 			if !strings.Contains(logs.String(), aside[0]) {

@@ -252,8 +252,8 @@ func TestIntermittentCommitFailures(t *testing.T) {
 				case n < 37:
 					want := last[g][k]
 					f := lookup(t, ns, name)
-					if want == "" && f.ok || want != "" && !f.ok {
-						t.Errorf("Lookup(%s) = %v, want present=%v (read-your-writes while commits fail)", name, f.ok, want != "")
+					if want == "" && f.OK || want != "" && !f.OK {
+						t.Errorf("Lookup(%s) = %v, want present=%v (read-your-writes while commits fail)", name, f.OK, want != "")
 					}
 				case n < 38:
 					// A commit that fails late, after the batch's puts and

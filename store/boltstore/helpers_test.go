@@ -1,11 +1,9 @@
 package boltstore
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -14,48 +12,38 @@ import (
 	"time"
 
 	"github.com/memostore/memostore/expiry"
+	"github.com/memostore/memostore/internal/mtesting"
 	"github.com/memostore/memostore/store/driver"
 
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/memostore/memostore/codec"
 )
 
-// epoch is where fake clocks start: a fixed, positive instant, so that
-// stored-at and expires-at values are deterministic.
-var epoch = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+// The fake clock, records, lookups and log buffer these tests use are
+// package mtesting's, shared with the tests of store and memo.
+type (
+	fakeClock = mtesting.FakeClock
+	found     = mtesting.Found
+	logBuffer = mtesting.LogBuffer
+)
 
-// fakeClock is an expiry.Clock that moves only when told to. It is safe
-// for concurrent use.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
+var (
+	epoch         = mtesting.Epoch
+	newFakeClock  = mtesting.NewFakeClock
+	key           = mtesting.Key
+	record        = mtesting.Record
+	put           = mtesting.Put
+	lookup        = mtesting.Lookup
+	wantValue     = mtesting.WantValue
+	wantMiss      = mtesting.WantMiss
+	snapshot      = mtesting.Snapshot
+	wantUnchanged = mtesting.WantUnchanged
+)
+
+// dirNames returns the names in the directory of path, sorted.
+func dirNames(tb testing.TB, path string) []string {
+	tb.Helper()
+	return mtesting.DirNames(tb, filepath.Dir(path))
 }
-
-func newFakeClock() *fakeClock { return &fakeClock{now: epoch} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Set moves the clock to t.
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
-// Advance moves the clock forward by d.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// nanos returns the clock's time in Unix nanoseconds.
-func (c *fakeClock) nanos() int64 { return c.Now().UnixNano() }
 
 // tempPath returns the path of a store file that does not exist yet, in a
 // directory removed when the test ends.
@@ -163,66 +151,6 @@ func openNSSpec(tb testing.TB, s *Store, name string, sp driver.NamespaceSpec) *
 	return ns.(*Namespace)
 }
 
-// key returns the msgpack encoding of the string k, as memo makes keys.
-func key(k string) []byte { return codec.AppendString(nil, k) }
-
-// record returns a record of the msgpack string v, to be stored under
-// key(k).
-func record(k string, storedAt, expiresAt int64, v string) []byte {
-	return codec.NewRecord(key(k), storedAt, expiresAt, codec.AppendString(nil, v))
-}
-
-// put stores rec under k and fails the test on error.
-func put(tb testing.TB, ns *Namespace, k string, rec []byte) {
-	tb.Helper()
-	if err := ns.Put(context.Background(), key(k), rec); err != nil {
-		tb.Fatalf("Put(%q): %v", k, err)
-	}
-}
-
-// found is what a Lookup saw.
-type found struct {
-	ok        bool
-	payload   []byte // copied out of the transaction
-	expiresAt int64
-}
-
-// lookup looks k up in ns and fails the test on error.
-func lookup(tb testing.TB, ns *Namespace, k string) found {
-	tb.Helper()
-	var f found
-	ok, err := ns.Lookup(context.Background(), key(k), func(payload []byte, _, expiresAt int64) error {
-		f.payload = bytes.Clone(payload)
-		f.expiresAt = expiresAt
-		return nil
-	})
-	if err != nil {
-		tb.Fatalf("Lookup(%q): %v", k, err)
-	}
-	f.ok = ok
-	return f
-}
-
-// wantValue fails the test unless k is in ns with the string value v.
-func wantValue(tb testing.TB, ns *Namespace, k, v string) {
-	tb.Helper()
-	f := lookup(tb, ns, k)
-	if !f.ok {
-		tb.Fatalf("Lookup(%q) missed, want %q", k, v)
-	}
-	if want := codec.AppendString(nil, v); !bytes.Equal(f.payload, want) {
-		tb.Fatalf("Lookup(%q) payload = %x, want %x (%q)", k, f.payload, want, v)
-	}
-}
-
-// wantMiss fails the test if k is found in ns.
-func wantMiss(tb testing.TB, ns *Namespace, k string) {
-	tb.Helper()
-	if f := lookup(tb, ns, k); f.ok {
-		tb.Fatalf("Lookup(%q) found %x, want a miss", k, f.payload)
-	}
-}
-
 // flush waits for every queued write of s and fails the test on error.
 func flush(tb testing.TB, s *Store) {
 	tb.Helper()
@@ -243,56 +171,6 @@ func nsStats(tb testing.TB, s *Store, name string) driver.NamespaceStats {
 	return driver.NamespaceStats{}
 }
 
-// fileState is a file's content, mode and modification time.
-type fileState struct {
-	data  []byte
-	mode  os.FileMode
-	mtime time.Time
-}
-
-func snapshot(tb testing.TB, path string) fileState {
-	tb.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return fileState{data: data, mode: fi.Mode(), mtime: fi.ModTime()}
-}
-
-// wantUnchanged fails the test unless path is byte for byte as before, with
-// the same mode and modification time.
-func wantUnchanged(tb testing.TB, path string, before fileState) {
-	tb.Helper()
-	after := snapshot(tb, path)
-	if !bytes.Equal(before.data, after.data) {
-		tb.Errorf("%s changed: %d bytes before, %d after", path, len(before.data), len(after.data))
-	}
-	if before.mode != after.mode {
-		tb.Errorf("%s mode changed: %v, then %v", path, before.mode, after.mode)
-	}
-	if !before.mtime.Equal(after.mtime) {
-		tb.Errorf("%s modified: mtime %v, then %v", path, before.mtime, after.mtime)
-	}
-}
-
-// dirNames returns the names in path's directory, sorted.
-func dirNames(tb testing.TB, path string) []string {
-	tb.Helper()
-	ents, err := os.ReadDir(filepath.Dir(path))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	return names
-}
-
 // wantFiles fails the test unless path's directory holds exactly the
 // named files: nothing else made beside path, no temporary file left.
 func wantFiles(tb testing.TB, path string, want ...string) {
@@ -306,29 +184,10 @@ func wantFiles(tb testing.TB, path string, want ...string) {
 	}
 }
 
-// logBuffer is a slog text handler's output, safe to read while the store
-// logs from its goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // captureLog returns an option that logs into the returned buffer.
 func captureLog() (Option, *logBuffer) {
-	var b logBuffer
-	return WithLogger(slog.New(slog.NewTextHandler(&b, nil))), &b
+	l, b := mtesting.CaptureLog()
+	return WithLogger(l), b
 }
 
 // holdWriter blocks s's writer inside a commit until the returned function

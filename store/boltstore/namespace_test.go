@@ -52,8 +52,8 @@ func TestNamespaceMetadata(t *testing.T) {
 	closeStore(t, s)
 	ro := openStore(t, path, WithReadOnly())
 	got := nsStats(t, ro, "n")
-	if got.Version != sp.Version || got.KeyType != sp.KeyType || got.ValueType != sp.ValueType || got.Created != clock.nanos() {
-		t.Errorf("stats = %+v, want spec %+v created at %d", got, sp, clock.nanos())
+	if got.Version != sp.Version || got.KeyType != sp.KeyType || got.ValueType != sp.ValueType || got.Created != clock.Nanos() {
+		t.Errorf("stats = %+v, want spec %+v created at %d", got, sp, clock.Nanos())
 	}
 }
 
@@ -77,7 +77,7 @@ func TestNamespaceSpecChange(t *testing.T) {
 			s := openStore(t, path, WithClock(clock))
 			ns := openNSSpec(t, s, "fib", base)
 			keep := openNSSpec(t, s, "bystander", base)
-			exp := clock.nanos() + int64(1e12)
+			exp := clock.Nanos() + int64(1e12)
 			put(t, ns, "a", record("a", 1, 0, "x"))
 			put(t, ns, "b", record("b", 2, exp, "y"))
 			put(t, keep, "a", record("a", 3, 0, "z"))
@@ -148,8 +148,8 @@ func TestClear(t *testing.T) {
 	ctx := context.Background()
 	fill := func() {
 		for _, ns := range []*Namespace{a, b, c} {
-			put(t, ns, "k1", record("k1", clock.nanos(), 0, "v"))
-			put(t, ns, "k2", record("k2", clock.nanos(), clock.nanos()+1e9, "v"))
+			put(t, ns, "k1", record("k1", clock.Nanos(), 0, "v"))
+			put(t, ns, "k2", record("k2", clock.Nanos(), clock.Nanos()+1e9, "v"))
 			countHit(ns, true)
 			countMiss(ns)
 		}
@@ -199,7 +199,7 @@ func TestClear(t *testing.T) {
 	if n, err := s.Sweep(ctx); err != nil || n != 0 {
 		t.Errorf("Sweep after Clear = %d, %v; want 0", n, err)
 	}
-	put(t, a, "k3", record("k3", clock.nanos(), 0, "after"))
+	put(t, a, "k3", record("k3", clock.Nanos(), 0, "after"))
 	wantValue(t, a, "k3", "after")
 	closeStore(t, s)
 

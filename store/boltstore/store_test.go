@@ -58,17 +58,17 @@ func TestOpenReopenKeepsData(t *testing.T) {
 	clock := newFakeClock()
 	s := openStore(t, path, WithClock(clock))
 	ns := openNS(t, s, "fib")
-	exp := clock.nanos() + int64(time.Hour)
-	put(t, ns, "a", record("a", clock.nanos(), 0, "alpha"))
-	put(t, ns, "b", record("b", clock.nanos(), exp, "beta"))
+	exp := clock.Nanos() + int64(time.Hour)
+	put(t, ns, "a", record("a", clock.Nanos(), 0, "alpha"))
+	put(t, ns, "b", record("b", clock.Nanos(), exp, "beta"))
 	closeStore(t, s)
 
 	s = openStore(t, path, WithClock(clock))
 	ns = openNS(t, s, "fib")
 	wantValue(t, ns, "a", "alpha")
 	wantValue(t, ns, "b", "beta")
-	if f := lookup(t, ns, "b"); f.expiresAt != exp {
-		t.Errorf("expiresAt after reopen = %d, want %d", f.expiresAt, exp)
+	if f := lookup(t, ns, "b"); f.ExpiresAt != exp {
+		t.Errorf("expiresAt after reopen = %d, want %d", f.ExpiresAt, exp)
 	}
 	if got := s.stats().Entries; got != 2 {
 		t.Errorf("Entries after reopen = %d, want 2", got)
@@ -125,19 +125,19 @@ func TestReadYourWrites(t *testing.T) {
 	clock := newFakeClock()
 	s := openStore(t, path, WithClock(clock))
 	ns := openNS(t, s, "n")
-	exp := clock.nanos() + int64(time.Minute)
+	exp := clock.Nanos() + int64(time.Minute)
 
-	put(t, ns, "k", record("k", clock.nanos(), exp, "v1"))
+	put(t, ns, "k", record("k", clock.Nanos(), exp, "v1"))
 	f := lookup(t, ns, "k")
-	if !f.ok || f.expiresAt != exp {
+	if !f.OK || f.ExpiresAt != exp {
 		t.Fatalf("Lookup right after Put = %+v, want found with expiresAt %d", f, exp)
 	}
 	wantValue(t, ns, "k", "v1")
 
-	put(t, ns, "k", record("k", clock.nanos(), 0, "v2"))
+	put(t, ns, "k", record("k", clock.Nanos(), 0, "v2"))
 	wantValue(t, ns, "k", "v2")
-	if f := lookup(t, ns, "k"); f.expiresAt != 0 {
-		t.Errorf("expiresAt of a record without expiry = %d, want 0", f.expiresAt)
+	if f := lookup(t, ns, "k"); f.ExpiresAt != 0 {
+		t.Errorf("expiresAt of a record without expiry = %d, want 0", f.ExpiresAt)
 	}
 
 	if err := ns.Delete(context.Background(), key("k")); err != nil {
@@ -145,7 +145,7 @@ func TestReadYourWrites(t *testing.T) {
 	}
 	wantMiss(t, ns, "k")
 
-	put(t, ns, "k2", record("k2", clock.nanos(), exp, "kept"))
+	put(t, ns, "k2", record("k2", clock.Nanos(), exp, "kept"))
 	flush(t, s)
 	if q := s.stats().Queued; q != 0 {
 		t.Errorf("Queued after Flush = %d, want 0", q)
@@ -158,8 +158,8 @@ func TestReadYourWrites(t *testing.T) {
 	ns = openNS(t, s, "n")
 	wantMiss(t, ns, "k")
 	wantValue(t, ns, "k2", "kept")
-	if f := lookup(t, ns, "k2"); f.expiresAt != exp {
-		t.Errorf("expiresAt after reopen = %d, want %d", f.expiresAt, exp)
+	if f := lookup(t, ns, "k2"); f.ExpiresAt != exp {
+		t.Errorf("expiresAt after reopen = %d, want %d", f.ExpiresAt, exp)
 	}
 }
 

@@ -15,7 +15,7 @@ func TestLookupExpired(t *testing.T) {
 			clock := newFakeClock()
 			s := openStore(t, tempPath(t), WithClock(clock))
 			ns := openNS(t, s, "n")
-			now := clock.nanos()
+			now := clock.Nanos()
 			exp := now + int64(10*time.Second)
 			put(t, ns, "ttl", record("ttl", now, exp, "v"))
 			put(t, ns, "forever", record("forever", now, 0, "v"))
@@ -26,7 +26,7 @@ func TestLookupExpired(t *testing.T) {
 				resume = holdWriter(t, s)
 			}
 			clock.Set(time.Unix(0, exp-1))
-			if f := lookup(t, ns, "ttl"); !f.ok || f.expiresAt != exp {
+			if f := lookup(t, ns, "ttl"); !f.OK || f.ExpiresAt != exp {
 				t.Fatalf("1ns before expiry: %+v, want found with expiresAt %d", f, exp)
 			}
 			clock.Set(time.Unix(0, exp)) // an entry expires at the instant expiresAt
@@ -54,7 +54,7 @@ func TestSweep(t *testing.T) {
 	s := openStore(t, path, WithClock(clock), WithSweepInterval(0))
 	a := openNS(t, s, "a")
 	b := openNS(t, s, "b")
-	now := clock.nanos()
+	now := clock.Nanos()
 	sec := int64(time.Second)
 	put(t, a, "a1", record("a1", now, now+1*sec, "v"))
 	put(t, a, "a2", record("a2", now, now+2*sec, "v"))
@@ -72,7 +72,7 @@ func TestSweep(t *testing.T) {
 			t.Fatalf("Sweep: %v", err)
 		}
 		if n != want {
-			t.Fatalf("Sweep at +%v removed %d, want %d", time.Duration(clock.nanos()-now), n, want)
+			t.Fatalf("Sweep at +%v removed %d, want %d", time.Duration(clock.Nanos()-now), n, want)
 		}
 	}
 	sweep(0)
@@ -113,7 +113,7 @@ func TestSweepRewritten(t *testing.T) {
 	clock := newFakeClock()
 	s := openStore(t, tempPath(t), WithClock(clock), WithSweepInterval(0))
 	ns := openNS(t, s, "n")
-	now := clock.nanos()
+	now := clock.Nanos()
 	put(t, ns, "later", record("later", now, now+1e9, "v1"))
 	put(t, ns, "never", record("never", now, now+1e9, "v1"))
 	flush(t, s)
@@ -140,7 +140,7 @@ func TestSweepBatches(t *testing.T) {
 	s := openStore(t, tempPath(t), WithClock(clock), WithSweepInterval(0))
 	a := openNS(t, s, "a")
 	b := openNS(t, s, "b")
-	now := clock.nanos()
+	now := clock.Nanos()
 	const expiring = 2*sweepBatch + 345
 	for i := range expiring {
 		ns := a
@@ -220,7 +220,7 @@ func TestBackgroundSweeperOff(t *testing.T) {
 		clock := newFakeClock()
 		s := openStore(t, tempPath(t), WithClock(clock), WithSweepInterval(0), WithoutControl())
 		ns := openNS(t, s, "n")
-		put(t, ns, "k", record("k", clock.nanos(), clock.nanos()+1, "v"))
+		put(t, ns, "k", record("k", clock.Nanos(), clock.Nanos()+1, "v"))
 		clock.Advance(time.Hour)
 		time.Sleep(24 * time.Hour)
 		synctest.Wait()
@@ -249,7 +249,7 @@ func TestMaxBytes(t *testing.T) {
 		if i%2 == 1 {
 			ns = b
 		}
-		put(t, ns, fmt.Sprintf("%03d", i), record(fmt.Sprintf("%03d", i), clock.nanos()+int64(i), 0, strings.Repeat("v", 100)))
+		put(t, ns, fmt.Sprintf("%03d", i), record(fmt.Sprintf("%03d", i), clock.Nanos()+int64(i), 0, strings.Repeat("v", 100)))
 	}
 	flush(t, s)
 	st := s.stats()
@@ -273,8 +273,8 @@ func TestMaxBytes(t *testing.T) {
 			ns = b
 		}
 		k := fmt.Sprintf("%03d", i)
-		if f := lookup(t, ns, k); f.ok != (i >= n-20) {
-			t.Errorf("entry %s found = %v, want %v", k, f.ok, i >= n-20)
+		if f := lookup(t, ns, k); f.OK != (i >= n-20) {
+			t.Errorf("entry %s found = %v, want %v", k, f.OK, i >= n-20)
 		}
 	}
 }
@@ -297,8 +297,8 @@ func TestMaxBytesStoredAtOrder(t *testing.T) {
 	put(t, ns, "k7", record("k7", 5, 0, "value")) // stored long ago: evicted first
 	flush(t, s)
 	for k, want := range map[string]bool{"k1": false, "k2": true, "k3": true, "k4": true, "k5": true, "k6": true, "k7": false} {
-		if f := lookup(t, ns, k); f.ok != want {
-			t.Errorf("%s found = %v, want %v", k, f.ok, want)
+		if f := lookup(t, ns, k); f.OK != want {
+			t.Errorf("%s found = %v, want %v", k, f.OK, want)
 		}
 	}
 	if st := nsStats(t, s, "n"); st.Entries != 5 || st.Evictions != 2 || st.Bytes != 5*entry {
