@@ -10,8 +10,10 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/memostore/memostore/internal/redistest"
 	"github.com/memostore/memostore/memo"
 	"github.com/memostore/memostore/store"
+	"github.com/memostore/memostore/store/redisstore"
 )
 
 // bubbleStore opens a store inside a synctest bubble; the test closes it.
@@ -256,12 +258,22 @@ func TestBackgroundRefreshesBounded(t *testing.T) {
 }
 
 // TestFreshnessOnSharedFiles: the freshness options work the same on a
-// file held here and on a follower of another store's file, in real time
-// (followers talk over a socket, which synctest's bubbles cannot), with
-// the memory tier off so that every call reaches the store.
+// file held here, on a follower of another store's file, and on Redis, in
+// real time (followers and Redis talk over sockets, which synctest's
+// bubbles cannot), with the memory tier off so that every call reaches
+// the store.
 func TestFreshnessOnSharedFiles(t *testing.T) {
+	openRedis := func(tb testing.TB, _ ...store.Option) *store.Store {
+		url := redistest.URL(tb)
+		s, err := store.Open(url, redisstore.WithPrefix(redistest.Prefix(tb, url)))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { s.Close() })
+		return s
+	}
 	for name, open := range map[string]func(testing.TB, ...store.Option) *store.Store{
-		"holder": openStore, "follower": openFollower,
+		"holder": openStore, "follower": openFollower, "redis": openRedis,
 	} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
