@@ -17,8 +17,9 @@ counters; namespaces keep their versions and types. With --expired, deletes
 only the entries that have expired (as memoctl sweep). On a store held by a
 running process, the clear goes through that process, which clears its
 memory tiers too: its next call recomputes. On Redis (PATH is a redis://
-URL), the clear deletes the namespace's keys a page at a time (SCAN and
-UNLINK) and every process sharing the server empties its memory tier.
+URL), the clear raises the namespace's generation, so that no process reads
+its entries again, and every process sharing the server empties its memory
+tier; then memoctl deletes the old keys, a page at a time (SCAN and UNLINK).
 
   --namespace NAME  clear only this namespace
   --expired         delete only expired entries`
@@ -83,6 +84,12 @@ func clearOffline(ctx context.Context, s *store.Store, only string, stderr io.Wr
 	defer finish()
 	if err := s.Clear(ctx, only); err != nil {
 		return nil, err
+	}
+	if s.Backend() == "redis" {
+		// The old keys go in the background (see redisstore): wait.
+		if err := s.Flush(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return cleared, nil
 }
