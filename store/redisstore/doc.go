@@ -51,7 +51,9 @@
 // the store then leaves the server alone for a short, growing back-off,
 // and callers carry on without it: lookups miss, writes are dropped
 // (store.ErrUnavailable), and both are counted; the outage is logged
-// once. The client reconnects by itself. A Clear reaches the other
+// once. Waiting for a free connection of the client's pool is no outage:
+// the caller carries on without the server, and the others go on using
+// it. The client reconnects by itself. A Clear reaches the other
 // processes' memory tiers through Redis Pub/Sub, which delivers at most
 // once: a process cut off from the server at that moment misses it, so
 // when the server answers it again after an outage, and when its

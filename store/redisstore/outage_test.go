@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -234,5 +235,39 @@ func TestRedisSlowReplyKeepsMemoryTiers(t *testing.T) {
 		if got := tier.Purges.Load() > 0; got != cleared {
 			t.Errorf("clear meanwhile %v: memory tier purged %v", cleared, got)
 		}
+	}
+}
+
+// TestRedisPoolWaitIsNoOutage: callers that find every connection busy
+// miss, but the server is not taken for down: no breaker, no outage
+// logged, no memory tier purged.
+func TestRedisPoolWaitIsNoOutage(t *testing.T) {
+	url := redistest.URL(t)
+	logOpt, logs := captureLog()
+	s := openStore(t, url+"?pool_size=1", WithPrefix(redistest.Prefix(t, url)), WithTimeout(100*time.Millisecond), logOpt)
+	ns := mtesting.OpenNS(t, s.Store, "pool")
+	tier := &mtesting.Tier{}
+	ns.Attach(tier)
+	busy := make(chan struct{})
+	go func() {
+		defer close(busy)
+		s.rd.rdb.BLPop(context.Background(), time.Second, s.rd.prefix+":nothing")
+	}()
+	time.Sleep(50 * time.Millisecond)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() { mtesting.Lookup(t, ns, "k") })
+	}
+	wg.Wait()
+	<-busy
+	if s.rd.brk.Down() {
+		t.Error("waiting for a connection opened the breaker")
+	}
+	if strings.Contains(logs.String(), "not answering") {
+		t.Errorf("waiting for a connection was logged as an outage: %s", logs)
+	}
+	mtesting.WantMiss(t, ns, "k")
+	if tier.Purges.Load() != 0 {
+		t.Error("the memory tier was purged")
 	}
 }

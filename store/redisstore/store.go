@@ -116,7 +116,9 @@ func (s *redisStore) checkOpen() error {
 // When the server answers again after an outage, the generations tell
 // whether a Clear published meanwhile did not reach this process: the
 // memory tiers of the namespaces it cleared are purged (see checkGens),
-// and only those.
+// and only those. A wait for a free connection of the client's pool is
+// not the server's failure: the caller carries on without the server,
+// and the breaker stays closed.
 func (s *redisStore) outcome(ctx context.Context, err error) error {
 	var reply redis.Error
 	if err == nil || errors.As(err, &reply) {
@@ -128,6 +130,9 @@ func (s *redisStore) outcome(ctx context.Context, err error) error {
 	}
 	if s.closed.Load() {
 		return driver.ErrClosed
+	}
+	if errors.Is(err, redis.ErrPoolTimeout) {
+		return err
 	}
 	if ctx.Err() == nil && s.brk.Fail() {
 		s.log.Warn("memostore: Redis is not answering; carrying on without it", "path", s.loc, "err", err)
