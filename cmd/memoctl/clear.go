@@ -4,33 +4,47 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/memostore/memostore/internal/control"
 
 	"github.com/memostore/memostore/store"
+	"github.com/memostore/memostore/store/redisstore"
 )
 
-const clearUsage = `usage: memoctl clear [--namespace NAME] [--expired] PATH
+const clearUsage = `usage: memoctl clear [--namespace NAME] [--expired] [--stale [--grace D]] PATH
 
 Deletes the entries of one namespace, or of every namespace, and resets their
 counters; namespaces keep their versions and types. With --expired, deletes
 only the entries that have expired (as memoctl sweep). On a store held by a
 running process, the clear goes through that process, which clears its
 memory tiers too: its next call recomputes. On Redis (PATH is a redis://
-URL), the clear deletes the namespace's keys a page at a time (SCAN and
-UNLINK) and every process sharing the server empties its memory tier.
+URL), the clear raises the namespace's generation, so that no process reads
+its entries again, and every process sharing the server empties its memory
+tier; then memoctl deletes the old keys, a page at a time (SCAN and UNLINK).
+
+With --stale (Redis only), deletes now what the processes sharing the server
+would delete in the background: the entries of versions that no process has
+used for the grace period, and those of generations older than a clear.
 
   --namespace NAME  clear only this namespace
-  --expired         delete only expired entries`
+  --expired         delete only expired entries
+  --stale           delete the entries of stale versions and old generations
+  --grace D         with --stale: a version unused for D is stale (default 24h)`
 
 // RunClear runs memoctl clear.
 func RunClear(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("clear")
 	only := fs.String("namespace", "", "clear only this namespace")
 	expired := fs.Bool("expired", false, "delete only expired entries")
+	stale := fs.Bool("stale", false, "delete the entries of stale versions and old generations")
+	grace := fs.Duration("grace", redisstore.DefaultVersionGrace, "with --stale: a version unused for this long is stale")
 	path, err := parsePath(fs, args)
 	if err != nil {
 		return err
+	}
+	if *stale {
+		return clearStale(ctx, path, *only, *expired, *grace, stdout)
 	}
 	if *expired {
 		if *only != "" {
@@ -68,6 +82,22 @@ func RunClear(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
+// clearStale runs memoctl clear --stale on the Redis server at path.
+func clearStale(ctx context.Context, path, only string, expired bool, grace time.Duration, stdout io.Writer) error {
+	if only != "" || expired {
+		return usagef("--stale clears every namespace's stale keys; it takes no --namespace or --expired")
+	}
+	if !store.IsURL(path) {
+		return usagef("--stale applies to Redis (a redis:// URL): a file keeps one version of each namespace")
+	}
+	n, err := redisstore.ClearStale(ctx, path, grace)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "deleted %d keys of stale versions and old generations\n", n)
+	return nil
+}
+
 func clearOffline(ctx context.Context, s *store.Store, only string, stderr io.Writer) ([]store.NamespaceStats, error) {
 	var cleared []store.NamespaceStats
 	st, err := s.StatsContext(ctx)
@@ -83,6 +113,12 @@ func clearOffline(ctx context.Context, s *store.Store, only string, stderr io.Wr
 	defer finish()
 	if err := s.Clear(ctx, only); err != nil {
 		return nil, err
+	}
+	if s.Backend() == "redis" {
+		// The old keys go in the background (see redisstore): wait.
+		if err := s.Flush(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return cleared, nil
 }

@@ -51,15 +51,23 @@ func TestRedisClearReachesOtherProcesses(t *testing.T) {
 }
 
 // TestRedisSubscriptionRestored: a clear published while a process's
-// subscription was down never reaches it, so the process purges its
-// memory tiers when the subscription is restored.
+// subscription was down never reaches it, so the process checks the
+// generations when the subscription is restored, and purges the memory
+// tiers of the namespaces cleared meanwhile.
 func TestRedisSubscriptionRestored(t *testing.T) {
 	srv := redistest.Start(t)
 	s := openStore(t, srv.URL())
 	tier := &mtesting.Tier{}
-	mtesting.OpenNS(t, s.Store, "sub").Attach(tier)
+	ns := mtesting.OpenNS(t, s.Store, "sub")
+	ns.Attach(tier)
 	time.Sleep(100 * time.Millisecond) // subscribed
-	if err := redistest.Client(t, srv.URL()).Do(context.Background(), "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+	c := redistest.Client(t, srv.URL())
+	ctx := context.Background()
+	// A Clear whose message is lost, and the subscription goes.
+	if err := c.Incr(ctx, nsOf(t, ns).genKey).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(15 * time.Second)

@@ -12,8 +12,8 @@ import (
 )
 
 // Flush pushes the counts gathered in this process to the server, and
-// waits for the deletions of old versions' keys that claims in this
-// process started (see startDrop).
+// waits for the reclamations of keys no one reads that this process
+// started (see startReclaim).
 func (s *redisStore) Flush(ctx context.Context) error {
 	if err := s.checkOpen(); err != nil {
 		return err
@@ -26,7 +26,7 @@ func (s *redisStore) Flush(ctx context.Context) error {
 		err = s.outcome(ctx, err)
 	}
 	if err == nil {
-		err = s.waitDrops(ctx)
+		err = s.waitReclaims(ctx)
 	}
 	if err != nil {
 		return fmt.Errorf("store: flush %s: %w", s.loc, err)
@@ -36,12 +36,14 @@ func (s *redisStore) Flush(ctx context.Context) error {
 
 // runCounters pushes the counts gathered here every countsInterval,
 // until ctx ends. While the server is out, it also probes it, so that an
-// idle process learns when the server is back (and purges its memory
-// tiers: see outcome).
+// idle process learns when the server is back (and checks whether it
+// missed a Clear: see outcome). Every reclaimInterval, it reclaims the
+// keys no one reads in the namespaces claimed here (see reclaimDue).
 func (s *redisStore) runCounters(ctx context.Context) {
 	defer s.wg.Done()
 	t := time.NewTicker(countsInterval)
 	defer t.Stop()
+	lastReclaim := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -49,6 +51,10 @@ func (s *redisStore) runCounters(ctx context.Context) {
 		case <-t.C:
 			if !s.brk.Allow() {
 				continue
+			}
+			if time.Since(lastReclaim) >= reclaimInterval {
+				lastReclaim = time.Now()
+				s.reclaimDue(ctx)
 			}
 			sent, err := s.pushCounts(ctx)
 			if !sent && s.brk.Down() {
@@ -67,7 +73,11 @@ func (s *redisStore) runCounters(ctx context.Context) {
 // server's hashes, in one round trip, and reports whether it sent any:
 // with nothing to send it does not ask the server, and its nil error says
 // nothing of the server. Counts that fail to go stay here for the next
-// push.
+// push. The same round trip marks the pushing namespaces' versions used
+// now, and puts back what the server may have lost (FLUSHALL, a restart
+// without persistence, an eviction): the format key, the namespaces set,
+// the meta hashes and the generations known here, none of them
+// overwritten if present.
 func (s *redisStore) pushCounts(ctx context.Context) (sent bool, err error) {
 	s.pushMu.Lock()
 	defer s.pushMu.Unlock()
@@ -90,8 +100,20 @@ func (s *redisStore) pushCounts(ctx context.Context) (sent bool, err error) {
 	if len(pushes) == 0 {
 		return false, nil
 	}
+	now := s.opts.Clock.Now().UnixMilli()
 	_, err = s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		pl.SetNX(ctx, s.prefix+":format", RedisFormatVersion, 0)
+		if g := s.gen.Load(); g > 0 {
+			pl.SetNX(ctx, s.genKey(), g, 0)
+		}
 		for _, p := range pushes {
+			n := p.sp
+			pl.SAdd(ctx, s.namespacesKey(), n.name)
+			pl.Eval(ctx, hsetIfMissingSrc, []string{n.metaKey}, n.metaFields()...)
+			pl.HSet(ctx, n.versionsKey, n.ver, now)
+			if g := n.gens().ns; g > 0 {
+				pl.SetNX(ctx, n.genKey, g, 0)
+			}
 			for _, f := range counterFields {
 				if v := *f.of(&p.counts); v != 0 {
 					pl.HIncrBy(ctx, p.sp.countKey, f.name, v)
@@ -113,6 +135,10 @@ func (s *redisStore) pushCounts(ctx context.Context) (sent bool, err error) {
 	s.mu.Unlock()
 	return true, nil
 }
+
+// hsetIfMissingSrc sets the fields ARGV (name, value, ...) of the hash
+// KEYS[1] if it does not exist.
+const hsetIfMissingSrc = `if redis.call("EXISTS", KEYS[1]) == 0 then redis.call("HSET", KEYS[1], unpack(ARGV)) end return 0`
 
 // unpushed returns what n counted that the server's counts do not hold
 // yet: its deltas, d, plus what its memory tier counted since the last

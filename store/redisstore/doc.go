@@ -13,19 +13,35 @@
 // (Cluster, Sentinel, TLS with its own CA, ACL users). A program that
 // never imports this package does not link go-redis.
 //
-// Each entry is kept in its own key, PREFIX:NAMESPACE:VERSION:d:KEY,
+// Each entry is kept in its own key, PREFIX:NAMESPACE:VERSION:GEN:d:KEY,
 // holding the same checksummed record as a file does, with a native Redis
 // TTL for expiry: there is nothing to sweep. Namespace metadata and
 // counters live in hashes (PREFIX:NAMESPACE:meta, PREFIX:NAMESPACE:counts;
-// counters are added with HINCRBY). VERSION is a fingerprint of the
-// namespace's version and key and value types: a claim with another
-// version or other types moves the namespace to new keys at once, and the
-// old ones, never read again, are deleted in the background (Flush waits
-// for it; a Close cuts it short, and the next claim of the namespace, in
-// any process, takes it up again). Clear deletes incrementally with SCAN
-// and UNLINK, and tells every process sharing the server to empty its
-// memory tier. When several processes miss on one key
-// at once, one computes and the others wait for its result (see
+// counters are added with HINCRBY).
+//
+// VERSION is a fingerprint of the namespace's version and key and value
+// types. Versions coexist: in a rolling deploy, processes of the old and
+// the new version share the server, each reading only its own version's
+// entries; a claim deletes nothing. The entries of a version that no
+// process has used for WithVersionGrace (DefaultVersionGrace, 24 hours)
+// are deleted in the background; memoctl clear --stale (see ClearStale)
+// deletes them at once.
+//
+// GEN is STORE.NS, two generations: the store's (PREFIX:gen) and the
+// namespace's (PREFIX:NAMESPACE:gen). Clear raises one of them, in one
+// command, and returns in three round trips however many keys the server
+// holds: every lookup reads the generations with the entry (one MGET), so
+// that after Clear returns no process reads an entry written before it,
+// even by a Put that was in flight. The old entries are deleted in the
+// background, a page of SCAN at a time (Flush waits for it; Close cuts it
+// short, and the next one goes on).
+//
+// The control keys (the format key, the namespaces set, the meta hashes,
+// the generations) are put back by the commands a process sends anyway
+// (every Put, every push of counters) when the server loses them: after
+// FLUSHALL, a restart without persistence, or an eviction under
+// allkeys-lru. Clear needs none of them. When several processes miss on
+// one key at once, one computes and the others wait for its result (see
 // store.Namespace.Acquire).
 //
 // Writes go straight to the server, one round trip per Put (the record and
@@ -35,11 +51,14 @@
 // the store then leaves the server alone for a short, growing back-off,
 // and callers carry on without it: lookups miss, writes are dropped
 // (store.ErrUnavailable), and both are counted; the outage is logged
-// once. The client reconnects by itself. A Clear reaches the other
-// processes through Redis Pub/Sub, which delivers at most once: a process
-// cut off from the server at that moment misses it, so a process purges
-// its memory tiers when the server answers it again after an outage, and
-// when its subscription is restored.
+// once. Waiting for a free connection of the client's pool is no outage:
+// the caller carries on without the server, and the others go on using
+// it. The client reconnects by itself. A Clear reaches the other
+// processes' memory tiers through Redis Pub/Sub, which delivers at most
+// once: a process cut off from the server at that moment misses it, so
+// when the server answers it again after an outage, and when its
+// subscription is restored, a process reads the generations and purges
+// the memory tiers of the namespaces cleared meanwhile, and only those.
 //
 // # Caveats
 //

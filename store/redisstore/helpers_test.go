@@ -40,6 +40,10 @@ func openStore(tb testing.TB, url string, opts ...store.Option) *testStore {
 			return nil, err
 		}
 		rd = d.(*redisStore)
+		if len(openedBy(tb.Name())) == 0 {
+			// A test run again (-count) has the same name.
+			tb.Cleanup(func() { opened.Delete(tb.Name()) })
+		}
 		opened.Store(tb.Name(), append(openedBy(tb.Name()), rd))
 		return d, nil
 	}, append([]store.Option{store.WithLogger(nil)}, opts...)...)

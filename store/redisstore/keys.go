@@ -38,15 +38,6 @@ func globEscape(s string) string {
 	return b.String()
 }
 
-// unlinkMatching deletes the keys that match pattern, a page of SCAN at a
-// time. It never uses KEYS or FLUSHDB: the server stays responsive however
-// many keys there are.
-func (s *redisStore) unlinkMatching(ctx context.Context, pattern string) error {
-	return s.scan(ctx, pattern, func(keys []string) error {
-		return s.rdb.Unlink(ctx, keys...).Err()
-	})
-}
-
 // scan calls page with each page of the keys that match pattern, as SCAN
 // returns them (never empty), until the scan is done or page returns an
 // error, which scan returns.
@@ -68,3 +59,7 @@ func (s *redisStore) scan(ctx context.Context, pattern string, page func(keys []
 		cursor = next
 	}
 }
+
+// verBase returns PREFIX:NAME:VERSION:, which starts every key of n's
+// version.
+func (n *redisNS) verBase() string { return n.base + n.ver + ":" }

@@ -23,7 +23,7 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, decode driver.DecodeF
 	if s.checkOpen() != nil || !s.brk.Allow() {
 		return false, nothing, nil
 	}
-	k, lockKey := n.data+string(key), n.lock+string(key)
+	lockKey := n.lock + string(key)
 	var t [16]byte
 	_, _ = rand.Read(t[:])
 	token := hex.EncodeToString(t[:])
@@ -50,12 +50,14 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, decode driver.DecodeF
 	for {
 		var (
 			setnx *redis.BoolCmd
-			get   *redis.StringCmd
+			get   *redis.SliceCmd
 			pttl  *redis.DurationCmd
 		)
+		g := n.gens()
+		k := g.data + string(key)
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			setnx = p.SetNX(ctx, lockKey, token, s.opts.lockTTL)
-			get = p.Get(ctx, k)
+			get = p.MGet(ctx, s.genKey(), n.genKey, k)
 			pttl = p.PTTL(ctx, lockKey)
 			return nil
 		})
@@ -74,8 +76,14 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, decode driver.DecodeF
 			n.held.Store(lockKey, token)
 		}
 		// The key may have been stored since the caller's miss: by the
-		// holder this one waited for, or by one that came and went.
-		rec, _ := get.Bytes()
+		// holder this one waited for, or by one that came and went. Not
+		// if a Clear raised the generations: it is then of an older one.
+		var rec []byte
+		if vals := get.Val(); len(vals) == 3 && !n.learn(g, vals[0], vals[1]) {
+			if v, ok := vals[2].(string); ok {
+				rec = []byte(v)
+			}
+		}
 		if n.decodeFound(ctx, k, key, rec, decode) {
 			if got {
 				release()

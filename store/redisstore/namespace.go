@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -17,31 +18,27 @@ import (
 
 // A redisNS is a namespace of the Redis backend.
 type redisNS struct {
-	s        *redisStore
-	name     string
-	spec     driver.NamespaceSpec
-	ver      string // fingerprint of spec, the VERSION part of its keys
-	base     string // PREFIX:NAME: (NAME with ':' escaped)
-	data     string // PREFIX:NAME:VERSION:d:
-	lock     string // PREFIX:NAME:VERSION:l:
-	metaKey  string // PREFIX:NAME:meta
-	countKey string // PREFIX:NAME:counts
+	s           *redisStore
+	name        string
+	spec        driver.NamespaceSpec
+	ver         string // fingerprint of spec, the VERSION part of its keys
+	base        string // PREFIX:NAME: (NAME with ':' escaped)
+	lock        string // PREFIX:NAME:VERSION:l:
+	metaKey     string // PREFIX:NAME:meta
+	countKey    string // PREFIX:NAME:counts
+	genKey      string // PREFIX:NAME:gen
+	versionsKey string // PREFIX:NAME:versions
 
-	held   sync.Map          // computation locks held here: lock key → token
-	d      tally.Deltas      // counted here, not yet pushed
-	tier   driver.MemoryTier // guarded by s.mu
-	pulled tally.Counts      // the tier's counts already pushed; guarded by s.mu
-
-	// dropped is closed when the deletion of other versions' keys that
-	// the claim started has ended; nil if it started none. Guarded by s.mu.
-	dropped chan struct{}
+	gen    atomic.Pointer[gens] // the generations known here (see gens)
+	held   sync.Map             // computation locks held here: lock key → token
+	d      tally.Deltas         // counted here, not yet pushed
+	tier   driver.MemoryTier    // guarded by s.mu
+	pulled tally.Counts         // the tier's counts already pushed; guarded by s.mu
 }
 
 // Namespace claims the namespace name for this process (see
-// Store.Namespace), in two round trips. A changed spec moves the
-// namespace to new keys; the old ones are deleted in the background (see
-// startDrop): how long a claim takes does not depend on how many keys the
-// server holds.
+// Store.Namespace), in two round trips, however many keys the server
+// holds. Other versions of the namespace keep their entries (see claim).
 func (s *redisStore) Namespace(ctx context.Context, name string, spec driver.NamespaceSpec) (driver.Namespace, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
@@ -71,60 +68,75 @@ func (s *redisStore) newNS(name string, spec driver.NamespaceSpec) *redisNS {
 	ver := fingerprint(spec)
 	return &redisNS{
 		s: s, name: name, spec: spec, ver: ver, base: base,
-		data:     base + ver + ":d:",
-		lock:     base + ver + ":l:",
-		metaKey:  base + "meta",
-		countKey: base + "counts",
+		lock:        base + ver + ":l:",
+		metaKey:     base + "meta",
+		countKey:    base + "counts",
+		genKey:      base + "gen",
+		versionsKey: base + "versions",
 	}
 }
 
-// claim records sp's spec on the server. If another spec was recorded,
-// its entries are dropped and the drop is logged: they are never read
-// again, as every key holds its version's fingerprint, and they are
-// deleted in the background (see startDrop). The meta hash's dropping
-// field marks a deletion not yet done, which a claim of the same spec
-// takes up again.
+// metaFields returns the fields of n's meta hash, as of now.
+func (n *redisNS) metaFields() []any {
+	return []any{
+		"version", n.spec.Version, "key_type", n.spec.KeyType, "key_id", n.spec.KeyID,
+		"value_type", n.spec.ValueType, "value_id", n.spec.ValueID,
+		"fingerprint", n.ver, "created", strconv.FormatInt(n.s.opts.Clock.Now().UnixNano(), 10),
+	}
+}
+
+// claim records sp's spec in the namespace's meta hash, marks its version
+// used now in the versions hash, and learns the generations. Versions
+// coexist, as in a rolling deploy: every key holds its version's
+// fingerprint, so that no version reads another's entries, and a claim
+// deletes none. The entries of a version that no process has used for
+// the grace period (WithVersionGrace) are reclaimed in the background: a
+// claim that finds one starts it (see startReclaim).
 func (s *redisStore) claim(ctx context.Context, sp *redisNS) error {
-	meta, err := s.rdb.HGetAll(ctx, sp.metaKey).Result()
+	var (
+		meta     *redis.MapStringStringCmd
+		versions *redis.MapStringStringCmd
+		gen      *redis.SliceCmd
+	)
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		meta = p.HGetAll(ctx, sp.metaKey)
+		versions = p.HGetAll(ctx, sp.versionsKey)
+		gen = p.MGet(ctx, s.genKey(), sp.genKey)
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	old := meta["fingerprint"]
-	if old == sp.ver {
-		if err := s.rdb.SAdd(ctx, s.namespacesKey(), sp.name).Err(); err != nil {
-			return err
-		}
-		if meta["dropping"] != "" {
-			s.startDrop(sp) // cut short by a Close, or failed
-		}
-		return nil
-	}
-	fields := map[string]any{
-		"version": sp.spec.Version, "key_type": sp.spec.KeyType, "key_id": sp.spec.KeyID,
-		"value_type": sp.spec.ValueType, "value_id": sp.spec.ValueID,
-		"fingerprint": sp.ver, "created": strconv.FormatInt(s.opts.Clock.Now().UnixNano(), 10),
-	}
-	if old != "" {
-		s.log.Warn("memostore: namespace changed; dropping its entries",
-			"path", s.loc, "namespace", sp.name,
-			"old_version", meta["version"], "new_version", sp.spec.Version,
-			"old_key", meta["key_type"], "new_key", sp.spec.KeyType,
-			"old_value", meta["value_type"], "new_value", sp.spec.ValueType)
-		fields["dropping"] = "1"
-	}
+	now := s.opts.Clock.Now()
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, sp.countKey)
-		p.HSet(ctx, sp.metaKey, fields)
+		if meta.Val()["fingerprint"] != sp.ver {
+			p.HSet(ctx, sp.metaKey, sp.metaFields()...)
+		}
+		p.HSet(ctx, sp.versionsKey, sp.ver, now.UnixMilli())
 		p.SAdd(ctx, s.namespacesKey(), sp.name)
 		return nil
 	})
-	if err == nil && old != "" {
-		s.startDrop(sp)
+	if err != nil {
+		return err
 	}
-	return err
+	if old := meta.Val(); old["fingerprint"] != "" && old["fingerprint"] != sp.ver {
+		s.log.Info("memostore: namespace claimed at another version; the other's entries stay until no process has used it for the grace period",
+			"path", s.loc, "namespace", sp.name,
+			"old_version", old["version"], "new_version", sp.spec.Version,
+			"old_key", old["key_type"], "new_key", sp.spec.KeyType,
+			"old_value", old["value_type"], "new_value", sp.spec.ValueType,
+			"grace", s.opts.grace)
+	}
+	g := gen.Val()
+	sp.learn(sp.gens(), g[0], g[1])
+	if len(staleVersions(versions.Val(), sp.ver, now, s.opts.grace)) > 0 {
+		s.startReclaim(globEscape(sp.base) + "*")
+	}
+	return nil
 }
 
-// Lookup reads key from the server (see Namespace.Lookup).
+// Lookup reads key from the server, with the generations, in one round
+// trip (see Namespace.Lookup); a second one if a Clear changed them.
 func (n *redisNS) Lookup(ctx context.Context, key []byte, decode driver.DecodeFunc) (bool, error) {
 	s := n.s
 	if err := s.checkOpen(); err != nil {
@@ -134,8 +146,18 @@ func (n *redisNS) Lookup(ctx context.Context, key []byte, decode driver.DecodeFu
 		n.d.ReadErrors.Add(1)
 		return false, nil
 	}
-	k := n.data + string(key)
-	rec, err := s.rdb.Get(ctx, k).Bytes()
+	g := n.gens()
+	vals, err := s.rdb.MGet(ctx, s.genKey(), n.genKey, g.data+string(key)).Result()
+	var rec []byte
+	if err == nil {
+		if n.learn(g, vals[0], vals[1]) {
+			// A Clear: what was read is of an older generation.
+			g = n.gens()
+			rec, err = s.rdb.Get(ctx, g.data+string(key)).Bytes()
+		} else if v, ok := vals[2].(string); ok {
+			rec = []byte(v)
+		}
+	}
 	if err = s.outcome(ctx, err); err != nil && !errors.Is(err, redis.Nil) {
 		if err == driver.ErrClosed {
 			return false, driver.ErrClosed
@@ -143,7 +165,7 @@ func (n *redisNS) Lookup(ctx context.Context, key []byte, decode driver.DecodeFu
 		n.d.ReadErrors.Add(1)
 		return false, nil
 	}
-	return n.decodeFound(ctx, k, key, rec, decode), nil
+	return n.decodeFound(ctx, g.data+string(key), key, rec, decode), nil
 }
 
 // decodeFound decodes rec, the record read from the Redis key k (nil if absent)
@@ -168,8 +190,9 @@ func (n *redisNS) decodeFound(ctx context.Context, k string, key, rec []byte, de
 	return false
 }
 
-// Put writes rec under key with its TTL, and counts the write, in one
-// round trip (see Namespace.Put).
+// Put writes rec under key with its TTL, in the generations known here,
+// and counts the write, in one round trip (see Namespace.Put). A Clear
+// that raised the generations meanwhile makes the write unread.
 func (n *redisNS) Put(ctx context.Context, key, rec []byte) error {
 	s := n.s
 	if err := s.checkOpen(); err != nil {
@@ -196,9 +219,12 @@ func (n *redisNS) Put(ctx context.Context, key, rec []byte) error {
 	// the lock stays held here for the caller's release to delete.
 	lockKey := n.lock + string(key)
 	token, locked := n.held.Load(lockKey)
+	// The namespaces set is put back by every Put, should the server have
+	// lost it.
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, n.data+string(key), rec, ttl)
+		p.Set(ctx, n.gens().data+string(key), rec, ttl)
 		p.HIncrBy(ctx, n.countKey, "writes", 1)
+		p.SAdd(ctx, s.namespacesKey(), n.name)
 		if locked {
 			p.Eval(ctx, delIfEqualSrc, []string{lockKey}, token)
 		}
@@ -220,7 +246,7 @@ func (n *redisNS) Delete(ctx context.Context, key []byte) error {
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
-	if err := s.outcome(ctx, s.rdb.Unlink(ctx, n.data+string(key)).Err()); err != nil {
+	if err := s.outcome(ctx, s.rdb.Unlink(ctx, n.gens().data+string(key)).Err()); err != nil {
 		return fmt.Errorf("store: delete in %q: %w", n.name, err)
 	}
 	return nil

@@ -28,7 +28,7 @@ func TestRedisLayout(t *testing.T) {
 	rec := mtesting.Record("k", clock.Nanos(), clock.Nanos()+int64(time.Hour), "v")
 	mtesting.Put(t, ns, "k", rec)
 	ver := fingerprint(mtesting.Spec("1"))
-	dataKey := prefix + ":lay%3Aout:" + ver + ":d:" + string(mtesting.Key("k"))
+	dataKey := prefix + ":lay%3Aout:" + ver + ":0.0:d:" + string(mtesting.Key("k"))
 	got, err := c.Get(ctx, dataKey).Bytes()
 	if err != nil || !bytes.Equal(got, rec) {
 		t.Fatalf("GET %q = %x, %v; want the record %x", dataKey, got, err, rec)
@@ -37,7 +37,7 @@ func TestRedisLayout(t *testing.T) {
 		t.Errorf("PTTL = %v, want about 1h", ttl)
 	}
 	mtesting.Put(t, ns, "forever", mtesting.Record("forever", clock.Nanos(), 0, "v"))
-	if ttl := c.PTTL(ctx, prefix+":lay%3Aout:"+ver+":d:"+string(mtesting.Key("forever"))).Val(); ttl != -1 {
+	if ttl := c.PTTL(ctx, prefix+":lay%3Aout:"+ver+":0.0:d:"+string(mtesting.Key("forever"))).Val(); ttl != -1 {
 		t.Errorf("PTTL of an entry without TTL = %v, want none (-1)", ttl)
 	}
 	meta := c.HGetAll(ctx, prefix+":lay%3Aout:meta").Val()
@@ -63,7 +63,7 @@ func TestRedisTTL(t *testing.T) {
 	mtesting.Put(t, ns, "k", mtesting.Record("k", now, now+int64(150*time.Millisecond), "v"))
 	mtesting.WantValue(t, ns, "k", "v")
 	c := redistest.Client(t, url)
-	dataKey := nsOf(t, ns).data + string(mtesting.Key("k"))
+	dataKey := nsOf(t, ns).gens().data + string(mtesting.Key("k"))
 	deadline := time.Now().Add(5 * time.Second)
 	for c.Exists(context.Background(), dataKey).Val() != 0 {
 		if time.Now().After(deadline) {
@@ -102,9 +102,9 @@ func TestRedisRoundTrips(t *testing.T) {
 		}
 	})
 	before := rt.cmds.Load()
-	step("put (record, counter, lock release)", 1, func() { mtesting.Put(t, ns, "k", mtesting.Record("k", 1, 0, "v")) })
-	if got := rt.cmds.Load() - before; got != 3 {
-		t.Errorf("the put's pipeline held %d commands, want 3", got)
+	step("put (record, counter, namespaces set, lock release)", 1, func() { mtesting.Put(t, ns, "k", mtesting.Record("k", 1, 0, "v")) })
+	if got := rt.cmds.Load() - before; got != 4 {
+		t.Errorf("the put's pipeline held %d commands, want 4", got)
 	}
 	step("release after put", 0, release)
 	step("lookup (hit)", 1, func() { mtesting.WantValue(t, ns, "k", "v") })
@@ -167,13 +167,14 @@ func (g *scanGate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 
 // oldVersion claims namespace name at version 1 in a store of its own on
 // url under prefix, stores "k" there and n more keys, closes that store,
-// and returns the data key prefix of version 1.
+// and returns the prefix of version 1's keys.
 func oldVersion(t *testing.T, url, prefix, name string, n int) (data string) {
 	t.Helper()
 	s := openStore(t, url, WithPrefix(prefix))
 	ns := mtesting.OpenNS(t, s.Store, name)
 	mtesting.Put(t, ns, "k", mtesting.Record("k", 1, 0, "v1"))
-	data = nsOf(t, ns).data
+	sp := s.rd.claimed1(name)
+	data = sp.gens().data
 	ctx := context.Background()
 	_, err := redistest.Client(t, url).Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range n {
@@ -185,7 +186,7 @@ func oldVersion(t *testing.T, url, prefix, name string, n int) (data string) {
 		t.Fatal(err)
 	}
 	mtesting.CloseStore(t, s.Store)
-	return data
+	return sp.verBase()
 }
 
 // claimWithin claims name at version on s, and fails the test if the
@@ -221,82 +222,4 @@ func keysLeft(t *testing.T, url, prefix string) int {
 		t.Fatal(err)
 	}
 	return len(keys)
-}
-
-// TestRedisClaimIsBounded: claiming a namespace whose version changed
-// does not wait for the old version's keys to be deleted (a SCAN of the
-// whole database): they are deleted in the background, gone after Flush,
-// and never returned meanwhile.
-func TestRedisClaimIsBounded(t *testing.T) {
-	url := redistest.URL(t)
-	prefix := redistest.Prefix(t, url)
-	old := oldVersion(t, url, prefix, "big", 5000)
-
-	s := openStore(t, url, WithPrefix(prefix))
-	g := gateScans(t, s)
-	ns := claimWithin(t, s, "big", "2")
-	if n := keysLeft(t, url, old); n != 5001 {
-		t.Errorf("%d keys of version 1 left before the deletion ran, want all 5001", n)
-	}
-	mtesting.WantMiss(t, ns, "k") // version 1's value is never returned
-	mtesting.Put(t, ns, "new", mtesting.Record("new", 1, 0, "v2"))
-
-	g.release()
-	mtesting.Flush(t, s.Store)
-	if g.scans.Load() == 0 {
-		t.Error("no SCAN went through the gate")
-	}
-	if n := keysLeft(t, url, old); n != 0 {
-		t.Errorf("%d keys of version 1 left after Flush, want none", n)
-	}
-	mtesting.WantValue(t, ns, "new", "v2")
-	if st := mtesting.NSStats(t, s.Store, "big"); st.Version != "2" || st.Writes != 1 {
-		t.Errorf("namespace after the drop: version %q, %d writes; want 2, 1", st.Version, st.Writes)
-	}
-}
-
-// TestRedisDropResumed: a deletion of an old version's keys cut short by
-// Close is taken up again by the next claim of the namespace, in any
-// process.
-func TestRedisDropResumed(t *testing.T) {
-	url := redistest.URL(t)
-	prefix := redistest.Prefix(t, url)
-	old := oldVersion(t, url, prefix, "resumed", 100)
-
-	a := openStore(t, url, WithPrefix(prefix))
-	gateScans(t, a) // never opened: the deletion waits until Close
-	claimWithin(t, a, "resumed", "2")
-	mtesting.CloseStore(t, a.Store)
-	if n := keysLeft(t, url, old); n != 101 {
-		t.Fatalf("%d keys of version 1 left, want all 101: Close did not cut the deletion short", n)
-	}
-
-	b := openStore(t, url, WithPrefix(prefix))
-	claimWithin(t, b, "resumed", "2")
-	mtesting.Flush(t, b.Store)
-	if n := keysLeft(t, url, old); n != 0 {
-		t.Errorf("%d keys of version 1 left after the next claim and Flush, want none", n)
-	}
-}
-
-// TestRedisDropStopsAtNextVersion: a deletion of old versions' keys stops
-// once another process has moved the namespace on to yet another version,
-// whose keys it would otherwise take for old ones.
-func TestRedisDropStopsAtNextVersion(t *testing.T) {
-	url := redistest.URL(t)
-	prefix := redistest.Prefix(t, url)
-	oldVersion(t, url, prefix, "moving", 10)
-
-	a := openStore(t, url, WithPrefix(prefix))
-	g := gateScans(t, a)
-	claimWithin(t, a, "moving", "2")
-
-	b := openStore(t, url, WithPrefix(prefix))
-	ns3 := claimWithin(t, b, "moving", "3")
-	mtesting.Flush(t, b.Store)
-	mtesting.Put(t, ns3, "k3", mtesting.Record("k3", 1, 0, "v3"))
-
-	g.release()
-	mtesting.Flush(t, a.Store)
-	mtesting.WantValue(t, ns3, "k3", "v3")
 }

@@ -28,6 +28,10 @@ const (
 	// countsInterval is how often a store adds the counts it gathered
 	// (hits, misses, ...) to the server's counters.
 	countsInterval = time.Second
+
+	// DefaultVersionGrace is how long the entries of a version of a
+	// namespace that no process uses are kept (see WithVersionGrace).
+	DefaultVersionGrace = 24 * time.Hour
 )
 
 // config is what Open and the options here set, besides the common
@@ -38,11 +42,12 @@ type config struct {
 	timeout  time.Duration
 	lockTTL  time.Duration
 	lockWait time.Duration
+	grace    time.Duration
 }
 
 // settings applies o's Redis options to the defaults.
 func settings(o driver.Options) config {
-	c := config{Options: o, timeout: DefaultTimeout, lockTTL: DefaultLockTTL, lockWait: DefaultLockWait}
+	c := config{Options: o, timeout: DefaultTimeout, lockTTL: DefaultLockTTL, lockWait: DefaultLockWait, grace: DefaultVersionGrace}
 	for _, apply := range o.Own {
 		apply(&c)
 	}
@@ -98,6 +103,20 @@ func WithLockWait(d time.Duration) store.Option {
 	return option("WithLockWait", func(c *config) {
 		if d > 0 {
 			c.lockWait = d
+		}
+	})
+}
+
+// WithVersionGrace sets how long the entries of a version of a namespace
+// are kept after the last process that used it stopped (a claim, or any
+// count pushed, marks a version used). Versions coexist, so that a rolling
+// deploy runs the old and the new side by side with their caches; the
+// entries of a version unused for longer are deleted in the background.
+// The default is DefaultVersionGrace; zero or less means the default.
+func WithVersionGrace(d time.Duration) store.Option {
+	return option("WithVersionGrace", func(c *config) {
+		if d > 0 {
+			c.grace = d
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -156,13 +157,14 @@ func TestRedisStalledServer(t *testing.T) {
 // nothing that did not reach it (a store.Stats refused by the breaker, a Flush
 // with nothing to push) is taken for an answer: the memory tiers are
 // kept. Once it answers again, an idle process notices by itself (the
-// counter loop probes it) and purges them once, as clears may have been
-// missed.
+// counter loop probes it) and purges them once, as a clear was missed
+// (the generations tell).
 func TestRedisFrozenServer(t *testing.T) {
 	srv := redistest.Start(t)
 	s := openStore(t, srv.URL(), WithTimeout(100*time.Millisecond))
 	tier := &mtesting.Tier{}
-	mtesting.OpenNS(t, s.Store, "frozen").Attach(tier)
+	ns := mtesting.OpenNS(t, s.Store, "frozen")
+	ns.Attach(tier)
 	ctx := context.Background()
 	srv.Freeze()
 	if _, err := s.StatsContext(ctx); err == nil { // opens the breaker
@@ -179,6 +181,10 @@ func TestRedisFrozenServer(t *testing.T) {
 		t.Fatalf("the memory tier was purged %d times while the server was frozen", n)
 	}
 	srv.Thaw()
+	// A Clear whose message this process missed.
+	if err := redistest.Client(t, srv.URL()).Incr(ctx, nsOf(t, ns).genKey).Err(); err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(15 * time.Second)
 	for tier.Purges.Load() == 0 {
 		if time.Now().After(deadline) {
@@ -189,5 +195,79 @@ func TestRedisFrozenServer(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if n := tier.Purges.Load(); n != 1 {
 		t.Errorf("purged %d times when the server came back, want once", n)
+	}
+}
+
+// TestRedisSlowReplyKeepsMemoryTiers: a reply slower than the timeout
+// opens the breaker, but when the server answers again the memory tiers
+// are purged only if a clear happened meanwhile (the generations tell).
+func TestRedisSlowReplyKeepsMemoryTiers(t *testing.T) {
+	for _, cleared := range []bool{false, true} {
+		s, url, _ := openRedisStore(t, WithTimeout(100*time.Millisecond))
+		ns := mtesting.OpenNS(t, s.Store, "slow")
+		tier := &mtesting.Tier{}
+		ns.Attach(tier)
+		mtesting.WantMiss(t, ns, "k")
+		done := stall(t, url, 700*time.Millisecond)
+		mtesting.Lookup(t, ns, "k") // times out
+		if !s.rd.brk.Down() {
+			t.Fatal("a timed-out lookup did not open the breaker")
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if cleared { // a Clear whose message this process missed
+			other := openStore(t, url, WithPrefix(s.rd.prefix))
+			other.rd.sub.Close()
+			if err := other.Clear(context.Background(), "slow"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for s.rd.brk.Down() {
+			if time.Now().After(deadline) {
+				t.Fatal("the breaker did not close")
+			}
+			mtesting.Lookup(t, ns, "k")
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(200 * time.Millisecond)
+		if got := tier.Purges.Load() > 0; got != cleared {
+			t.Errorf("clear meanwhile %v: memory tier purged %v", cleared, got)
+		}
+	}
+}
+
+// TestRedisPoolWaitIsNoOutage: callers that find every connection busy
+// miss, but the server is not taken for down: no breaker, no outage
+// logged, no memory tier purged.
+func TestRedisPoolWaitIsNoOutage(t *testing.T) {
+	url := redistest.URL(t)
+	logOpt, logs := captureLog()
+	s := openStore(t, url+"?pool_size=1", WithPrefix(redistest.Prefix(t, url)), WithTimeout(100*time.Millisecond), logOpt)
+	ns := mtesting.OpenNS(t, s.Store, "pool")
+	tier := &mtesting.Tier{}
+	ns.Attach(tier)
+	busy := make(chan struct{})
+	go func() {
+		defer close(busy)
+		s.rd.rdb.BLPop(context.Background(), time.Second, s.rd.prefix+":nothing")
+	}()
+	time.Sleep(50 * time.Millisecond)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() { mtesting.Lookup(t, ns, "k") })
+	}
+	wg.Wait()
+	<-busy
+	if s.rd.brk.Down() {
+		t.Error("waiting for a connection opened the breaker")
+	}
+	if strings.Contains(logs.String(), "not answering") {
+		t.Errorf("waiting for a connection was logged as an outage: %s", logs)
+	}
+	mtesting.WantMiss(t, ns, "k")
+	if tier.Purges.Load() != 0 {
+		t.Error("the memory tier was purged")
 	}
 }

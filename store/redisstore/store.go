@@ -34,6 +34,9 @@ type redisStore struct {
 	closed atomic.Bool
 	mu     sync.Mutex
 	claims map[string]*redisNS // namespaces claimed in this process
+	gen    atomic.Int64        // the store's generation, as last seen (see gens)
+
+	reclaims []chan struct{} // reclamations started here, for Flush; guarded by mu
 
 	pushMu sync.Mutex // one push of tally.Counts at a time
 
@@ -46,8 +49,8 @@ type redisStore struct {
 	closeErr  error
 }
 
-// Close refuses new operations, stops the goroutines (a deletion of old
-// versions' keys among them: see startDrop), releases the computation
+// Close refuses new operations, stops the goroutines (a reclamation of
+// keys no one reads among them: see startReclaim), releases the computation
 // locks still held, pushes the last counts and closes the client. Counts
 // that fail to go are reported in the error; an operation still running
 // when Close begins may count after the last push, and that count is
@@ -110,19 +113,26 @@ func (s *redisStore) checkOpen() error {
 // ctx, to the breaker, and returns err, or ErrClosed if the store was
 // closed meanwhile. A reply (redis.Nil, an error reply such as OOM) means
 // the server answered; an error after ctx ended is the caller's doing.
-// When the server answers again after an outage, the memory tiers of this
-// process are purged: a Clear published meanwhile did not reach them.
+// When the server answers again after an outage, the generations tell
+// whether a Clear published meanwhile did not reach this process: the
+// memory tiers of the namespaces it cleared are purged (see checkGens),
+// and only those. A wait for a free connection of the client's pool is
+// not the server's failure: the caller carries on without the server,
+// and the breaker stays closed.
 func (s *redisStore) outcome(ctx context.Context, err error) error {
 	var reply redis.Error
 	if err == nil || errors.As(err, &reply) {
 		if s.brk.OK() {
-			s.log.Info("memostore: Redis is answering again; memory tiers purged, as clears may have been missed", "path", s.loc)
-			s.purge("", false)()
+			s.log.Info("memostore: Redis is answering again", "path", s.loc)
+			s.startCheckGens()
 		}
 		return err
 	}
 	if s.closed.Load() {
 		return driver.ErrClosed
+	}
+	if errors.Is(err, redis.ErrPoolTimeout) {
+		return err
 	}
 	if ctx.Err() == nil && s.brk.Fail() {
 		s.log.Warn("memostore: Redis is not answering; carrying on without it", "path", s.loc, "err", err)

@@ -1,0 +1,145 @@
+package redisstore
+
+import (
+	"context"
+	"strconv"
+	"sync/atomic"
+)
+
+// Generations. Every entry's key holds two generations, the store's
+// (PREFIX:gen) and its namespace's (PREFIX:NAME:gen): a Clear of one
+// namespace raises the namespace's, a Clear of all the store's, by one
+// command, and the entries of older generations are never read again
+// (they are reclaimed in the background, see reclaim). A process keeps
+// the generations it last saw and reads them again with every lookup, in
+// the same command (MGET): a Put still in flight when a Clear returns
+// goes to an older generation, which no one reads.
+//
+// A generation missing on the server (after FLUSHALL, a restart without
+// persistence, an eviction) counts as the one this process knew: the
+// counters' push writes it back (SET NX), and a Clear raises the
+// generation above both what the server and what the caller knew.
+
+// genKey returns PREFIX:gen, the store's generation.
+func (s *redisStore) genKey() string { return s.prefix + ":gen" }
+
+// A gens is the pair of generations a namespace's entries are written
+// under, and the key prefixes made from them.
+type gens struct {
+	store, ns int64
+	data      string // PREFIX:NAME:VERSION:STORE.NS:d:
+}
+
+// gens returns the generations n writes and reads under now.
+func (n *redisNS) gens() *gens {
+	g := n.gen.Load()
+	if st := n.s.gen.Load(); g == nil || g.store != st {
+		g = n.setGens(st, 0)
+	}
+	return g
+}
+
+// setGens raises n's generation to ns if it is lower, takes the store's
+// as st, and returns the pair now current.
+func (n *redisNS) setGens(st, ns int64) *gens {
+	for {
+		old := n.gen.Load()
+		cur := int64(0)
+		if old != nil {
+			cur = old.ns
+		}
+		g := &gens{store: st, ns: max(cur, ns)}
+		if old != nil && old.store == g.store && old.ns == g.ns {
+			return old
+		}
+		g.data = n.verBase() + strconv.FormatInt(g.store, 10) + "." + strconv.FormatInt(g.ns, 10) + ":d:"
+		if n.gen.CompareAndSwap(old, g) {
+			return g
+		}
+	}
+}
+
+// raise sets a to v if v is higher, and reports whether it was.
+func raise(a *atomic.Int64, v int64) bool {
+	for {
+		cur := a.Load()
+		if v <= cur {
+			return false
+		}
+		if a.CompareAndSwap(cur, v) {
+			return true
+		}
+	}
+}
+
+// parseGen reads a generation as MGET returns it; missing or not a
+// number is 0.
+func parseGen(v any) int64 {
+	s, _ := v.(string)
+	g, _ := strconv.ParseInt(s, 10, 64)
+	return g
+}
+
+// learn takes the generations the server holds, st and ns (as MGET gives
+// them), and reports whether they are not those of used, the ones a read
+// was made under: what it read is then of an older generation. If
+// either is newer than what this process knew, a Clear happened that it
+// may not have heard of, and its memory tiers are purged: the
+// namespace's, or all of them for the store's.
+func (n *redisNS) learn(used *gens, st, ns any) (changed bool) {
+	s := n.s
+	stRaised := raise(&s.gen, parseGen(st))
+	before := n.gens().ns
+	g := n.setGens(s.gen.Load(), parseGen(ns))
+	switch {
+	case stRaised:
+		s.purge("", false)()
+	case g.ns > before:
+		s.purge(n.name, false)()
+	}
+	return g.store != used.store || g.ns != used.ns
+}
+
+// checkGens reads the generations of the store and of every namespace
+// claimed here, in one round trip, and purges the memory tiers of those
+// a Clear raised: a Clear whose message this process may have missed,
+// while the server did not answer it or its subscription was down. If
+// the server does not answer, it purges them all.
+func (s *redisStore) checkGens(ctx context.Context) {
+	s.mu.Lock()
+	spaces := make([]*redisNS, 0, len(s.claims))
+	keys := []string{s.genKey()}
+	for _, sp := range s.claims {
+		spaces = append(spaces, sp)
+		keys = append(keys, sp.genKey)
+	}
+	s.mu.Unlock()
+	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		s.log.Info("memostore: memory tiers purged, as clears may have been missed", "path", s.loc, "err", err)
+		s.purge("", false)()
+		return
+	}
+	for i, sp := range spaces {
+		sp.learn(sp.gens(), vals[0], vals[i+1])
+	}
+}
+
+// startCheckGens runs checkGens on a goroutine of the store's.
+func (s *redisStore) startCheckGens() {
+	s.spawn(func() {
+		ctx, cancel := context.WithTimeout(s.bg, 2*s.opts.timeout)
+		defer cancel()
+		s.checkGens(ctx)
+	})
+}
+
+// raiseGenSrc raises the generation KEYS[1] by one above both what the
+// server holds and ARGV[1], what the caller knew (more, if the server
+// lost it), and returns it.
+const raiseGenSrc = `local g = tonumber(redis.call("GET", KEYS[1]) or "0") or 0
+local k = tonumber(ARGV[1])
+if k > g then g = k end
+g = g + 1
+redis.call("SET", KEYS[1], g)
+return g`
