@@ -26,9 +26,11 @@ import (
 
 	"github.com/memostore/memostore/internal/control"
 	"github.com/memostore/memostore/internal/mtesting"
+	"github.com/memostore/memostore/internal/redistest"
 	"github.com/memostore/memostore/memo"
 	"github.com/memostore/memostore/store"
 	"github.com/memostore/memostore/store/boltstore"
+	"github.com/memostore/memostore/store/redisstore"
 )
 
 func init() {
@@ -727,16 +729,31 @@ func TestForgetEndsClaims(t *testing.T) {
 // TestRefreshOnceAcrossProcesses: when an entry is due for a refresh
 // (RefreshAfter) in two processes, one refreshes it and the other leaves
 // it to it, then takes its result: fn runs once (two stores in one
-// process here: a holder and its follower).
+// process here: a holder and its follower, or two clients of Redis).
 func TestRefreshOnceAcrossProcesses(t *testing.T) {
-	path := filepath.Join(shortTemp(t), "refresh.db")
+	t.Run("file", func(t *testing.T) {
+		path := filepath.Join(shortTemp(t), "refresh.db")
+		testRefreshOnce(t, func(opts ...store.Option) (*store.Store, error) { return store.Open(path, opts...) })
+	})
+	t.Run("redis", func(t *testing.T) {
+		url := redistest.URL(t)
+		prefix := redistest.Prefix(t, url)
+		testRefreshOnce(t, func(opts ...store.Option) (*store.Store, error) {
+			return store.Open(url, append(opts, redisstore.WithPrefix(prefix))...)
+		})
+	})
+}
+
+// testRefreshOnce is TestRefreshOnceAcrossProcesses with two stores that
+// open opens on one location (on a file, the second follows the first).
+func testRefreshOnce(t *testing.T, open func(...store.Option) (*store.Store, error)) {
 	clock := mtesting.NewFakeClock()
-	holder, err := store.Open(path, store.WithClock(clock))
+	holder, err := open(store.WithClock(clock))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer holder.Close()
-	follower, err := store.Open(path, store.WithClock(clock))
+	follower, err := open(store.WithClock(clock))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -744,8 +761,8 @@ func TestRefreshOnceAcrossProcesses(t *testing.T) {
 	var runs atomic.Int64
 	gate := make(chan struct{})
 	var once sync.Once
-	open := func() { once.Do(func() { close(gate) }) }
-	defer open() // before the stores close, which wait for refreshes
+	openGate := func() { once.Do(func() { close(gate) }) }
+	defer openGate() // before the stores close, which wait for refreshes
 	fn := func(ctx context.Context, n int) (int, error) {
 		r := runs.Add(1)
 		if r > 1 {
@@ -785,7 +802,7 @@ func TestRefreshOnceAcrossProcesses(t *testing.T) {
 	if n := runs.Load(); n != 2 {
 		t.Fatalf("fn ran %d times while the holder refreshed; want 2 (the follower left it to the holder)", n)
 	}
-	open()
+	openGate()
 	waitFor(t, "the holder's refresh to end", func() bool { return fH.Info().Refreshes == 1 })
 	clock.Advance(2 * time.Second) // past the follower's back-off
 	waitFor(t, "the follower to take the refreshed value", func() bool { return call(fF) == 2 })

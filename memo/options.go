@@ -75,12 +75,11 @@ func Version(v string) Option {
 // context of the call that started it; if it fails, the old value stays
 // and the key's next refresh waits, from 1 s doubling up to 5 minutes.
 // Background refreshes belong to the Func: Close (or Store.Close) stops
-// them. On a file that several processes share (a holder and its
-// followers), a key is refreshed by one process at a time: the others
-// serve what they have, and take the refreshed value from the store once
-// their own back-off ends, without running fn. On Redis, each process
-// refreshes its own calls' keys. Zero, the default, refreshes nothing
-// ahead.
+// them. On a store that several processes share (a file's holder and
+// its followers, or Redis), a key is refreshed by one process at a time:
+// the others serve what they have, and take the refreshed value from the
+// store once their own back-off ends, without running fn. Zero, the
+// default, refreshes nothing ahead.
 func RefreshAfter(d time.Duration) Option {
 	return func(c *config) { c.refreshAfter = max(d, 0) }
 }

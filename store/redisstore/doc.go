@@ -76,4 +76,5 @@ import "github.com/memostore/memostore/store/driver"
 var (
 	_ driver.Store     = (*redisStore)(nil)
 	_ driver.Namespace = (*redisNS)(nil)
+	_ driver.Claimer   = (*redisNS)(nil)
 )

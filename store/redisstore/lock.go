@@ -32,13 +32,7 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, decode driver.DecodeF
 		if stopRenew != nil {
 			stopRenew()
 		}
-		if !n.held.CompareAndDelete(lockKey, token) {
-			return // released by Put, or never taken
-		}
-		// The caller's ctx may have ended: release on a fresh one.
-		rctx, cancel := context.WithTimeout(context.Background(), s.opts.timeout)
-		defer cancel()
-		s.outcome(rctx, s.rdb.Eval(rctx, delIfEqualSrc, []string{lockKey}, token).Err())
+		n.unlock(lockKey, token)
 	}
 	deadline := time.Now().Add(s.opts.lockWait)
 	hardDeadline := time.Now().Add(maxWaitFactor * s.opts.lockWait)
@@ -123,6 +117,50 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, decode driver.DecodeF
 		}
 		wait = min(2*wait, 100*time.Millisecond)
 	}
+}
+
+// unlock releases the lock lockKey if this process holds it with token
+// (not if a Put released it already).
+func (n *redisNS) unlock(lockKey, token string) {
+	if !n.held.CompareAndDelete(lockKey, token) {
+		return // released by Put, or never taken
+	}
+	// The caller's ctx may have ended: release on a fresh one.
+	s := n.s
+	rctx, cancel := context.WithTimeout(context.Background(), s.opts.timeout)
+	defer cancel()
+	s.outcome(rctx, s.rdb.Eval(rctx, delIfEqualSrc, []string{lockKey}, token).Err())
+}
+
+// TryClaim takes key's computation lock without reading the key or
+// waiting (see driver.Claimer), for a background refresh: false if
+// another process holds the lock (it computes or refreshes the key).
+// Held, the lock is renewed as Acquire's is, and released by the Put of
+// the result or by release. A server that does not answer is no reason
+// to skip a refresh: TryClaim then reports true, without a lock.
+func (n *redisNS) TryClaim(ctx context.Context, key []byte) (func(), bool) {
+	s := n.s
+	nothing := func() {}
+	if s.checkOpen() != nil || !s.brk.Allow() {
+		return nothing, true
+	}
+	lockKey := n.lock + string(key)
+	var t [16]byte
+	_, _ = rand.Read(t[:])
+	token := hex.EncodeToString(t[:])
+	got, err := s.rdb.SetNX(ctx, lockKey, token, s.opts.lockTTL).Result()
+	if s.outcome(ctx, err) != nil {
+		return nothing, true
+	}
+	if !got {
+		return nothing, false
+	}
+	n.held.Store(lockKey, token)
+	stopRenew := n.startRenew(lockKey, token)
+	return func() {
+		stopRenew()
+		n.unlock(lockKey, token)
+	}, true
 }
 
 // maxWaitFactor bounds how long Acquire waits for a live holder that keeps
