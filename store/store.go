@@ -58,15 +58,20 @@
 // # Redis
 //
 // A Redis Store (or Valkey: the protocol is the same) keeps each entry in
-// its own key, PREFIX:NAMESPACE:VERSION:d:KEY, holding the same checksummed
-// record as a file does, with a native Redis TTL for expiry: there is
-// nothing to sweep. Namespace metadata and counters live in hashes
-// (PREFIX:NAMESPACE:meta, PREFIX:NAMESPACE:counts; counters are added with
-// HINCRBY). VERSION is a fingerprint of the namespace's version and key and
-// value types. Clear deletes incrementally with SCAN and UNLINK, and tells
-// every process sharing the server to empty its memory tier. Many
-// processes share a Redis Store; when several miss on one key at once, one
-// computes and the others wait for its result (see Namespace.Acquire).
+// its own key, PREFIX:NAMESPACE:VERSION:GEN:d:KEY, holding the same
+// checksummed record as a file does, with a native Redis TTL for expiry:
+// there is nothing to sweep. VERSION is a fingerprint of the namespace's
+// version and key and value types: versions coexist (a rolling deploy
+// deletes nothing), and a version no process has used for
+// redisstore.WithVersionGrace is deleted in the background. GEN is the
+// store's and the namespace's generations: Clear raises one (a command,
+// whatever the database holds), tells every process sharing the server to
+// empty its memory tier, and the old keys are deleted in the background.
+// Namespace metadata and counters live in hashes (PREFIX:NAMESPACE:meta,
+// PREFIX:NAMESPACE:counts; counters are added with HINCRBY), which the
+// processes put back if the server loses them. Many processes share a
+// Redis Store; when several miss on one key at once, one computes and the
+// others wait for its result (see Namespace.Acquire).
 //
 // Writes go straight to the server, one round trip per Put (the record and
 // the counters in one pipeline). When the server is unreachable or slow,
@@ -77,9 +82,10 @@
 // (ErrUnavailable), and both are counted; the outage is logged once. The
 // client reconnects by itself. A Clear reaches the other processes
 // through Redis Pub/Sub, which delivers at most once: a process cut off
-// from the server at that moment misses it, so a process purges its
-// memory tiers when the server answers it again after an outage, and when
-// its subscription is restored.
+// from the server at that moment misses it, so a process reads the
+// generations when the server answers it again after an outage, and when
+// its subscription is restored, and empties the memory tiers of the
+// namespaces cleared meanwhile.
 //
 // # Caveats
 //
@@ -120,9 +126,8 @@ import (
 
 // Types shared with the backends, defined in package driver.
 type (
-	// NamespaceSpec is the identity of a namespace besides its name.
-	// Opening a namespace with a spec that differs from the stored one
-	// drops its entries.
+	// NamespaceSpec is the identity of a namespace besides its name (see
+	// driver.NamespaceSpec for what a change of spec does).
 	NamespaceSpec = driver.NamespaceSpec
 
 	// Stats describes a store: its file or server and every namespace in

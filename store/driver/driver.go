@@ -87,8 +87,11 @@ type Options struct {
 // expires-at 0 = never). An error marks the record bad.
 type DecodeFunc func(payload []byte, storedAt, expiresAt int64) error
 
-// NamespaceSpec is the identity of a namespace besides its name. Opening a
-// namespace with a spec that differs from the stored one drops its entries.
+// NamespaceSpec is the identity of a namespace besides its name. Entries
+// of another spec are never returned: on a file, opening a namespace with
+// a spec that differs from the stored one drops its entries; on Redis,
+// each spec has entries of its own, and those of a spec no process uses
+// any more are deleted after a grace period.
 type NamespaceSpec struct {
 	Version   string // the user's version (memo.Version)
 	KeyType   string // readable name of the key type
