@@ -37,10 +37,11 @@ type Namespace struct {
 }
 
 // Namespace claims the namespace name for this process, creating it if it
-// is new. If the store holds the namespace with a different spec, its old
-// entries are dropped and the drop is logged: a value of another version or
-// type is never returned. A name can be claimed once per Store; a second
-// claim is an error. The name must pass ValidateName.
+// is new. A value of another version or type is never returned: if a file
+// holds the namespace with a different spec, its old entries are dropped
+// and the drop is logged; on Redis, versions coexist (see the package
+// doc). A name can be claimed once per Store; a second claim is an error.
+// The name must pass ValidateName.
 func (s *Store) Namespace(ctx context.Context, name string, spec NamespaceSpec) (*Namespace, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
