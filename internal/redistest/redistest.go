@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"strconv"
@@ -60,6 +61,14 @@ func Prefix(tb testing.TB, url string) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	p := "test-" + hex.EncodeToString(b[:])
+	Cleanup(tb, url, p)
+	return p
+}
+
+// Cleanup deletes the keys under prefix p on url's database when tb
+// ends, for a test that uses a prefix of Prefix on another database too.
+func Cleanup(tb testing.TB, url, p string) {
+	tb.Helper()
 	tb.Cleanup(func() {
 		c := Client(tb, url)
 		ctx := context.Background()
@@ -72,7 +81,17 @@ func Prefix(tb testing.TB, url string) string {
 			c.Unlink(ctx, keys...)
 		}
 	})
-	return p
+}
+
+// DB returns url with its database number set to db.
+func DB(tb testing.TB, rawURL string, db int) string {
+	tb.Helper()
+	u, err := neturl.Parse(rawURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	u.Path = "/" + strconv.Itoa(db)
+	return u.String()
 }
 
 // Client returns a plain client for url, closed when tb ends, for tests

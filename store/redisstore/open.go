@@ -49,6 +49,18 @@ func describe(client redis.UniversalClient) string {
 	return fmt.Sprintf("redis (%T)", client)
 }
 
+// database returns the number of the database client selects: 0 for a
+// cluster, which has no other, and for a client of a type not known here.
+func database(client redis.UniversalClient) int {
+	switch c := client.(type) {
+	case *redis.Client:
+		return c.Options().DB
+	case *redis.Ring:
+		return c.Options().DB
+	}
+	return 0
+}
+
 // openURL connects to the server at rawURL (see Open) and opens the
 // store there. The client it makes is the store's, which Close closes.
 func openURL(rawURL string, o driver.Options) (driver.Store, error) {
@@ -99,6 +111,7 @@ func open(client redis.UniversalClient, own bool, loc string, o config) (*redisS
 		rdb:    client,
 		own:    own,
 		prefix: o.prefix,
+		db:     database(client),
 		claims: map[string]*redisNS{},
 		brk:    breaker.New(2*o.timeout + 100*time.Millisecond),
 	}

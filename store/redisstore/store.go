@@ -28,6 +28,7 @@ type redisStore struct {
 	rdb    redis.UniversalClient
 	own    bool   // Close closes rdb
 	prefix string // opts.prefix
+	db     int    // the database number (0 on a cluster)
 	id     string // this store's name in the messages it publishes
 	brk    *breaker.Breaker
 
