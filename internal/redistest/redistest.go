@@ -111,6 +111,8 @@ func Client(tb testing.TB, url string) *redis.Client {
 type Server struct {
 	tb   testing.TB
 	port int
+	args []string // redis-server's arguments besides the port and persistence
+	dir  string   // its working directory (a cluster node's state file)
 	cmd  *exec.Cmd
 }
 
@@ -118,6 +120,14 @@ type Server struct {
 // persistence; it is killed when tb ends. Without redis-server on PATH,
 // tb is skipped (or failed, under MEMOSTORE_REQUIRE_REDIS).
 func Start(tb testing.TB) *Server {
+	tb.Helper()
+	return StartWith(tb)
+}
+
+// StartWith is Start with more arguments for redis-server, such as
+// "--cluster-enabled", "yes" or "--maxmemory-policy", "noeviction". The
+// server runs in a directory of its own, for the files it may write.
+func StartWith(tb testing.TB, args ...string) *Server {
 	tb.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		missing(tb, "redis-server is not installed (bash .ci/test.sh installs it)")
@@ -128,7 +138,7 @@ func Start(tb testing.TB) *Server {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	s := &Server{tb: tb, port: port}
+	s := &Server{tb: tb, port: port, args: args, dir: tb.TempDir()}
 	s.Restart()
 	tb.Cleanup(s.Stop)
 	return s
@@ -136,6 +146,9 @@ func Start(tb testing.TB) *Server {
 
 // URL returns the server's URL.
 func (s *Server) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", s.port) }
+
+// Addr returns the server's address, host:port.
+func (s *Server) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
 
 // Stop kills the server and waits for it to exit.
 func (s *Server) Stop() {
@@ -153,8 +166,9 @@ func (s *Server) Stop() {
 func (s *Server) Restart() {
 	s.tb.Helper()
 	s.Stop()
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no")
+	cmd := exec.Command("redis-server", append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no"}, s.args...)...)
+	cmd.Dir = s.dir
 	// Its log goes to the null device: Stdout and Stderr are nil.
 	if err := cmd.Start(); err != nil {
 		s.tb.Fatal(err)

@@ -108,7 +108,7 @@ func (s *redisStore) claim(ctx context.Context, sp *redisNS) error {
 		return err
 	}
 	now := s.opts.Clock.Now()
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	cmds, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		if meta.Val()["fingerprint"] != sp.ver {
 			p.HSet(ctx, sp.metaKey, sp.metaFields()...)
 		}
@@ -116,7 +116,17 @@ func (s *redisStore) claim(ctx context.Context, sp *redisNS) error {
 		p.SAdd(ctx, s.namespacesKey(), sp.name)
 		return nil
 	})
+	if err != nil && meta.Val()["fingerprint"] == sp.ver && oomIn(err, cmds) {
+		// Out of memory, the server refuses writes, but the namespace is
+		// there at this version: it reads as before. Only the mark of
+		// the version's use is missing, which the counters put back.
+		s.writeRefused(err)
+		err = nil
+	}
 	if err != nil {
+		if errorCode(err) != "" {
+			return s.explain(nil, err)
+		}
 		return err
 	}
 	if old := meta.Val(); old["fingerprint"] != "" && old["fingerprint"] != sp.ver {

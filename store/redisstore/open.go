@@ -30,7 +30,11 @@ func init() {
 // a *redis.ClusterClient, a failover client, whatever the program built.
 // opts are store's common options and this package's. Open checks that
 // the server answers and holds no newer layout under the prefix. Close of
-// the store leaves client open: it is the caller's.
+// the store leaves client open: it is the caller's. An error says what
+// happened: the server cannot be reached, authentication failed, the user
+// may not run a command (named), the server is a node of a Cluster (open
+// it with a *redis.ClusterClient), or it is out of memory. Out of memory,
+// a prefix that holds its format key already opens: that needs no write.
 func Open(client redis.UniversalClient, opts ...store.Option) (*store.Store, error) {
 	return store.OpenBackend(backend, func(o driver.Options) (driver.Store, error) {
 		return open(client, false, describe(client), settings(o))
@@ -139,21 +143,34 @@ func open(client redis.UniversalClient, own bool, loc string, o config) (*redisS
 }
 
 // checkFormat records the layout version under the prefix, or checks the
-// one recorded.
+// one recorded, in one round trip. A refused write does not fail it if
+// the format key is there already: a server at maxmemory refuses the SET
+// NX, and has nothing to record. An error says what happened (see
+// explain).
 func (s *redisStore) checkFormat(ctx context.Context) error {
 	key := s.prefix + ":format"
-	if !s.opts.ReadOnly { // read-only: write nothing, on a replica too
-		if err := s.rdb.SetNX(ctx, key, RedisFormatVersion, 0).Err(); err != nil {
-			return fmt.Errorf("cannot reach Redis: %w", err)
+	var setnx *redis.BoolCmd
+	var get *redis.StringCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if !s.opts.ReadOnly { // read-only: write nothing, on a replica too
+			setnx = p.SetNX(ctx, key, RedisFormatVersion, 0)
 		}
+		get = p.Get(ctx, key)
+		return nil
+	})
+	if err != nil && (setnx == nil || setnx.Err() == nil) && get.Err() == nil {
+		return s.explain(nil, err) // the connection failed (at AUTH, say)
 	}
-	v, err := s.rdb.Get(ctx, key).Int()
-	if errors.Is(err, redis.Nil) && s.opts.ReadOnly {
+	if setnx != nil && setnx.Err() != nil && !(isOOM(setnx.Err()) && get.Err() == nil) {
+		return s.explain(setnx, setnx.Err())
+	}
+	if err = get.Err(); errors.Is(err, redis.Nil) && s.opts.ReadOnly {
 		return nil // nothing stored under the prefix yet
 	}
-	if err != nil && s.opts.ReadOnly && !errors.As(err, new(redis.Error)) {
-		return fmt.Errorf("cannot reach Redis: %w", err)
+	if err != nil && errorCode(err) != "WRONGTYPE" {
+		return s.explain(get, err)
 	}
+	v, err := get.Int()
 	if err != nil {
 		return fmt.Errorf("%w: %s does not hold a format version: %v", driver.ErrCorrupt, key, err)
 	}
