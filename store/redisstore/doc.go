@@ -9,7 +9,13 @@
 //
 // A URL has the form redis://[[user]:password@]host[:port][/db][?options]
 // that go-redis's ParseURL accepts, plus one option of memostore's own,
-// prefix (see WithPrefix). Open takes a client the program built instead
+// prefix (see WithPrefix). Every option of go-redis's is honoured
+// (pool_size, client_name, protocol...); dial_timeout, read_timeout,
+// write_timeout and pool_timeout win over WithTimeout for that step of an
+// exchange, WithTimeout bounding the others and the store's own waits. Of
+// retries, only max_retries=-1 is taken (none: a store never re-sends a
+// command); other values, min_retry_backoff and max_retry_backoff are
+// refused by Open. Open takes a client the program built instead
 // (Cluster, Sentinel, TLS with its own CA, ACL users). A program that
 // never imports this package does not link go-redis.
 //

@@ -81,16 +81,48 @@ func openURL(rawURL string, o driver.Options) (driver.Store, error) {
 	if err != nil {
 		return nil, &driver.OpError{Op: "open", Path: loc, Err: err}
 	}
-	// Every exchange is bounded by the timeout; the breaker (not the
-	// client's retries) decides when to try a failing server again. No
-	// retries at all: a command re-sent after a timeout may run twice (a
-	// second HINCRBY, a SET NX that fails against its own first try).
-	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = c.timeout, c.timeout, c.timeout, c.timeout
+	q, err := urlOptions(rawURL)
+	if err != nil {
+		return nil, &driver.OpError{Op: "open", Path: loc, Err: err}
+	}
+	// Every exchange is bounded by the timeout, unless the URL sets its
+	// own; the breaker (not the client's retries) decides when to try a
+	// failing server again. No retries at all: a command re-sent after a
+	// timeout may run twice (a second HINCRBY, a SET NX that fails
+	// against its own first try).
+	for name, d := range map[string]*time.Duration{
+		"dial_timeout": &ro.DialTimeout, "read_timeout": &ro.ReadTimeout,
+		"write_timeout": &ro.WriteTimeout, "pool_timeout": &ro.PoolTimeout,
+	} {
+		if !q.Has(name) {
+			*d = c.timeout
+		}
+	}
 	ro.ContextTimeoutEnabled = true
 	ro.MaxRetries = -1
 	ro.DialerRetries = 1
 	ro.DisableIdentity = true
 	return open(redis.NewClient(ro), true, loc, c)
+}
+
+// urlOptions returns the options of rawURL's query, once it checked that
+// none asks for what a store does not do: retries. Every other option
+// that go-redis's ParseURL takes is honoured.
+func urlOptions(rawURL string) (url.Values, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	q := u.Query()
+	if v := q.Get("max_retries"); q.Has("max_retries") && v != "-1" {
+		return nil, fmt.Errorf("URL option max_retries=%s refused: a store never re-sends a command, which may run twice after a timeout (0 would mean go-redis's default of 3 retries); leave it out, or set -1", v)
+	}
+	for _, name := range []string{"min_retry_backoff", "max_retry_backoff"} {
+		if q.Has(name) {
+			return nil, fmt.Errorf("URL option %s refused: a store never re-sends a command, so there is no retry to space out; leave it out", name)
+		}
+	}
+	return q, nil
 }
 
 // open opens the store on the server client talks to, and checks that it

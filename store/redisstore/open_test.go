@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/memostore/memostore/internal/mtesting"
 	"github.com/memostore/memostore/internal/redistest"
 	"github.com/memostore/memostore/store"
@@ -183,4 +185,58 @@ func TestRedisOpenOutOfMemory(t *testing.T) {
 	}
 	mtesting.WantValue(t, ns, "k", "v")
 	wantOpenError(t, "OOM, new prefix", srv.URL(), "out of memory", WithPrefix(prefix+"new"))
+}
+
+// withQuery returns url with the query parameters q added.
+func withQuery(t *testing.T, rawURL, q string) string {
+	t.Helper()
+	u, err := neturl.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.RawQuery != "" {
+		q = u.RawQuery + "&" + q
+	}
+	u.RawQuery = q
+	return u.String()
+}
+
+// TestRedisURLOptions: an option of the URL (any that go-redis's ParseURL
+// takes) is honoured, whatever WithTimeout says, or refused by Open with
+// an error that names it; none is accepted and then ignored.
+func TestRedisURLOptions(t *testing.T) {
+	url := redistest.URL(t)
+	prefix := redistest.Prefix(t, url)
+	honoured := []struct {
+		query string
+		ok    func(o *redis.Options) bool
+	}{
+		{"dial_timeout=2s", func(o *redis.Options) bool { return o.DialTimeout == 2*time.Second }},
+		{"read_timeout=3s", func(o *redis.Options) bool { return o.ReadTimeout == 3*time.Second }},
+		{"write_timeout=4s", func(o *redis.Options) bool { return o.WriteTimeout == 4*time.Second }},
+		{"pool_timeout=5s", func(o *redis.Options) bool { return o.PoolTimeout == 5*time.Second }},
+		{"max_retries=-1", func(o *redis.Options) bool { return o.MaxRetries == 0 }}, // none, as go-redis writes it
+		{"pool_size=7", func(o *redis.Options) bool { return o.PoolSize == 7 }},
+		{"pool_fifo=true", func(o *redis.Options) bool { return o.PoolFIFO }},
+		{"min_idle_conns=1", func(o *redis.Options) bool { return o.MinIdleConns == 1 }},
+		{"max_idle_conns=3", func(o *redis.Options) bool { return o.MaxIdleConns == 3 }},
+		{"max_active_conns=9", func(o *redis.Options) bool { return o.MaxActiveConns == 9 }},
+		{"max_concurrent_dials=2", func(o *redis.Options) bool { return o.MaxConcurrentDials == 2 }},
+		{"conn_max_idle_time=1m", func(o *redis.Options) bool { return o.ConnMaxIdleTime == time.Minute }},
+		{"conn_max_lifetime=1h", func(o *redis.Options) bool { return o.ConnMaxLifetime == time.Hour }},
+		{"client_name=memotest", func(o *redis.Options) bool { return o.ClientName == "memotest" }},
+		{"protocol=2", func(o *redis.Options) bool { return o.Protocol == 2 }},
+		{"db=1", func(o *redis.Options) bool { return o.DB == 1 }},
+	}
+	for _, h := range honoured {
+		s := openStore(t, withQuery(t, url, h.query), WithPrefix(prefix), WithTimeout(100*time.Millisecond))
+		if o := s.rd.rdb.(*redis.Client).Options(); !h.ok(o) {
+			t.Errorf("?%s was not honoured: %+v", h.query, o)
+		}
+		s.Close()
+	}
+	for _, q := range []string{"max_retries=3", "max_retries=0", "min_retry_backoff=10ms", "max_retry_backoff=1s"} {
+		name, _, _ := strings.Cut(q, "=")
+		wantOpenError(t, "?"+q, withQuery(t, url, q), name, WithPrefix(prefix))
+	}
 }
