@@ -38,11 +38,6 @@ func oomIn(err error, cmds []redis.Cmder) bool {
 	return false
 }
 
-// writeRefused logs a write the server refused.
-func (s *redisStore) writeRefused(err error) {
-	s.log.Warn("memostore: Redis refused a write", "path", s.loc, "err", err)
-}
-
 // explain says what err, the outcome of cmd, means: that the server could
 // not be reached, or why it refused. cmd may be nil.
 func (s *redisStore) explain(cmd redis.Cmder, err error) error {

@@ -120,7 +120,7 @@ func (s *redisStore) claim(ctx context.Context, sp *redisNS) error {
 		// Out of memory, the server refuses writes, but the namespace is
 		// there at this version: it reads as before. Only the mark of
 		// the version's use is missing, which the counters put back.
-		s.writeRefused(err)
+		s.writeFailed(ctx, err)
 		err = nil
 	}
 	if err != nil {
@@ -222,6 +222,7 @@ func (n *redisNS) Put(ctx context.Context, key, rec []byte) error {
 	}
 	if !s.brk.Allow() {
 		n.d.WriteErrors.Add(1)
+		s.writeFailed(ctx, errNotAnswering)
 		return fmt.Errorf("store: put in %q: %w; write dropped", n.name, driver.ErrUnavailable)
 	}
 	// The record, its count and the release of the caller's computation
@@ -242,8 +243,9 @@ func (n *redisNS) Put(ctx context.Context, key, rec []byte) error {
 	})
 	if err = s.outcome(ctx, err); err != nil {
 		n.d.WriteErrors.Add(1)
-		return fmt.Errorf("store: put in %q: %w", n.name, err)
+		return fmt.Errorf("store: put in %q: %w", n.name, s.writeFailed(ctx, err))
 	}
+	s.writeOK()
 	if locked {
 		n.held.CompareAndDelete(lockKey, token)
 	}

@@ -40,6 +40,7 @@ type redisStore struct {
 	reclaims []chan struct{} // reclamations started here, for Flush; guarded by mu
 
 	pushMu sync.Mutex // one push of tally.Counts at a time
+	writes writeFailures
 
 	bg        context.Context // ends at Close; nil if read-only
 	spawnMu   sync.Mutex      // orders spawn's wg.Add before Close's wg.Wait
