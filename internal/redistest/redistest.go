@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"strconv"
@@ -60,6 +61,14 @@ func Prefix(tb testing.TB, url string) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	p := "test-" + hex.EncodeToString(b[:])
+	Cleanup(tb, url, p)
+	return p
+}
+
+// Cleanup deletes the keys under prefix p on url's database when tb
+// ends, for a test that uses a prefix of Prefix on another database too.
+func Cleanup(tb testing.TB, url, p string) {
+	tb.Helper()
 	tb.Cleanup(func() {
 		c := Client(tb, url)
 		ctx := context.Background()
@@ -72,7 +81,17 @@ func Prefix(tb testing.TB, url string) string {
 			c.Unlink(ctx, keys...)
 		}
 	})
-	return p
+}
+
+// DB returns url with its database number set to db.
+func DB(tb testing.TB, rawURL string, db int) string {
+	tb.Helper()
+	u, err := neturl.Parse(rawURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	u.Path = "/" + strconv.Itoa(db)
+	return u.String()
 }
 
 // Client returns a plain client for url, closed when tb ends, for tests
@@ -92,6 +111,8 @@ func Client(tb testing.TB, url string) *redis.Client {
 type Server struct {
 	tb   testing.TB
 	port int
+	args []string // redis-server's arguments besides the port and persistence
+	dir  string   // its working directory (a cluster node's state file)
 	cmd  *exec.Cmd
 }
 
@@ -99,6 +120,14 @@ type Server struct {
 // persistence; it is killed when tb ends. Without redis-server on PATH,
 // tb is skipped (or failed, under MEMOSTORE_REQUIRE_REDIS).
 func Start(tb testing.TB) *Server {
+	tb.Helper()
+	return StartWith(tb)
+}
+
+// StartWith is Start with more arguments for redis-server, such as
+// "--cluster-enabled", "yes" or "--maxmemory-policy", "noeviction". The
+// server runs in a directory of its own, for the files it may write.
+func StartWith(tb testing.TB, args ...string) *Server {
 	tb.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		missing(tb, "redis-server is not installed (bash .ci/test.sh installs it)")
@@ -109,7 +138,7 @@ func Start(tb testing.TB) *Server {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	s := &Server{tb: tb, port: port}
+	s := &Server{tb: tb, port: port, args: args, dir: tb.TempDir()}
 	s.Restart()
 	tb.Cleanup(s.Stop)
 	return s
@@ -117,6 +146,9 @@ func Start(tb testing.TB) *Server {
 
 // URL returns the server's URL.
 func (s *Server) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", s.port) }
+
+// Addr returns the server's address, host:port.
+func (s *Server) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
 
 // Stop kills the server and waits for it to exit.
 func (s *Server) Stop() {
@@ -134,8 +166,9 @@ func (s *Server) Stop() {
 func (s *Server) Restart() {
 	s.tb.Helper()
 	s.Stop()
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no")
+	cmd := exec.Command("redis-server", append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no"}, s.args...)...)
+	cmd.Dir = s.dir
 	// Its log goes to the null device: Stdout and Stderr are nil.
 	if err := cmd.Start(); err != nil {
 		s.tb.Fatal(err)

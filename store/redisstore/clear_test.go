@@ -78,3 +78,37 @@ func TestRedisSubscriptionRestored(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestRedisClearStaysInItsDatabase: Pub/Sub is server-wide, so a Clear
+// on database 0 must not purge the memory tiers of a tenant of database 1
+// that uses the same prefix; a Clear on database 1 does.
+func TestRedisClearStaysInItsDatabase(t *testing.T) {
+	url0 := redistest.DB(t, redistest.URL(t), 0)
+	url1 := redistest.DB(t, url0, 1)
+	prefix := redistest.Prefix(t, url0)
+	redistest.Cleanup(t, url1, prefix)
+	a := openStore(t, url0, WithPrefix(prefix))
+	b := openStore(t, url1, WithPrefix(prefix))
+	c := openStore(t, url1, WithPrefix(prefix))
+	mtesting.OpenNS(t, a.Store, "shared")
+	mtesting.OpenNS(t, c.Store, "shared")
+	tier := &mtesting.Tier{}
+	mtesting.OpenNS(t, b.Store, "shared").Attach(tier)
+	if err := a.Clear(context.Background(), "shared"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := tier.Purges.Load(); n != 0 {
+		t.Fatalf("a Clear on database 0 purged a memory tier of database 1 (%d purges)", n)
+	}
+	if err := c.Clear(context.Background(), "shared"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for tier.Purges.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a Clear on database 1 did not purge the memory tier of database 1")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -9,7 +9,13 @@
 //
 // A URL has the form redis://[[user]:password@]host[:port][/db][?options]
 // that go-redis's ParseURL accepts, plus one option of memostore's own,
-// prefix (see WithPrefix). Open takes a client the program built instead
+// prefix (see WithPrefix). Every option of go-redis's is honoured
+// (pool_size, client_name, protocol...); dial_timeout, read_timeout,
+// write_timeout and pool_timeout win over WithTimeout for that step of an
+// exchange, WithTimeout bounding the others and the store's own waits. Of
+// retries, only max_retries=-1 is taken (none: a store never re-sends a
+// command); other values, min_retry_backoff and max_retry_backoff are
+// refused by Open. Open takes a client the program built instead
 // (Cluster, Sentinel, TLS with its own CA, ACL users). A program that
 // never imports this package does not link go-redis.
 //
@@ -51,7 +57,13 @@
 // the store then leaves the server alone for a short, growing back-off,
 // and callers carry on without it: lookups miss, writes are dropped
 // (store.ErrUnavailable), and both are counted; the outage is logged
-// once. Waiting for a free connection of the client's pool is no outage:
+// once. So is a run of failed writes of any kind (the server out of
+// memory refuses them with OOM): the first is logged, the others are
+// counted, and the run's end is logged with how many failed, as is every
+// WriteFailureReminder it lasts; Put's error is then store.ErrUnavailable
+// too. go-redis logs lines of its own (each failed dial) through its one
+// process-wide logger, which a store leaves alone (see GoRedisLogger).
+// Waiting for a free connection of the client's pool is no outage:
 // the caller carries on without the server, and the others go on using
 // it. The client reconnects by itself. A Clear reaches the other
 // processes' memory tiers through Redis Pub/Sub, which delivers at most

@@ -4,12 +4,20 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 	"strings"
 
 	"github.com/memostore/memostore/store/driver"
 )
 
-func (s *redisStore) clearChannel() string  { return s.prefix + ":clear" }
+// clearChannel names the channel of clear messages, PREFIX:clear:DB.
+// Pub/Sub is server-wide, not per database: without the database number,
+// a Clear on one database would purge the memory tiers of a tenant of
+// another that uses the same prefix.
+func (s *redisStore) clearChannel() string {
+	return s.prefix + ":clear:" + strconv.Itoa(s.db)
+}
+
 func (s *redisStore) namespacesKey() string { return s.prefix + ":namespaces" }
 
 // keyBase returns PREFIX:NAME: for a namespace. Names may hold ':', which

@@ -108,7 +108,7 @@ func (s *redisStore) claim(ctx context.Context, sp *redisNS) error {
 		return err
 	}
 	now := s.opts.Clock.Now()
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	cmds, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		if meta.Val()["fingerprint"] != sp.ver {
 			p.HSet(ctx, sp.metaKey, sp.metaFields()...)
 		}
@@ -116,7 +116,17 @@ func (s *redisStore) claim(ctx context.Context, sp *redisNS) error {
 		p.SAdd(ctx, s.namespacesKey(), sp.name)
 		return nil
 	})
+	if err != nil && meta.Val()["fingerprint"] == sp.ver && oomIn(err, cmds) {
+		// Out of memory, the server refuses writes, but the namespace is
+		// there at this version: it reads as before. Only the mark of
+		// the version's use is missing, which the counters put back.
+		s.writeFailed(ctx, err)
+		err = nil
+	}
 	if err != nil {
+		if errorCode(err) != "" {
+			return s.explain(nil, err)
+		}
 		return err
 	}
 	if old := meta.Val(); old["fingerprint"] != "" && old["fingerprint"] != sp.ver {
@@ -212,6 +222,7 @@ func (n *redisNS) Put(ctx context.Context, key, rec []byte) error {
 	}
 	if !s.brk.Allow() {
 		n.d.WriteErrors.Add(1)
+		s.writeFailed(ctx, errNotAnswering)
 		return fmt.Errorf("store: put in %q: %w; write dropped", n.name, driver.ErrUnavailable)
 	}
 	// The record, its count and the release of the caller's computation
@@ -232,8 +243,9 @@ func (n *redisNS) Put(ctx context.Context, key, rec []byte) error {
 	})
 	if err = s.outcome(ctx, err); err != nil {
 		n.d.WriteErrors.Add(1)
-		return fmt.Errorf("store: put in %q: %w", n.name, err)
+		return fmt.Errorf("store: put in %q: %w", n.name, s.writeFailed(ctx, err))
 	}
+	s.writeOK()
 	if locked {
 		n.held.CompareAndDelete(lockKey, token)
 	}

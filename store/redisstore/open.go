@@ -30,7 +30,11 @@ func init() {
 // a *redis.ClusterClient, a failover client, whatever the program built.
 // opts are store's common options and this package's. Open checks that
 // the server answers and holds no newer layout under the prefix. Close of
-// the store leaves client open: it is the caller's.
+// the store leaves client open: it is the caller's. An error says what
+// happened: the server cannot be reached, authentication failed, the user
+// may not run a command (named), the server is a node of a Cluster (open
+// it with a *redis.ClusterClient), or it is out of memory. Out of memory,
+// a prefix that holds its format key already opens: that needs no write.
 func Open(client redis.UniversalClient, opts ...store.Option) (*store.Store, error) {
 	return store.OpenBackend(backend, func(o driver.Options) (driver.Store, error) {
 		return open(client, false, describe(client), settings(o))
@@ -49,6 +53,18 @@ func describe(client redis.UniversalClient) string {
 	return fmt.Sprintf("redis (%T)", client)
 }
 
+// database returns the number of the database client selects: 0 for a
+// cluster, which has no other, and for a client of a type not known here.
+func database(client redis.UniversalClient) int {
+	switch c := client.(type) {
+	case *redis.Client:
+		return c.Options().DB
+	case *redis.Ring:
+		return c.Options().DB
+	}
+	return 0
+}
+
 // openURL connects to the server at rawURL (see Open) and opens the
 // store there. The client it makes is the store's, which Close closes.
 func openURL(rawURL string, o driver.Options) (driver.Store, error) {
@@ -65,16 +81,48 @@ func openURL(rawURL string, o driver.Options) (driver.Store, error) {
 	if err != nil {
 		return nil, &driver.OpError{Op: "open", Path: loc, Err: err}
 	}
-	// Every exchange is bounded by the timeout; the breaker (not the
-	// client's retries) decides when to try a failing server again. No
-	// retries at all: a command re-sent after a timeout may run twice (a
-	// second HINCRBY, a SET NX that fails against its own first try).
-	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = c.timeout, c.timeout, c.timeout, c.timeout
+	q, err := urlOptions(rawURL)
+	if err != nil {
+		return nil, &driver.OpError{Op: "open", Path: loc, Err: err}
+	}
+	// Every exchange is bounded by the timeout, unless the URL sets its
+	// own; the breaker (not the client's retries) decides when to try a
+	// failing server again. No retries at all: a command re-sent after a
+	// timeout may run twice (a second HINCRBY, a SET NX that fails
+	// against its own first try).
+	for name, d := range map[string]*time.Duration{
+		"dial_timeout": &ro.DialTimeout, "read_timeout": &ro.ReadTimeout,
+		"write_timeout": &ro.WriteTimeout, "pool_timeout": &ro.PoolTimeout,
+	} {
+		if !q.Has(name) {
+			*d = c.timeout
+		}
+	}
 	ro.ContextTimeoutEnabled = true
 	ro.MaxRetries = -1
 	ro.DialerRetries = 1
 	ro.DisableIdentity = true
 	return open(redis.NewClient(ro), true, loc, c)
+}
+
+// urlOptions returns the options of rawURL's query, once it checked that
+// none asks for what a store does not do: retries. Every other option
+// that go-redis's ParseURL takes is honoured.
+func urlOptions(rawURL string) (url.Values, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	q := u.Query()
+	if v := q.Get("max_retries"); q.Has("max_retries") && v != "-1" {
+		return nil, fmt.Errorf("URL option max_retries=%s refused: a store never re-sends a command, which may run twice after a timeout (0 would mean go-redis's default of 3 retries); leave it out, or set -1", v)
+	}
+	for _, name := range []string{"min_retry_backoff", "max_retry_backoff"} {
+		if q.Has(name) {
+			return nil, fmt.Errorf("URL option %s refused: a store never re-sends a command, so there is no retry to space out; leave it out", name)
+		}
+	}
+	return q, nil
 }
 
 // open opens the store on the server client talks to, and checks that it
@@ -99,6 +147,7 @@ func open(client redis.UniversalClient, own bool, loc string, o config) (*redisS
 		rdb:    client,
 		own:    own,
 		prefix: o.prefix,
+		db:     database(client),
 		claims: map[string]*redisNS{},
 		brk:    breaker.New(2*o.timeout + 100*time.Millisecond),
 	}
@@ -126,21 +175,34 @@ func open(client redis.UniversalClient, own bool, loc string, o config) (*redisS
 }
 
 // checkFormat records the layout version under the prefix, or checks the
-// one recorded.
+// one recorded, in one round trip. A refused write does not fail it if
+// the format key is there already: a server at maxmemory refuses the SET
+// NX, and has nothing to record. An error says what happened (see
+// explain).
 func (s *redisStore) checkFormat(ctx context.Context) error {
 	key := s.prefix + ":format"
-	if !s.opts.ReadOnly { // read-only: write nothing, on a replica too
-		if err := s.rdb.SetNX(ctx, key, RedisFormatVersion, 0).Err(); err != nil {
-			return fmt.Errorf("cannot reach Redis: %w", err)
+	var setnx *redis.BoolCmd
+	var get *redis.StringCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if !s.opts.ReadOnly { // read-only: write nothing, on a replica too
+			setnx = p.SetNX(ctx, key, RedisFormatVersion, 0)
 		}
+		get = p.Get(ctx, key)
+		return nil
+	})
+	if err != nil && (setnx == nil || setnx.Err() == nil) && get.Err() == nil {
+		return s.explain(nil, err) // the connection failed (at AUTH, say)
 	}
-	v, err := s.rdb.Get(ctx, key).Int()
-	if errors.Is(err, redis.Nil) && s.opts.ReadOnly {
+	if setnx != nil && setnx.Err() != nil && !(isOOM(setnx.Err()) && get.Err() == nil) {
+		return s.explain(setnx, setnx.Err())
+	}
+	if err = get.Err(); errors.Is(err, redis.Nil) && s.opts.ReadOnly {
 		return nil // nothing stored under the prefix yet
 	}
-	if err != nil && s.opts.ReadOnly && !errors.As(err, new(redis.Error)) {
-		return fmt.Errorf("cannot reach Redis: %w", err)
+	if err != nil && errorCode(err) != "WRONGTYPE" {
+		return s.explain(get, err)
 	}
+	v, err := get.Int()
 	if err != nil {
 		return fmt.Errorf("%w: %s does not hold a format version: %v", driver.ErrCorrupt, key, err)
 	}

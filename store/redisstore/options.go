@@ -69,7 +69,9 @@ func WithPrefix(p string) store.Option {
 // WithTimeout bounds each exchange with a Redis server (dial, read,
 // write): a slow or unreachable server costs a caller at most about this
 // long before it carries on without the server. The default is
-// DefaultTimeout; zero or less means the default. For a client given to
+// DefaultTimeout; zero or less means the default. A URL's dial_timeout,
+// read_timeout, write_timeout or pool_timeout wins for that step of an
+// exchange, within the caller's context. For a client given to
 // Open, the client's own timeouts bound its exchanges, and this one the
 // store's waits around them.
 func WithTimeout(d time.Duration) store.Option {

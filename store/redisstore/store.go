@@ -28,6 +28,7 @@ type redisStore struct {
 	rdb    redis.UniversalClient
 	own    bool   // Close closes rdb
 	prefix string // opts.prefix
+	db     int    // the database number (0 on a cluster)
 	id     string // this store's name in the messages it publishes
 	brk    *breaker.Breaker
 
@@ -39,6 +40,7 @@ type redisStore struct {
 	reclaims []chan struct{} // reclamations started here, for Flush; guarded by mu
 
 	pushMu sync.Mutex // one push of tally.Counts at a time
+	writes writeFailures
 
 	bg        context.Context // ends at Close; nil if read-only
 	spawnMu   sync.Mutex      // orders spawn's wg.Add before Close's wg.Wait
