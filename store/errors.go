@@ -20,9 +20,10 @@ var (
 	ErrCorrupt = driver.ErrCorrupt
 
 	// ErrUnavailable is returned by Put on a Redis store while the server
-	// does not answer and the store leaves it alone, and by a follower's
-	// Put while no holder answers for its file: the write was dropped.
-	// The outage itself is logged once.
+	// does not answer and the store leaves it alone, or refuses writes (out
+	// of memory, say), and by a follower's Put while no holder answers for
+	// its file: the write was dropped. The outage, or the run of refused
+	// writes, is logged once.
 	ErrUnavailable = driver.ErrUnavailable
 
 	// ErrUnsupported is returned by the operations that exist for one

@@ -22,9 +22,10 @@ var (
 	ErrCorrupt = errors.New("store: file is not a valid store")
 
 	// ErrUnavailable is returned by Put on a Redis store while the server
-	// does not answer and the store leaves it alone, and by a follower's
-	// Put while no holder answers for its file: the write was dropped.
-	// The outage itself is logged once.
+	// does not answer and the store leaves it alone, or refuses writes (out
+	// of memory, say), and by a follower's Put while no holder answers for
+	// its file: the write was dropped. The outage, or the run of refused
+	// writes, is logged once.
 	ErrUnavailable = errors.New("store: server not answering")
 
 	// ErrUnsupported is returned by the operations that exist for some
