@@ -69,6 +69,7 @@ func (r *report) markdown() string {
 	r.users(p)
 	r.redis(p)
 	r.hitRatios(p)
+	r.processes(p)
 	r.heapTable(p)
 
 	p("")
