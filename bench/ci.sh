@@ -25,6 +25,9 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 
+echo "--- bench: python-diskcache for BenchmarkFollower* (bench/peers.sh)"
+bash peers.sh
+
 if [ -z "${MEMOSTORE_TEST_REDIS:-}" ]; then
 	echo "--- bench: redis-server for BenchmarkRedis"
 	start_redis

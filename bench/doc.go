@@ -20,6 +20,9 @@
 //	user_test.go    the ~1 KB user record of examples/userdata: encode, decode, store, disk hit
 //	hitratio_test.go hit ratios replaying access traces (traces_test.go): memostore's tiers against
 //	                FIFO, golang-lru, otter and S3-FIFO (policies_test.go, s3fifo_test.go)
+//	follower_test.go a follower's hit and miss-and-store through a holder in another process
+//	                (holder_test.go), against a Unix socket round trip and python-diskcache's
+//	                memoize (diskcache_test.go, testdata/diskcache_peer.py; peers.sh installs it)
 //
 // This package itself holds what the benchmarks and cmd/chart share: the
 // value types and the user-record generator.

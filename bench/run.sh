@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs memostore's benchmark suite against its peers, summarises it with
-# benchstat, draws the charts into ../docs and regenerates ../BENCHMARKS.md.
+# Runs memostore's benchmark suite against its peers (installing those
+# that are not Go modules with peers.sh), summarises it with benchstat,
+# draws the charts into ../docs and regenerates ../BENCHMARKS.md.
 # About 6 minutes on a 2-core machine, which must be otherwise idle: the CPU
 # time other processes take during the run is recorded in BENCHMARKS.md, with
 # a warning if it is more than 5% of a core. Then BenchmarkHitRatio replays
@@ -46,6 +47,10 @@ if [ -z "${MEMOSTORE_TEST_REDIS:-}" ]; then
 	start_redis
 fi
 
+# The peers that are not Go modules (python-diskcache, for
+# BenchmarkFollower*), installed if they are missing.
+peers=$(bash peers.sh | tail -n 1)
+
 # The library's dependencies are the bench module's too: follow them.
 go mod tidy
 
@@ -64,6 +69,7 @@ echo "--- machine"
 	echo "os        $(uname -srm), $(systemd-detect-virt 2>/dev/null || echo 'virtualization unknown')"
 	echo "disk      $(df -T "${TMPDIR:-/tmp}" | awk 'NR == 2 {print $2 " (" $1 "), where the benchmarks keep their files"}')"
 	echo "go        $(go version | cut -d' ' -f3-)"
+	echo "python    $peers"
 	echo "command   go test -run '^\$' -bench '$BENCH' -skip '^BenchmarkHitRatio\$' -count $COUNT -benchtime $BENCHTIME -timeout 60m"
 	echo "load      $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) before go test"
 } | tee results/machine.txt

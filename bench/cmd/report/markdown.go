@@ -69,6 +69,7 @@ func (r *report) markdown() string {
 	r.users(p)
 	r.redis(p)
 	r.hitRatios(p)
+	r.processes(p)
 	r.heapTable(p)
 
 	p("")
@@ -98,19 +99,30 @@ func (r *report) markdown() string {
 	return b.String()
 }
 
-// busy returns the load averages of the machine description that show
-// other work (a 1-minute load average over 1 on a run that keeps at most
-// about one core busy outside the parallel benchmarks), or "".
+// busy returns what the machine description shows of other work, or "":
+// load averages that show it (a 1-minute load average over 1 on a run
+// that keeps at most about one core busy outside the parallel
+// benchmarks), and the CPU time other processes took during go test if it
+// is more than 5% of a core.
 func (r *report) busy() string {
 	var high []string
 	for _, line := range strings.Split(r.machine, "\n") {
 		f := strings.Fields(line)
-		if len(f) < 2 || f[0] != "load" {
+		if len(f) < 2 {
 			continue
 		}
-		if v, err := strconv.ParseFloat(f[1], 64); err == nil && v > 1 {
-			_, when, _ := strings.Cut(line, "min) ")
-			high = append(high, fmt.Sprintf("load average %s %s", f[1], when))
+		switch f[0] {
+		case "load":
+			if v, err := strconv.ParseFloat(f[1], 64); err == nil && v > 1 {
+				_, when, _ := strings.Cut(line, "min) ")
+				high = append(high, fmt.Sprintf("load average %s %s", f[1], when))
+			}
+		case "others":
+			// others    X CPU seconds used by other processes during the Y s of go test
+			var cpu, secs float64
+			if _, err := fmt.Sscanf(line, "others %g CPU seconds used by other processes during the %g s", &cpu, &secs); err == nil && secs > 0 && cpu/secs > 0.05 {
+				high = append(high, fmt.Sprintf("other processes used %.0f CPU seconds during the %.0f s of go test, %.0f%% of a core", cpu, secs, 100*cpu/secs))
+			}
 		}
 	}
 	return strings.Join(high, "; ")

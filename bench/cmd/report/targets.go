@@ -196,6 +196,7 @@ func (r *report) evaluate() {
 		r.res.Find("BenchmarkRedis/", "op=miss", "impl=memostore"), r.res.Find("BenchmarkRedis/", "op=miss", "impl=go-redis-set-floor"), "ns/op", 3.5)
 	r.add(r.heapTarget())
 	r.hitTargets()
+	r.processTargets()
 }
 
 // heapTarget checks that the bounded userdata run keeps its heap, measured
