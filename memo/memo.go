@@ -424,8 +424,13 @@ func (f *Func[K, V]) compute(ctx context.Context, k K, fl *flight[V], stale *ent
 	var key []byte
 	if f.ns != nil {
 		key = f.keys(nil, k)
-		e, ok := f.lookup(ctx, k, key)
-		if !ok && f.ns.Shared() {
+		var e entry[V]
+		ok := false
+		shared := f.ns.Shared()
+		if !shared || !f.ns.AcquireLooksUp() {
+			e, ok = f.lookup(ctx, k, key)
+		}
+		if !ok && shared {
 			// Other processes share the store: wait for one that is
 			// computing k, or hold k's lock while this one does.
 			var release func()

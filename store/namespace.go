@@ -168,3 +168,11 @@ func (n *Namespace) TryClaim(ctx context.Context, key []byte) (release func(), o
 	}
 	return release, ok
 }
+
+// AcquireLooksUp reports whether Acquire looks key up before it claims
+// it, as Lookup would: the caller of a shared namespace then calls
+// Acquire alone, not Lookup first (see driver.LookupAcquirer).
+func (n *Namespace) AcquireLooksUp() bool {
+	_, ok := n.b.(driver.LookupAcquirer)
+	return ok
+}

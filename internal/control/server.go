@@ -447,27 +447,50 @@ func (p *Peer) serve() {
 					return
 				}
 			}
-		default:
-			// May wait (on a claim, on other processes, on a commit):
-			// on a goroutine of its own, so that this connection's
-			// acknowledgements are still read meanwhile.
-			select {
-			case p.work <- struct{}{}:
-			case <-ctx.Done():
+		case OpAcquire:
+			// Found or claimed at once, usually: answered here. Only a
+			// key another process is computing waits, on a goroutine.
+			rec, tok, err := p.sess.Acquire(ctx, m.NS, m.Key, m.Now, 0)
+			if rec == nil && tok == 0 && err == nil && m.N > 0 {
+				if !p.spawn(ctx, &wg, m) {
+					return
+				}
+				continue
+			}
+			r := &Msg{ID: m.ID, Op: OpAcquire, Rec: rec, Flag: rec != nil, N: int64(tok)}
+			r.setErr(err)
+			if p.w.send(r) != nil {
 				return
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-p.work }()
-				if r := p.handle(ctx, m); r != nil && m.ID != 0 {
-					if p.w.send(r) != nil {
-						p.w.close()
-					}
-				}
-			}()
+		default:
+			if !p.spawn(ctx, &wg, m) {
+				return
+			}
 		}
 	}
+}
+
+// spawn answers m, which may wait (on a claim, on other processes, on a
+// commit), on a goroutine of its own, so that this connection's
+// acknowledgements are still read meanwhile. It reports false if the
+// endpoint is closing.
+func (p *Peer) spawn(ctx context.Context, wg *sync.WaitGroup, m *Msg) bool {
+	select {
+	case p.work <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer func() { <-p.work }()
+		if r := p.handle(ctx, m); r != nil && m.ID != 0 {
+			if p.w.send(r) != nil {
+				p.w.close()
+			}
+		}
+	}()
+	return true
 }
 
 // handle answers m; a nil reply means none now (a put answers when it

@@ -160,23 +160,28 @@ func (n *Namespace) lookupRecord(key []byte, now int64) ([]byte, error) {
 	return rec, err
 }
 
-// Acquire makes this process the one that computes key, when other
-// processes are connected to it: if another process is computing key,
+// AcquireLooksUp says that Acquire looks key up first (see
+// driver.LookupAcquirer).
+func (n *Namespace) AcquireLooksUp() {}
+
+// Acquire looks key up and, if it is missing, makes this process the one
+// that computes it, when other processes are connected to it: if another
+// process is computing key,
 // Acquire waits for its result (up to ClaimLease, or until ctx ends) and
 // reports it found; else it claims key, and the returned release ends the
 // claim (a Put of key does not: release must be called). With no other
 // process connected, Acquire returns at once.
 func (n *Namespace) Acquire(ctx context.Context, key []byte, decode driver.DecodeFunc) (bool, func(), error) {
 	noop := func() {}
-	if n.s.connected.Load() == 0 {
-		// No other process uses the file: this one's flights are enough.
-		// (A computation that began before a process connected is not
-		// known to it, which may compute the key too: at most once, at
-		// connection time.)
-		return false, noop, nil
-	}
 	// A store that fails (closed, say) is no reason to fail the caller,
 	// which computes without a claim: only ctx ends Acquire with an error.
+	if found, err := n.Lookup(ctx, key, decode); found || err != nil || n.s.connected.Load() == 0 {
+		// With no other process connected, this one's flights are
+		// enough. (A computation that began before a process connected
+		// is not known to it, which may compute the key too: at most
+		// once, at connection time.)
+		return found, noop, ctx.Err()
+	}
 	for {
 		tok, wait, until := n.s.claimKey(n.sp, key, nil)
 		if wait == nil {
@@ -264,8 +269,9 @@ type session struct {
 }
 
 var (
-	_ control.Session = (*session)(nil)
-	_ driver.Claimer  = (*Namespace)(nil)
+	_ control.Session       = (*session)(nil)
+	_ driver.Claimer        = (*Namespace)(nil)
+	_ driver.LookupAcquirer = (*Namespace)(nil)
 )
 
 // uses reports whether the session claimed namespace name (any, for "").

@@ -542,8 +542,9 @@ type sharedNS struct {
 }
 
 var (
-	_ driver.Namespace = (*sharedNS)(nil)
-	_ driver.Claimer   = (*sharedNS)(nil)
+	_ driver.Namespace      = (*sharedNS)(nil)
+	_ driver.Claimer        = (*sharedNS)(nil)
+	_ driver.LookupAcquirer = (*sharedNS)(nil)
 )
 
 func (sn *sharedNS) memoryTier() driver.MemoryTier {
@@ -761,6 +762,10 @@ func (sn *sharedNS) TryClaim(ctx context.Context, key []byte) (func(), bool) {
 	k := bytes.Clone(key)
 	return func() { cli.Send(&control.Msg{Op: control.OpRelease, NS: sn.name, Key: k, N: tok}) }, true
 }
+
+// AcquireLooksUp says that Acquire looks key up first, at the holder, in
+// the exchange that claims it (see driver.LookupAcquirer).
+func (sn *sharedNS) AcquireLooksUp() {}
 
 // takeToken removes and returns this process's claim token on key, or 0.
 func (sn *sharedNS) takeToken(key string) uint64 {

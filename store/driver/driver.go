@@ -163,3 +163,11 @@ type Claimer interface {
 type FreshnessCounter interface {
 	FreshnessCounts() (refreshes, staleReturns, cachedErrors int64)
 }
+
+// A LookupAcquirer is a Namespace whose Acquire looks the key up before
+// it claims it, in the same exchange: a caller that would Lookup, then
+// Acquire after a miss, calls Acquire alone (one round trip less for a
+// file's follower).
+type LookupAcquirer interface {
+	AcquireLooksUp()
+}
