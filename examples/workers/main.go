@@ -12,7 +12,7 @@
 // program exits with status 1.
 //
 //	go run ./examples/workers
-//	go run ./examples/workers -n 8 -keys 100 -db /tmp/workers.db
+//	go run ./examples/workers -n 8 -keys 100 -db workers.db
 //
 // The file is in a temporary directory unless -db names one; its
 // namespace is cleared before the workers start, so every run computes
