@@ -19,15 +19,17 @@
 // updated in the transactions that change the data: Stats never scans.
 //
 // The process that holds the file serves its control endpoint (package
-// internal/control), through which memoctl inspects and clears the store
-// meanwhile.
+// internal/control), through which the other processes of its user use
+// the file (see Shared, and serve.go for the holder's side: sessions,
+// claims, invalidations) and memoctl inspects and clears it.
 //
 // # Caveats
 //
 //   - A Store holds an exclusive lock on its file (see LockPath): a second
-//     Open, in this process or another, waits LockTimeout and then fails
-//     with ErrLocked. Read-only Stores share the file with each other but
-//     not with a writer.
+//     Open of a Store, in this process or another, waits LockTimeout and
+//     then fails with ErrLocked; OpenShared follows the holder instead.
+//     Read-only Stores share the file with each other but not with a
+//     writer.
 //   - bbolt's byte slices are valid only inside their transaction: a
 //     DecodeFunc must copy or decode its payload before it returns.
 package boltstore
