@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -171,24 +170,6 @@ func testDamagedRecords(t *testing.T, dm damage) {
 	wantCheckOK(t, s, "after recomputing")
 }
 
-// testClock is a clock that moves only when told to.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // TestDamagedRecordHeaderTimes flips a bit of the stored-at or expires-at
 // field of records' headers: those records are damaged like any other and
 // must be misses, counted and recomputed, never served past their TTL,
@@ -209,7 +190,7 @@ func TestDamagedRecordHeaderTimes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "header.db")
 			ctx := context.Background()
-			clock := &testClock{now: time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)}
+			clock := mtesting.NewFakeClock()
 			var runs atomic.Int64
 			newTTL := func(s *store.Store) *memo.Func[int, string] {
 				f, err := memo.New(s, "ttl", func(_ context.Context, k int) (string, error) {
@@ -252,7 +233,7 @@ func TestDamagedRecordHeaderTimes(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			clock.advance(tt.later)
+			clock.Advance(tt.later)
 			s = openT(t, path, store.WithClock(clock))
 			runs.Store(0)
 			f = newTTL(s)
