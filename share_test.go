@@ -202,6 +202,31 @@ func followChild(role, path string) error {
 	return fmt.Errorf("unknown role %q", role)
 }
 
+// runTogether starts n children in role on path, tells them all to go
+// once all are ready, and returns their reports, in order. The children
+// stay until the test ends.
+func runTogether(t *testing.T, n int, role, path string) []followReport {
+	t.Helper()
+	var procs []liveChild
+	for range n {
+		procs = append(procs, startChild(t, role, path, "ready"))
+	}
+	for _, p := range procs {
+		fmt.Fprintln(p.stdin, "go")
+	}
+	reports := make([]followReport, n)
+	for i, p := range procs {
+		line, err := p.out.ReadString('\n')
+		if err != nil {
+			t.Fatalf("child %d: %v", i, err)
+		}
+		if err := json.Unmarshal([]byte(line), &reports[i]); err != nil {
+			t.Fatalf("child %d: %q: %v", i, line, err)
+		}
+	}
+	return reports
+}
+
 // shortTemp returns a new directory with a short path (control sockets
 // must fit in 108 bytes), removed when the test ends.
 func shortTemp(t *testing.T) string {
@@ -219,24 +244,9 @@ func shortTemp(t *testing.T) string {
 // others follow, and each key is computed once in all.
 func TestFollowersComputeEachKeyOnce(t *testing.T) {
 	path := filepath.Join(shortTemp(t), "keys.db")
-	var procs []liveChild
-	for range 4 {
-		procs = append(procs, startChild(t, "follow-keys", path, "ready"))
-	}
-	for _, p := range procs {
-		fmt.Fprintln(p.stdin, "go")
-	}
 	var total int64
 	roles := map[string]int{}
-	for i, p := range procs {
-		line, err := p.out.ReadString('\n')
-		if err != nil {
-			t.Fatalf("child %d: %v", i, err)
-		}
-		var r followReport
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			t.Fatalf("child %d: %q: %v", i, line, err)
-		}
+	for i, r := range runTogether(t, 4, "follow-keys", path) {
 		t.Logf("process %d (%s): %d computations", i, r.Role, r.Runs)
 		total += r.Runs
 		roles[r.Role]++
@@ -934,23 +944,8 @@ const (
 // refreshing on their own would run it about 30 times).
 func TestRefreshStormAcrossProcesses(t *testing.T) {
 	path := filepath.Join(shortTemp(t), "storm.db")
-	var procs []liveChild
-	for range 4 {
-		procs = append(procs, startChild(t, "follow-storm", path, "ready"))
-	}
-	for _, p := range procs {
-		fmt.Fprintln(p.stdin, "go")
-	}
 	var total int64
-	for i, p := range procs {
-		line, err := p.out.ReadString('\n')
-		if err != nil {
-			t.Fatalf("child %d: %v", i, err)
-		}
-		var r followReport
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			t.Fatalf("child %d: %q: %v", i, line, err)
-		}
+	for i, r := range runTogether(t, 4, "follow-storm", path) {
 		t.Logf("process %d (%s): %d runs", i, r.Role, r.Runs)
 		total += r.Runs
 	}
