@@ -101,11 +101,12 @@ func (s *Store) endClaim(ck claimKey, c *claim) {
 	close(c.done)
 }
 
-// waitClaim waits until the claim ends, expires, or ctx ends.
-func waitClaim(ctx context.Context, ch <-chan struct{}, until time.Time, max time.Duration) error {
+// waitClaim waits until the claim ends, expires, or ctx ends, and at
+// most limit (if positive).
+func waitClaim(ctx context.Context, ch <-chan struct{}, until time.Time, limit time.Duration) error {
 	d := time.Until(until)
-	if max > 0 && max < d {
-		d = max
+	if limit > 0 && limit < d {
+		d = limit
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
