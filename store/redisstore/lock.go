@@ -60,7 +60,7 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, decode driver.DecodeF
 				// The SET may have been done before ctx ended: undo it.
 				n.held.Store(lockKey, token)
 				release()
-				return false, nil, ctx.Err()
+				return false, nothing, ctx.Err()
 			}
 			// The server is failing: a lock it may hold expires by itself.
 			return false, nothing, nil
@@ -82,7 +82,7 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, decode driver.DecodeF
 			if got {
 				release()
 			}
-			return true, nil, nil
+			return true, nothing, nil
 		}
 		if got {
 			stopRenew = n.startRenew(lockKey, token)
@@ -104,7 +104,7 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, decode driver.DecodeF
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return false, nil, ctx.Err()
+			return false, nothing, ctx.Err()
 		case <-timer.C:
 		}
 		if time.Now().After(deadline) {

@@ -161,3 +161,16 @@ func TestRedisCloseReleasesLocks(t *testing.T) {
 		t.Error("Close left the lock of a computation it cut short")
 	}
 }
+
+// TestRedisAcquireReleaseNeverNil: the backend's Acquire returns a
+// release that is never nil, as the driver promises, also when it finds
+// the key stored.
+func TestRedisAcquireReleaseNeverNil(t *testing.T) {
+	s, _, _ := openRedisStore(t)
+	ns := mtesting.OpenNS(t, s.Store, "nn")
+	mtesting.Put(t, ns, "k", mtesting.Record("k", 1, 0, "v"))
+	found, release, err := nsOf(t, ns).Acquire(context.Background(), mtesting.Key("k"), func([]byte, int64, int64) error { return nil })
+	if !found || err != nil || release == nil {
+		t.Errorf("Acquire of a stored key = %v, %v with a nil release: %v; want found, with a release", found, err, release == nil)
+	}
+}
