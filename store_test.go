@@ -117,6 +117,9 @@ func runChild(t *testing.T, role, path string, env ...string) report {
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatalf("child %s printed %q: %v", role, out, err)
 	}
+	// The time the hits saved depends on the machine: the tests that
+	// compare whole Infos leave it out (memo's tests check it).
+	r.Info.Saved = 0
 	return r
 }
 

@@ -49,7 +49,7 @@ func BenchmarkDiskHit(b *testing.B) {
 	})
 
 	db := boltFloor(b, n, func(k int) []byte {
-		rec, err := vals[Result]().Encode(NewResult(k), codec.AppendInt(nil, int64(k)), time.Now().UnixNano(), 0)
+		rec, err := vals[Result]().Encode(NewResult(k), codec.AppendInt(nil, int64(k)), codec.Meta{StoredAt: time.Now().UnixNano()})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -131,7 +131,7 @@ func buildStore(path string, n int) error {
 			exp = now + 1 // expired by the time anyone looks
 		}
 		key := codec.AppendInt(nil, int64(i))
-		rec, err := vals.Encode(NewResult(i), key, now, exp)
+		rec, err := vals.Encode(NewResult(i), key, codec.Meta{StoredAt: now, ExpiresAt: exp})
 		if err != nil {
 			s.Close()
 			return err

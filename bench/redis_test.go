@@ -75,7 +75,7 @@ func BenchmarkRedis(b *testing.B) {
 	rdb := redistest.Client(b, url)
 	floor := prefix + ":floor:"
 	for k := range n {
-		rec, err := vals[Result]().Encode(NewResult(k), codec.AppendInt(nil, int64(k)), time.Now().UnixNano(), 0)
+		rec, err := vals[Result]().Encode(NewResult(k), codec.AppendInt(nil, int64(k)), codec.Meta{StoredAt: time.Now().UnixNano()})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -120,7 +120,7 @@ func BenchmarkRedis(b *testing.B) {
 		reportLatencies(b, "call", lat)
 	})
 	b.Run("op=miss/impl=go-redis-set-floor", func(b *testing.B) {
-		rec, err := vals[Result]().Encode(NewResult(1), codec.AppendInt(nil, 1), time.Now().UnixNano(), 0)
+		rec, err := vals[Result]().Encode(NewResult(1), codec.AppendInt(nil, 1), codec.Meta{StoredAt: time.Now().UnixNano()})
 		if err != nil {
 			b.Fatal(err)
 		}

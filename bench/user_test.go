@@ -57,7 +57,7 @@ func BenchmarkUser(b *testing.B) {
 	b.Run("op=encode/impl=memostore", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := enc.Encode(u, userKey, now, 0); err != nil {
+			if _, err := enc.Encode(u, userKey, codec.Meta{StoredAt: now}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -71,7 +71,7 @@ func BenchmarkUser(b *testing.B) {
 		}
 	})
 
-	rec, err := enc.Encode(u, userKey, now, 0)
+	rec, err := enc.Encode(u, userKey, codec.Meta{StoredAt: now})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func BenchmarkUser(b *testing.B) {
 		}
 	})
 	db := boltFloor(b, n, func(id int) []byte {
-		rec, err := enc.Encode(user(id), codec.AppendInt(nil, int64(id)), now, 0)
+		rec, err := enc.Encode(user(id), codec.AppendInt(nil, int64(id)), codec.Meta{StoredAt: now})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -68,7 +68,7 @@ func checkDecoded(t *testing.T, c *Values[fuzzValue], v fuzzValue) {
 	if v.At.Location() != time.UTC {
 		t.Fatalf("decoded time %v is not in UTC", v.At)
 	}
-	rec, err := c.Encode(v, testKey, 1, 2)
+	rec, err := c.Encode(v, testKey, Meta{StoredAt: 1, ExpiresAt: 2})
 	if err != nil {
 		t.Fatalf("Encode(decoded value): %v", err)
 	}
@@ -98,6 +98,8 @@ func FuzzDecodeRecord(f *testing.F) {
 	}
 	f.Add([]byte{}, []byte{})
 	f.Add(make([]byte, HeaderSize), []byte(nil))
+	f.Add(version2Record(testKey, 1, 2, []byte{0xc0}), testKey)
+	f.Add(Meta{StoredAt: 1, ExpiresAt: 9, Cost: 5, Grace: 3}.Record(testKey, []byte{0xc0}), testKey)
 	c := mustValues[fuzzValue](f)
 	f.Fuzz(func(t *testing.T, rec, key []byte) {
 		h, herr := ParseHeader(rec)
@@ -108,7 +110,7 @@ func FuzzDecodeRecord(f *testing.F) {
 			}
 			return
 		}
-		if herr != nil || (h.Version != RecordVersion && h.Version != recordVersion1) || len(p) != len(rec)-HeaderSize {
+		if herr != nil || h.Version < recordVersion1 || h.Version > RecordVersion || len(p) != len(rec)-h.Size() {
 			t.Fatalf("Payload accepted a record with header %+v, %v", h, herr)
 		}
 		for i := range min(len(key)*8, 64) {

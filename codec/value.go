@@ -44,9 +44,8 @@ var encoders = sync.Pool{New: func() any {
 const maxPooledBuffer = 1 << 20
 
 // Encode returns a record holding v, to be stored under key (the encoded
-// key, which its checksum covers), stamped with storedAt and expiresAt
-// (Unix nanoseconds; expiresAt 0 means never).
-func (c *Values[V]) Encode(v V, key []byte, storedAt, expiresAt int64) ([]byte, error) {
+// key, which its checksum covers), with m's times, cost and grace.
+func (c *Values[V]) Encode(v V, key []byte, m Meta) ([]byte, error) {
 	e := encoders.Get().(*encoder)
 	e.buf.Reset()
 	e.buf.Write(make([]byte, HeaderSize))
@@ -58,7 +57,7 @@ func (c *Values[V]) Encode(v V, key []byte, storedAt, expiresAt int64) ([]byte, 
 	if e.buf.Cap() <= maxPooledBuffer {
 		encoders.Put(e)
 	}
-	putHeader(rec, key, storedAt, expiresAt)
+	putHeader(rec, key, m)
 	return rec, nil
 }
 

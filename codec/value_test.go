@@ -29,7 +29,7 @@ func mustValues[V any](tb testing.TB) *Values[V] {
 // encodePayload encodes v into a record and returns its checked payload.
 func encodePayload[V any](tb testing.TB, v V) []byte {
 	tb.Helper()
-	rec, err := mustValues[V](tb).Encode(v, testKey, 1, 2)
+	rec, err := mustValues[V](tb).Encode(v, testKey, Meta{StoredAt: 1, ExpiresAt: 2})
 	if err != nil {
 		tb.Fatalf("Encode(%T): %v", v, err)
 	}
@@ -192,7 +192,7 @@ func TestValuesRoundTrip(t *testing.T) {
 func TestValuesEncodeRecord(t *testing.T) {
 	c := mustValues[userRecord](t)
 	u := makeUser(9)
-	rec, err := c.Encode(u, testKey, 1_700_000_000_000_000_000, 1_700_000_060_000_000_000)
+	rec, err := c.Encode(u, testKey, Meta{StoredAt: 1_700_000_000_000_000_000, ExpiresAt: 1_700_000_060_000_000_000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestValuesEncodeRecord(t *testing.T) {
 	}
 	// Encoding does not keep or share its buffer: records from later calls
 	// leave earlier ones intact.
-	again, err := c.Encode(makeUser(10), testKey, 0, 0)
+	again, err := c.Encode(makeUser(10), testKey, Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestValuesEncodeError(t *testing.T) {
 		F      failing
 	}
 	c := mustValues[holder](t)
-	if _, err := c.Encode(holder{Before: strings.Repeat("x", 100)}, testKey, 1, 2); !errors.Is(err, errFailing) {
+	if _, err := c.Encode(holder{Before: strings.Repeat("x", 100)}, testKey, Meta{StoredAt: 1, ExpiresAt: 2}); !errors.Is(err, errFailing) {
 		t.Fatalf("Encode error %v, want it to wrap the marshaler's error", err)
 	} else if !strings.Contains(err.Error(), "codec: encode") {
 		t.Errorf("error %q lacks its operation", err)
@@ -523,7 +523,7 @@ func TestValuesConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range iterations {
 				u := makeUser(int64(w*iterations + i))
-				rec, err := c.Encode(u, testKey, int64(i), 0)
+				rec, err := c.Encode(u, testKey, Meta{StoredAt: int64(i)})
 				if err != nil {
 					errs <- err
 					return

@@ -3,6 +3,7 @@ package memo
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Peek returns k's cached value, from the memory tier or else the store,
@@ -43,7 +44,7 @@ func (f *Func[K, V]) Set(ctx context.Context, k K, v V) error {
 	if f.ns != nil {
 		key = f.keys(nil, k)
 	}
-	it, ok := f.prepare(k, key, v)
+	it, ok := f.prepare(k, key, v, 0)
 	var err error
 	if ok {
 		err = f.write(ctx, k, key, it)
@@ -86,9 +87,10 @@ func (f *Func[K, V]) runRefresh(ctx context.Context, k K, fl *flight[V]) (V, err
 	if f.ns != nil {
 		key = f.keys(nil, k)
 	}
+	start := time.Now()
 	v, err := f.fn(ctx, k)
 	if err != nil {
 		return v, err
 	}
-	return f.remember(ctx, fl, k, key, v), nil
+	return f.remember(ctx, fl, k, key, v, time.Since(start)), nil
 }

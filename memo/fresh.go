@@ -96,7 +96,7 @@ func (f *Func[K, V]) serve(k K, e entry[V], fromDisk bool, self *flight[V]) bool
 	default:
 		return false
 	}
-	f.countHit(fromDisk)
+	f.countHit(fromDisk, e.t.cost)
 	return true
 }
 

@@ -1,6 +1,9 @@
 package memo
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Info reports a Func's statistics in this process, as
 // functools.lru_cache's cache_info() does, plus the disk tier.
@@ -32,6 +35,13 @@ type Info struct {
 	// StaleReturns counts calls answered with a value past its TTL, by
 	// StaleWhileRevalidate (hits) or StaleIfError (misses whose fn failed).
 	StaleReturns int64
+	// Saved is the computation time that the hits saved: for each hit
+	// served from a tier, how long fn took to compute the value it
+	// returned (measured when it ran, and stored with it; the time of
+	// a stored value is kept in whole microseconds). A call that waited
+	// for another call's computation saved nothing. Values stored by an
+	// earlier release, and by Set, count nothing.
+	Saved time.Duration
 }
 
 // String formats i as Python prints a CacheInfo, with the disk hits added:

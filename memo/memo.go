@@ -84,6 +84,7 @@ type Func[K comparable, V any] struct {
 	// last Clear. Memory-tier hits are counted by the tier (see memTier);
 	// hits holds the others: from the file, or shared with a flight.
 	hits, misses, diskHits  atomic.Int64
+	saved                   atomic.Int64 // nanoseconds of computation the hits counted in hits saved
 	refreshes, cachedErrors atomic.Int64
 	staleReturns            atomic.Int64
 	baseMu                  sync.Mutex
@@ -215,6 +216,8 @@ func (t tier[K, V]) FreshnessCounts() (refreshes, staleReturns, cachedErrors int
 	c := t.f.counts()
 	return c.Refreshes, c.StaleReturns, c.CachedErrors
 }
+
+func (t tier[K, V]) Saved() int64 { return int64(t.f.counts().Saved) }
 
 func (t tier[K, V]) Purge(cleared bool) (done func()) { return t.f.purge(cleared) }
 
@@ -356,7 +359,7 @@ func (f *Func[K, V]) wait(ctx context.Context, fl *flight[V]) (v V, retry bool, 
 	case fl.err != nil:
 		f.countMiss()
 	default:
-		f.countHit(false)
+		f.countHit(false, 0)
 	}
 	return fl.val, false, fl.err
 }
@@ -435,8 +438,8 @@ func (f *Func[K, V]) compute(ctx context.Context, k K, fl *flight[V], stale *ent
 			// computing k, or hold k's lock while this one does.
 			var release func()
 			var err error
-			ok, release, err = f.ns.Acquire(ctx, key, func(payload []byte, storedAt, exp int64) error {
-				e, err = f.decode(k, payload, storedAt, exp)
+			ok, release, err = f.ns.Acquire(ctx, key, func(payload []byte, h codec.Header) error {
+				e, err = f.decode(k, payload, h)
 				return err
 			})
 			if err != nil {
@@ -472,7 +475,9 @@ func (f *Func[K, V]) compute(ctx context.Context, k K, fl *flight[V], stale *ent
 // run runs fn for k as the leader of fl and keeps its result, or its
 // error if errors are cached.
 func (f *Func[K, V]) run(ctx context.Context, k K, key []byte, fl *flight[V]) (V, error) {
+	start := time.Now()
 	v, err := f.fn(ctx, k)
+	cost := time.Since(start)
 	if err != nil {
 		if f.errs != nil && ctx.Err() == nil {
 			now := f.now()
@@ -480,15 +485,17 @@ func (f *Func[K, V]) run(ctx context.Context, k K, key []byte, fl *flight[V]) (V
 		}
 		return v, err
 	}
-	return f.remember(ctx, fl, k, key, v), nil
+	return f.remember(ctx, fl, k, key, v, cost), nil
 }
 
 // decode decodes a stored value of k. Its TTL is the one in force (TTL,
 // or TTLFunc's for k and the value) from the record's stored-at, so that a
 // TTL set or shortened since the record was stored applies to it; the
 // record's own expires-at, which includes the grace of StaleWhileRevalidate
-// and StaleIfError, is the end it cannot outlive.
-func (f *Func[K, V]) decode(k K, payload []byte, storedAt, recExp int64) (entry[V], error) {
+// and StaleIfError, is the end it cannot outlive. The record's cost is what
+// a hit on the entry saves.
+func (f *Func[K, V]) decode(k K, payload []byte, h codec.Header) (entry[V], error) {
+	storedAt, recExp := h.StoredAt, h.ExpiresAt
 	v, err := f.vals.Decode(payload)
 	if err != nil {
 		return entry[V]{}, err
@@ -503,7 +510,9 @@ func (f *Func[K, V]) decode(k K, payload []byte, storedAt, recExp int64) (entry[
 			exp = byTTL
 		}
 	}
-	return entry[V]{val: v, t: f.stampOf(storedAt, exp, recExp), size: int64(len(payload))}, nil
+	t := f.stampOf(storedAt, exp, recExp)
+	t.cost = int64(h.Cost)
+	return entry[V]{val: v, t: t, size: int64(len(payload))}, nil
 }
 
 // ttlOf returns the TTL of k's value v (0 = never expires) and whether v
@@ -520,9 +529,9 @@ func (f *Func[K, V]) ttlOf(k K, v V) (time.Duration, bool) {
 // store has one. A store error is logged and is a miss.
 func (f *Func[K, V]) lookup(ctx context.Context, k K, key []byte) (entry[V], bool) {
 	var e entry[V]
-	ok, err := f.ns.Lookup(ctx, key, func(payload []byte, storedAt, exp int64) error {
+	ok, err := f.ns.Lookup(ctx, key, func(payload []byte, h codec.Header) error {
 		var err error
-		e, err = f.decode(k, payload, storedAt, exp)
+		e, err = f.decode(k, payload, h)
 		return err
 	})
 	if err != nil && !errors.Is(err, store.ErrClosed) {
@@ -531,12 +540,12 @@ func (f *Func[K, V]) lookup(ctx context.Context, k K, key []byte) (entry[V], boo
 	return e, ok && err == nil
 }
 
-// remember keeps v in both tiers, unless an invalidation came since the
-// flight fl began (see flights), and returns the value kept: with a store,
-// v as the store gives it back. A failure to store is logged, never
-// returned: the caller has its value.
-func (f *Func[K, V]) remember(ctx context.Context, fl *flight[V], k K, key []byte, v V) V {
-	it, ok := f.prepare(k, key, v)
+// remember keeps v, which fn took cost to compute, in both tiers, unless
+// an invalidation came since the flight fl began (see flights), and
+// returns the value kept: with a store, v as the store gives it back. A
+// failure to store is logged, never returned: the caller has its value.
+func (f *Func[K, V]) remember(ctx context.Context, fl *flight[V], k K, key []byte, v V, cost time.Duration) V {
+	it, ok := f.prepare(k, key, v, cost)
 	if !ok {
 		return v
 	}
@@ -561,19 +570,25 @@ type item[V any] struct {
 	err  error
 }
 
-// prepare makes k's value v an item, or reports false if its TTL says not
-// to cache it.
-func (f *Func[K, V]) prepare(k K, key []byte, v V) (item[V], bool) {
+// prepare makes k's value v, which fn took cost to compute (0 for Set),
+// an item, or reports false if its TTL says not to cache it.
+func (f *Func[K, V]) prepare(k K, key []byte, v V, cost time.Duration) (item[V], bool) {
 	ttl, keep := f.ttlOf(k, v)
 	if !keep {
 		return item[V]{}, false
 	}
 	now := f.now()
 	it := item[V]{val: v, t: f.stampOf(now, expiry.Deadline(time.Unix(0, now), ttl), 0)}
+	it.t.cost = int64(cost)
 	if f.ns != nil {
 		// The record expires at the entry's end: kept past its TTL for
-		// the grace of StaleWhileRevalidate and StaleIfError.
-		if it.rec, it.err = f.vals.Encode(v, key, now, it.t.end); it.err == nil {
+		// the grace of StaleWhileRevalidate and StaleIfError, which the
+		// record carries too, so that the store can tell a stale entry.
+		m := codec.Meta{StoredAt: now, ExpiresAt: it.t.end, Cost: cost}
+		if it.t.exp != 0 && it.t.end > it.t.exp {
+			m.Grace = time.Duration(it.t.end - it.t.exp)
+		}
+		if it.rec, it.err = f.vals.Encode(v, key, m); it.err == nil {
 			// What the memory tier keeps, and the caller gets, is what
 			// the store will give back (package codec normalises, for
 			// example, times to UTC).
@@ -581,11 +596,11 @@ func (f *Func[K, V]) prepare(k K, key []byte, v V) (item[V], bool) {
 			if back, it.err = f.vals.Decode(it.rec[codec.HeaderSize:]); it.err == nil {
 				it.val = back
 			}
-			it.size = int64(len(it.rec) - codec.HeaderSize)
+			it.size = int64(len(it.rec) - codec.HeaderSize) // Encode writes RecordVersion
 		}
 	} else if f.maxB > 0 {
 		// Measured for MaxBytes only: encoded and dropped.
-		if rec, err := f.vals.Encode(v, nil, now, 0); err == nil {
+		if rec, err := f.vals.Encode(v, nil, codec.Meta{StoredAt: now}); err == nil {
 			it.size = int64(len(rec) - codec.HeaderSize)
 		}
 	}
@@ -605,8 +620,14 @@ func (f *Func[K, V]) write(ctx context.Context, k K, key []byte, it item[V]) err
 	return f.ns.Put(context.WithoutCancel(ctx), key, it.rec)
 }
 
-func (f *Func[K, V]) countHit(fromDisk bool) {
+// countHit counts a hit that a memory tier did not count, on an entry
+// whose computation took cost nanoseconds (0 for a call that waited for
+// another's computation: it saved no time).
+func (f *Func[K, V]) countHit(fromDisk bool, cost int64) {
 	f.hits.Add(1)
+	if cost != 0 {
+		f.saved.Add(cost)
+	}
 	if fromDisk {
 		f.diskHits.Add(1)
 	}
@@ -616,13 +637,14 @@ func (f *Func[K, V]) countMiss() { f.misses.Add(1) }
 
 // counts returns the counts since New.
 func (f *Func[K, V]) counts() Info {
-	hits := f.hits.Load()
+	hits, saved := f.hits.Load(), f.saved.Load()
 	if f.mem != nil {
 		hits += f.mem.hits()
+		saved += f.mem.saved()
 	}
 	return Info{Hits: hits, Misses: f.misses.Load(), DiskHits: f.diskHits.Load(),
 		Refreshes: f.refreshes.Load(), CachedErrors: f.cachedErrors.Load(),
-		StaleReturns: f.staleReturns.Load()}
+		StaleReturns: f.staleReturns.Load(), Saved: time.Duration(saved)}
 }
 
 // Info returns the Func's statistics in this process since New or the last
@@ -641,6 +663,7 @@ func (f *Func[K, V]) Info() Info {
 		Refreshes:    c.Refreshes - b.Refreshes,
 		CachedErrors: c.CachedErrors - b.CachedErrors,
 		StaleReturns: c.StaleReturns - b.StaleReturns,
+		Saved:        c.Saved - b.Saved,
 	}
 	if f.mem != nil {
 		i.CurrSize = f.mem.len()

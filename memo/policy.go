@@ -47,6 +47,7 @@ type memory[K comparable, V any] interface {
 	len() int
 	bytes() int64
 	hits() int64
+	saved() int64
 }
 
 var (
@@ -60,8 +61,9 @@ var (
 // synchronous Executor, and no expiry in otter: stamps are checked here),
 // so that it starts no goroutine a Func would have to own.
 type tinyTier[K comparable, V any] struct {
-	c    *otter.Cache[K, tinyEntry[V]]
-	hitN atomic.Int64
+	c      *otter.Cache[K, tinyEntry[V]]
+	hitN   atomic.Int64
+	savedN atomic.Int64 // nanoseconds of computation the hits saved
 }
 
 type tinyEntry[V any] struct {
@@ -102,6 +104,9 @@ func (m *tinyTier[K, V]) get(k K, now func() int64) (V, stamp, lookup) {
 		}
 	}
 	m.hitN.Add(1)
+	if e.t.cost != 0 {
+		m.savedN.Add(e.t.cost)
+	}
 	return e.val, e.t, fresh
 }
 
@@ -118,10 +123,11 @@ func (m *tinyTier[K, V]) add(k K, v V, t stamp, size int64) {
 	m.c.Set(k, tinyEntry[V]{val: v, t: t, size: size})
 }
 
-func (m *tinyTier[K, V]) remove(k K)  { m.c.Invalidate(k) }
-func (m *tinyTier[K, V]) purge()      { m.c.InvalidateAll() }
-func (m *tinyTier[K, V]) len() int    { return m.c.EstimatedSize() }
-func (m *tinyTier[K, V]) hits() int64 { return m.hitN.Load() }
+func (m *tinyTier[K, V]) remove(k K)   { m.c.Invalidate(k) }
+func (m *tinyTier[K, V]) purge()       { m.c.InvalidateAll() }
+func (m *tinyTier[K, V]) len() int     { return m.c.EstimatedSize() }
+func (m *tinyTier[K, V]) hits() int64  { return m.hitN.Load() }
+func (m *tinyTier[K, V]) saved() int64 { return m.savedN.Load() }
 func (m *tinyTier[K, V]) bytes() int64 {
 	if m.c.IsWeighted() {
 		return int64(m.c.WeightedSize())

@@ -143,8 +143,8 @@ type (
 	MemoryTier = driver.MemoryTier
 
 	// A DecodeFunc receives a stored record's payload, valid only until
-	// it returns, and its stored-at and expires-at times (Unix
-	// nanoseconds; expires-at 0 = never). An error marks the record bad.
+	// it returns, and its header (codec.Header: its times, the cost of
+	// computing it, its grace). An error marks the record bad.
 	DecodeFunc = driver.DecodeFunc
 
 	// KeyInfo describes one stored entry (see Store.Keys).

@@ -79,6 +79,8 @@ type namespaceJSON struct {
 	Refreshes      int64   `json:"refreshes"`     // runs of fn that refreshed an entry
 	StaleReturns   int64   `json:"stale_returns"` // calls answered with a value past its TTL
 	CachedErrors   int64   `json:"cached_errors"` // calls answered with a cached error
+	Stale          int64   `json:"stale"`         // entries past their TTL kept for the stale windows (files only)
+	SavedNs        int64   `json:"saved_ns"`      // computation time the hits saved, in nanoseconds
 	OldestStoredAt string  `json:"oldest_stored_at,omitempty"`
 	NewestStoredAt string  `json:"newest_stored_at,omitempty"`
 	MemSize        int     `json:"mem_size"` // live only: the memory tiers of the processes using the file
@@ -169,6 +171,7 @@ func summarize(st store.Stats, path string, live, isRedis bool, only string) (in
 			ExpiredPending: ns.ExpiredPending, Expirations: ns.Expirations, Evictions: ns.Evictions,
 			DecodeErrors: ns.DecodeErrors, WriteErrors: ns.WriteErrors, ReadErrors: ns.ReadErrors, Writes: ns.Writes,
 			Refreshes: ns.Refreshes, StaleReturns: ns.StaleReturns, CachedErrors: ns.CachedErrors,
+			Stale: ns.Stale, SavedNs: int64(ns.Saved),
 			OldestStoredAt: timestamp(ns.OldestStoredAt), NewestStoredAt: timestamp(ns.NewestStoredAt),
 			MemSize: ns.MemSize, MemMax: ns.MemMax,
 		})
@@ -221,20 +224,21 @@ func printInfo(w io.Writer, in infoJSON) error {
 	}
 	fresh := ""
 	if usesFreshness(in.Namespaces) {
-		fresh = "\tREFRESHES\tSTALE\tERRORS CACHED"
+		fresh = "\tSTALE\tREFRESHES\tSTALE SERVED\tERRORS CACHED"
 	}
-	fmt.Fprintln(tw, "NAMESPACE\tVERSION\tKEY\tVALUE\tENTRIES\tBYTES\tHITS\tMISSES\tDISK HITS\tHIT RATIO\tEXPIRED\tEVICTED\tBAD\tOLDEST\tNEWEST"+fresh+mem)
+	fmt.Fprintln(tw, "NAMESPACE\tVERSION\tKEY\tVALUE\tENTRIES\tBYTES\tHITS\tMISSES\tDISK HITS\tHIT RATIO\tSAVED\tEXPIRED\tEVICTED\tBAD\tOLDEST\tNEWEST"+fresh+mem)
 	now := time.Now()
 	for _, ns := range in.Namespaces {
 		if in.Live {
 			mem = fmt.Sprintf("\t%d/%s", ns.MemSize, maxSize(ns.MemMax))
 		}
 		if fresh != "" {
-			fresh = fmt.Sprintf("\t%d\t%d\t%d", ns.Refreshes, ns.StaleReturns, ns.CachedErrors)
+			fresh = fmt.Sprintf("\t%d\t%d\t%d\t%d", ns.Stale, ns.Refreshes, ns.StaleReturns, ns.CachedErrors)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\t%.1f%%\t%d\t%d\t%d\t%s\t%s%s%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\t%.1f%%\t%s\t%d\t%d\t%d\t%s\t%s%s%s\n",
 			ns.Name, orDash(ns.Version), ns.KeyType, ns.ValueType, ns.Entries, humanBytes(ns.Bytes),
-			ns.Hits, ns.Misses, ns.DiskHits, 100*ns.HitRatio, ns.ExpiredPending, ns.Evictions, ns.DecodeErrors,
+			ns.Hits, ns.Misses, ns.DiskHits, 100*ns.HitRatio, humanDuration(time.Duration(ns.SavedNs)),
+			ns.ExpiredPending, ns.Evictions, ns.DecodeErrors,
 			age(now, ns.OldestStoredAt), age(now, ns.NewestStoredAt), fresh, mem)
 	}
 	return tw.Flush()
@@ -253,17 +257,17 @@ func printRedisInfo(w io.Writer, in infoJSON) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fresh := ""
 	if usesFreshness(in.Namespaces) {
-		fresh = "\tREFRESHES\tSTALE\tERRORS CACHED"
+		fresh = "\tREFRESHES\tSTALE SERVED\tERRORS CACHED"
 	}
-	fmt.Fprintln(tw, "NAMESPACE\tVERSION\tKEY\tVALUE\tWRITES\tHITS\tMISSES\tSTORE HITS\tHIT RATIO\tBAD\tWRITE ERRORS\tREAD ERRORS\tCREATED"+fresh)
+	fmt.Fprintln(tw, "NAMESPACE\tVERSION\tKEY\tVALUE\tWRITES\tHITS\tMISSES\tSTORE HITS\tHIT RATIO\tSAVED\tBAD\tWRITE ERRORS\tREAD ERRORS\tCREATED"+fresh)
 	now := time.Now()
 	for _, ns := range in.Namespaces {
 		if fresh != "" {
 			fresh = fmt.Sprintf("\t%d\t%d\t%d", ns.Refreshes, ns.StaleReturns, ns.CachedErrors)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.1f%%\t%d\t%d\t%d\t%s%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.1f%%\t%s\t%d\t%d\t%d\t%s%s\n",
 			ns.Name, orDash(ns.Version), ns.KeyType, ns.ValueType, ns.Writes, ns.Hits, ns.Misses, ns.DiskHits,
-			100*ns.HitRatio, ns.DecodeErrors, ns.WriteErrors, ns.ReadErrors, age(now, ns.Created), fresh)
+			100*ns.HitRatio, humanDuration(time.Duration(ns.SavedNs)), ns.DecodeErrors, ns.WriteErrors, ns.ReadErrors, age(now, ns.Created), fresh)
 	}
 	return tw.Flush()
 }
@@ -316,11 +320,30 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
+// humanDuration formats d to about three figures: 870µs, 340ms, 12.35s,
+// 1h2m3s, 3.5d.
+func humanDuration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0s"
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond).String()
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(10 * time.Millisecond).String()
+	case d < 48*time.Hour:
+		return d.Round(time.Second).String()
+	}
+	return fmt.Sprintf("%.1fd", d.Hours()/24)
+}
+
 // usesFreshness reports whether any namespace counted refreshes, stale
-// returns or cached errors: info shows those columns only then.
+// returns or cached errors, or holds stale entries: info shows those
+// columns only then.
 func usesFreshness(nss []namespaceJSON) bool {
 	for _, ns := range nss {
-		if ns.Refreshes+ns.StaleReturns+ns.CachedErrors > 0 {
+		if ns.Refreshes+ns.StaleReturns+ns.CachedErrors+ns.Stale > 0 {
 			return true
 		}
 	}

@@ -445,3 +445,54 @@ func TestInfoFreshness(t *testing.T) {
 		t.Errorf("info of a store without freshness counts shows their columns:\n%s", plain)
 	}
 }
+
+// TestInfoStaleAndSaved: info counts the entries kept past their TTL for
+// StaleWhileRevalidate apart, and shows the computation time the hits
+// saved.
+func TestInfoStaleAndSaved(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stale.db")
+	s, err := store.Open(path, store.WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	f, err := memo.New(s, "slow", func(_ context.Context, x int) (int, error) {
+		time.Sleep(20 * time.Millisecond)
+		return x, nil
+	}, memo.TTL(300*time.Millisecond), memo.StaleWhileRevalidate(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range 3 {
+		f.Call(ctx, k)
+		f.Call(ctx, k) // a hit: at least 20 ms saved
+	}
+	saved := f.Info().Saved
+	if saved < 60*time.Millisecond {
+		t.Fatalf("Info.Saved = %v, want at least 60ms", saved)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(350 * time.Millisecond) // past the TTL: all three are stale
+	out, errOut, code := runCmd(t, "info", "--json", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var in struct {
+		Namespaces []struct {
+			Stale   int64 `json:"stale"`
+			SavedNs int64 `json:"saved_ns"`
+		} `json:"namespaces"`
+	}
+	if err := json.Unmarshal([]byte(out), &in); err != nil || len(in.Namespaces) != 1 {
+		t.Fatalf("info --json: %q (%v)", out, err)
+	}
+	if ns := in.Namespaces[0]; ns.Stale != 3 || time.Duration(ns.SavedNs) != saved {
+		t.Errorf("info --json: stale %d, saved %v; want 3, %v", ns.Stale, time.Duration(ns.SavedNs), saved)
+	}
+	out, _, _ = runCmd(t, "info", path)
+	if !strings.Contains(out, "SAVED") || !strings.Contains(out, "STALE") || !strings.Contains(out, humanDuration(saved)) {
+		t.Errorf("info table without the stale count or the time saved (%s):\n%s", humanDuration(saved), out)
+	}
+}

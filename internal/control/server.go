@@ -96,6 +96,7 @@ type Counts struct {
 	DecodeErrors, WriteErrors, ReadErrors int64
 	Refreshes, StaleReturns, CachedErrors int64
 	MemSize, MemMax                       int
+	Saved                                 int64 // nanoseconds of computation the hits saved
 }
 
 // maxConnWork bounds the requests of one connection running at once in

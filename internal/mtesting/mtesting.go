@@ -111,15 +111,17 @@ type Found struct {
 	OK        bool
 	Payload   []byte // copied out of the transaction
 	ExpiresAt int64
+	Header    codec.Header
 }
 
 // Lookup looks k up in ns and fails the test on error.
 func Lookup(tb testing.TB, ns Namespace, k string) Found {
 	tb.Helper()
 	var f Found
-	ok, err := ns.Lookup(context.Background(), Key(k), func(payload []byte, _, expiresAt int64) error {
+	ok, err := ns.Lookup(context.Background(), Key(k), func(payload []byte, h codec.Header) error {
 		f.Payload = bytes.Clone(payload)
-		f.ExpiresAt = expiresAt
+		f.ExpiresAt = h.ExpiresAt
+		f.Header = h
 		return nil
 	})
 	if err != nil {

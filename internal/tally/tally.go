@@ -5,6 +5,7 @@ package tally
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/memostore/memostore/store/driver"
 )
@@ -25,13 +26,14 @@ type Counts struct {
 	Refreshes    int64 // runs of the function that refreshed an entry
 	StaleReturns int64 // calls answered with a value past its TTL
 	CachedErrors int64 // calls answered with a cached error
+	Saved        int64 // nanoseconds of computation the hits saved
 }
 
 // Fields returns pointers to the counts, in field order.
 func (c *Counts) Fields() []*int64 {
 	return []*int64{&c.Entries, &c.Bytes, &c.Hits, &c.Misses, &c.DiskHits,
 		&c.Expirations, &c.Evictions, &c.DecodeErrors, &c.WriteErrors, &c.Writes, &c.ReadErrors,
-		&c.Refreshes, &c.StaleReturns, &c.CachedErrors}
+		&c.Refreshes, &c.StaleReturns, &c.CachedErrors, &c.Saved}
 }
 
 // Add adds o to c.
@@ -58,7 +60,7 @@ func (c *Counts) Minus(o *Counts) Counts {
 // lose counts while a save is in flight.
 type Deltas struct {
 	Hits, Misses, DiskHits, DecodeErrors, WriteErrors, ReadErrors atomic.Int64
-	Refreshes, StaleReturns, CachedErrors                         atomic.Int64
+	Refreshes, StaleReturns, CachedErrors, Saved                  atomic.Int64
 }
 
 // Take adds the deltas to c and returns what it added, for Drop once the
@@ -81,6 +83,7 @@ func (d *Deltas) Drop(t *Counts) {
 	d.Refreshes.Add(-t.Refreshes)
 	d.StaleReturns.Add(-t.StaleReturns)
 	d.CachedErrors.Add(-t.CachedErrors)
+	d.Saved.Add(-t.Saved)
 }
 
 // AddCounts adds the counts of c that deltas keep (not Entries, Bytes,
@@ -95,6 +98,7 @@ func (d *Deltas) AddCounts(c *Counts) {
 	d.Refreshes.Add(c.Refreshes)
 	d.StaleReturns.Add(c.StaleReturns)
 	d.CachedErrors.Add(c.CachedErrors)
+	d.Saved.Add(c.Saved)
 }
 
 // Peek returns the deltas without taking them.
@@ -109,6 +113,7 @@ func (d *Deltas) Peek() Counts {
 		Refreshes:    d.Refreshes.Load(),
 		StaleReturns: d.StaleReturns.Load(),
 		CachedErrors: d.CachedErrors.Load(),
+		Saved:        d.Saved.Load(),
 	}
 }
 
@@ -120,6 +125,9 @@ func Tier(t driver.MemoryTier) Counts {
 	if fc, ok := t.(driver.FreshnessCounter); ok {
 		c.Refreshes, c.StaleReturns, c.CachedErrors = fc.FreshnessCounts()
 	}
+	if sc, ok := t.(driver.SavedCounter); ok {
+		c.Saved = sc.Saved()
+	}
 	return c
 }
 
@@ -129,4 +137,5 @@ func (c *Counts) Stats(ns *driver.NamespaceStats) {
 	ns.Expirations, ns.Evictions, ns.DecodeErrors = c.Expirations, c.Evictions, c.DecodeErrors
 	ns.WriteErrors, ns.Writes, ns.ReadErrors = c.WriteErrors, c.Writes, c.ReadErrors
 	ns.Refreshes, ns.StaleReturns, ns.CachedErrors = c.Refreshes, c.StaleReturns, c.CachedErrors
+	ns.Saved = time.Duration(c.Saved)
 }

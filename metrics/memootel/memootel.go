@@ -23,6 +23,7 @@
 //	memostore.refreshes         counter  {call}    runs of the function that refreshed an entry
 //	memostore.stale_returns     counter  {call}    calls answered with a value past its TTL
 //	memostore.cached_errors     counter  {call}    calls answered with an error cached by memo.ErrorTTL
+//	memostore.saved             counter  s         computation time the hits saved (a Float64ObservableCounter)
 //	memostore.evictions         counter  {entry}   entries evicted to keep within MaxBytes (file)
 //	memostore.expirations       counter  {entry}   expired entries swept (file)
 //	memostore.entries           up-down  {entry}   entries stored (file)
@@ -92,6 +93,7 @@ type instruments struct {
 	ns     []nsInstrument
 	memory []nsInstrument
 	store  []storeInstrument
+	saved  metric.Float64ObservableCounter
 	all    []metric.Observable
 }
 
@@ -138,6 +140,13 @@ func Register(s *store.Store, m metric.Meter) (metric.Registration, error) {
 		func(n *store.NamespaceStats) int64 { return n.StaleReturns })
 	in.counter("memostore.cached_errors", "{call}", "Calls answered with a cached error of the function.", false,
 		func(n *store.NamespaceStats) int64 { return n.CachedErrors })
+	saved, err := m.Float64ObservableCounter("memostore.saved", metric.WithUnit("s"),
+		metric.WithDescription("Computation time the hits saved: for each hit, how long the function took to compute its value."))
+	if err != nil && in.err == nil {
+		in.err = err
+	}
+	in.saved = saved
+	in.all = append(in.all, saved)
 	in.counter("memostore.evictions", "{entry}", "Entries evicted to keep the store within its maximum size.", true,
 		func(n *store.NamespaceStats) int64 { return n.Evictions })
 	in.counter("memostore.expirations", "{entry}", "Expired entries swept from the store.", true,
@@ -206,6 +215,7 @@ func (in *instruments) observe(ctx context.Context, s *store.Store, o metric.Obs
 				o.ObserveInt64(m.inst, m.value(n), attrs)
 			}
 		}
+		o.ObserveFloat64(in.saved, n.Saved.Seconds(), attrs)
 	}
 	if err != nil {
 		return fmt.Errorf("memootel: %w", err)

@@ -3,6 +3,7 @@ package memootel_test
 import (
 	"context"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -98,6 +99,7 @@ func expected(st store.Stats) map[string]point {
 		set("memostore.refreshes", "counter", "{call}", n.Refreshes)
 		set("memostore.stale_returns", "counter", "{call}", n.StaleReturns)
 		set("memostore.cached_errors", "counter", "{call}", n.CachedErrors)
+		set("memostore.saved", "counter", "s", int64(n.Saved)) // collect gives seconds as nanoseconds
 		if n.Claimed {
 			set("memostore.memory_entries", "updown", "{entry}", int64(n.MemSize))
 			set("memostore.memory_max_entries", "gauge", "{entry}", int64(n.MemMax))
@@ -152,6 +154,13 @@ func collect(tb testing.TB, r sdkmetric.Reader) (map[string]point, error) {
 				}
 				for _, p := range d.DataPoints {
 					add(kind, p.Attributes, p.Value)
+				}
+			case metricdata.Sum[float64]: // seconds, as whole nanoseconds
+				if !d.IsMonotonic || d.Temporality != metricdata.CumulativeTemporality {
+					tb.Errorf("%s is not a cumulative counter", m.Name)
+				}
+				for _, p := range d.DataPoints {
+					add("counter", p.Attributes, int64(math.Round(p.Value*1e9)))
 				}
 			case metricdata.Gauge[int64]:
 				for _, p := range d.DataPoints {

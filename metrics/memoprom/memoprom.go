@@ -25,6 +25,7 @@
 //	memostore_refreshes_total         runs of the function that refreshed an entry (Refresh, RefreshAfter, StaleWhileRevalidate)
 //	memostore_stale_returns_total     calls answered with a value past its TTL (StaleWhileRevalidate, StaleIfError)
 //	memostore_cached_errors_total     calls answered with an error cached by memo.ErrorTTL
+//	memostore_saved_seconds_total     computation time the hits saved: for each hit, how long the function took for its value
 //	memostore_evictions_total         entries evicted to keep within the store's MaxBytes (file)
 //	memostore_expirations_total       expired entries swept (file)
 //	memostore_entries                 entries stored (file)
@@ -139,6 +140,9 @@ func NewCollector(s *store.Store) prometheus.Collector {
 				func(n *store.NamespaceStats) int64 { return n.StaleReturns }),
 			counter("cached_errors_total", "Calls answered with a cached error of the function.", false,
 				func(n *store.NamespaceStats) int64 { return n.CachedErrors }),
+			{nsDesc("saved_seconds_total", "Computation time the hits saved: for each hit, how long the function took to compute its value."),
+				prometheus.CounterValue, false,
+				func(n *store.NamespaceStats) float64 { return n.Saved.Seconds() }},
 			counter("evictions_total", "Entries evicted to keep the store within its maximum size.", true,
 				func(n *store.NamespaceStats) int64 { return n.Evictions }),
 			counter("expirations_total", "Expired entries swept from the store.", true,

@@ -93,6 +93,7 @@ func expected(st store.Stats) map[string]float64 {
 		set("memostore_refreshes_total", n.Refreshes)
 		set("memostore_stale_returns_total", n.StaleReturns)
 		set("memostore_cached_errors_total", n.CachedErrors)
+		want[fmt.Sprintf("memostore_saved_seconds_total{%s}", n.Name)] = n.Saved.Seconds()
 		if n.Claimed {
 			set("memostore_memory_entries", int64(n.MemSize))
 			set("memostore_memory_max_entries", int64(n.MemMax))

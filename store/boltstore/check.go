@@ -278,7 +278,7 @@ func (c *checker) records(tx *bolt.Tx) ([]*nsCheck, error) {
 func checkOrphanBuckets(tx *bolt.Tx, names *bolt.Bucket, rep *driver.CheckReport) {
 	tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
 		n := string(name)
-		if len(n) > 2 && n[1] == '/' && strings.ContainsRune("dea", rune(n[0])) {
+		if len(n) > 2 && n[1] == '/' && strings.ContainsRune("deas", rune(n[0])) {
 			if names.Get([]byte(n[2:])) == nil {
 				rep.Problemf("bucket %q belongs to no namespace", n)
 			}
@@ -291,6 +291,7 @@ func checkOrphanBuckets(tx *bolt.Tx, names *bolt.Bucket, rep *driver.CheckReport
 // its records.
 func (c *checker) namespace(tx *bolt.Tx, n *nsCheck) error {
 	d, e, a := tx.Bucket([]byte("d/"+n.name)), tx.Bucket([]byte("e/"+n.name)), tx.Bucket([]byte("a/"+n.name))
+	s := tx.Bucket([]byte("s/" + n.name)) // made by the first stale-able entry
 	if d == nil || e == nil || a == nil {
 		c.rep.Problemf("namespace %q: buckets missing", n.name)
 		return nil
@@ -306,16 +307,18 @@ func (c *checker) namespace(tx *bolt.Tx, n *nsCheck) error {
 		c.tick()
 		n.present.entries++
 		n.present.bytes += int64(len(k) + len(v))
-		if why := c.record(e, a, k, v); why != "" {
+		if why := c.record(e, a, s, k, v); why != "" {
 			c.rep.Problemf("namespace %q: key %s: %s", n.name, hex.EncodeToString(k), why)
 			n.drop = append(n.drop, bytes.Clone(k))
 		}
 	}
 	for _, idx := range []struct {
-		b      *bolt.Bucket
-		name   byte
-		stored bool
-	}{{a, 'a', true}, {e, 'e', false}} {
+		b    *bolt.Bucket
+		name byte
+	}{{a, 'a'}, {e, 'e'}, {s, 's'}} {
+		if idx.b == nil {
+			continue
+		}
 		cur := idx.b.Cursor()
 		seen := 0
 		for ik, _ := cur.First(); ik != nil; ik, _ = cur.Next() {
@@ -327,7 +330,7 @@ func (c *checker) namespace(tx *bolt.Tx, n *nsCheck) error {
 			if ok {
 				rec := d.Get(key)
 				h, herr := codec.ParseHeader(rec)
-				ok = rec != nil && herr == nil && (idx.stored && h.StoredAt == at || !idx.stored && h.ExpiresAt == at)
+				ok = rec != nil && herr == nil && indexTime(h, idx.name) == at
 			}
 			if !ok {
 				c.rep.Problemf("namespace %q: index %c: key %s points to no record", n.name, idx.name, hex.EncodeToString(ik))
@@ -343,7 +346,7 @@ func (c *checker) namespace(tx *bolt.Tx, n *nsCheck) error {
 }
 
 // record returns what is wrong with the record rec stored under k, or "".
-func (c *checker) record(e, a *bolt.Bucket, k, rec []byte) string {
+func (c *checker) record(e, a, s *bolt.Bucket, k, rec []byte) string {
 	h, err := codec.ParseHeader(rec)
 	if err == nil {
 		var p []byte
@@ -359,6 +362,11 @@ func (c *checker) record(e, a *bolt.Bucket, k, rec []byte) string {
 	}
 	if c.ik = expiry.AppendIndexKey(c.ik[:0], h.ExpiresAt, k); h.ExpiresAt != expiry.Never && e.Get(c.ik) == nil {
 		return "missing from the expiry index"
+	}
+	if at := h.StaleAt(); at != 0 {
+		if c.ik = expiry.AppendIndexKey(c.ik[:0], at, k); s == nil || s.Get(c.ik) == nil {
+			return "missing from the stale index"
+		}
 	}
 	return ""
 }
@@ -397,8 +405,13 @@ func (c *checker) repair(tx *bolt.Tx, st *txState, found []*nsCheck) error {
 		}
 		for _, x := range n.stray {
 			ib := b.a
-			if x.index == 'e' {
+			switch x.index {
+			case 'e':
 				ib = b.e
+			case 's':
+				if ib, err = st.staleIndex(sp, b, false); err != nil {
+					return err
+				}
 			}
 			if err := ib.Delete(x.key); err != nil {
 				return err

@@ -67,7 +67,7 @@ func writeLoad(tb testing.TB, s *Store, stop chan struct{}) (wait func(), ops *a
 				case n < 8:
 					ns.Delete(ctx, key(k))
 				default:
-					ns.Lookup(context.Background(), key(k), func([]byte, int64, int64) error { return nil })
+					ns.Lookup(context.Background(), key(k), func([]byte, codec.Header) error { return nil })
 					countHit(ns, true)
 				}
 			}

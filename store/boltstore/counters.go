@@ -7,13 +7,14 @@ import (
 )
 
 // counters are a namespace's persisted counts. They live in the "counters"
-// bucket as fourteen big-endian int64s in field order (files written
-// before the last three were added have eleven: those read as zero) and are rewritten in
-// the same transaction as every change to the namespace's entries, so they
-// always agree with the data and reading them never needs a scan.
+// bucket as fifteen big-endian int64s in field order (files written
+// before the last ones were added have eleven or fourteen: the missing
+// ones read as zero) and are rewritten in the same transaction as every
+// change to the namespace's entries, so they always agree with the data
+// and reading them never needs a scan.
 type counters = tally.Counts
 
-const countersSize = 14 * 8
+const countersSize = 15 * 8
 
 func marshalCounters(c *counters) []byte {
 	b := make([]byte, 0, countersSize)

@@ -30,6 +30,9 @@ const FormatVersion = 1
 //	"d/" + name   the namespace's entries: encoded key → record (codec)
 //	"e/" + name   expiry index: expires-at ‖ key → empty (expiry.AppendIndexKey)
 //	"a/" + name   age index: stored-at ‖ key → empty, for WithMaxBytes
+//	"s/" + name   stale index: stale-at ‖ key → expires-at (uint64 big-endian),
+//	              for the entries kept past their TTL (codec.Header.StaleAt);
+//	              made by the first such entry, so older files lack it
 var (
 	bucketMeta       = []byte("memostore")
 	bucketNamespaces = []byte("namespaces")

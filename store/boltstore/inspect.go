@@ -3,6 +3,7 @@ package boltstore
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -23,10 +24,10 @@ const maxExpiredCount = 100_000
 
 // Inspect returns Stats completed with what the file's indexes tell
 // cheaply: each namespace's oldest and newest stored-at (the ends of its age
-// index) and its expired entries awaiting the sweeper (counted from the
-// start of its expiry index, up to 100,000), and the file's free pages. Its
-// cost grows with the number of expired entries, never with the number
-// stored.
+// index), its expired entries awaiting the sweeper (counted from the
+// start of its expiry index, up to 100,000) and its stale entries (see
+// countStale), and the file's free pages. Its cost grows with the number
+// of expired and stale entries, never with the number stored.
 func (s *Store) Inspect(ctx context.Context) (driver.Stats, error) {
 	st := s.stats()
 	release, err := s.hold()
@@ -61,6 +62,7 @@ func (s *Store) Inspect(ctx context.Context) (driver.Stats, error) {
 					ns.ExpiredPending++
 				}
 			}
+			ns.Stale = countStale(tx, ns.Name, now)
 		}
 		return nil
 	})
@@ -176,4 +178,36 @@ func jsonSafe(v any) any {
 		return out
 	}
 	return v
+}
+
+// countStale counts the entries of namespace name that are stale at now:
+// past their TTL, kept for StaleWhileRevalidate or StaleIfError, and not
+// yet expired. They are the start of its stale index, up to now, whose
+// expires-at (the index value) is after now and whose record is still the
+// one indexed; at most maxExpiredCount index keys are read.
+func countStale(tx *bolt.Tx, name string, now int64) int64 {
+	b, d := tx.Bucket([]byte("s/"+name)), tx.Bucket([]byte("d/"+name))
+	if b == nil || d == nil {
+		return 0
+	}
+	var n int64
+	c := b.Cursor()
+	read := 0
+	for k, v := c.First(); k != nil && read < maxExpiredCount; k, v = c.Next() {
+		read++
+		at, key, err := expiry.ParseIndexKey(k)
+		if err != nil {
+			continue
+		}
+		if at > now {
+			break
+		}
+		if len(v) != 8 || int64(binary.BigEndian.Uint64(v)) <= now {
+			continue // expired, awaiting the sweeper
+		}
+		if h, err := codec.ParseHeader(d.Get(key)); err == nil && h.StaleAt() == at && h.Stale(now) {
+			n++
+		}
+	}
+	return n
 }

@@ -24,6 +24,7 @@ type nsMeta struct {
 type space struct {
 	name                       string
 	dataName, expName, ageName []byte
+	staleName                  []byte
 	meta                       nsMeta
 	c                          counters          // as committed; guarded by Store.mu
 	d                          tally.Deltas      // gathered since the last commit
@@ -34,13 +35,14 @@ type space struct {
 
 func newSpace(name string, meta nsMeta, c counters) *space {
 	return &space{
-		name:     name,
-		dataName: []byte("d/" + name),
-		expName:  []byte("e/" + name),
-		ageName:  []byte("a/" + name),
-		meta:     meta,
-		c:        c,
-		pending:  map[string]*op{},
+		name:      name,
+		dataName:  []byte("d/" + name),
+		expName:   []byte("e/" + name),
+		ageName:   []byte("a/" + name),
+		staleName: []byte("s/" + name),
+		meta:      meta,
+		c:         c,
+		pending:   map[string]*op{},
 	}
 }
 

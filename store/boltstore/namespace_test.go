@@ -244,10 +244,10 @@ func TestBadRecord(t *testing.T) {
 	tests := []struct {
 		name   string
 		rec    []byte
-		decode func([]byte, int64, int64) error
+		decode func([]byte, codec.Header) error
 	}{
-		{"bad checksum", corrupt(record("bad", 1, 0, "value")), func([]byte, int64, int64) error { return nil }},
-		{"decode error", record("bad", 1, 0, "value"), func([]byte, int64, int64) error { return errRejected }},
+		{"bad checksum", corrupt(record("bad", 1, 0, "value")), func([]byte, codec.Header) error { return nil }},
+		{"decode error", record("bad", 1, 0, "value"), func([]byte, codec.Header) error { return errRejected }},
 	}
 	for _, tt := range tests {
 		for _, queued := range []bool{false, true} {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/memostore/memostore/codec"
 	"github.com/memostore/memostore/internal/control"
 	"github.com/memostore/memostore/internal/tally"
 	"github.com/memostore/memostore/store/driver"
@@ -132,7 +133,7 @@ func (n *Namespace) lookupRecord(key []byte, now int64) ([]byte, error) {
 	if now == 0 {
 		now = s.Now()
 	}
-	ok := func([]byte, int64, int64) error { return nil }
+	ok := func([]byte, codec.Header) error { return nil }
 	s.mu.RLock()
 	o := n.sp.pending[string(key)]
 	s.mu.RUnlock()
@@ -421,7 +422,7 @@ func (ss *session) Counts(name string, c control.Counts) {
 	}
 	sp.d.AddCounts(&tally.Counts{Hits: c.Hits, Misses: c.Misses, DiskHits: c.DiskHits,
 		DecodeErrors: c.DecodeErrors, WriteErrors: c.WriteErrors, ReadErrors: c.ReadErrors,
-		Refreshes: c.Refreshes, StaleReturns: c.StaleReturns, CachedErrors: c.CachedErrors})
+		Refreshes: c.Refreshes, StaleReturns: c.StaleReturns, CachedErrors: c.CachedErrors, Saved: c.Saved})
 }
 
 // Close ends the session: its claims are released at once, so that the

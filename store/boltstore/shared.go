@@ -642,7 +642,7 @@ func (sn *sharedNS) sendCounts(cli *control.Client, epoch uint64) {
 	sn.mu.Unlock()
 	c := control.Counts{Hits: d.Hits, Misses: d.Misses, DiskHits: d.DiskHits,
 		DecodeErrors: d.DecodeErrors, WriteErrors: d.WriteErrors, ReadErrors: d.ReadErrors,
-		Refreshes: d.Refreshes, StaleReturns: d.StaleReturns, CachedErrors: d.CachedErrors}
+		Refreshes: d.Refreshes, StaleReturns: d.StaleReturns, CachedErrors: d.CachedErrors, Saved: d.Saved}
 	if t != nil {
 		c.MemSize, c.MemMax = t.Size()
 	}

@@ -359,7 +359,7 @@ func TestClose(t *testing.T) {
 		"Clear":           s.Clear(ctx, ""),
 		"Namespace.Clear": ns.Clear(ctx),
 	}
-	_, checks["Lookup"] = ns.Lookup(context.Background(), key("k"), func([]byte, int64, int64) error { return nil })
+	_, checks["Lookup"] = ns.Lookup(context.Background(), key("k"), func([]byte, codec.Header) error { return nil })
 	_, checks["Sweep"] = s.Sweep(ctx)
 	_, checks["Namespace"] = s.Namespace(ctx, "m", spec("1"))
 	for name, err := range checks {
@@ -412,7 +412,7 @@ func TestConcurrent(t *testing.T) {
 					v := codec.AppendString(nil, fmt.Sprintf("g%d-%d", g, i))
 					err = ns.Put(ctx, k, codec.NewRecord(k, int64(i+1), 0, v))
 				case op < 15:
-					_, err = ns.Lookup(context.Background(), k, func(p []byte, _, _ int64) error {
+					_, err = ns.Lookup(context.Background(), k, func(p []byte, _ codec.Header) error {
 						_, derr := codec.DecodeAny(p)
 						return derr
 					})
@@ -441,7 +441,7 @@ func TestConcurrent(t *testing.T) {
 		for i := range keys {
 			k := key(fmt.Sprint(i))
 			var n int
-			ok, err := ns.Lookup(context.Background(), k, func(p []byte, _, _ int64) error {
+			ok, err := ns.Lookup(context.Background(), k, func(p []byte, _ codec.Header) error {
 				n = codec.HeaderSize + len(p)
 				return nil
 			})

@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"bytes"
+	"encoding/binary"
 
 	"github.com/memostore/memostore/internal/tally"
 	"github.com/memostore/memostore/store/driver"
@@ -27,7 +28,26 @@ type txState struct {
 	over    bool                       // eviction stopped at its bound with the store still too big
 }
 
-type spaceBuckets struct{ d, e, a *bolt.Bucket }
+// spaceBuckets are a namespace's buckets in one transaction. s, the stale
+// index, is nil until an entry needs it (staleIndex).
+type spaceBuckets struct {
+	tx         *bolt.Tx
+	d, e, a, s *bolt.Bucket
+}
+
+// staleIndex returns sp's stale index, made if make is set and it is
+// missing; else nil if it is.
+func (st *txState) staleIndex(sp *space, b *spaceBuckets, make bool) (*bolt.Bucket, error) {
+	if b.s != nil {
+		return b.s, nil
+	}
+	if b.s = b.tx.Bucket(sp.staleName); b.s != nil || !make {
+		return b.s, nil
+	}
+	var err error
+	b.s, err = b.tx.CreateBucket(sp.staleName)
+	return b.s, err
+}
 
 // tierSnap is a namespace's attached memory tier and the counts of it
 // already counted in, read under Store.mu when a transaction starts: Attach
@@ -83,7 +103,7 @@ func (st *txState) bucketsOf(tx *bolt.Tx, sp *space) (*spaceBuckets, error) {
 	if b := st.buckets[sp]; b != nil {
 		return b, nil
 	}
-	var b spaceBuckets
+	b := spaceBuckets{tx: tx}
 	var err error
 	if b.d, err = tx.CreateBucketIfNotExists(sp.dataName); err != nil {
 		return nil, err
@@ -143,6 +163,15 @@ func (st *txState) put(tx *bolt.Tx, sp *space, key, rec []byte) error {
 			return err
 		}
 	}
+	if at := h.StaleAt(); at != 0 {
+		s, err := st.staleIndex(sp, b, true)
+		if err != nil {
+			return err
+		}
+		if err := s.Put(expiry.AppendIndexKey(nil, at, key), binary.BigEndian.AppendUint64(nil, uint64(h.ExpiresAt))); err != nil {
+			return err
+		}
+	}
 	c := st.counters(sp)
 	c.Entries++
 	c.Bytes += int64(len(key) + len(rec))
@@ -177,6 +206,15 @@ func (st *txState) remove(b *spaceBuckets, sp *space, key, rec []byte) error {
 				return err
 			}
 		}
+		if at := h.StaleAt(); at != 0 {
+			if s, err := st.staleIndex(sp, b, false); err != nil {
+				return err
+			} else if s != nil {
+				if err := s.Delete(expiry.AppendIndexKey(nil, at, key)); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	if err := b.d.Delete(key); err != nil {
 		return err
@@ -189,7 +227,7 @@ func (st *txState) remove(b *spaceBuckets, sp *space, key, rec []byte) error {
 
 // clear deletes every entry of sp and resets its counters.
 func (st *txState) clear(tx *bolt.Tx, sp *space) error {
-	for _, name := range [][]byte{sp.dataName, sp.expName, sp.ageName} {
+	for _, name := range [][]byte{sp.dataName, sp.expName, sp.ageName, sp.staleName} {
 		if err := tx.DeleteBucket(name); err != nil && tx.Bucket(name) != nil {
 			return err
 		}
@@ -211,10 +249,17 @@ func (st *txState) dropOrphans(tx *bolt.Tx) error {
 		if err != nil {
 			return err
 		}
+		s, err := st.staleIndex(sp, b, false)
+		if err != nil {
+			return err
+		}
 		for _, idx := range []struct {
-			b      *bolt.Bucket
-			stored bool
-		}{{b.a, true}, {b.e, false}} {
+			b    *bolt.Bucket
+			kind byte
+		}{{b.a, 'a'}, {b.e, 'e'}, {s, 's'}} {
+			if idx.b == nil {
+				continue
+			}
 			var drop [][]byte
 			c := idx.b.Cursor()
 			for ik, _ := c.First(); ik != nil; ik, _ = c.Next() {
@@ -224,7 +269,7 @@ func (st *txState) dropOrphans(tx *bolt.Tx) error {
 				}
 				// Keep the key of a record stored since, if it is its own.
 				if rec := b.d.Get(key); rec != nil {
-					if h, err := codec.ParseHeader(rec); err == nil && (idx.stored && h.StoredAt == at || !idx.stored && h.ExpiresAt == at) {
+					if h, err := codec.ParseHeader(rec); err == nil && indexTime(h, idx.kind) == at {
 						continue
 					}
 				}
@@ -239,6 +284,18 @@ func (st *txState) dropOrphans(tx *bolt.Tx) error {
 	}
 	clear(st.orphans)
 	return nil
+}
+
+// indexTime returns the time under which a record with header h is in the
+// index kind: 'a' (age), 'e' (expiry) or 's' (stale).
+func indexTime(h codec.Header, kind byte) int64 {
+	switch kind {
+	case 'a':
+		return h.StoredAt
+	case 'e':
+		return h.ExpiresAt
+	}
+	return h.StaleAt()
 }
 
 // save drops orphaned index keys and writes the working counters into the

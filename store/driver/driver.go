@@ -16,6 +16,8 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/memostore/memostore/codec"
+
 	"github.com/memostore/memostore/expiry"
 )
 
@@ -83,9 +85,10 @@ type Options struct {
 }
 
 // A DecodeFunc receives a stored record's payload, valid only until it
-// returns, and its stored-at and expires-at times (Unix nanoseconds;
-// expires-at 0 = never). An error marks the record bad.
-type DecodeFunc func(payload []byte, storedAt, expiresAt int64) error
+// returns, and its header: its stored-at and expires-at times (Unix
+// nanoseconds; expires-at 0 = never), the cost of computing it and its
+// grace. An error marks the record bad.
+type DecodeFunc func(payload []byte, h codec.Header) error
 
 // NamespaceSpec is the identity of a namespace besides its name. Entries
 // of another spec are never returned: on a file, opening a namespace with
@@ -162,6 +165,13 @@ type Claimer interface {
 // counters as it does Counts. Like Counts, they only grow.
 type FreshnessCounter interface {
 	FreshnessCounts() (refreshes, staleReturns, cachedErrors int64)
+}
+
+// A SavedCounter is a MemoryTier that also counts the computation time
+// its hits saved, in nanoseconds (see memo.Info.Saved): the store adds it
+// to the namespace's counters as it does Counts. It only grows.
+type SavedCounter interface {
+	Saved() int64
 }
 
 // A LookupAcquirer is a Namespace whose Acquire looks the key up before

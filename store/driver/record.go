@@ -46,7 +46,7 @@ func OpenRecord(rec, key []byte, now int64, decode DecodeFunc) (bool, error) {
 	}
 	payload, err := codec.Payload(rec, key)
 	if err == nil {
-		err = decode(payload, h.StoredAt, h.ExpiresAt)
+		err = decode(payload, h)
 	}
 	return err == nil, err
 }

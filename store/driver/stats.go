@@ -1,6 +1,9 @@
 package driver
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Stats describes a store: its file or server and every namespace in it.
 // On Redis, Entries and Bytes are not counted, and the file fields are
@@ -46,6 +49,10 @@ type NamespaceStats struct {
 	Refreshes    int64 `json:"refreshes"`     // runs of the function to refresh an entry (memo.Refresh, RefreshAfter, StaleWhileRevalidate)
 	StaleReturns int64 `json:"stale_returns"` // calls answered with a value past its TTL (StaleWhileRevalidate, StaleIfError)
 	CachedErrors int64 `json:"cached_errors"` // calls answered with a cached error (memo.ErrorTTL)
+	// Saved is the computation time the hits saved: for each hit served
+	// from a tier, how long the function took to compute the value (see
+	// memo.Info.Saved).
+	Saved time.Duration `json:"saved_ns"`
 
 	// The memory tier attached in this process (see Namespace.Attach);
 	// zero when none is.
@@ -56,6 +63,10 @@ type NamespaceStats struct {
 	OldestStoredAt int64 `json:"oldest_stored_at,omitempty"` // Unix nanoseconds
 	NewestStoredAt int64 `json:"newest_stored_at,omitempty"`
 	ExpiredPending int64 `json:"expired_pending"` // expired, awaiting the sweeper
+	// Stale counts the entries past their TTL that are kept for
+	// StaleWhileRevalidate or StaleIfError, not yet expired (on files;
+	// Redis does not count them).
+	Stale int64 `json:"stale"`
 }
 
 // KeyInfo describes one stored entry.

@@ -171,6 +171,7 @@ var counterFields = []struct {
 	{"refreshes", func(c *tally.Counts) *int64 { return &c.Refreshes }},
 	{"stale_returns", func(c *tally.Counts) *int64 { return &c.StaleReturns }},
 	{"cached_errors", func(c *tally.Counts) *int64 { return &c.CachedErrors }},
+	{"saved_ns", func(c *tally.Counts) *int64 { return &c.Saved }},
 }
 
 // parseCounts reads a namespace's counts hash; a field that is missing or

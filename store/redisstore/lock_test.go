@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/memostore/memostore/codec"
 	"github.com/memostore/memostore/internal/mtesting"
 	"github.com/memostore/memostore/internal/redistest"
 	"github.com/memostore/memostore/store"
@@ -24,7 +25,7 @@ func TestRedisAcquire(t *testing.T) {
 	a := open(WithLockTTL(300 * time.Millisecond))
 	b := open(WithLockWait(5 * time.Second))
 	ctx := context.Background()
-	accept := func([]byte, int64, int64) error { return nil }
+	accept := func([]byte, codec.Header) error { return nil }
 	locked := func(ns *store.Namespace, k string) bool {
 		c := redistest.Client(t, url)
 		return c.Exists(ctx, nsOf(t, ns).lock+string(mtesting.Key(k))).Val() == 1
@@ -113,7 +114,7 @@ func TestRedisLockRenewedWhileComputing(t *testing.T) {
 	a := open()
 	b := open(WithLockWait(500 * time.Millisecond))
 	ctx := context.Background()
-	accept := func([]byte, int64, int64) error { return nil }
+	accept := func([]byte, codec.Header) error { return nil }
 
 	ok, release, err := a.Acquire(ctx, mtesting.Key("k"), accept)
 	if ok || err != nil {
@@ -148,7 +149,7 @@ func TestRedisLockRenewedWhileComputing(t *testing.T) {
 func TestRedisCloseReleasesLocks(t *testing.T) {
 	s, url, _ := openRedisStore(t)
 	ns := mtesting.OpenNS(t, s.Store, "closing")
-	if ok, _, err := ns.Acquire(context.Background(), mtesting.Key("k"), func([]byte, int64, int64) error { return nil }); ok || err != nil {
+	if ok, _, err := ns.Acquire(context.Background(), mtesting.Key("k"), func([]byte, codec.Header) error { return nil }); ok || err != nil {
 		t.Fatalf("Acquire = %v, %v", ok, err)
 	}
 	lock := nsOf(t, ns).lock + string(mtesting.Key("k"))
@@ -169,7 +170,7 @@ func TestRedisAcquireReleaseNeverNil(t *testing.T) {
 	s, _, _ := openRedisStore(t)
 	ns := mtesting.OpenNS(t, s.Store, "nn")
 	mtesting.Put(t, ns, "k", mtesting.Record("k", 1, 0, "v"))
-	found, release, err := nsOf(t, ns).Acquire(context.Background(), mtesting.Key("k"), func([]byte, int64, int64) error { return nil })
+	found, release, err := nsOf(t, ns).Acquire(context.Background(), mtesting.Key("k"), func([]byte, codec.Header) error { return nil })
 	if !found || err != nil || release == nil {
 		t.Errorf("Acquire of a stored key = %v, %v with a nil release: %v; want found, with a release", found, err, release == nil)
 	}

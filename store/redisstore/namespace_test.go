@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/memostore/memostore/codec"
 	"github.com/memostore/memostore/internal/mtesting"
 	"github.com/memostore/memostore/internal/redistest"
 	"github.com/memostore/memostore/store"
@@ -83,7 +84,7 @@ func TestRedisRoundTrips(t *testing.T) {
 	rt := &roundTrips{}
 	s.rd.rdb.AddHook(rt)
 	ctx := context.Background()
-	accept := func([]byte, int64, int64) error { return nil }
+	accept := func([]byte, codec.Header) error { return nil }
 	step := func(what string, want int64, f func()) {
 		t.Helper()
 		before := rt.n.Load()

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/memostore/memostore/codec"
 	"github.com/memostore/memostore/internal/mtesting"
 	"github.com/memostore/memostore/internal/redistest"
 	"github.com/memostore/memostore/store"
@@ -133,7 +134,7 @@ func TestRedisStalledServer(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	before := mtesting.NSStats(t, s.Store, "stall").ReadErrors
-	ok, release, err := ns.Acquire(ctx, mtesting.Key("x"), func([]byte, int64, int64) error { return nil })
+	ok, release, err := ns.Acquire(ctx, mtesting.Key("x"), func([]byte, codec.Header) error { return nil })
 	if ok || err != nil {
 		t.Fatalf("Acquire = %v, %v", ok, err)
 	}

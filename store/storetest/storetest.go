@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/memostore/memostore/codec"
 	"github.com/memostore/memostore/internal/mtesting"
 
 	"github.com/memostore/memostore/store/driver"
@@ -44,6 +45,7 @@ func Run(t *testing.T, open Opener) {
 type testTier struct {
 	hits, misses, diskHits                atomic.Int64
 	refreshes, staleReturns, cachedErrors atomic.Int64
+	saved                                 atomic.Int64
 	purges                                atomic.Int64
 }
 
@@ -54,6 +56,7 @@ func (t *testTier) Counts() (int64, int64, int64) {
 func (t *testTier) FreshnessCounts() (int64, int64, int64) {
 	return t.refreshes.Load(), t.staleReturns.Load(), t.cachedErrors.Load()
 }
+func (t *testTier) Saved() int64      { return t.saved.Load() }
 func (t *testTier) Purge(bool) func() { t.purges.Add(1); return func() {} }
 
 type opener = Opener
@@ -223,13 +226,13 @@ func conformBadRecords(t *testing.T, open opener) {
 	mtesting.Flush(t, s)
 	mtesting.WantMiss(t, ns, "crc")
 	calls := 0
-	ok, err := ns.Lookup(context.Background(), mtesting.Key("type"), func([]byte, int64, int64) error { calls++; return errors.New("not a V") })
+	ok, err := ns.Lookup(context.Background(), mtesting.Key("type"), func([]byte, codec.Header) error { calls++; return errors.New("not a V") })
 	if ok || err != nil || calls != 1 {
 		t.Errorf("Lookup of a rejected mtesting.Record = %v, %v (decode called %d times); want a miss", ok, err, calls)
 	}
 	mtesting.Flush(t, s)
 	// Both were deleted: decode is not called again.
-	ok, _ = ns.Lookup(context.Background(), mtesting.Key("type"), func([]byte, int64, int64) error { calls++; return nil })
+	ok, _ = ns.Lookup(context.Background(), mtesting.Key("type"), func([]byte, codec.Header) error { calls++; return nil })
 	if ok || calls != 1 {
 		t.Errorf("a rejected mtesting.Record was still there: ok=%v, decode called %d times", ok, calls)
 	}
@@ -279,7 +282,9 @@ func conformCounters(t *testing.T, open opener) {
 	tier := &testTier{}
 	tier.hits.Store(100) // counted before Attach: not the store's
 	tier.refreshes.Store(50)
+	tier.saved.Store(int64(time.Hour))
 	ns.Attach(tier)
+	tier.saved.Add(int64(1500 * time.Millisecond))
 	tier.refreshes.Add(4)
 	tier.staleReturns.Add(3)
 	tier.cachedErrors.Add(2)
@@ -297,6 +302,9 @@ func conformCounters(t *testing.T, open opener) {
 		}
 		if st.Refreshes != 4 || st.StaleReturns != 3 || st.CachedErrors != 2 {
 			t.Errorf("refreshes=%d stale_returns=%d cached_errors=%d, want 4 3 2", st.Refreshes, st.StaleReturns, st.CachedErrors)
+		}
+		if st.Saved != 1500*time.Millisecond {
+			t.Errorf("saved = %v, want 1.5s", st.Saved)
 		}
 		if live && (st.MemSize != 3 || st.MemMax != 10 || !st.Claimed) {
 			t.Errorf("memory tier %d/%d claimed=%v, want 3/10 true", st.MemSize, st.MemMax, st.Claimed)
@@ -317,7 +325,7 @@ func conformClosed(t *testing.T, open opener) {
 		t.Errorf("second Close = %v, want the first's %v", err, first)
 	}
 	ctx := context.Background()
-	if _, err := ns.Lookup(context.Background(), mtesting.Key("k"), func([]byte, int64, int64) error { return nil }); !errors.Is(err, store.ErrClosed) {
+	if _, err := ns.Lookup(context.Background(), mtesting.Key("k"), func([]byte, codec.Header) error { return nil }); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("Lookup after Close: %v, want store.ErrClosed", err)
 	}
 	if err := ns.Put(ctx, mtesting.Key("k"), mtesting.Record("k", 1, 0, "v")); !errors.Is(err, store.ErrClosed) {
@@ -339,7 +347,7 @@ func conformAcquire(t *testing.T, open opener) {
 	s := open(t)
 	ns := mtesting.OpenNS(t, s, "acq")
 	start := time.Now()
-	ok, release, err := ns.Acquire(context.Background(), mtesting.Key("k"), func([]byte, int64, int64) error { return nil })
+	ok, release, err := ns.Acquire(context.Background(), mtesting.Key("k"), func([]byte, codec.Header) error { return nil })
 	if err != nil || ok || release == nil {
 		t.Fatalf("Acquire = %v, %v, %v; want to compute", ok, release != nil, err)
 	}
