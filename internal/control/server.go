@@ -357,10 +357,8 @@ func (p *Peer) drainReplies() {
 	rs := p.replies
 	p.replies = nil
 	p.mu.Unlock()
-	for _, m := range rs {
-		if p.w.send(m) != nil {
-			return
-		}
+	if len(rs) > 0 {
+		p.w.sendAll(rs)
 	}
 }
 
@@ -376,11 +374,8 @@ func (p *Peer) acker(done <-chan struct{}) {
 		rs := p.replies
 		p.replies = nil
 		p.mu.Unlock()
-		for _, m := range rs {
-			if p.w.send(m) != nil {
-				p.w.close()
-				break
-			}
+		if len(rs) > 0 && p.w.sendAll(rs) != nil {
+			p.w.close()
 		}
 	}
 }
