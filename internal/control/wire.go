@@ -110,8 +110,9 @@ type wire struct {
 	// about the same namespace most often, reuses the string.
 	ns string
 
-	wmu sync.Mutex
-	out []byte // the frames being written
+	wmu      sync.Mutex
+	out      []byte    // the frames being written
+	deadline time.Time // the write deadline set
 }
 
 func newWire(c net.Conn) *wire {
@@ -137,7 +138,13 @@ func (w *wire) sendAll(ms []*Msg) error {
 			return fmt.Errorf("control: frame of %d bytes is too large", len(b)-n-4)
 		}
 	}
-	w.c.SetWriteDeadline(time.Now().Add(writeTimeout))
+	// The deadline is moved when less than half of writeTimeout is left,
+	// not at every frame: setting it costs a timer's update in the
+	// runtime. A write may fail after half of writeTimeout, then.
+	if now := time.Now(); now.Add(writeTimeout / 2).After(w.deadline) {
+		w.deadline = now.Add(writeTimeout)
+		w.c.SetWriteDeadline(w.deadline)
+	}
 	_, err := w.c.Write(b)
 	if cap(b) > 1<<20 {
 		b = nil // let a large frame's buffer go
