@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -35,6 +36,19 @@ type Client struct {
 	err     error                      // why the connection ended
 	done    chan struct{}              // closed when it ends
 	reading sync.WaitGroup
+	// puts sent and not yet answered, by namespace and key: a request
+	// about such a key takes this connection, not a lane, so that the
+	// holder reads it after the put.
+	putKeys map[string]map[string]int
+
+	// Lanes (see serveLane): blocking connections joined to this one,
+	// for requests answered at once.
+	laneTok   []byte // what joins them to this connection; nil: no lanes
+	laneMu    sync.Mutex
+	idle      []*lane
+	lanes     map[*lane]bool // all open, idle or in use
+	lanesDone bool           // the connection ended: no more lanes
+	laneFails int            // lanes that failed to connect
 }
 
 // ErrGone is the error of requests on a Client whose connection ended.
@@ -71,7 +85,8 @@ func DialPush(ctx context.Context, path string, onPush func(*Msg)) (*Client, err
 		conn.Close()
 		return nil, fmt.Errorf("%s: %w", sock, ErrStranger)
 	}
-	c := &Client{path: path, w: newWire(conn), onPush: onPush, calls: map[uint64]func(*Msg) bool{}, done: make(chan struct{})}
+	c := &Client{path: path, w: newWire(conn), onPush: onPush, calls: map[uint64]func(*Msg) bool{}, done: make(chan struct{}),
+		putKeys: map[string]map[string]int{}, lanes: map[*lane]bool{}}
 	c.reading.Add(1)
 	go c.read()
 	hctx, cancel := context.WithTimeout(ctx, helloTimeout)
@@ -82,6 +97,9 @@ func DialPush(ctx context.Context, path string, onPush func(*Msg)) (*Client, err
 		return nil, fmt.Errorf("control %s: %w", sock, err)
 	}
 	c.pid = int(r.N)
+	if lanesSupported && len(r.Data) > 0 {
+		c.laneTok = r.Data
+	}
 	return c, nil
 }
 
@@ -139,6 +157,7 @@ func (c *Client) read() {
 	for _, fn := range calls {
 		fn(nil)
 	}
+	c.endLanes()
 	close(c.done)
 }
 
@@ -152,6 +171,9 @@ func (c *Client) start(m *Msg, fn func(*Msg) bool) error {
 	}
 	c.nextID++
 	m.ID = c.nextID
+	if m.Op == OpPut {
+		fn = c.trackPut(m.NS, m.Key, fn)
+	}
 	c.calls[m.ID] = fn
 	c.mu.Unlock()
 	if err := c.w.send(m); err != nil {
@@ -206,11 +228,163 @@ func (c *Client) call(ctx context.Context, m *Msg) (*Msg, error) {
 }
 
 // Call sends m and waits for its reply, up to timeout (or ctx); after
-// timeout the connection is given up (see call).
+// timeout the connection is given up (see call). A lookup or a claim
+// takes a lane when one is free.
 func (c *Client) Call(ctx context.Context, m *Msg, timeout time.Duration) (*Msg, error) {
+	if laneOp(m.Op) && c.laneTok != nil {
+		if l := c.takeLane(m); l != nil {
+			return c.laneCall(ctx, l, m, timeout)
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return c.call(ctx, m)
+}
+
+// trackPut records a put of key in ns as unanswered until fn, its
+// reply's handler, receives the reply. c.mu must be held.
+func (c *Client) trackPut(ns string, key []byte, fn func(*Msg) bool) func(*Msg) bool {
+	keys := c.putKeys[ns]
+	if keys == nil {
+		keys = map[string]int{}
+		c.putKeys[ns] = keys
+	}
+	k := string(key)
+	keys[k]++
+	return func(r *Msg) bool {
+		c.mu.Lock()
+		if keys[k]--; keys[k] == 0 {
+			delete(keys, k)
+		}
+		c.mu.Unlock()
+		return fn(r)
+	}
+}
+
+// maxLanes bounds a connection's lanes: each one in use holds a thread.
+var maxLanes = min(max(runtime.GOMAXPROCS(0), 2), 8)
+
+// maxLaneFails is how many lanes may fail to connect before a connection
+// stops trying.
+const maxLaneFails = 3
+
+// takeLane returns a lane for m, connecting a new one if none is idle;
+// nil if m must take the connection: a put of its key is unanswered,
+// or no lane is to be had.
+func (c *Client) takeLane(m *Msg) *lane {
+	c.mu.Lock()
+	busyKey := c.putKeys[m.NS][string(m.Key)] > 0
+	c.mu.Unlock()
+	if busyKey {
+		return nil
+	}
+	c.laneMu.Lock()
+	if c.lanesDone {
+		c.laneMu.Unlock()
+		return nil
+	}
+	if n := len(c.idle); n > 0 {
+		l := c.idle[n-1]
+		c.idle = c.idle[:n-1]
+		c.laneMu.Unlock()
+		return l
+	}
+	if len(c.lanes) >= maxLanes || c.laneFails >= maxLaneFails {
+		c.laneMu.Unlock()
+		return nil
+	}
+	c.lanes[nil] = true // a place held while connecting
+	c.laneMu.Unlock()
+	l, err := dialLane(Path(c.path), c.laneTok)
+	c.laneMu.Lock()
+	defer c.laneMu.Unlock()
+	delete(c.lanes, nil)
+	if err != nil {
+		c.laneFails++
+		return nil
+	}
+	if c.lanesDone {
+		l.close()
+		return nil
+	}
+	c.lanes[l] = true
+	return l
+}
+
+// putLane gives back the lane l after a round trip that worked.
+func (c *Client) putLane(l *lane) {
+	c.laneMu.Lock()
+	defer c.laneMu.Unlock()
+	if c.lanesDone {
+		delete(c.lanes, l)
+		l.close()
+		return
+	}
+	c.idle = append(c.idle, l)
+}
+
+// dropLane closes the lane l after a round trip that failed.
+func (c *Client) dropLane(l *lane) {
+	c.laneMu.Lock()
+	delete(c.lanes, l)
+	c.laneMu.Unlock()
+	l.close()
+}
+
+// endLanes closes the lanes when the connection ends: idle ones at once;
+// those in use are shut down, which ends their round trips, and their
+// users close them.
+func (c *Client) endLanes() {
+	c.laneMu.Lock()
+	defer c.laneMu.Unlock()
+	c.lanesDone = true
+	for _, l := range c.idle {
+		delete(c.lanes, l)
+		l.close()
+	}
+	c.idle = nil
+	for l := range c.lanes {
+		if l != nil {
+			l.kill()
+		}
+	}
+}
+
+// laneCall is Call on the lane l.
+func (c *Client) laneCall(ctx context.Context, l *lane, m *Msg, timeout time.Duration) (*Msg, error) {
+	if d, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(d))
+	}
+	if ctx.Done() != nil {
+		if err := ctx.Err(); err != nil {
+			c.putLane(l)
+			return nil, fmt.Errorf("control %s: %w", Path(c.path), err)
+		}
+		// The caller reads the reply itself: a ctx that ends meanwhile
+		// cuts the lane.
+		stop := context.AfterFunc(ctx, l.kill)
+		defer stop()
+	}
+	r, err := l.roundTrip(m, timeout)
+	if err == nil {
+		c.putLane(l)
+		return r, r.err()
+	}
+	c.dropLane(l)
+	switch {
+	case ctx.Err() != nil:
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			c.w.close()
+		}
+		return nil, fmt.Errorf("control %s: %w", Path(c.path), ctx.Err())
+	case errors.Is(err, errLaneTimeout):
+		// The holder is stuck: as in call, give up the connection.
+		c.w.close()
+		return nil, fmt.Errorf("control %s: %w", Path(c.path), context.DeadlineExceeded)
+	}
+	// The lane broke; the holder went, most likely, and the connection
+	// ends too.
+	return nil, ErrGone
 }
 
 // adminTimeout bounds memoctl's requests, which may scan the file.

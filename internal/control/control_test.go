@@ -20,6 +20,10 @@ type fakeBackend struct {
 	mu    sync.Mutex
 	peers chan *Peer
 	puts  []string
+
+	// If set, a lookup waits for it to close (or its ctx), and a put's
+	// commit for commits to close.
+	lookups, commits chan struct{}
 }
 
 func (b *fakeBackend) Stats(context.Context) (driver.Stats, error) {
@@ -44,8 +48,17 @@ func (b *fakeBackend) Connect(p *Peer) Session {
 type fakeSession struct{ b *fakeBackend }
 
 func (fakeSession) Namespace(context.Context, string, driver.NamespaceSpec) error { return nil }
-func (fakeSession) Lookup(context.Context, string, []byte, int64) ([]byte, error) { return nil, nil }
-func (fakeSession) Drop(string, []byte, []byte)                                   {}
+func (s fakeSession) Lookup(ctx context.Context, _ string, key []byte, _ int64) ([]byte, error) {
+	if s.b.lookups != nil {
+		select {
+		case <-s.b.lookups:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return append([]byte("rec:"), key...), nil
+}
+func (fakeSession) Drop(string, []byte, []byte) {}
 func (fakeSession) Acquire(context.Context, string, []byte, int64, time.Duration) ([]byte, uint64, error) {
 	return nil, 1, nil
 }
@@ -55,6 +68,13 @@ func (s fakeSession) Put(_ context.Context, ns string, key, _ []byte, _ uint64, 
 	s.b.mu.Lock()
 	s.b.puts = append(s.b.puts, ns+"/"+string(key))
 	s.b.mu.Unlock()
+	if s.b.commits != nil {
+		go func() {
+			<-s.b.commits
+			committed(nil)
+		}()
+		return
+	}
 	committed(nil)
 }
 func (fakeSession) Delete(context.Context, string, []byte) error { return nil }

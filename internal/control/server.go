@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -118,6 +119,7 @@ type Server struct {
 
 	mu    sync.Mutex
 	peers map[*Peer]bool
+	joins map[string]*Peer // connections by the token that lets lanes join them
 }
 
 // Serve listens on the control socket of the store file at storePath and
@@ -161,7 +163,7 @@ func Serve(storePath string, b Backend, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Server{b: b, path: path, ln: ln, log: log, pid: os.Getpid(), ctx: ctx, cancel: cancel, peers: map[*Peer]bool{}}
+	c := &Server{b: b, path: path, ln: ln, log: log, pid: os.Getpid(), ctx: ctx, cancel: cancel, peers: map[*Peer]bool{}, joins: map[string]*Peer{}}
 	c.wg.Add(1)
 	go c.accept()
 	return c, nil
@@ -181,7 +183,9 @@ func (c *Server) accept() {
 			conn.Close()
 			continue
 		}
-		p := &Peer{srv: c, w: newWire(conn), acks: map[uint64]chan struct{}{}, work: make(chan struct{}, maxConnWork), wake: make(chan struct{}, 1)}
+		p := &Peer{srv: c, w: newWire(conn), acks: map[uint64]chan struct{}{}, work: make(chan struct{}, maxConnWork), wake: make(chan struct{}, 1),
+			lanes: map[*Peer]struct{}{}, ended: make(chan struct{})}
+		p.ctx, p.cancel = context.WithCancel(c.ctx)
 		c.mu.Lock()
 		if c.ctx.Err() != nil {
 			c.mu.Unlock()
@@ -256,6 +260,14 @@ type Peer struct {
 	replies []*Msg                   // put replies waiting for the acker
 	wake    chan struct{}            // a reply was added
 	gone    bool
+	lanes   map[*Peer]struct{} // the lanes that joined this connection
+
+	// A lane's: the connection it joined, what ends its requests, and
+	// closed when it has ended.
+	parent *Peer
+	ctx    context.Context
+	cancel context.CancelFunc
+	ended  chan struct{}
 }
 
 // pushed is what an unacknowledged push invalidates: a key, or (key nil)
@@ -358,10 +370,8 @@ func (p *Peer) drainReplies() {
 	rs := p.replies
 	p.replies = nil
 	p.mu.Unlock()
-	for _, m := range rs {
-		if p.w.send(m) != nil {
-			return
-		}
+	if len(rs) > 0 {
+		p.w.sendAll(rs)
 	}
 }
 
@@ -377,11 +387,8 @@ func (p *Peer) acker(done <-chan struct{}) {
 		rs := p.replies
 		p.replies = nil
 		p.mu.Unlock()
-		for _, m := range rs {
-			if p.w.send(m) != nil {
-				p.w.close()
-				break
-			}
+		if len(rs) > 0 && p.w.sendAll(rs) != nil {
+			p.w.close()
 		}
 	}
 }
@@ -390,25 +397,13 @@ func (p *Peer) acker(done <-chan struct{}) {
 func (p *Peer) serve() {
 	c := p.srv
 	defer c.wg.Done()
-	var wg sync.WaitGroup
-	done := make(chan struct{})
 	defer func() {
+		p.cancel()
 		p.w.close()
-		close(done)
-		wg.Wait()
-		p.mu.Lock()
-		p.gone = true
-		for id, ch := range p.acks {
-			close(ch)
-			delete(p.acks, id)
-		}
-		p.mu.Unlock()
-		if p.sess != nil {
-			p.sess.Close()
-		}
 		c.mu.Lock()
 		delete(c.peers, p)
 		c.mu.Unlock()
+		close(p.ended)
 	}()
 	// The first frame must be a hello of this version.
 	p.w.c.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -423,8 +418,123 @@ func (p *Peer) serve() {
 		return
 	}
 	p.w.c.SetReadDeadline(time.Time{})
-	p.sess = c.b.Connect(p)
+	if m.Key != nil {
+		p.serveLane(m)
+		return
+	}
+	p.serveSession(m)
+}
+
+// Lanes. A follower's hit is one round trip, and most of its time went to
+// waking goroutines on both sides: on the follower, the connection's
+// reader goroutine and then the caller. A lane is a second connection of
+// the same process, joined to its first one's session (the hello names
+// the token the first one got), that carries only requests answered at
+// once and nothing unasked: no pushes, no acknowledgements. The caller
+// writes its request and reads the reply itself, one request at a time.
+// Puts, deletes and everything else stay on the first connection, whose
+// order the stale-put rule and read-your-writes rely on; a lane's claims
+// are its session's, released when the first connection ends. A lane ends
+// with the connection it joined.
+
+// laneOp reports whether op is served on lanes.
+func laneOp(op Op) bool { return op == OpLookup || op == OpAcquire || op == OpClaim }
+
+// serveLane serves the lane whose hello is m until it ends.
+func (p *Peer) serveLane(m *Msg) {
+	c := p.srv
+	c.mu.Lock()
+	parent := c.joins[string(m.Key)]
+	c.mu.Unlock()
+	joined := false
+	if parent != nil {
+		parent.mu.Lock()
+		if !parent.gone {
+			parent.lanes[p] = struct{}{}
+			joined = true
+		}
+		parent.mu.Unlock()
+	}
+	if !joined {
+		r := &Msg{ID: m.ID, Op: OpHello}
+		r.setErr(errors.New("control: a lane of a connection that is not open"))
+		p.w.send(r)
+		return
+	}
+	defer func() {
+		parent.mu.Lock()
+		delete(parent.lanes, p)
+		parent.mu.Unlock()
+	}()
+	p.parent, p.sess = parent, parent.sess
 	if p.w.send(&Msg{ID: m.ID, Op: OpHello, N: int64(c.pid)}) != nil {
+		return
+	}
+	ctx := p.ctx
+	for {
+		m, err := p.w.recv()
+		if err != nil {
+			return
+		}
+		var r *Msg
+		if laneOp(m.Op) {
+			r = p.handle(ctx, m)
+		} else {
+			r = &Msg{ID: m.ID, Op: m.Op}
+			r.setErr(fmt.Errorf("control: operation %d is not served on a lane", m.Op))
+		}
+		if p.w.send(r) != nil {
+			return
+		}
+	}
+}
+
+// newToken returns a token that a lane presents to join a connection: a
+// secret of the process at the other end (the socket already admits only
+// its user), so that a lane joins its own process's session.
+func newToken() string {
+	return rand.Text()
+}
+
+// serveSession serves a connection of its own session, whose hello is m,
+// until it ends.
+func (p *Peer) serveSession(m *Msg) {
+	c := p.srv
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	p.sess = c.b.Connect(p)
+	tok := newToken()
+	c.mu.Lock()
+	c.joins[tok] = p
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.joins, tok)
+		c.mu.Unlock()
+		p.w.close()
+		close(done)
+		wg.Wait()
+		p.mu.Lock()
+		p.gone = true
+		for id, ch := range p.acks {
+			close(ch)
+			delete(p.acks, id)
+		}
+		lanes := p.lanes
+		p.lanes = nil
+		p.mu.Unlock()
+		// The session's lanes end before it does: none claims a key
+		// for it after its claims were released.
+		for l := range lanes {
+			l.cancel()
+			l.w.close()
+		}
+		for l := range lanes {
+			<-l.ended
+		}
+		p.sess.Close()
+	}()
+	if p.w.send(&Msg{ID: m.ID, Op: OpHello, N: int64(c.pid), Data: []byte(tok)}) != nil {
 		return
 	}
 	wg.Add(1)

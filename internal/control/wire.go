@@ -2,11 +2,11 @@ package control
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"sync"
 	"time"
@@ -106,42 +106,51 @@ var errFrame = errors.New("control: malformed frame")
 type wire struct {
 	c net.Conn
 	r *bufio.Reader
+	// ns is the namespace name of the last frame read: the next frame,
+	// about the same namespace most often, reuses the string.
+	ns string
 
-	wmu sync.Mutex
-	w   *bufio.Writer
-	buf bytes.Buffer
-	enc *msgpack.Encoder
+	wmu      sync.Mutex
+	out      []byte    // the frames being written
+	deadline time.Time // the write deadline set
 }
 
 func newWire(c net.Conn) *wire {
-	w := &wire{c: c, r: bufio.NewReaderSize(c, 64<<10), w: bufio.NewWriterSize(c, 64<<10)}
-	w.enc = msgpack.NewEncoder(&w.buf)
-	return w
+	return &wire{c: c, r: bufio.NewReaderSize(c, 64<<10)}
 }
 
 // send writes m as one frame.
 func (w *wire) send(m *Msg) error {
+	return w.sendAll([]*Msg{m})
+}
+
+// sendAll writes ms, in one write: replies that became ready together
+// (the puts of one commit) cost the peer one wake-up, not one each.
+func (w *wire) sendAll(ms []*Msg) error {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
-	w.buf.Reset()
-	w.buf.Write([]byte{0, 0, 0, 0})
-	if err := w.enc.Encode(m); err != nil {
-		return err
+	b := w.out[:0]
+	for _, m := range ms {
+		n := len(b)
+		b = appendFrame(b, m)
+		if len(b)-n-4 > maxFrame {
+			w.out = b[:0]
+			return fmt.Errorf("control: frame of %d bytes is too large", len(b)-n-4)
+		}
 	}
-	b := w.buf.Bytes()
-	if len(b)-4 > maxFrame {
-		return fmt.Errorf("control: frame of %d bytes is too large", len(b)-4)
+	// The deadline is moved when less than half of writeTimeout is left,
+	// not at every frame: setting it costs a timer's update in the
+	// runtime. A write may fail after half of writeTimeout, then.
+	if now := time.Now(); now.Add(writeTimeout / 2).After(w.deadline) {
+		w.deadline = now.Add(writeTimeout)
+		w.c.SetWriteDeadline(w.deadline)
 	}
-	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
-	w.c.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := w.w.Write(b); err != nil {
-		return err
+	_, err := w.c.Write(b)
+	if cap(b) > 1<<20 {
+		b = nil // let a large frame's buffer go
 	}
-	if w.buf.Cap() > 1<<20 {
-		w.buf = bytes.Buffer{} // let a large frame's buffer go
-		w.enc.Reset(&w.buf)
-	}
-	return w.w.Flush()
+	w.out = b[:0]
+	return err
 }
 
 // recv reads the next frame. Its byte slices are its own.
@@ -159,10 +168,263 @@ func (w *wire) recv() (*Msg, error) {
 		return nil, err
 	}
 	m := new(Msg)
-	if err := msgpack.Unmarshal(body, m); err != nil || m.Op == 0 || m.Op >= opLast {
-		return nil, errFrame
+	if err := m.decode(body, &w.ns); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
 
 func (w *wire) close() error { return w.c.Close() }
+
+// The frames are encoded and decoded by hand, not by msgpack's reflection:
+// a follower's hit is one frame each way, and reflection (a decoder, a
+// struct walk, an allocation per field) cost more than the rest of the
+// exchange outside the kernel. The encoding is still msgpack's (an
+// array of Msg's fields in order, in the shortest forms), so that any
+// msgpack implementation reads it; the decoder reads every form of the
+// types it expects and hands anything else to msgpack.
+
+// msgFields is the number of Msg's fields on the wire.
+const msgFields = 11
+
+// appendFrame appends m's frame, its length and its body, to b.
+func appendFrame(b []byte, m *Msg) []byte {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0, 0x90|msgFields)
+	b = appendUint(b, m.ID)
+	b = appendUint(b, uint64(m.Op))
+	b = appendStr(b, m.NS)
+	b = appendBin(b, m.Key)
+	b = appendBin(b, m.Rec)
+	b = appendInt(b, m.N)
+	if m.Flag {
+		b = append(b, 0xc3)
+	} else {
+		b = append(b, 0xc2)
+	}
+	b = appendStr(b, m.Err)
+	b = appendStr(b, m.Code)
+	b = appendBin(b, m.Data)
+	b = appendInt(b, m.Now)
+	binary.BigEndian.PutUint32(b[start:], uint32(len(b)-start-4))
+	return b
+}
+
+func appendUint(b []byte, v uint64) []byte {
+	switch {
+	case v <= 0x7f:
+		return append(b, byte(v))
+	case v <= 0xff:
+		return append(b, 0xcc, byte(v))
+	case v <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(b, 0xcd), uint16(v))
+	case v <= 0xffffffff:
+		return binary.BigEndian.AppendUint32(append(b, 0xce), uint32(v))
+	}
+	return binary.BigEndian.AppendUint64(append(b, 0xcf), v)
+}
+
+func appendInt(b []byte, v int64) []byte {
+	switch {
+	case v >= 0:
+		return appendUint(b, uint64(v))
+	case v >= -32:
+		return append(b, byte(v))
+	case v >= math.MinInt8:
+		return append(b, 0xd0, byte(v))
+	case v >= math.MinInt16:
+		return binary.BigEndian.AppendUint16(append(b, 0xd1), uint16(v))
+	case v >= math.MinInt32:
+		return binary.BigEndian.AppendUint32(append(b, 0xd2), uint32(v))
+	}
+	return binary.BigEndian.AppendUint64(append(b, 0xd3), uint64(v))
+}
+
+func appendStr(b []byte, s string) []byte {
+	switch n := len(s); {
+	case n < 32:
+		b = append(b, 0xa0|byte(n))
+	case n <= 0xff:
+		b = append(b, 0xd9, byte(n))
+	case n <= 0xffff:
+		b = binary.BigEndian.AppendUint16(append(b, 0xda), uint16(n))
+	default:
+		b = binary.BigEndian.AppendUint32(append(b, 0xdb), uint32(n))
+	}
+	return append(b, s...)
+}
+
+// appendBin appends p as msgpack bin; nil as nil, so that it reads back
+// nil (a push's nil key means the whole namespace).
+func appendBin(b []byte, p []byte) []byte {
+	switch n := len(p); {
+	case p == nil:
+		return append(b, 0xc0)
+	case n <= 0xff:
+		b = append(b, 0xc4, byte(n))
+	case n <= 0xffff:
+		b = binary.BigEndian.AppendUint16(append(b, 0xc5), uint16(n))
+	default:
+		b = binary.BigEndian.AppendUint32(append(b, 0xc6), uint32(n))
+	}
+	return append(b, p...)
+}
+
+// decode reads m from body, a frame's body, which m's byte slices then
+// share. ns is the string of the last namespace decoded, reused if it is
+// the same.
+func (m *Msg) decode(body []byte, ns *string) error {
+	d := decoder{b: body}
+	if d.fields() == msgFields {
+		m.ID = d.uint()
+		m.Op = Op(d.uint())
+		if p := d.bytes(); string(p) == *ns {
+			m.NS = *ns
+		} else {
+			m.NS = string(p)
+			*ns = m.NS
+		}
+		m.Key = d.bytes()
+		m.Rec = d.bytes()
+		m.N = d.int()
+		m.Flag = d.bool()
+		m.Err = string(d.bytes())
+		m.Code = string(d.bytes())
+		m.Data = d.bytes()
+		m.Now = d.int()
+	}
+	if d.bad || d.i != len(body) {
+		// Not in the forms above: msgpack reads it, or rejects it.
+		*m = Msg{}
+		if msgpack.Unmarshal(body, m) != nil {
+			return errFrame
+		}
+	}
+	if m.Op == 0 || m.Op >= opLast {
+		return errFrame
+	}
+	return nil
+}
+
+// A decoder reads msgpack values from b; the first it cannot read sets
+// bad, and every read after it returns a zero value.
+type decoder struct {
+	b   []byte
+	i   int
+	bad bool
+}
+
+// next returns the next n bytes.
+func (d *decoder) next(n int) []byte {
+	if d.bad || n < 0 || len(d.b)-d.i < n {
+		d.bad = true
+		return nil
+	}
+	p := d.b[d.i : d.i+n : d.i+n]
+	d.i += n
+	return p
+}
+
+func (d *decoder) byte() byte {
+	if p := d.next(1); p != nil {
+		return p[0]
+	}
+	return 0
+}
+
+func (d *decoder) fields() int {
+	switch c := d.byte(); {
+	case c&0xf0 == 0x90:
+		return int(c & 0x0f)
+	case c == 0xdc:
+		return int(binary.BigEndian.Uint16(d.next(2)))
+	}
+	d.bad = true
+	return 0
+}
+
+// num reads an integer of any form: its bits, and whether it is
+// negative.
+func (d *decoder) num() (uint64, bool) {
+	c := d.byte()
+	switch {
+	case c <= 0x7f:
+		return uint64(c), false
+	case c >= 0xe0: // negative fixint
+		return uint64(int64(int8(c))), true
+	}
+	var n int
+	switch c {
+	case 0xcc, 0xd0:
+		n = 1
+	case 0xcd, 0xd1:
+		n = 2
+	case 0xce, 0xd2:
+		n = 4
+	case 0xcf, 0xd3:
+		n = 8
+	default:
+		d.bad = true
+		return 0, false
+	}
+	var u uint64
+	for _, x := range d.next(n) {
+		u = u<<8 | uint64(x)
+	}
+	if c >= 0xd0 { // signed: extend the sign
+		shift := 64 - 8*n
+		v := int64(u<<shift) >> shift
+		return uint64(v), v < 0
+	}
+	return u, false
+}
+
+func (d *decoder) int() int64 {
+	v, _ := d.num()
+	return int64(v)
+}
+
+func (d *decoder) uint() uint64 {
+	v, neg := d.num()
+	if neg {
+		d.bad = true // a negative number where an unsigned one belongs
+	}
+	return v
+}
+
+func (d *decoder) bool() bool {
+	switch d.byte() {
+	case 0xc2:
+		return false
+	case 0xc3:
+		return true
+	}
+	d.bad = true
+	return false
+}
+
+// bytes reads a bin or a str: nil for msgpack's nil.
+func (d *decoder) bytes() []byte {
+	c := d.byte()
+	var n int
+	switch {
+	case c == 0xc0:
+		return nil
+	case c&0xe0 == 0xa0:
+		n = int(c & 0x1f)
+	case c == 0xc4 || c == 0xd9:
+		n = int(d.byte())
+	case c == 0xc5 || c == 0xda:
+		if p := d.next(2); p != nil {
+			n = int(binary.BigEndian.Uint16(p))
+		}
+	case c == 0xc6 || c == 0xdb:
+		if p := d.next(4); p != nil {
+			n = int(binary.BigEndian.Uint32(p))
+		}
+	default:
+		d.bad = true
+		return nil
+	}
+	return d.next(n)
+}

@@ -124,6 +124,66 @@ func waitClaim(ctx context.Context, ch <-chan struct{}, until time.Time, limit t
 // store's clock), or nil: a queued record as it is (queued records are
 // never changed), a committed one copied out of its transaction.
 func (n *Namespace) lookupRecord(key []byte, now int64) ([]byte, error) {
+	rec, _, err := n.lookupRecordDone(key, now)
+	return rec, err
+}
+
+// lookupRecordDone is lookupRecord, and also returns how many writes had
+// finished when it looked (see recheckRecord).
+func (n *Namespace) lookupRecordDone(key []byte, now int64) ([]byte, uint64, error) {
+	s := n.s
+	release, err := s.hold()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer release()
+	if now == 0 {
+		now = s.Now()
+	}
+	s.mu.RLock()
+	o := n.sp.pending[string(key)]
+	done := s.done
+	s.mu.RUnlock()
+	if o != nil {
+		return n.pendingRecord(o, key, now), done, nil
+	}
+	var rec []byte
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(n.sp.dataName)
+		if b == nil {
+			return nil
+		}
+		if r := b.Get(key); r != nil {
+			if found, _ := n.decodeFound(r, key, now, recordOK); found {
+				rec = bytes.Clone(r)
+			}
+		}
+		return nil
+	})
+	return rec, done, err
+}
+
+// recordOK accepts any payload: lookupRecord checks records, it does not
+// decode them.
+func recordOK([]byte, codec.Header) error { return nil }
+
+// pendingRecord returns the record that the queued op o leaves under key,
+// checked at time now, or nil.
+func (n *Namespace) pendingRecord(o *op, key []byte, now int64) []byte {
+	if o.kind == opDelete || o.kind == opDeleteIf {
+		return nil
+	}
+	if found, _ := n.decodeFound(o.rec, key, now, recordOK); found {
+		return o.rec
+	}
+	return nil
+}
+
+// recheckRecord looks key up again after lookupRecordDone found nothing
+// with done writes finished: if no write has finished since, whatever
+// came meanwhile is still queued, and the file need not be read again (a
+// read transaction, the larger part of a miss at the holder).
+func (n *Namespace) recheckRecord(key []byte, now int64, done uint64) ([]byte, error) {
 	s := n.s
 	release, err := s.hold()
 	if err != nil {
@@ -133,33 +193,17 @@ func (n *Namespace) lookupRecord(key []byte, now int64) ([]byte, error) {
 	if now == 0 {
 		now = s.Now()
 	}
-	ok := func([]byte, codec.Header) error { return nil }
 	s.mu.RLock()
 	o := n.sp.pending[string(key)]
+	same := s.done == done
 	s.mu.RUnlock()
-	if o != nil {
-		if o.kind == opDelete || o.kind == opDeleteIf {
-			return nil, nil
-		}
-		if found, _ := n.decodeFound(o.rec, key, now, ok); found {
-			return o.rec, nil
-		}
+	switch {
+	case o != nil:
+		return n.pendingRecord(o, key, now), nil
+	case same:
 		return nil, nil
 	}
-	var rec []byte
-	err = s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(n.sp.dataName)
-		if b == nil {
-			return nil
-		}
-		if r := b.Get(key); r != nil {
-			if found, _ := n.decodeFound(r, key, now, ok); found {
-				rec = bytes.Clone(r)
-			}
-		}
-		return nil
-	})
-	return rec, err
+	return n.lookupRecord(key, now)
 }
 
 // AcquireLooksUp says that Acquire looks key up first (see
@@ -331,12 +375,13 @@ func (ss *session) Acquire(ctx context.Context, name string, key []byte, now int
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		if rec, err := n.lookupRecord(key, now); rec != nil || err != nil {
+		rec, done, err := n.lookupRecordDone(key, now)
+		if rec != nil || err != nil {
 			return rec, 0, err
 		}
 		tok, ch, until := ss.s.claimKey(n.sp, key, ss)
 		if ch == nil {
-			rec, err := n.lookupRecord(key, now)
+			rec, err := n.recheckRecord(key, now, done)
 			if rec != nil || err != nil {
 				ss.s.releaseKey(n.sp, string(key), tok)
 				return rec, 0, err

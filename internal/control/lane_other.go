@@ -1,0 +1,23 @@
+//go:build !linux && !darwin && !freebsd
+
+package control
+
+import (
+	"errors"
+	"time"
+)
+
+// Without peer credentials there is no control endpoint (see
+// peerCredentials), and no lanes: every request takes the connection.
+
+const lanesSupported = false
+
+type lane struct{}
+
+var errLaneTimeout = errors.New("control: no reply in time")
+
+func dialLane(string, []byte) (*lane, error) { return nil, errNoPeerCredentials }
+
+func (*lane) roundTrip(*Msg, time.Duration) (*Msg, error) { return nil, errNoPeerCredentials }
+func (*lane) kill()                                       {}
+func (*lane) close()                                      {}

@@ -1,0 +1,100 @@
+package control
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// wireSamples are messages whose fields take every form of the encoding:
+// small and large integers of both signs, nil, empty and long byte
+// strings, and strings of every length class.
+func wireSamples() []*Msg {
+	long := bytes.Repeat([]byte("x"), 70000)
+	return []*Msg{
+		{ID: 1, Op: OpHello, N: Version},
+		{ID: 0, Op: OpLookup, NS: "ns", Key: []byte("k"), Now: 1_700_000_000_000_000_000},
+		{ID: math.MaxUint64, Op: OpAcquire, NS: strings.Repeat("n", 31), Key: []byte{}, N: -1, Now: -33},
+		{ID: 200, Op: OpPut, NS: strings.Repeat("n", 32), Key: long[:300], Rec: long, N: math.MinInt64, Flag: true},
+		{ID: 70000, Op: OpKeys, NS: strings.Repeat("n", 300), Err: "e", Code: strings.Repeat("c", 70000), Data: long[:5], N: math.MaxInt64},
+		{ID: 1 << 33, Op: OpPurge, N: -129, Now: -40000, Data: []byte{}},
+		{ID: 3, Op: OpAck, N: math.MinInt32, Now: 1<<31 + 1},
+	}
+}
+
+// TestWireCodec: frames written by hand are what msgpack reads, and the
+// hand-written reader reads what msgpack writes and what it writes.
+func TestWireCodec(t *testing.T) {
+	for _, m := range wireSamples() {
+		frame := appendFrame(nil, m)
+		if n := binary.BigEndian.Uint32(frame); int(n) != len(frame)-4 {
+			t.Fatalf("%v: length %d, body %d", m.Op, n, len(frame)-4)
+		}
+		var viaLib Msg
+		if err := msgpack.Unmarshal(frame[4:], &viaLib); err != nil {
+			t.Fatalf("%v: msgpack reads the frame: %v", m.Op, err)
+		}
+		if !sameMsg(&viaLib, m) {
+			t.Errorf("msgpack read %+v; wrote %+v", viaLib, *m)
+		}
+		var ns string
+		var got Msg
+		if err := got.decode(frame[4:], &ns); err != nil {
+			t.Fatalf("%v: %v", m.Op, err)
+		}
+		if !sameMsg(&got, m) || (m.Key == nil) != (got.Key == nil) {
+			t.Errorf("read %+v; wrote %+v", got, *m)
+		}
+		lib, err := msgpack.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = Msg{}
+		if err := got.decode(lib, &ns); err != nil {
+			t.Fatalf("%v: msgpack's frame: %v", m.Op, err)
+		}
+		if !sameMsg(&got, m) {
+			t.Errorf("read msgpack's %+v; wrote %+v", got, *m)
+		}
+	}
+	for _, bad := range [][]byte{nil, {0x9b}, {0x92, 1, 2}, {0x9b, 1, 0}, append([]byte{0x9b, 1, 0xff}, make([]byte, 9)...)} {
+		var m Msg
+		var ns string
+		if err := m.decode(bad, &ns); err == nil {
+			t.Errorf("%x read as %+v", bad, m)
+		}
+	}
+}
+
+// sameMsg compares two messages, nil and empty byte slices alike.
+func sameMsg(a, b *Msg) bool {
+	norm := func(m *Msg) Msg {
+		c := *m
+		for _, p := range []*[]byte{&c.Key, &c.Rec, &c.Data} {
+			if len(*p) == 0 {
+				*p = nil
+			}
+		}
+		return c
+	}
+	return reflect.DeepEqual(norm(a), norm(b))
+}
+
+func BenchmarkWireCodec(b *testing.B) {
+	m := &Msg{ID: 12345, Op: OpAcquire, NS: "held", Key: []byte("\xd2\x00\x00\x10\x00"), N: 250_000_000, Now: 1_700_000_000_000_000_000}
+	var buf []byte
+	var ns string
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendFrame(buf[:0], m)
+		var r Msg
+		if err := r.decode(buf[4:], &ns); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
