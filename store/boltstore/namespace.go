@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 
 	"github.com/memostore/memostore/internal/tally"
 	"github.com/memostore/memostore/store/driver"
@@ -31,6 +32,7 @@ type space struct {
 	pending                    map[string]*op    // queued puts and deletes by key; guarded by Store.mu
 	tier                       driver.MemoryTier // attached in this process; guarded by Store.mu
 	pulled                     counters          // tier's counts already in c; guarded by Store.mu
+	polHash                    uint64            // the name's hash, for the eviction policy's (see policy.hash)
 }
 
 func newSpace(name string, meta nsMeta, c counters) *space {
@@ -40,6 +42,7 @@ func newSpace(name string, meta nsMeta, c counters) *space {
 		expName:   []byte("e/" + name),
 		ageName:   []byte("a/" + name),
 		staleName: []byte("s/" + name),
+		polHash:   nameHash(name),
 		meta:      meta,
 		c:         c,
 		pending:   map[string]*op{},
@@ -182,9 +185,11 @@ func (n *Namespace) Lookup(_ context.Context, key []byte, decode driver.DecodeFu
 	s.mu.RUnlock()
 	if o != nil {
 		if o.kind == opDelete || o.kind == opDeleteIf {
+			n.noteLookup(key, false)
 			return false, nil
 		}
 		ok, _ := n.decodeFound(o.rec, key, now, decode)
+		n.noteLookup(key, ok)
 		return ok, nil
 	}
 	found := false
@@ -198,7 +203,16 @@ func (n *Namespace) Lookup(_ context.Context, key []byte, decode driver.DecodeFu
 		}
 		return nil
 	})
+	n.noteLookup(key, found)
 	return found, err
+}
+
+// noteLookup tells the eviction policy, if there is one, of a lookup of
+// key, and whether it found an entry.
+func (n *Namespace) noteLookup(key []byte, found bool) {
+	if p := n.s.pol; p != nil {
+		p.noteLookup(n.sp, key, found)
+	}
 }
 
 // decodeFound decodes rec, found for Lookup. A bad record is counted, logged and queued
@@ -307,4 +321,11 @@ func (n *Namespace) Attach(t driver.MemoryTier) {
 	n.sp.tier = t
 	n.sp.pulled = tally.Tier(t)
 	n.s.mu.Unlock()
+}
+
+// nameHash is the FNV-1a hash of a namespace's name.
+func nameHash(name string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return h.Sum64()
 }

@@ -145,7 +145,9 @@ func (n *Namespace) lookupRecordDone(key []byte, now int64) ([]byte, uint64, err
 	done := s.done
 	s.mu.RUnlock()
 	if o != nil {
-		return n.pendingRecord(o, key, now), done, nil
+		rec := n.pendingRecord(o, key, now)
+		n.noteLookup(key, rec != nil)
+		return rec, done, nil
 	}
 	var rec []byte
 	err = s.db.View(func(tx *bolt.Tx) error {
@@ -160,6 +162,7 @@ func (n *Namespace) lookupRecordDone(key []byte, now int64) ([]byte, uint64, err
 		}
 		return nil
 	})
+	n.noteLookup(key, rec != nil)
 	return rec, done, err
 }
 

@@ -32,6 +32,7 @@ type Store struct {
 	db   *bolt.DB
 	lock *lockFile
 	ctl  *control.Server // nil when the control endpoint is off
+	pol  *policy         // eviction's, with WithMaxBytes (see evict.go); else nil
 
 	// life is held shared by every operation that uses db and exclusively
 	// by Close, so that Close never pulls the file from under a reader.
@@ -189,6 +190,9 @@ func open(path string, o Options, lock *lockFile) (*Store, error) {
 		wake:     make(chan struct{}, 1),
 		urgent:   make(chan struct{}, 1),
 		stop:     make(chan struct{}),
+	}
+	if o.MaxBytes > 0 && !o.ReadOnly {
+		s.pol = newPolicy(o.Clock.Now().UnixNano())
 	}
 	if err := db.View(func(tx *bolt.Tx) error {
 		if err := checkFormat(tx); err != nil {

@@ -26,6 +26,17 @@ type txState struct {
 	buckets map[*space]*spaceBuckets
 	orphans map[*space]map[string]bool // keys of damaged records removed
 	over    bool                       // eviction stopped at its bound with the store still too big
+	pos     *policyPos                 // the eviction policy's position, copied at first use (see position)
+}
+
+// position returns the transaction's copy of the eviction policy's
+// position, installed if it commits. The store must have a policy.
+func (st *txState) position() *policyPos {
+	if st.pos == nil {
+		p := st.s.pol.pos
+		st.pos = &p
+	}
+	return st.pos
 }
 
 // spaceBuckets are a namespace's buckets in one transaction. s, the stale
@@ -172,6 +183,11 @@ func (st *txState) put(tx *bolt.Tx, sp *space, key, rec []byte) error {
 			return err
 		}
 	}
+	if st.s.pol != nil {
+		if p := st.position(); p.inWindow(expiry.AppendIndexKey(nil, h.StoredAt, key)) {
+			p.winBytes += int64(len(key) + len(rec))
+		}
+	}
 	c := st.counters(sp)
 	c.Entries++
 	c.Bytes += int64(len(key) + len(rec))
@@ -198,8 +214,14 @@ func (st *txState) remove(b *spaceBuckets, sp *space, key, rec []byte) error {
 		st.orphans[sp][string(key)] = true
 	}
 	if err == nil || len(rec) >= codec.HeaderSize {
-		if err := b.a.Delete(expiry.AppendIndexKey(nil, h.StoredAt, key)); err != nil {
+		ik := expiry.AppendIndexKey(nil, h.StoredAt, key)
+		if err := b.a.Delete(ik); err != nil {
 			return err
+		}
+		if st.s.pol != nil {
+			if p := st.position(); p.inWindow(ik) {
+				p.winBytes = max(p.winBytes-size, 0)
+			}
 		}
 		if h.ExpiresAt != expiry.Never {
 			if err := b.e.Delete(expiry.AppendIndexKey(nil, h.ExpiresAt, key)); err != nil {
@@ -316,6 +338,9 @@ func (st *txState) save(tx *bolt.Tx) error {
 // install makes the committed counters the ones in memory, and drops the
 // deltas they now include. s.mu must be held.
 func (st *txState) install() {
+	if st.pos != nil {
+		st.s.pol.pos = *st.pos
+	}
 	for sp, c := range st.work {
 		sp.c = *c
 	}

@@ -1,0 +1,429 @@
+package boltstore
+
+import (
+	"bytes"
+	"hash/maphash"
+	"math/bits"
+	"sync/atomic"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/memostore/memostore/expiry"
+)
+
+// Eviction under WithMaxBytes is W-TinyLFU laid over the age index, in
+// which every entry stays where its put placed it: no write per hit, and
+// none to move an entry.
+//
+// The age index of every namespace is one sequence in stored-at order (its
+// keys, stored-at ‖ key, merged across namespaces). A boundary b splits it:
+// the newest entries, those at or after b, are the window (about
+// windowPercent of the bytes); the older ones are main. Use is noted in
+// memory only, by the lookups (which reach the store on a memory-tier
+// miss): every lookup adds to a count-min sketch of the key's frequency,
+// and a hit adds to the key's use count (0 to 3).
+//
+// When the store is over its bound and the window over its share, the
+// window's oldest entry (the candidate) leaves it by moving b past it, and
+// competes with main's victim: the one with the higher sketch frequency
+// stays, ties going to the victim (TinyLFU's admission: a burst of keys
+// used once does not flush the keys used often). Main's victim is chosen
+// by a hand that sweeps main in order, as CLOCK's does: an entry with uses
+// left has one taken off and is passed over, where it is (the hand moves,
+// not the entry); the first without is the victim. While the store is
+// under its bound, the window's oldest entries join main unopposed.
+//
+// The file holds the order (the age index); the sketch, the use counts, b
+// and the hand are memory, lost on Close: a reopened store starts with
+// every entry in main, the hand at the oldest, and no counts, and learns
+// again from its lookups. Open reads nothing for it. Each eviction reads
+// the head of the window and the entries the hand passes, each passed
+// entry having been hit since the hand last came by: O(evicted + hits).
+//
+// Written here rather than taken from a cache library (otter, ristretto)
+// because their policies move an entry on every hit, which on disk is a
+// write per hit; the simulation in the benchmarks (bench/diskpolicy_test.go)
+// chose this form over S3-FIFO and thresholds on moves.
+
+// windowPercent is the window's share of WithMaxBytes.
+const windowPercent = 20
+
+// maxUses caps an entry's use count: the sweeps of the hand it survives
+// unused.
+const maxUses = 3
+
+// maxVictimSteps bounds the entries one victim search passes over; the
+// entry it stops at is the victim.
+const maxVictimSteps = 10_000
+
+// maxSketchWidth caps the counters of one row of the sketch (and of the
+// use table): 2^22 4-bit counters, 2 MiB a row, enough for a million
+// entries at four counters each; a store with more shares counters.
+const maxSketchWidth = 1 << 22
+
+// policy is the eviction state of a store with WithMaxBytes.
+type policy struct {
+	seed maphash.Seed
+
+	// Shared: readers add to them, the writer reads, ages and resizes.
+	sketch atomic.Pointer[sketch]
+	uses   atomic.Pointer[nibbles]
+
+	// The writer's, copied into each transaction (see txState.pol) and
+	// installed if it commits.
+	pos policyPos
+}
+
+// policyPos is the writer's part of the policy.
+type policyPos struct {
+	b        []byte // index keys at or after b are the window
+	hand     []byte // where the hand is: the next entry it looks at is the first at or after it
+	handEnd  []byte // the sweep ends before this index key; nil: at b
+	winBytes int64  // bytes of the window's entries
+}
+
+func newPolicy(now int64) *policy {
+	p := &policy{seed: maphash.MakeSeed()}
+	p.sketch.Store(newSketch(64))
+	p.uses.Store(newNibbles(64))
+	// Every entry stored before Open is in main.
+	p.pos.b = expiry.AppendIndexKey(nil, now, nil)
+	return p
+}
+
+// hash is the key of entry key of namespace sp, for the sketch and the use
+// table.
+func (p *policy) hash(sp *space, key []byte) uint64 {
+	return maphash.Bytes(p.seed, key) ^ sp.polHash*0x9e3779b97f4a7c15
+}
+
+// noteLookup notes a lookup of key in sp, found or not; a memory-tier miss
+// that reaches the store. It is called concurrently by readers.
+func (p *policy) noteLookup(sp *space, key []byte, found bool) {
+	h := p.hash(sp, key)
+	p.sketch.Load().add(h)
+	if found {
+		p.uses.Load().inc(h, maxUses)
+	}
+}
+
+// fit sizes the sketch and the use table for entries entries: four
+// counters an entry per row, as Caffeine's sketch has (the use table is a
+// row too), doubled by copying, so that no count is lost.
+func (p *policy) fit(entries int64) {
+	want := min(4<<bits.Len64(uint64(max(entries, 16)-1)), maxSketchWidth)
+	if s := p.sketch.Load(); s.width() < want {
+		p.sketch.Store(s.grow(want))
+	}
+	if u := p.uses.Load(); u.width() < want {
+		p.uses.Store(u.grow(want))
+	}
+}
+
+// nibbles is a table of 4-bit counters, 16 to a word, safe for concurrent
+// use; an index is a hash masked to the width.
+type nibbles struct {
+	w    []atomic.Uint64
+	mask uint64
+}
+
+// newNibbles returns a table of width counters (a power of two, 16 at
+// least).
+func newNibbles(width int) *nibbles {
+	return &nibbles{w: make([]atomic.Uint64, width/16), mask: uint64(width - 1)}
+}
+
+func (t *nibbles) width() int { return len(t.w) * 16 }
+
+func (t *nibbles) get(h uint64) uint8 {
+	i := h & t.mask
+	return uint8(t.w[i/16].Load() >> (i % 16 * 4) & 0xf)
+}
+
+// inc adds one to counter h, up to limit.
+func (t *nibbles) inc(h uint64, limit uint8) {
+	i := h & t.mask
+	a, shift := &t.w[i/16], i%16*4
+	for {
+		w := a.Load()
+		if uint8(w>>shift&0xf) >= limit || a.CompareAndSwap(w, w+1<<shift) {
+			return
+		}
+	}
+}
+
+// dec takes one from counter h, down to 0.
+func (t *nibbles) dec(h uint64) {
+	i := h & t.mask
+	a, shift := &t.w[i/16], i%16*4
+	for {
+		w := a.Load()
+		if w>>shift&0xf == 0 || a.CompareAndSwap(w, w-1<<shift) {
+			return
+		}
+	}
+}
+
+// halve halves every counter (TinyLFU's aging).
+func (t *nibbles) halve() {
+	for i := range t.w {
+		for {
+			w := t.w[i].Load()
+			if t.w[i].CompareAndSwap(w, w>>1&0x7777777777777777) {
+				break
+			}
+		}
+	}
+}
+
+// grow returns a copy of t of width counters, each counter copied to every
+// index that masks to it: counts read the same.
+func (t *nibbles) grow(width int) *nibbles {
+	g := newNibbles(width)
+	for i := range g.w {
+		g.w[i].Store(t.w[i%len(t.w)].Load())
+	}
+	return g
+}
+
+// sketch is a count-min sketch: four rows of 4-bit counters, aged by
+// halving every 10 × width/4 additions.
+type sketch struct {
+	rows  [4]*nibbles
+	added atomic.Int64
+}
+
+var sketchSeeds = [4]uint64{0x9e3779b97f4a7c15, 0xc2b2ae3d27d4eb4f, 0x165667b19e3779f9, 0xd6e8feb86659fd93}
+
+func newSketch(width int) *sketch {
+	s := &sketch{}
+	for r := range s.rows {
+		s.rows[r] = newNibbles(width)
+	}
+	return s
+}
+
+func (s *sketch) width() int { return s.rows[0].width() }
+
+func rowHash(h, seed uint64) uint64 {
+	h = (h + seed) * 0xbf58476d1ce4e5b9
+	h ^= h >> 31
+	h *= 0x94d049bb133111eb
+	return h ^ h>>29
+}
+
+func (s *sketch) add(h uint64) {
+	for r, row := range s.rows {
+		row.inc(rowHash(h, sketchSeeds[r]), 15)
+	}
+	s.added.Add(1)
+}
+
+func (s *sketch) estimate(h uint64) uint8 {
+	f := uint8(15)
+	for r, row := range s.rows {
+		f = min(f, row.get(rowHash(h, sketchSeeds[r])))
+	}
+	return f
+}
+
+// age halves the counters once 10 × width/4 additions were made since it
+// last did; only the writer calls it.
+func (s *sketch) age() {
+	period := int64(10 * s.width() / 4)
+	if s.added.Load() < period {
+		return
+	}
+	for _, row := range s.rows {
+		row.halve()
+	}
+	s.added.Add(-period / 2)
+}
+
+func (s *sketch) grow(width int) *sketch {
+	g := &sketch{}
+	for r, row := range s.rows {
+		g.rows[r] = row.grow(width)
+	}
+	g.added.Store(s.added.Load())
+	return g
+}
+
+// indexEntry is an entry found by its age index key.
+type indexEntry struct {
+	sp   *space
+	b    *spaceBuckets
+	ik   []byte // the index key: stored-at ‖ key
+	key  []byte
+	rec  []byte
+	size int64 // of key and record, as the counters count it
+}
+
+// after returns the least index key greater than ik.
+func after(ik []byte) []byte { return append(bytes.Clone(ik), 0) }
+
+// first returns the entry whose age index key is the least at or after
+// from (nil: the start) and before to (nil: the end), across namespaces,
+// or nil. Index keys whose entry is gone or was replaced are deleted on
+// the way.
+func (st *txState) first(tx *bolt.Tx, from, to []byte) (*indexEntry, error) {
+	for {
+		var best *indexEntry
+		for _, sp := range st.spaces {
+			if st.counters(sp).Entries == 0 {
+				continue
+			}
+			b, err := st.bucketsOf(tx, sp)
+			if err != nil {
+				return nil, err
+			}
+			c := b.a.Cursor()
+			var k []byte
+			if from == nil {
+				k, _ = c.First()
+			} else {
+				k, _ = c.Seek(from)
+			}
+			if k == nil || to != nil && bytes.Compare(k, to) >= 0 {
+				continue
+			}
+			if best == nil || bytes.Compare(k, best.ik) < 0 {
+				best = &indexEntry{sp: sp, b: b, ik: bytes.Clone(k)}
+			}
+		}
+		if best == nil {
+			return nil, nil
+		}
+		at, key, err := expiry.ParseIndexKey(best.ik)
+		if err == nil {
+			best.key = key
+			best.rec = best.b.d.Get(key)
+			if best.rec != nil && matches(best.rec, key, at, true, st.counters(best.sp)) {
+				best.size = int64(len(key) + len(best.rec))
+				return best, nil
+			}
+		}
+		// A stale index key: its entry was replaced or is gone.
+		if err := best.b.a.Delete(best.ik); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// victim returns main's victim (see the top of this file), or nil if main
+// is empty. p is the transaction's copy of the policy's position.
+func (st *txState) victim(tx *bolt.Tx, pol *policy, p *policyPos) (*indexEntry, error) {
+	uses := pol.uses.Load()
+	wrapped := false
+	for steps := 0; ; steps++ {
+		to := p.b
+		if p.handEnd != nil && bytes.Compare(p.handEnd, to) < 0 {
+			to = p.handEnd
+		}
+		e, err := st.first(tx, p.hand, to)
+		if err != nil {
+			return nil, err
+		}
+		if e == nil {
+			if wrapped {
+				return nil, nil // main is empty
+			}
+			// The sweep is over; the next ends where main ends now.
+			p.hand, p.handEnd, wrapped = nil, bytes.Clone(p.b), true
+			continue
+		}
+		wrapped = false
+		h := pol.hash(e.sp, e.key)
+		if uses.get(h) == 0 || steps >= maxVictimSteps {
+			p.hand = e.ik
+			return e, nil
+		}
+		uses.dec(h)
+		p.hand = after(e.ik)
+	}
+}
+
+// inWindow reports whether the entry of index key ik is in the window.
+func (p *policyPos) inWindow(ik []byte) bool { return bytes.Compare(ik, p.b) >= 0 }
+
+// leaveWindow moves b past e, the window's oldest entry.
+func (p *policyPos) leaveWindow(e *indexEntry) {
+	p.b = after(e.ik)
+	p.winBytes = max(p.winBytes-e.size, 0)
+}
+
+// evict deletes entries, across namespaces, until the stored bytes are
+// within maxBytes or limit entries are gone, choosing them by use (see the
+// top of this file). If it stops at limit with the store still too big it
+// sets st.over.
+func (st *txState) evict(tx *bolt.Tx, maxBytes int64, limit int) error {
+	pol := st.s.pol
+	p := st.position()
+	var total, entries int64
+	for _, sp := range st.spaces {
+		c := st.counters(sp)
+		total += c.Bytes
+		entries += c.Entries
+	}
+	pol.fit(entries)
+	pol.sketch.Load().age()
+	winCap := maxBytes / 100 * windowPercent
+	for total <= maxBytes && p.winBytes > winCap {
+		// Under the bound, the window's oldest joins main unopposed.
+		cand, err := st.first(tx, p.b, nil)
+		if err != nil {
+			return err
+		}
+		if cand == nil {
+			p.winBytes = 0
+			break
+		}
+		p.leaveWindow(cand)
+	}
+	for n := 0; total > maxBytes; n++ {
+		if n == limit {
+			st.over = true
+			return nil
+		}
+		var out *indexEntry
+		if p.winBytes > winCap {
+			cand, err := st.first(tx, p.b, nil)
+			if err != nil {
+				return err
+			}
+			if cand == nil {
+				p.winBytes = 0 // the window is empty after all
+			} else {
+				p.leaveWindow(cand)
+				v, err := st.victim(tx, pol, p)
+				if err != nil {
+					return err
+				}
+				out = cand
+				if s := pol.sketch.Load(); v != nil && s.estimate(pol.hash(cand.sp, cand.key)) > s.estimate(pol.hash(v.sp, v.key)) {
+					out = v
+				}
+			}
+		}
+		if out == nil {
+			v, err := st.victim(tx, pol, p)
+			if err != nil {
+				return err
+			}
+			if v == nil {
+				// Main is empty: the window's oldest goes.
+				if v, err = st.first(tx, p.b, nil); err != nil || v == nil {
+					return err // no entry left to evict, though the counters count bytes
+				}
+				p.leaveWindow(v)
+			}
+			out = v
+		}
+		total -= out.size
+		if err := st.remove(out.b, out.sp, out.key, out.rec); err != nil {
+			return err
+		}
+		st.counters(out.sp).Evictions++
+	}
+	return nil
+}

@@ -1,0 +1,189 @@
+package boltstore
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// evictEntry is the size of the entries these tests store: a 6-byte key
+// and a record of 100 bytes of value.
+func evictEntry() int64 {
+	return int64(len(key("k00000")) + len(record("k00000", 0, 0, strings.Repeat("v", 100))))
+}
+
+// miss does what a memoized call does on a miss: a lookup that finds
+// nothing, then a put.
+func miss(t *testing.T, ns *Namespace, k string, at int64) {
+	t.Helper()
+	if f := lookup(t, ns, k); f.OK {
+		t.Fatalf("%s found, want a miss", k)
+	}
+	put(t, ns, k, record(k, at, 0, strings.Repeat("v", 100)))
+}
+
+// TestEvictionKeepsWhatIsUsed: a key read on every call stays in a store
+// bounded to 50 entries while 2,000 others come and go (first in, first
+// out, it was evicted after 50).
+func TestEvictionKeepsWhatIsUsed(t *testing.T) {
+	clock := newFakeClock()
+	s := openStore(t, tempPath(t), WithClock(clock), WithSweepInterval(0), WithMaxBytes(50*evictEntry()))
+	ns := openNS(t, s, "n")
+	miss(t, ns, "hot", clock.Nanos())
+	for i := range 2000 {
+		clock.Advance(1)
+		if f := lookup(t, ns, "hot"); !f.OK {
+			t.Fatalf("call %d: the key used on every call was evicted", i)
+		}
+		miss(t, ns, fmt.Sprintf("k%05d", i), clock.Nanos())
+		if i%5 == 4 {
+			flush(t, s)
+		}
+	}
+	flush(t, s)
+	if st := nsStats(t, s, "n"); st.Bytes > 50*evictEntry() || st.Evictions < 1900 {
+		t.Errorf("stats %+v: want within 50 entries, and the others evicted", st)
+	}
+}
+
+// TestEvictionResistsScan: keys used often survive a scan of keys used
+// once (TinyLFU's admission); first in, first out, none did.
+func TestEvictionResistsScan(t *testing.T) {
+	clock := newFakeClock()
+	s := openStore(t, tempPath(t), WithClock(clock), WithSweepInterval(0), WithMaxBytes(50*evictEntry()))
+	ns := openNS(t, s, "n")
+	hot := make([]string, 30)
+	for i := range hot {
+		hot[i] = fmt.Sprintf("h%05d", i)
+		clock.Advance(1)
+		miss(t, ns, hot[i], clock.Nanos())
+	}
+	flush(t, s)
+	for range 5 {
+		for _, k := range hot {
+			lookup(t, ns, k)
+		}
+	}
+	for i := range 1000 {
+		clock.Advance(1)
+		miss(t, ns, fmt.Sprintf("s%05d", i), clock.Nanos())
+		if i%10 == 9 {
+			flush(t, s)
+		}
+	}
+	flush(t, s)
+	kept := 0
+	for _, k := range hot {
+		if lookup(t, ns, k).OK {
+			kept++
+		}
+	}
+	if kept < 27 {
+		t.Errorf("%d of the 30 keys used often survived a scan of 1,000 keys used once, want at least 27", kept)
+	}
+}
+
+// TestEvictionNoWritePerHit: hits write nothing: 10,000 of them on a
+// bounded store, then a Flush, write what a Flush alone writes.
+func TestEvictionNoWritePerHit(t *testing.T) {
+	clock := newFakeClock()
+	s := openStore(t, tempPath(t), WithClock(clock), WithSweepInterval(0), WithMaxBytes(50*evictEntry()))
+	ns := openNS(t, s, "n")
+	for i := range 100 {
+		clock.Advance(1)
+		miss(t, ns, fmt.Sprintf("k%05d", i), clock.Nanos())
+	}
+	flush(t, s)
+	start := s.db.Stats()
+	flush(t, s) // what a Flush writes alone
+	before := s.db.Stats()
+	alone := before.TxStats.GetWrite() - start.TxStats.GetWrite()
+	hits := 0
+	for i := range 10_000 {
+		if lookup(t, ns, fmt.Sprintf("k%05d", i%100)).OK {
+			hits++
+		}
+	}
+	flush(t, s)
+	after := s.db.Stats()
+	if hits < 5000 {
+		t.Fatalf("%d hits, want at least half", hits)
+	}
+	if w := after.TxStats.GetWrite() - before.TxStats.GetWrite(); w != alone {
+		t.Errorf("%d hits and a Flush made %d writes, a Flush alone %d; want no more", hits, w, alone)
+	}
+}
+
+// TestEvictionAfterReopen: a reopened store, whose use counts are gone,
+// keeps its bound, learns again which keys are used, and passes Check.
+func TestEvictionAfterReopen(t *testing.T) {
+	clock := newFakeClock()
+	path := tempPath(t)
+	limit := 50 * evictEntry()
+	s := openStore(t, path, WithClock(clock), WithSweepInterval(0), WithMaxBytes(limit))
+	ns := openNS(t, s, "n")
+	for i := range 200 {
+		clock.Advance(1)
+		miss(t, ns, fmt.Sprintf("a%05d", i), clock.Nanos())
+	}
+	closeStore(t, s)
+	s = openStore(t, path, WithClock(clock), WithSweepInterval(0), WithMaxBytes(limit))
+	ns = openNS(t, s, "n")
+	clock.Advance(1)
+	miss(t, ns, "hot", clock.Nanos())
+	for i := range 500 {
+		clock.Advance(1)
+		if !lookup(t, ns, "hot").OK {
+			t.Fatalf("call %d after reopening: the key used on every call was evicted", i)
+		}
+		miss(t, ns, fmt.Sprintf("b%05d", i), clock.Nanos())
+		if i%5 == 4 {
+			flush(t, s)
+		}
+	}
+	flush(t, s)
+	if st := nsStats(t, s, "n"); st.Bytes > limit {
+		t.Errorf("Bytes = %d, over the bound %d", st.Bytes, limit)
+	}
+	rep, err := s.Check(t.Context(), false, nil)
+	if err != nil || !rep.OK() {
+		t.Errorf("Check: %v %v", err, rep.Problems)
+	}
+}
+
+// TestEvictionHandSparesRecentlyUsed: main's victims are the entries not
+// hit since the hand last passed, oldest first, though they are as
+// frequent as the ones hit: the ten oldest entries, hit once each, outlive
+// twenty admissions of more frequent keys, which evict younger entries.
+func TestEvictionHandSparesRecentlyUsed(t *testing.T) {
+	clock := newFakeClock()
+	s := openStore(t, tempPath(t), WithClock(clock), WithSweepInterval(0), WithMaxBytes(50*evictEntry()))
+	ns := openNS(t, s, "n")
+	for i := range 50 {
+		clock.Advance(1)
+		miss(t, ns, fmt.Sprintf("m%05d", i), clock.Nanos())
+		flush(t, s)
+	}
+	for i := range 10 {
+		if !lookup(t, ns, fmt.Sprintf("m%05d", i)).OK {
+			t.Fatalf("m%05d evicted before the test began", i)
+		}
+	}
+	for i := range 30 {
+		k := fmt.Sprintf("c%05d", i)
+		for range 3 {
+			lookup(t, ns, k) // frequent: wins its admission
+		}
+		clock.Advance(1)
+		miss(t, ns, k, clock.Nanos())
+		flush(t, s)
+	}
+	for i := range 10 {
+		if !lookup(t, ns, fmt.Sprintf("m%05d", i)).OK {
+			t.Errorf("m%05d, hit since the hand last passed, was evicted", i)
+		}
+	}
+	if st := nsStats(t, s, "n"); st.Evictions < 30 {
+		t.Errorf("%d evictions, want 30", st.Evictions)
+	}
+}
