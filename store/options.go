@@ -121,9 +121,11 @@ func WithSweepInterval(d time.Duration) Option {
 
 // WithMaxBytes bounds the bytes of stored entries (keys plus records, as
 // Stats reports them; the file itself is larger by bbolt's pages and the
-// indexes). When a write takes the total over n, the least recently stored
-// entries are evicted until it fits. Zero, the default, means no bound.
-// Files only.
+// indexes). When a write takes the total over n, entries are evicted until
+// it fits, chosen by use: W-TinyLFU over the file's order of storing, with
+// use noted in memory by lookups, so that a hit writes nothing (see the
+// README's Eviction section). What it knows of use is lost on Close and
+// learnt again. Zero, the default, means no bound. Files only.
 func WithMaxBytes(n int64) Option {
 	return fileOption("WithMaxBytes", func(o *boltstore.Options) { o.MaxBytes = max(n, 0) })
 }

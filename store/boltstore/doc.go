@@ -12,8 +12,8 @@
 // Expired entries are removed by a background sweeper (SweepInterval) or
 // on demand (Sweep), in bounded batches, through an ordered index: the
 // cost is proportional to the entries removed, not to the entries stored.
-// MaxBytes bounds the stored bytes the same way, evicting the least
-// recently stored entries.
+// MaxBytes bounds the stored bytes, evicting by use (evict.go): the cost
+// is proportional to the entries evicted and the hits since.
 //
 // Counters (entries, bytes, hits, misses, ...) are kept in the file and
 // updated in the transactions that change the data: Stats never scans.
