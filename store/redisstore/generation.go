@@ -114,7 +114,7 @@ func (s *redisStore) checkGens(ctx context.Context) {
 		keys = append(keys, sp.genKey)
 	}
 	s.mu.Unlock()
-	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	vals, err := s.readKeys(ctx, keys...)
 	if err != nil {
 		s.log.Info("memostore: memory tiers purged, as clears may have been missed", "path", s.loc, "err", err)
 		s.purge("", false)()

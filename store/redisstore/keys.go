@@ -4,8 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"strconv"
 	"strings"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/memostore/memostore/store/driver"
 )
@@ -48,11 +52,42 @@ func globEscape(s string) string {
 
 // scan calls page with each page of the keys that match pattern, as SCAN
 // returns them (never empty), until the scan is done or page returns an
-// error, which scan returns.
+// error, which scan returns. On a cluster (or a Ring) it scans every
+// master (every shard), one after the other.
 func (s *redisStore) scan(ctx context.Context, pattern string, page func(keys []string) error) error {
+	var nodes []*redis.Client
+	var mu sync.Mutex
+	collect := func(_ context.Context, c *redis.Client) error {
+		mu.Lock()
+		nodes = append(nodes, c)
+		mu.Unlock()
+		return nil
+	}
+	var err error
+	switch c := s.rdb.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, collect)
+	case *redis.Ring:
+		err = c.ForEachShard(ctx, collect)
+	default:
+		return scanNode(ctx, s.rdb, pattern, page)
+	}
+	if err != nil {
+		return err
+	}
+	for _, c := range nodes {
+		if err := scanNode(ctx, c, pattern, page); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanNode is scan on the server that c talks to.
+func scanNode(ctx context.Context, c redis.Cmdable, pattern string, page func(keys []string) error) error {
 	var cursor uint64
 	for {
-		keys, next, err := s.rdb.Scan(ctx, cursor, pattern, 1000).Result()
+		keys, next, err := c.Scan(ctx, cursor, pattern, 1000).Result()
 		if err != nil {
 			return err
 		}
@@ -71,3 +106,128 @@ func (s *redisStore) scan(ctx context.Context, pattern string, page func(keys []
 // verBase returns PREFIX:NAME:VERSION:, which starts every key of n's
 // version.
 func (n *redisNS) verBase() string { return n.base + n.ver + ":" }
+
+// sharded reports whether client spreads keys over several servers by
+// their hash slot: a Cluster (whose nodes refuse a command naming keys
+// of two slots with CROSSSLOT) or a Ring (which would send such a command
+// to the server of its first key).
+func sharded(client redis.UniversalClient) bool {
+	switch client.(type) {
+	case *redis.ClusterClient, *redis.Ring:
+		return true
+	}
+	return false
+}
+
+// getKeys adds to p the reads of keys, and returns the function that
+// gives their values once p is sent, as MGET gives them: a string, or nil
+// for a missing key. On one server that is one MGET; on a cluster, a GET
+// a key, as the keys lie in different slots (the client sends each node
+// its GETs, all nodes at once). The error is the first one other than
+// redis.Nil.
+func (s *redisStore) getKeys(ctx context.Context, p redis.Pipeliner, keys ...string) func() ([]any, error) {
+	if !s.sharded {
+		mget := p.MGet(ctx, keys...)
+		return mget.Result
+	}
+	gets := make([]*redis.StringCmd, len(keys))
+	for i, k := range keys {
+		gets[i] = p.Get(ctx, k)
+	}
+	return func() ([]any, error) {
+		vals := make([]any, len(gets))
+		for i, g := range gets {
+			switch v, err := g.Result(); {
+			case err == nil:
+				vals[i] = v
+			case !errors.Is(err, redis.Nil):
+				return nil, err
+			}
+		}
+		return vals, nil
+	}
+}
+
+// readKeys reads keys in one round trip (see getKeys).
+func (s *redisStore) readKeys(ctx context.Context, keys ...string) ([]any, error) {
+	var read func() ([]any, error)
+	cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		read = s.getKeys(ctx, p, keys...)
+		return nil
+	})
+	if err = pipeErr(cmds, err); err != nil {
+		return nil, err
+	}
+	return read()
+}
+
+// together sends the commands fn adds in one round trip: a transaction
+// (MULTI/EXEC) on one server; on a cluster, where one may not span slots,
+// a pipeline, which the client splits by node.
+func (s *redisStore) together(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error) {
+	if s.sharded {
+		return s.rdb.Pipelined(ctx, fn)
+	}
+	return s.rdb.TxPipelined(ctx, fn)
+}
+
+// unlink deletes keys, in one round trip: one UNLINK on one server, one
+// a key on a cluster.
+func (s *redisStore) unlink(ctx context.Context, keys ...string) error {
+	if !s.sharded {
+		return s.rdb.Unlink(ctx, keys...).Err()
+	}
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range keys {
+			p.Unlink(ctx, k)
+		}
+		return nil
+	})
+	return err
+}
+
+// exists adds to p the count of which of keys exist, and returns the
+// function that gives it once p is sent (see getKeys).
+func (s *redisStore) exists(ctx context.Context, p redis.Pipeliner, keys ...string) func() int64 {
+	if !s.sharded {
+		return p.Exists(ctx, keys...).Val
+	}
+	cmds := make([]*redis.IntCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = p.Exists(ctx, k)
+	}
+	return func() int64 {
+		var n int64
+		for _, c := range cmds {
+			n += c.Val()
+		}
+		return n
+	}
+}
+
+// firstErr returns the first of errs that is not nil.
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pipeErr returns the first error of cmds, a pipeline's commands, other
+// than redis.Nil (a GET of a missing key), which go-redis's Pipelined
+// returns as err in its place when it comes first; or else err, unless
+// it is redis.Nil (a hook may fail a pipeline without setting its
+// commands' errors).
+func pipeErr(cmds []redis.Cmder, err error) error {
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+	}
+	if errors.Is(err, redis.Nil) {
+		return nil
+	}
+	return err
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"sync"
 	"time"
 
@@ -44,18 +43,18 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, decode driver.DecodeF
 	for {
 		var (
 			setnx *redis.BoolCmd
-			get   *redis.SliceCmd
+			get   func() ([]any, error)
 			pttl  *redis.DurationCmd
 		)
 		g := n.gens()
 		k := g.data + string(key)
-		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			setnx = p.SetNX(ctx, lockKey, token, s.opts.lockTTL)
-			get = p.MGet(ctx, s.genKey(), n.genKey, k)
+			get = s.getKeys(ctx, p, s.genKey(), n.genKey, k)
 			pttl = p.PTTL(ctx, lockKey)
 			return nil
 		})
-		if err = s.outcome(ctx, err); err != nil && !errors.Is(err, redis.Nil) {
+		if err := s.outcome(ctx, pipeErr(cmds, err)); err != nil {
 			if ctx.Err() != nil {
 				// The SET may have been done before ctx ended: undo it.
 				n.held.Store(lockKey, token)
@@ -73,7 +72,7 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, decode driver.DecodeF
 		// holder this one waited for, or by one that came and went. Not
 		// if a Clear raised the generations: it is then of an older one.
 		var rec []byte
-		if vals := get.Val(); len(vals) == 3 && !n.learn(g, vals[0], vals[1]) {
+		if vals, _ := get(); len(vals) == 3 && !n.learn(g, vals[0], vals[1]) {
 			if v, ok := vals[2].(string); ok {
 				rec = []byte(v)
 			}

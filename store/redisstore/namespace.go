@@ -96,19 +96,20 @@ func (s *redisStore) claim(ctx context.Context, sp *redisNS) error {
 	var (
 		meta     *redis.MapStringStringCmd
 		versions *redis.MapStringStringCmd
-		gen      *redis.SliceCmd
+		gen      func() ([]any, error)
 	)
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		meta = p.HGetAll(ctx, sp.metaKey)
 		versions = p.HGetAll(ctx, sp.versionsKey)
-		gen = p.MGet(ctx, s.genKey(), sp.genKey)
+		gen = s.getKeys(ctx, p, s.genKey(), sp.genKey)
 		return nil
 	})
-	if err != nil {
+	g, gerr := gen()
+	if err = firstErr(meta.Err(), versions.Err(), gerr); err != nil {
 		return err
 	}
 	now := s.opts.Clock.Now()
-	cmds, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	cmds, err := s.together(ctx, func(p redis.Pipeliner) error {
 		if meta.Val()["fingerprint"] != sp.ver {
 			p.HSet(ctx, sp.metaKey, sp.metaFields()...)
 		}
@@ -137,7 +138,6 @@ func (s *redisStore) claim(ctx context.Context, sp *redisNS) error {
 			"old_value", old["value_type"], "new_value", sp.spec.ValueType,
 			"grace", s.opts.grace)
 	}
-	g := gen.Val()
 	sp.learn(sp.gens(), g[0], g[1])
 	if len(staleVersions(versions.Val(), sp.ver, now, s.opts.grace)) > 0 {
 		s.startReclaim(globEscape(sp.base) + "*")
@@ -157,7 +157,7 @@ func (n *redisNS) Lookup(ctx context.Context, key []byte, decode driver.DecodeFu
 		return false, nil
 	}
 	g := n.gens()
-	vals, err := s.rdb.MGet(ctx, s.genKey(), n.genKey, g.data+string(key)).Result()
+	vals, err := s.readKeys(ctx, s.genKey(), n.genKey, g.data+string(key))
 	var rec []byte
 	if err == nil {
 		if n.learn(g, vals[0], vals[1]) {

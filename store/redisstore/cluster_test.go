@@ -1,0 +1,169 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/memostore/memostore/internal/mtesting"
+	"github.com/memostore/memostore/internal/redistest"
+	"github.com/memostore/memostore/store"
+	"github.com/memostore/memostore/store/driver"
+)
+
+// openCluster opens a store with redisstore.Open on a ClusterClient of
+// the test cluster, under a fresh prefix, and closes both when the test
+// ends.
+func openCluster(t *testing.T, opts ...store.Option) (s *testStore, c *redis.ClusterClient, prefix string) {
+	t.Helper()
+	url := redistest.ClusterURL(t)
+	prefix = redistest.Prefix(t, url)
+	c = redistest.ClusterClient(t, url)
+	var rd *redisStore
+	st, err := store.OpenBackend(backend, func(o driver.Options) (driver.Store, error) {
+		d, err := open(c, false, describe(c), settings(o))
+		rd = d
+		if err == nil {
+			opened.Store(t.Name(), append(openedBy(t.Name()), rd))
+		}
+		return d, err
+	}, append([]store.Option{store.WithLogger(nil), WithPrefix(prefix)}, opts...)...)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", describe(c), err)
+	}
+	t.Cleanup(func() {
+		st.Close()
+		opened.Delete(t.Name())
+	})
+	return &testStore{st, rd}, c, prefix
+}
+
+// keysPerMaster returns how many keys under prefix each master of c
+// holds, by address.
+func keysPerMaster(t *testing.T, c *redis.ClusterClient, prefix string) map[string]int {
+	t.Helper()
+	var mu sync.Mutex
+	counts := map[string]int{}
+	err := c.ForEachMaster(context.Background(), func(ctx context.Context, m *redis.Client) error {
+		keys, err := m.Keys(ctx, globEscape(prefix)+":*").Result()
+		mu.Lock()
+		counts[m.Options().Addr] = len(keys)
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return counts
+}
+
+// TestRedisCluster: redisstore.Open takes a ClusterClient. A namespace's
+// entries spread over every master, not one slot; lookups, the lock and
+// Clear work across slots; and the entries a Clear left are deleted on
+// every master.
+func TestRedisCluster(t *testing.T) {
+	s, c, prefix := openCluster(t)
+	ctx := context.Background()
+	ns := mtesting.OpenNS(t, s.Store, "spread")
+	const n = 300
+	for i := range n {
+		k := fmt.Sprint(i)
+		mtesting.Put(t, ns, k, mtesting.Record(k, 1, 0, "v"+k))
+	}
+	for i := range n {
+		k := fmt.Sprint(i)
+		mtesting.WantValue(t, ns, k, "v"+k)
+	}
+	per := keysPerMaster(t, c, prefix)
+	if len(per) < 3 {
+		t.Fatalf("the cluster has %d masters, want 3", len(per))
+	}
+	for addr, k := range per {
+		if k < n/10 {
+			t.Errorf("master %s holds %d of %d entries: they do not spread (%v)", addr, k, n, per)
+		}
+	}
+	// The lock and the second read of the key.
+	ok, release, err := ns.Acquire(ctx, mtesting.Key("new"), func([]byte, int64, int64) error { return nil })
+	if ok || err != nil {
+		t.Fatalf("Acquire of a new key = %v, %v", ok, err)
+	}
+	other := openStoreOn(t, c, prefix)
+	nsOther := mtesting.OpenNS(t, other.Store, "spread")
+	tookLock := make(chan bool, 1)
+	go func() {
+		ok, rel, err := nsOther.Acquire(ctx, mtesting.Key("new"), func([]byte, int64, int64) error { return nil })
+		rel()
+		tookLock <- ok && err == nil
+	}()
+	time.Sleep(50 * time.Millisecond)
+	mtesting.Put(t, ns, "new", mtesting.Record("new", 1, 0, "computed once"))
+	release()
+	if !<-tookLock {
+		t.Error("the waiter did not get the holder's result")
+	}
+	mtesting.WantValue(t, nsOther, "new", "computed once")
+	if err := s.Clear(ctx, "spread"); err != nil {
+		t.Fatal(err)
+	}
+	mtesting.WantMiss(t, ns, "1")
+	mtesting.WantMiss(t, nsOther, "2")
+	mtesting.Flush(t, s.Store) // waits for the old entries' deletion
+	for addr, k := range keysPerMaster(t, c, prefix) {
+		// What is left are the control keys: format, gen, namespaces,
+		// meta, counts, versions.
+		if k > 8 {
+			t.Errorf("master %s still holds %d keys under the prefix after Clear and Flush", addr, k)
+		}
+	}
+	if err := s.Clear(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	mtesting.Put(t, ns, "after", mtesting.Record("after", 1, 0, "v"))
+	mtesting.WantValue(t, nsOther, "after", "v")
+	st := mtesting.NSStats(t, s.Store, "spread")
+	if st.Writes != 1 {
+		t.Errorf("writes since the last Clear = %d, want 1", st.Writes)
+	}
+}
+
+// openStoreOn opens another store on the cluster client c under prefix,
+// as another process would.
+func openStoreOn(t *testing.T, c *redis.ClusterClient, prefix string) *testStore {
+	t.Helper()
+	var rd *redisStore
+	st, err := store.OpenBackend(backend, func(o driver.Options) (driver.Store, error) {
+		d, err := open(c, false, describe(c), settings(o))
+		rd = d
+		return d, err
+	}, store.WithLogger(nil), WithPrefix(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return &testStore{st, rd}
+}
+
+// TestRedisClusterURL: a URL with addr= parameters opens the cluster; a
+// node's URL without them says how to open the cluster.
+func TestRedisClusterURL(t *testing.T) {
+	url := redistest.ClusterURL(t)
+	prefix := redistest.Prefix(t, url)
+	s := openStore(t, url, WithPrefix(prefix))
+	if _, ok := s.rd.rdb.(*redis.ClusterClient); !ok {
+		t.Errorf("the store's client is a %T, want a *redis.ClusterClient", s.rd.rdb)
+	}
+	ns := mtesting.OpenNS(t, s.Store, "url")
+	mtesting.Put(t, ns, "k", mtesting.Record("k", 1, 0, "v"))
+	mtesting.WantValue(t, ns, "k", "v")
+	node, _, _ := strings.Cut(url, "?")
+	_, err := store.Open(node+"/0", store.WithLogger(nil), WithPrefix(prefix+"x"))
+	if err == nil || !strings.Contains(err.Error(), "addr=") {
+		t.Errorf("store.Open of one node's URL = %v, want an error that names addr=", err)
+	}
+}
