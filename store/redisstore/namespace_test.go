@@ -77,19 +77,69 @@ func TestRedisTTL(t *testing.T) {
 // TestRedisRoundTrips counts what a memo miss costs on Redis: the lookup,
 // the lock with a second read of the key, and the write of the record with
 // its counter and the lock's release: one round trip each. A hit is one.
+// On a cluster, a round trip is one pipeline that the client splits by
+// node and sends every node at once: no node sees two exchanges in one
+// step.
 func TestRedisRoundTrips(t *testing.T) {
-	s, _, _ := openRedisStore(t)
+	for name, url := range map[string]func(testing.TB) string{
+		"server": redistest.URL, "cluster": redistest.ClusterURL,
+	} {
+		t.Run(name, func(t *testing.T) { testRoundTrips(t, url(t)) })
+	}
+}
+
+func testRoundTrips(t *testing.T, url string) {
+	s := openStore(t, url, WithPrefix(redistest.Prefix(t, url)))
 	ns := mtesting.OpenNS(t, s.Store, "rtt")
-	rt := &roundTrips{}
-	s.rd.rdb.AddHook(rt)
 	ctx := context.Background()
 	accept := func([]byte, int64, int64) error { return nil }
+	// A miss first, uncounted: a new ClusterClient asks a node for the
+	// commands' key positions (COMMAND) once, and dials its connections.
+	mtesting.WantMiss(t, ns, "warm")
+	if _, release, err := ns.Acquire(ctx, mtesting.Key("warm"), accept); err != nil {
+		t.Fatal(err)
+	} else {
+		mtesting.Put(t, ns, "warm", mtesting.Record("warm", 1, 0, "v"))
+		release()
+	}
+	rt := &roundTrips{}
+	s.rd.rdb.AddHook(rt)
+	var perNode []*roundTrips // on a cluster, each master's exchanges
+	if c, ok := s.rd.rdb.(*redis.ClusterClient); ok {
+		var mu sync.Mutex
+		err := c.ForEachMaster(ctx, func(_ context.Context, m *redis.Client) error {
+			r := &roundTrips{}
+			m.AddHook(r)
+			mu.Lock()
+			perNode = append(perNode, r)
+			mu.Unlock()
+			return nil
+		})
+		if err != nil || len(perNode) != 3 {
+			t.Fatalf("ForEachMaster: %d masters, %v; want 3", len(perNode), err)
+		}
+	}
 	step := func(what string, want int64, f func()) {
 		t.Helper()
 		before := rt.n.Load()
+		nodesBefore := make([]int64, len(perNode))
+		for i, r := range perNode {
+			nodesBefore[i] = r.n.Load()
+		}
 		f()
 		if got := rt.n.Load() - before; got != want {
 			t.Errorf("%s: %d round trips, want %d", what, got, want)
+		}
+		var sum int64
+		for i, r := range perNode {
+			got := r.n.Load() - nodesBefore[i]
+			if got > want {
+				t.Errorf("%s: a master had %d exchanges, want at most %d", what, got, want)
+			}
+			sum += got
+		}
+		if len(perNode) > 0 && want > 0 && sum == 0 {
+			t.Errorf("%s: no master saw an exchange", what)
 		}
 	}
 	step("lookup (miss)", 1, func() { mtesting.WantMiss(t, ns, "k") })
@@ -108,7 +158,7 @@ func TestRedisRoundTrips(t *testing.T) {
 	}
 	step("release after put", 0, release)
 	step("lookup (hit)", 1, func() { mtesting.WantValue(t, ns, "k", "v") })
-	if n := redistest.Client(t, redistest.URL(t)).Exists(ctx, nsOf(t, ns).lock+string(mtesting.Key("k"))).Val(); n != 0 {
+	if n := redistest.UniversalClient(t, url).Exists(ctx, nsOf(t, ns).lock+string(mtesting.Key("k"))).Val(); n != 0 {
 		t.Error("the lock outlived the put")
 	}
 }
