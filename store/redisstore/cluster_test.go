@@ -167,3 +167,46 @@ func TestRedisClusterURL(t *testing.T) {
 		t.Errorf("store.Open of one node's URL = %v, want an error that names addr=", err)
 	}
 }
+
+// TestRedisRing: redisstore.Open takes a Ring, which shards keys over
+// servers by the client: entries spread over both servers, and Clear's
+// old entries are deleted on both.
+func TestRedisRing(t *testing.T) {
+	a, b := redistest.Start(t), redistest.Start(t)
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": a.Addr(), "b": b.Addr()}})
+	t.Cleanup(func() { ring.Close() })
+	prefix := redistest.Prefix(t, a.URL())
+	redistest.Cleanup(t, b.URL(), prefix)
+	s, err := store.OpenBackend(backend, func(o driver.Options) (driver.Store, error) {
+		return open(ring, false, describe(ring), settings(o))
+	}, store.WithLogger(nil), WithPrefix(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ns := mtesting.OpenNS(t, s, "ring")
+	const n = 100
+	for i := range n {
+		k := fmt.Sprint(i)
+		mtesting.Put(t, ns, k, mtesting.Record(k, 1, 0, "v"+k))
+		mtesting.WantValue(t, ns, k, "v"+k)
+	}
+	count := func(srv *redistest.Server) int {
+		keys, err := redistest.Client(t, srv.URL()).Keys(context.Background(), globEscape(prefix)+":ring:*:d:*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(keys)
+	}
+	if ka, kb := count(a), count(b); ka+kb != n || ka < n/10 || kb < n/10 {
+		t.Errorf("entries on the two servers: %d and %d, want %d spread over both", ka, kb, n)
+	}
+	if err := s.Clear(context.Background(), "ring"); err != nil {
+		t.Fatal(err)
+	}
+	mtesting.WantMiss(t, ns, "1")
+	mtesting.Flush(t, s)
+	if ka, kb := count(a), count(b); ka+kb != 0 {
+		t.Errorf("entries left after Clear and Flush: %d and %d", ka, kb)
+	}
+}
