@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -183,6 +184,47 @@ func UniversalClient(tb testing.TB, url string) redis.UniversalClient {
 		return ClusterClient(tb, url)
 	}
 	return Client(tb, url)
+}
+
+// Keys returns the keys of url's database (of every master, on a cluster)
+// that match pattern, as KEYS gives them, for tests.
+func Keys(tb testing.TB, url, pattern string) []string {
+	tb.Helper()
+	ctx := context.Background()
+	if !IsCluster(url) {
+		keys, err := Client(tb, url).Keys(ctx, pattern).Result()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return keys
+	}
+	var mu sync.Mutex
+	var keys []string
+	err := ClusterClient(tb, url).ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		k, err := c.Keys(ctx, pattern).Result()
+		mu.Lock()
+		keys = append(keys, k...)
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return keys
+}
+
+// WithPrefix returns url with its prefix parameter set to p, whether or
+// not it has other parameters (a cluster's addr=).
+func WithPrefix(tb testing.TB, rawURL, p string) string {
+	tb.Helper()
+	u, err := neturl.Parse(rawURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("prefix", p)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // A Server is a private redis-server that a test may stop and restart.
