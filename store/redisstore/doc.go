@@ -47,7 +47,9 @@
 // every node at once: one round trip, as on one server, where it is one
 // MGET. Clear and the deletion of keys no one reads SCAN every master.
 // Clear messages go by Pub/Sub, which a cluster delivers to the
-// subscribers on every node.
+// subscribers on every node. The store has one breaker for the whole
+// cluster: while a master does not answer (until its replica takes
+// over), the store treats the cluster as out, as it would one server.
 //
 // Sentinel: open the *redis.Client of redis.NewFailoverClient (or what
 // redis.NewUniversalClient returns for a MasterName), which is one server
