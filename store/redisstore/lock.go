@@ -55,11 +55,11 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, decode driver.DecodeF
 			return nil
 		})
 		if err := s.outcome(ctx, pipeErr(cmds, err)); err != nil {
-			if ctx.Err() != nil {
+			if cerr := ended(ctx); cerr != nil {
 				// The SET may have been done before ctx ended: undo it.
 				n.held.Store(lockKey, token)
 				release()
-				return false, nothing, ctx.Err()
+				return false, nothing, cerr
 			}
 			// The server is failing: a lock it may hold expires by itself.
 			return false, nothing, nil
@@ -233,4 +233,17 @@ func (s *redisStore) releaseLocks(ctx context.Context) {
 		}
 		return nil
 	})
+}
+
+// ended returns ctx's error if it ended, or context.DeadlineExceeded if
+// its deadline has passed: a connection's deadline, set from ctx's, may
+// end an exchange a moment before ctx's own timer marks ctx done.
+func ended(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }

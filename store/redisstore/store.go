@@ -139,7 +139,7 @@ func (s *redisStore) outcome(ctx context.Context, err error) error {
 	if errors.Is(err, redis.ErrPoolTimeout) {
 		return err
 	}
-	if ctx.Err() == nil && s.brk.Fail() {
+	if ended(ctx) == nil && s.brk.Fail() {
 		s.log.Warn("memostore: Redis is not answering; carrying on without it", "path", s.loc, "err", err)
 	}
 	return err
