@@ -210,3 +210,64 @@ func TestRedisRing(t *testing.T) {
 		t.Errorf("entries left after Clear and Flush: %d and %d", ka, kb)
 	}
 }
+
+// slowSet holds back, by d, every pipeline a node receives that writes an
+// entry (a SET of a key with :d: in it).
+type slowSet struct{ d time.Duration }
+
+func (h slowSet) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h slowSet) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h slowSet) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			if k, ok := c.Args()[min(1, len(c.Args())-1)].(string); c.Name() == "set" && ok && strings.Contains(k, ":d:") {
+				time.Sleep(h.d)
+				break
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestRedisClusterLockHandover: the Put of a result writes the entry and
+// releases the computation lock in one round trip; on a cluster, the two
+// reach their node in that order even when the entry's write is slow, so
+// a waiter that takes the released lock finds the entry, and does not
+// compute the key again.
+func TestRedisClusterLockHandover(t *testing.T) {
+	holder, c, prefix := openCluster(t)
+	err := c.ForEachMaster(context.Background(), func(_ context.Context, m *redis.Client) error {
+		m.AddHook(slowSet{300 * time.Millisecond})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiter := openStoreOn(t, redistest.ClusterClient(t, redistest.ClusterURL(t)), prefix)
+	nsH, nsW := mtesting.OpenNS(t, holder.Store, "handover"), mtesting.OpenNS(t, waiter.Store, "handover")
+	ctx := context.Background()
+	accept := func([]byte, int64, int64) error { return nil }
+	for i := range 5 {
+		k := fmt.Sprint("k", i)
+		ok, release, err := nsH.Acquire(ctx, mtesting.Key(k), accept)
+		if ok || err != nil {
+			t.Fatalf("holder's Acquire(%s) = %v, %v", k, ok, err)
+		}
+		type result struct {
+			ok  bool
+			err error
+		}
+		got := make(chan result, 1)
+		go func() {
+			ok, rel, err := nsW.Acquire(ctx, mtesting.Key(k), accept)
+			rel()
+			got <- result{ok, err}
+		}()
+		time.Sleep(20 * time.Millisecond) // the waiter polls the lock
+		mtesting.Put(t, nsH, k, mtesting.Record(k, 1, 0, "computed once"))
+		release()
+		if r := <-got; !r.ok || r.err != nil {
+			t.Fatalf("key %s: the waiter's Acquire = %v, %v: it took the lock the Put released before it found the entry, and would compute the key again", k, r.ok, r.err)
+		}
+	}
+}

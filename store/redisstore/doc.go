@@ -37,15 +37,17 @@
 // A node of a cluster opened as one server is refused, with an error
 // that says how to open the cluster.
 //
-// On a cluster the keys are the same as on one server: each key goes to
-// the slot of its own name, so that a namespace's entries spread over
-// every master (no hash tags: a prefix or a namespace name holding one,
-// such as "{app}", puts every key that holds it in one slot, which works
-// but does not spread). No command names keys of two slots: what a
-// lookup reads together (the generations and the entry) it reads in one
-// pipeline, a GET a key, which the client splits by node and sends to
-// every node at once: one round trip, as on one server, where it is one
-// MGET. Clear and the deletion of keys no one reads SCAN every master.
+// On a cluster the keys are the same as on one server. An entry's key and
+// its computation lock's hold one hash tag, {HASH}, a hash of the store
+// key: the two lie in one slot, so that the Put that writes the entry and
+// releases the lock reaches one node, in that order, and a waiter that
+// takes the released lock finds the entry; the entries of different keys
+// spread over every master. No other key has a tag, and the prefix may
+// hold no brace. No command names keys of two slots: what a lookup reads
+// together (the generations and the entry) it reads in one pipeline, a
+// GET a key, which the client splits by node and sends to every node at
+// once: one round trip, as on one server, where it is one MGET. Clear and
+// the deletion of keys no one reads SCAN every master.
 // Clear messages go by Pub/Sub, which a cluster delivers to the
 // subscribers on every node. The store has one breaker for the whole
 // cluster: while a master does not answer (until its replica takes
@@ -65,16 +67,22 @@
 // INFO), none of the modules', so Valkey servers and clusters work as
 // Redis's do.
 //
-// Each entry is kept in its own key, PREFIX:NAMESPACE:VERSION:GEN:d:KEY,
-// holding the same checksummed record as a file does, with a native Redis
-// TTL for expiry: there is nothing to sweep. Namespace metadata and
+// Each entry is kept in its own key,
+// PREFIX:NAMESPACE:VERSION:GEN:d:{HASH}KEY, holding the same checksummed
+// record as a file does, with a native Redis TTL for expiry: there is
+// nothing to sweep. {HASH} is a hash tag (see Redis Cluster below); a
+// release of memostore from before it wrote PREFIX:NAMESPACE:VERSION:GEN:d:KEY.
+// Its entries count as another version's, as the layout is part of
+// VERSION: they are not read, and are deleted once no process of that
+// release has used them for WithVersionGrace, while both releases share
+// the server in a rolling deploy. Namespace metadata and
 // counters live in hashes (PREFIX:NAMESPACE:meta, PREFIX:NAMESPACE:counts;
 // counters are added with HINCRBY).
 //
-// VERSION is a fingerprint of the namespace's version and key and value
-// types. Versions coexist: in a rolling deploy, processes of the old and
-// the new version share the server, each reading only its own version's
-// entries; a claim deletes nothing. The entries of a version that no
+// VERSION is a fingerprint of the namespace's version, key and value
+// types, and key layout. Versions coexist: in a rolling deploy, processes
+// of the old and the new version share the server, each reading only its
+// own version's entries; a claim deletes nothing. The entries of a version that no
 // process has used for WithVersionGrace (DefaultVersionGrace, 24 hours)
 // are deleted in the background; memoctl clear --stale (see ClearStale)
 // deletes them at once.

@@ -31,12 +31,59 @@ func (s *redisStore) keyBase(name string) string {
 	return s.prefix + ":" + strings.ReplaceAll(name, ":", "%3A") + ":"
 }
 
+// keyLayout names the layout of entries' and locks' keys in every
+// fingerprint: entries written under an older layout (without slotTag)
+// belong to another version, which no process of this one reads, and
+// which is reclaimed once no process of the old layout has used it for
+// the grace period, as any version is.
+const keyLayout = "slot-tagged"
+
 // fingerprint names a namespace's spec in its keys: a changed version or
 // type moves the namespace to new keys.
 func fingerprint(spec driver.NamespaceSpec) string {
-	h := sha256.Sum256([]byte(strings.Join([]string{spec.Version, spec.KeyType, spec.KeyID, spec.ValueType, spec.ValueID}, "\x00")))
+	h := sha256.Sum256([]byte(strings.Join([]string{spec.Version, spec.KeyType, spec.KeyID, spec.ValueType, spec.ValueID, keyLayout}, "\x00")))
 	return hex.EncodeToString(h[:8])
 }
+
+// slotTag returns {HASH}, 8 hex digits of a hash of key (FNV-1a, 32
+// bits), which an entry's key and its lock's hold before key: a Redis
+// Cluster hashes a key by its first {...}, so that the two lie in one
+// slot, on one node, which receives the Put's write of the entry and
+// release of the lock in that order. Keys of different store keys spread
+// over the slots. No '{' comes before it: neither the prefix (see open)
+// nor a namespace's name (see store.Namespace) may hold one.
+func slotTag(key []byte) [10]byte {
+	h := uint32(2166136261)
+	for _, c := range key {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	const digits = "0123456789abcdef"
+	t := [10]byte{'{', 9: '}'}
+	for i := 8; i >= 1; i-- {
+		t[i] = digits[h&0xf]
+		h >>= 4
+	}
+	return t
+}
+
+// tagged returns base + slotTag(key) + key.
+func tagged(base string, key []byte) string {
+	t := slotTag(key)
+	b := make([]byte, 0, len(base)+len(t)+len(key))
+	b = append(b, base...)
+	b = append(b, t[:]...)
+	b = append(b, key...)
+	return string(b)
+}
+
+// entryKey returns the key of the entry of key under g:
+// PREFIX:NAME:VERSION:STORE.NS:d:{HASH}KEY.
+func (g *gens) entryKey(key []byte) string { return tagged(g.data, key) }
+
+// lockKey returns the key of key's computation lock:
+// PREFIX:NAME:VERSION:l:{HASH}KEY.
+func (n *redisNS) lockKey(key []byte) string { return tagged(n.lock, key) }
 
 // globEscape escapes the characters SCAN's MATCH gives a meaning.
 func globEscape(s string) string {

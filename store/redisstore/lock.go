@@ -22,7 +22,7 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, decode driver.DecodeF
 	if s.checkOpen() != nil || !s.brk.Allow() {
 		return false, nothing, nil
 	}
-	lockKey := n.lock + string(key)
+	lockKey := n.lockKey(key)
 	var t [16]byte
 	_, _ = rand.Read(t[:])
 	token := hex.EncodeToString(t[:])
@@ -47,7 +47,7 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, decode driver.DecodeF
 			pttl  *redis.DurationCmd
 		)
 		g := n.gens()
-		k := g.data + string(key)
+		k := g.entryKey(key)
 		cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			setnx = p.SetNX(ctx, lockKey, token, s.opts.lockTTL)
 			get = s.getKeys(ctx, p, s.genKey(), n.genKey, k)
@@ -143,7 +143,7 @@ func (n *redisNS) TryClaim(ctx context.Context, key []byte) (func(), bool) {
 	if s.checkOpen() != nil || !s.brk.Allow() {
 		return nothing, true
 	}
-	lockKey := n.lock + string(key)
+	lockKey := n.lockKey(key)
 	var t [16]byte
 	_, _ = rand.Read(t[:])
 	token := hex.EncodeToString(t[:])

@@ -3,6 +3,8 @@ package redisstore
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"hash/fnv"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,8 +19,9 @@ import (
 )
 
 // TestRedisLayout checks the keys a Redis store writes: the record under
-// PREFIX:NAMESPACE:VERSION:d:KEY with a native TTL, the namespace's meta
-// and counts hashes, the format key.
+// PREFIX:NAMESPACE:VERSION:GEN:d:{HASH}KEY with a native TTL (HASH the
+// FNV-1a hash of KEY, the hash tag that puts it in its lock's slot), the
+// namespace's meta and counts hashes, the format key.
 func TestRedisLayout(t *testing.T) {
 	clock := mtesting.NewFakeClock()
 	s, url, prefix := openRedisStore(t, store.WithClock(clock))
@@ -28,7 +31,12 @@ func TestRedisLayout(t *testing.T) {
 	rec := mtesting.Record("k", clock.Nanos(), clock.Nanos()+int64(time.Hour), "v")
 	mtesting.Put(t, ns, "k", rec)
 	ver := fingerprint(mtesting.Spec("1"))
-	dataKey := prefix + ":lay%3Aout:" + ver + ":0.0:d:" + string(mtesting.Key("k"))
+	tag := func(k string) string {
+		h := fnv.New32a()
+		h.Write(mtesting.Key(k))
+		return fmt.Sprintf("{%08x}", h.Sum32()) + string(mtesting.Key(k))
+	}
+	dataKey := prefix + ":lay%3Aout:" + ver + ":0.0:d:" + tag("k")
 	got, err := c.Get(ctx, dataKey).Bytes()
 	if err != nil || !bytes.Equal(got, rec) {
 		t.Fatalf("GET %q = %x, %v; want the record %x", dataKey, got, err, rec)
@@ -37,7 +45,7 @@ func TestRedisLayout(t *testing.T) {
 		t.Errorf("PTTL = %v, want about 1h", ttl)
 	}
 	mtesting.Put(t, ns, "forever", mtesting.Record("forever", clock.Nanos(), 0, "v"))
-	if ttl := c.PTTL(ctx, prefix+":lay%3Aout:"+ver+":0.0:d:"+string(mtesting.Key("forever"))).Val(); ttl != -1 {
+	if ttl := c.PTTL(ctx, prefix+":lay%3Aout:"+ver+":0.0:d:"+tag("forever")).Val(); ttl != -1 {
 		t.Errorf("PTTL of an entry without TTL = %v, want none (-1)", ttl)
 	}
 	meta := c.HGetAll(ctx, prefix+":lay%3Aout:meta").Val()
@@ -63,7 +71,7 @@ func TestRedisTTL(t *testing.T) {
 	mtesting.Put(t, ns, "k", mtesting.Record("k", now, now+int64(150*time.Millisecond), "v"))
 	mtesting.WantValue(t, ns, "k", "v")
 	c := redistest.Client(t, url)
-	dataKey := nsOf(t, ns).gens().data + string(mtesting.Key("k"))
+	dataKey := nsOf(t, ns).gens().entryKey(mtesting.Key("k"))
 	deadline := time.Now().Add(5 * time.Second)
 	for c.Exists(context.Background(), dataKey).Val() != 0 {
 		if time.Now().After(deadline) {
@@ -158,7 +166,7 @@ func testRoundTrips(t *testing.T, url string) {
 	}
 	step("release after put", 0, release)
 	step("lookup (hit)", 1, func() { mtesting.WantValue(t, ns, "k", "v") })
-	if n := redistest.UniversalClient(t, url).Exists(ctx, nsOf(t, ns).lock+string(mtesting.Key("k"))).Val(); n != 0 {
+	if n := redistest.UniversalClient(t, url).Exists(ctx, nsOf(t, ns).lockKey(mtesting.Key("k"))).Val(); n != 0 {
 		t.Error("the lock outlived the put")
 	}
 }

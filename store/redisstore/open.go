@@ -194,13 +194,14 @@ func open(client redis.UniversalClient, own bool, loc string, o config) (*redisS
 	if o.prefix == "" {
 		o.prefix = DefaultPrefix
 	}
-	if strings.Contains(o.prefix, ":") {
+	if strings.ContainsAny(o.prefix, ":{}") {
 		// PREFIX:NAME: must name one namespace: "a:b" + ":c:" would be
-		// "a" + ":b:c:".
+		// "a" + ":b:c:". A brace would take the place of the hash tag
+		// that puts an entry and its lock in one slot (see slotTag).
 		if own {
 			client.Close()
 		}
-		return nil, fmt.Errorf("store: open %s: prefix %q must not contain ':'", loc, o.prefix)
+		return nil, fmt.Errorf("store: open %s: prefix %q must not contain ':', '{' or '}'", loc, o.prefix)
 	}
 	s := &redisStore{
 		sharded: sharded(client),
