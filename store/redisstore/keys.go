@@ -197,6 +197,9 @@ func (s *redisStore) getKeys(ctx context.Context, p redis.Pipeliner, keys ...str
 
 // readKeys reads keys in one round trip (see getKeys).
 func (s *redisStore) readKeys(ctx context.Context, keys ...string) ([]any, error) {
+	if !s.sharded {
+		return s.rdb.MGet(ctx, keys...).Result()
+	}
 	var read func() ([]any, error)
 	cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		read = s.getKeys(ctx, p, keys...)
