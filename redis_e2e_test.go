@@ -18,10 +18,22 @@ import (
 	"github.com/memostore/memostore/store"
 )
 
+// redisVariants runs test on one Redis server and on a Redis Cluster, as
+// subtests "server" and "cluster", with the URL of each.
+func redisVariants(t *testing.T, test func(t *testing.T, url string)) {
+	for name, url := range map[string]func(testing.TB) string{
+		"server": redistest.URL, "cluster": redistest.ClusterURL,
+	} {
+		t.Run(name, func(t *testing.T) { test(t, url(t)) })
+	}
+}
+
 // TestRedisFibSurvivesRestart is TestFibSurvivesRestart on Redis: the
-// second process is served what the first computed, through the server.
-func TestRedisFibSurvivesRestart(t *testing.T) {
-	url := redistest.URL(t)
+// second process is served what the first computed, through the server
+// (or the cluster).
+func TestRedisFibSurvivesRestart(t *testing.T) { redisVariants(t, testRedisFibSurvivesRestart) }
+
+func testRedisFibSurvivesRestart(t *testing.T, url string) {
 	prefix := redistest.Prefix(t, url)
 	env := "MEMOSTORE_TEST_PREFIX=" + prefix
 	first := runChild(t, "fib", url, env)
@@ -88,11 +100,12 @@ func shareChild(url, prefix string) error {
 	return json.NewEncoder(os.Stdout).Encode(report{Runs: runs.Load(), Info: f.Info()})
 }
 
-// TestRedisProcessesComputeOnce starts two processes on one Redis and lets
-// them call the same keys at the same moment: each key is computed once,
-// by one of them, and the other waits for the result.
-func TestRedisProcessesComputeOnce(t *testing.T) {
-	url := redistest.URL(t)
+// TestRedisProcessesComputeOnce starts two processes on one Redis (and on
+// a cluster) and lets them call the same keys at the same moment: each key
+// is computed once, by one of them, and the other waits for the result.
+func TestRedisProcessesComputeOnce(t *testing.T) { redisVariants(t, testRedisProcessesComputeOnce) }
+
+func testRedisProcessesComputeOnce(t *testing.T, url string) {
 	prefix := redistest.Prefix(t, url)
 	var procs []liveChild
 	for range 2 {

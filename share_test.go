@@ -739,19 +739,24 @@ func TestForgetEndsClaims(t *testing.T) {
 // TestRefreshOnceAcrossProcesses: when an entry is due for a refresh
 // (RefreshAfter) in two processes, one refreshes it and the other leaves
 // it to it, then takes its result: fn runs once (two stores in one
-// process here: a holder and its follower, or two clients of Redis).
+// process here: a holder and its follower, or two clients of Redis, on one
+// server or on a cluster).
 func TestRefreshOnceAcrossProcesses(t *testing.T) {
 	t.Run("file", func(t *testing.T) {
 		path := filepath.Join(shortTemp(t), "refresh.db")
 		testRefreshOnce(t, func(opts ...store.Option) (*store.Store, error) { return store.Open(path, opts...) })
 	})
-	t.Run("redis", func(t *testing.T) {
-		url := redistest.URL(t)
-		prefix := redistest.Prefix(t, url)
-		testRefreshOnce(t, func(opts ...store.Option) (*store.Store, error) {
-			return store.Open(url, append(opts, redisstore.WithPrefix(prefix))...)
+	for name, url := range map[string]func(testing.TB) string{
+		"redis": redistest.URL, "redis-cluster": redistest.ClusterURL,
+	} {
+		t.Run(name, func(t *testing.T) {
+			url := url(t)
+			prefix := redistest.Prefix(t, url)
+			testRefreshOnce(t, func(opts ...store.Option) (*store.Store, error) {
+				return store.Open(url, append(opts, redisstore.WithPrefix(prefix))...)
+			})
 		})
-	})
+	}
 }
 
 // testRefreshOnce is TestRefreshOnceAcrossProcesses with two stores that

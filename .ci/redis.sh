@@ -2,8 +2,12 @@
 # from the distribution's packages if it is missing, starts a private one on
 # 127.0.0.1 on a free port without persistence, exports its URL as
 # MEMOSTORE_TEST_REDIS (what the Redis tests and benchmarks read).
-# stop_redis stops it (and does nothing if none was started): call it from
-# the calling script's EXIT trap.
+# start_redis_cluster starts a private Redis Cluster of three masters (no
+# replicas, no persistence) on three more free ports and exports it as
+# MEMOSTORE_TEST_REDIS_CLUSTER, redis://127.0.0.1:P1?addr=127.0.0.1:P2&addr=127.0.0.1:P3
+# (the cluster form of store.Open's URL); start_redis calls it too.
+# stop_redis stops them all (and does nothing if none was started): call
+# it from the calling script's EXIT trap.
 
 start_redis() {
 	if ! command -v redis-server >/dev/null; then
@@ -15,11 +19,7 @@ start_redis() {
 		$sudo service redis-server stop >/dev/null 2>&1 || true
 	fi
 	redis-server --version
-	# A free port: one that nothing answers on.
-	while :; do
-		redis_port=$((20000 + RANDOM % 20000))
-		(echo >"/dev/tcp/127.0.0.1/$redis_port") 2>/dev/null || break
-	done
+	redis_port=$(free_port)
 	redis_dir=$(mktemp -d)
 	redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
 		--dir "$redis_dir" --daemonize yes --pidfile "$redis_dir/redis.pid" --logfile "$redis_dir/redis.log"
@@ -30,16 +30,83 @@ start_redis() {
 	done
 	redis-cli -p "$redis_port" ping
 	export MEMOSTORE_TEST_REDIS="redis://127.0.0.1:$redis_port/0"
+	if [ -z "${MEMOSTORE_TEST_REDIS_CLUSTER:-}" ]; then
+		start_redis_cluster
+	fi
+}
+
+# free_port prints a port in 20000-39999 that nothing answers on.
+free_port() {
+	local port
+	while :; do
+		port=$((20000 + RANDOM % 20000))
+		(echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
+	done
+	echo "$port"
+}
+
+start_redis_cluster() {
+	cluster_dir=$(mktemp -d)
+	local ports=() port i _
+	for i in 1 2 3; do
+		port=$(free_port)
+		while [[ " ${ports[*]} $redis_port " == *" $port "* ]]; do port=$(free_port); done
+		ports+=("$port")
+		mkdir "$cluster_dir/$port"
+		redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+			--cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 5000 \
+			--dir "$cluster_dir/$port" --daemonize yes --pidfile "$cluster_dir/$port/redis.pid" \
+			--logfile "$cluster_dir/$port/redis.log"
+	done
+	for port in "${ports[@]}"; do
+		for _ in $(seq 100); do
+			redis-cli -p "$port" ping >/dev/null 2>&1 && break
+			sleep 0.1
+		done
+	done
+	redis-cli --cluster create "127.0.0.1:${ports[0]}" "127.0.0.1:${ports[1]}" "127.0.0.1:${ports[2]}" \
+		--cluster-replicas 0 --cluster-yes >"$cluster_dir/create.log"
+	for port in "${ports[@]}"; do
+		for _ in $(seq 200); do
+			redis-cli -p "$port" cluster info | grep -q '^cluster_state:ok' && break
+			sleep 0.1
+		done
+		if ! redis-cli -p "$port" cluster info | grep -q '^cluster_state:ok'; then
+			echo "Redis Cluster node on port $port is not ready:" >&2
+			redis-cli -p "$port" cluster info >&2
+			return 1
+		fi
+	done
+	echo "Redis Cluster of 3 masters on ports ${ports[*]}: cluster_state:ok"
+	export MEMOSTORE_TEST_REDIS_CLUSTER="redis://127.0.0.1:${ports[0]}?addr=127.0.0.1:${ports[1]}&addr=127.0.0.1:${ports[2]}"
 }
 
 redis_dir=""
+cluster_dir=""
 
-stop_redis() {
-	[ -n "$redis_dir" ] || return 0
+# stop_pidfile kills the server whose pid file is $1, and waits until it
+# is gone.
+stop_pidfile() {
+	local _
 	for _ in $(seq 50); do
-		[ -f "$redis_dir/redis.pid" ] || break
-		kill "$(cat "$redis_dir/redis.pid")" 2>/dev/null || break
+		[ -f "$1" ] || break
+		kill "$(cat "$1")" 2>/dev/null || break
 		sleep 0.1
 	done
-	rm -rf "$redis_dir"
+}
+
+stop_redis() {
+	if [ -n "$redis_dir" ]; then
+		stop_pidfile "$redis_dir/redis.pid"
+		rm -rf "$redis_dir"
+		redis_dir=""
+	fi
+	if [ -n "$cluster_dir" ]; then
+		local d
+		for d in "$cluster_dir"/*/; do
+			stop_pidfile "$d/redis.pid"
+		done
+		rm -rf "$cluster_dir"
+		cluster_dir=""
+	fi
 }

@@ -29,8 +29,11 @@ echo "--- bench: python-diskcache for BenchmarkFollower* (bench/peers.sh)"
 bash peers.sh
 
 if [ -z "${MEMOSTORE_TEST_REDIS:-}" ]; then
-	echo "--- bench: redis-server for BenchmarkRedis"
+	echo "--- bench: redis-server (and a Redis Cluster) for BenchmarkRedis"
 	start_redis
+elif [ -z "${MEMOSTORE_TEST_REDIS_CLUSTER:-}" ]; then
+	echo "--- bench: a Redis Cluster for BenchmarkRedisCluster"
+	start_redis_cluster
 fi
 export MEMOSTORE_REQUIRE_REDIS=1
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -134,4 +136,62 @@ func BenchmarkRedis(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkRedisParallelMiss measures throughput, not latency: 16
+// goroutines call Func.Call on new keys with a trivial fn (a miss and a
+// store each: the lookup, the lock with a second read, the write), on one
+// server (servers=1) and on a Redis Cluster of three masters without
+// replicas (servers=3-cluster, MEMOSTORE_TEST_REDIS_CLUSTER). calls/s is
+// b.N over the wall time. On one machine the servers share its cores with
+// the client: the cluster spreads the servers' work over three processes,
+// while each call's pipelines reach up to three nodes instead of one.
+func BenchmarkRedisParallelMiss(b *testing.B) {
+	for _, v := range []struct {
+		name string
+		url  func(testing.TB) string
+	}{{"servers=1", redistest.URL}, {"servers=3-cluster", redistest.ClusterURL}} {
+		b.Run(v.name, func(b *testing.B) {
+			url := v.url(b)
+			s, err := store.Open(url, redisstore.WithPrefix(redistest.Prefix(b, url)), warnings)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { s.Close() })
+			const workers = 16
+			f := mustFunc(b, s, "parallel-miss", bigFn, memo.MaxSize(0))
+			ctx := context.Background()
+			var next atomic.Int64
+			var failed atomic.Value
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			for range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						i := next.Add(1) - 1
+						if i >= int64(b.N) {
+							return
+						}
+						if _, err := f.Call(ctx, missBase+int(i)); err != nil {
+							failed.CompareAndSwap(nil, err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			b.StopTimer()
+			if err, _ := failed.Load().(error); err != nil {
+				b.Fatal(err)
+			}
+			if i := f.Info(); i.Misses != int64(b.N) {
+				b.Fatalf("%d calls on new keys: %+v", b.N, i)
+			}
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "calls/s")
+		})
+	}
 }

@@ -39,12 +39,16 @@ if [ -z "$benchstat" ]; then
 fi
 
 # BenchmarkRedis needs a server: a private one unless MEMOSTORE_TEST_REDIS
-# names one.
+# names one; BenchmarkRedisCluster a cluster, unless
+# MEMOSTORE_TEST_REDIS_CLUSTER names one.
+source ../.ci/redis.sh
+trap stop_redis EXIT
 if [ -z "${MEMOSTORE_TEST_REDIS:-}" ]; then
-	echo "--- redis-server for BenchmarkRedis"
-	source ../.ci/redis.sh
-	trap stop_redis EXIT
+	echo "--- redis-server (and a Redis Cluster) for BenchmarkRedis"
 	start_redis
+elif [ -z "${MEMOSTORE_TEST_REDIS_CLUSTER:-}" ]; then
+	echo "--- a Redis Cluster for BenchmarkRedisCluster"
+	start_redis_cluster
 fi
 
 # The peers that are not Go modules (python-diskcache, for

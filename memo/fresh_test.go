@@ -258,22 +258,25 @@ func TestBackgroundRefreshesBounded(t *testing.T) {
 }
 
 // TestFreshnessOnSharedFiles: the freshness options work the same on a
-// file held here, on a follower of another store's file, and on Redis, in
-// real time (followers and Redis talk over sockets, which synctest's
-// bubbles cannot), with the memory tier off so that every call reaches
-// the store.
+// file held here, on a follower of another store's file, and on Redis
+// (one server and a cluster), in real time (followers and Redis talk over
+// sockets, which synctest's bubbles cannot), with the memory tier off so
+// that every call reaches the store.
 func TestFreshnessOnSharedFiles(t *testing.T) {
-	openRedis := func(tb testing.TB, _ ...store.Option) *store.Store {
-		url := redistest.URL(tb)
-		s, err := store.Open(url, redisstore.WithPrefix(redistest.Prefix(tb, url)))
-		if err != nil {
-			tb.Fatal(err)
+	openRedis := func(server func(testing.TB) string) func(testing.TB, ...store.Option) *store.Store {
+		return func(tb testing.TB, _ ...store.Option) *store.Store {
+			url := server(tb)
+			s, err := store.Open(url, redisstore.WithPrefix(redistest.Prefix(tb, url)))
+			if err != nil {
+				tb.Fatal(err)
+			}
+			tb.Cleanup(func() { s.Close() })
+			return s
 		}
-		tb.Cleanup(func() { s.Close() })
-		return s
 	}
 	for name, open := range map[string]func(testing.TB, ...store.Option) *store.Store{
-		"holder": openStore, "follower": openFollower, "redis": openRedis,
+		"holder": openStore, "follower": openFollower,
+		"redis": openRedis(redistest.URL), "redis-cluster": openRedis(redistest.ClusterURL),
 	} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()

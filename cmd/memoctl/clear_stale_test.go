@@ -13,11 +13,18 @@ import (
 
 // TestRedisClearStale: clear --stale deletes at once the entries of a
 // version no process has used for the grace period, and keeps those of
-// the version in use.
+// the version in use, on one server and on every master of a cluster.
 func TestRedisClearStale(t *testing.T) {
-	base := redistest.URL(t)
+	for name, url := range map[string]func(testing.TB) string{
+		"server": redistest.URL, "cluster": redistest.ClusterURL,
+	} {
+		t.Run(name, func(t *testing.T) { testRedisClearStale(t, url(t)) })
+	}
+}
+
+func testRedisClearStale(t *testing.T, base string) {
 	prefix := redistest.Prefix(t, base)
-	url := base + "?prefix=" + prefix
+	url := redistest.WithPrefix(t, base, prefix)
 	ctx := context.Background()
 	fill := func(version string, n int) *store.Store {
 		s, err := store.Open(url, store.WithLogger(nil))
@@ -39,13 +46,9 @@ func TestRedisClearStale(t *testing.T) {
 		}
 		return s
 	}
-	c := redistest.Client(t, base)
+	c := redistest.UniversalClient(t, base)
 	entries := func(fp string) int {
-		keys, err := c.Keys(ctx, prefix+":fn:"+fp+":*").Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(keys)
+		return len(redistest.Keys(t, base, prefix+":fn:"+fp+":*"))
 	}
 	if err := fill("1", 5).Close(); err != nil {
 		t.Fatal(err)

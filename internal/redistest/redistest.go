@@ -8,6 +8,13 @@
 // README's test command, installs redis-server if it is missing, starts
 // one on a free port without persistence, and sets both variables.
 //
+// Tests that run on a Redis Cluster as well call ClusterURL, which returns
+// the cluster named by MEMOSTORE_TEST_REDIS_CLUSTER, skipped or failed in
+// the same way. Its value is a URL of the cluster form store.Open takes:
+// redis://HOST1:PORT1?addr=HOST2:PORT2&addr=HOST3:PORT3, a node per
+// address (one suffices: the client learns the others from it). .ci/test.sh
+// starts a cluster of three masters without replicas and sets it.
+//
 // Tests that must stop and restart a server (an outage mid-run) call
 // Start, which runs a private redis-server on a free port.
 package redistest
@@ -22,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +38,9 @@ import (
 
 // Env names the variable that points the tests at a Redis server.
 const Env = "MEMOSTORE_TEST_REDIS"
+
+// ClusterEnv names the variable that points the tests at a Redis Cluster.
+const ClusterEnv = "MEMOSTORE_TEST_REDIS_CLUSTER"
 
 // RequireEnv names the variable that makes a missing server a failure.
 const RequireEnv = "MEMOSTORE_REQUIRE_REDIS"
@@ -43,6 +54,28 @@ func URL(tb testing.TB) string {
 		missing(tb, Env+" is not set (bash .ci/test.sh starts a server and sets it)")
 	}
 	return u
+}
+
+// ClusterURL returns the Redis Cluster the tests share, as a URL of the
+// cluster form (see the package doc), or skips tb (fails it, under
+// MEMOSTORE_REQUIRE_REDIS) if there is none.
+func ClusterURL(tb testing.TB) string {
+	tb.Helper()
+	u := os.Getenv(ClusterEnv)
+	if u == "" {
+		missing(tb, ClusterEnv+" is not set (bash .ci/test.sh starts a cluster and sets it)")
+	}
+	if !IsCluster(u) {
+		tb.Fatalf("%s=%q has no addr= parameter: it does not name a cluster", ClusterEnv, u)
+	}
+	return u
+}
+
+// IsCluster reports whether rawURL is of the cluster form: it has at
+// least one addr= parameter.
+func IsCluster(rawURL string) bool {
+	u, err := neturl.Parse(rawURL)
+	return err == nil && u.Query().Has("addr")
 }
 
 func missing(tb testing.TB, why string) {
@@ -67,19 +100,42 @@ func Prefix(tb testing.TB, url string) string {
 
 // Cleanup deletes the keys under prefix p on url's database when tb
 // ends, for a test that uses a prefix of Prefix on another database too.
+// On a cluster (see IsCluster) it deletes them on every master.
 func Cleanup(tb testing.TB, url, p string) {
 	tb.Helper()
 	tb.Cleanup(func() {
-		c := Client(tb, url)
 		ctx := context.Background()
-		iter := c.Scan(ctx, 0, p+":*", 1000).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
+		if !IsCluster(url) {
+			deleteMatching(ctx, Client(tb, url), p+":*")
+			return
 		}
-		if len(keys) > 0 {
-			c.Unlink(ctx, keys...)
+		err := ClusterClient(tb, url).ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			deleteMatching(ctx, c, p+":*")
+			return nil
+		})
+		if err != nil {
+			tb.Logf("keys under %s left on the cluster: %v", p, err)
 		}
+	})
+}
+
+// deleteMatching deletes the keys of c's server that match pattern, one
+// UNLINK a key (in a pipeline): keys of a cluster's node may lie in
+// different slots, which one UNLINK may not span.
+func deleteMatching(ctx context.Context, c *redis.Client, pattern string) {
+	iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if len(keys) == 0 {
+		return
+	}
+	_, _ = c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range keys {
+			p.Unlink(ctx, k)
+		}
+		return nil
 	})
 }
 
@@ -105,6 +161,70 @@ func Client(tb testing.TB, url string) *redis.Client {
 	c := redis.NewClient(o)
 	tb.Cleanup(func() { c.Close() })
 	return c
+}
+
+// ClusterClient returns a client of the cluster at url (of the cluster
+// form), closed when tb ends, for tests that look at the keys themselves.
+func ClusterClient(tb testing.TB, url string) *redis.ClusterClient {
+	tb.Helper()
+	o, err := redis.ParseClusterURL(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := redis.NewClusterClient(o)
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+// UniversalClient returns a client of url, a cluster's (see IsCluster) or
+// a server's, closed when tb ends.
+func UniversalClient(tb testing.TB, url string) redis.UniversalClient {
+	tb.Helper()
+	if IsCluster(url) {
+		return ClusterClient(tb, url)
+	}
+	return Client(tb, url)
+}
+
+// Keys returns the keys of url's database (of every master, on a cluster)
+// that match pattern, as KEYS gives them, for tests.
+func Keys(tb testing.TB, url, pattern string) []string {
+	tb.Helper()
+	ctx := context.Background()
+	if !IsCluster(url) {
+		keys, err := Client(tb, url).Keys(ctx, pattern).Result()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return keys
+	}
+	var mu sync.Mutex
+	var keys []string
+	err := ClusterClient(tb, url).ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		k, err := c.Keys(ctx, pattern).Result()
+		mu.Lock()
+		keys = append(keys, k...)
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return keys
+}
+
+// WithPrefix returns url with its prefix parameter set to p, whether or
+// not it has other parameters (a cluster's addr=).
+func WithPrefix(tb testing.TB, rawURL, p string) string {
+	tb.Helper()
+	u, err := neturl.Parse(rawURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("prefix", p)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // A Server is a private redis-server that a test may stop and restart.

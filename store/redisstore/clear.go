@@ -47,7 +47,7 @@ func (s *redisStore) Clear(ctx context.Context, name string) error {
 	}
 	var raised *redis.Cmd
 	s.pushMu.Lock()
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	_, err = s.together(ctx, func(p redis.Pipeliner) error {
 		raised = p.Eval(ctx, raiseGenSrc, []string{genKey}, known)
 		for _, n := range names {
 			p.Del(ctx, s.keyBase(n)+"counts")
@@ -84,13 +84,13 @@ func (s *redisStore) Clear(ctx context.Context, name string) error {
 func (s *redisStore) clearing(ctx context.Context, name string) ([]string, error) {
 	var (
 		members *redis.StringSliceCmd
-		exists  *redis.IntCmd
+		exists  func() int64
 	)
 	base := s.keyBase(name)
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		members = p.SMembers(ctx, s.namespacesKey())
 		if name != "" {
-			exists = p.Exists(ctx, base+"gen", base+"meta", base+"counts")
+			exists = s.exists(ctx, p, base+"gen", base+"meta", base+"counts")
 		}
 		return nil
 	})
@@ -109,7 +109,7 @@ func (s *redisStore) clearing(ctx context.Context, name string) ([]string, error
 	if name == "" {
 		return slices.Sorted(maps.Keys(known)), nil
 	}
-	if !known[name] && exists.Val() == 0 {
+	if !known[name] && exists() == 0 {
 		return nil, fmt.Errorf("store: clear: no namespace %q in %s", name, s.loc)
 	}
 	return []string{name}, nil

@@ -38,6 +38,9 @@ func oomIn(err error, cmds []redis.Cmder) bool {
 	return false
 }
 
+// howToOpenCluster says how to open a Redis Cluster.
+const howToOpenCluster = "open the cluster with a URL that names its nodes with addr= parameters (redis://host1:port1?addr=host2:port2), or with redisstore.Open(redis.NewClusterClient(...))"
+
 // explain says what err, the outcome of cmd, means: that the server could
 // not be reached, or why it refused. cmd may be nil.
 func (s *redisStore) explain(cmd redis.Cmder, err error) error {
@@ -56,12 +59,15 @@ func (s *redisStore) explain(cmd redis.Cmder, err error) error {
 	case "NOPERM":
 		return fmt.Errorf("permission denied: the user may not run %s (see ACL SETUSER): %w", what, err)
 	case "MOVED", "ASK":
-		return fmt.Errorf("this server is a node of a Redis Cluster: open the cluster with redisstore.Open(redis.NewClusterClient(...)): %w", err)
+		if s.sharded {
+			return fmt.Errorf("the Redis Cluster moved a slot and the client did not follow it: %w", err)
+		}
+		return fmt.Errorf("this server is a node of a Redis Cluster: %s: %w", howToOpenCluster, err)
 	case "CLUSTERDOWN":
-		if _, ok := s.rdb.(*redis.ClusterClient); ok {
+		if s.sharded {
 			return fmt.Errorf("the Redis Cluster is down: %w", err)
 		}
-		return fmt.Errorf("this server is a node of a Redis Cluster, which is down or not set up: open the cluster with redisstore.Open(redis.NewClusterClient(...)): %w", err)
+		return fmt.Errorf("this server is a node of a Redis Cluster, which is down or not set up: %s: %w", howToOpenCluster, err)
 	case "OOM":
 		return fmt.Errorf("Redis is out of memory (maxmemory reached, and its policy evicts nothing) and refused %s: %w", what, err)
 	case "READONLY":

@@ -13,7 +13,11 @@ import (
 // (they are reclaimed in the background, see reclaim). A process keeps
 // the generations it last saw and reads them again with every lookup, in
 // the same command (MGET): a Put still in flight when a Clear returns
-// goes to an older generation, which no one reads.
+// goes to an older generation, which no one reads. On a cluster, where
+// the generations and the entry lie in different slots, they are read in
+// one pipeline, not at one instant; that is enough: a lookup that begins
+// after a Clear returned reads the raised generation, and then reads no
+// entry of an older one (see getKeys).
 //
 // A generation missing on the server (after FLUSHALL, a restart without
 // persistence, an eviction) counts as the one this process knew: the
@@ -114,7 +118,7 @@ func (s *redisStore) checkGens(ctx context.Context) {
 		keys = append(keys, sp.genKey)
 	}
 	s.mu.Unlock()
-	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	vals, err := s.readKeys(ctx, keys...)
 	if err != nil {
 		s.log.Info("memostore: memory tiers purged, as clears may have been missed", "path", s.loc, "err", err)
 		s.purge("", false)()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"sync"
 	"time"
 
@@ -23,7 +22,7 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, decode driver.DecodeF
 	if s.checkOpen() != nil || !s.brk.Allow() {
 		return false, nothing, nil
 	}
-	lockKey := n.lock + string(key)
+	lockKey := n.lockKey(key)
 	var t [16]byte
 	_, _ = rand.Read(t[:])
 	token := hex.EncodeToString(t[:])
@@ -44,23 +43,23 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, decode driver.DecodeF
 	for {
 		var (
 			setnx *redis.BoolCmd
-			get   *redis.SliceCmd
+			get   func() ([]any, error)
 			pttl  *redis.DurationCmd
 		)
 		g := n.gens()
-		k := g.data + string(key)
-		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		k := g.entryKey(key)
+		cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			setnx = p.SetNX(ctx, lockKey, token, s.opts.lockTTL)
-			get = p.MGet(ctx, s.genKey(), n.genKey, k)
+			get = s.getKeys(ctx, p, s.genKey(), n.genKey, k)
 			pttl = p.PTTL(ctx, lockKey)
 			return nil
 		})
-		if err = s.outcome(ctx, err); err != nil && !errors.Is(err, redis.Nil) {
-			if ctx.Err() != nil {
+		if err := s.outcome(ctx, pipeErr(cmds, err)); err != nil {
+			if cerr := ended(ctx); cerr != nil {
 				// The SET may have been done before ctx ended: undo it.
 				n.held.Store(lockKey, token)
 				release()
-				return false, nothing, ctx.Err()
+				return false, nothing, cerr
 			}
 			// The server is failing: a lock it may hold expires by itself.
 			return false, nothing, nil
@@ -73,7 +72,7 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, decode driver.DecodeF
 		// holder this one waited for, or by one that came and went. Not
 		// if a Clear raised the generations: it is then of an older one.
 		var rec []byte
-		if vals := get.Val(); len(vals) == 3 && !n.learn(g, vals[0], vals[1]) {
+		if vals, _ := get(); len(vals) == 3 && !n.learn(g, vals[0], vals[1]) {
 			if v, ok := vals[2].(string); ok {
 				rec = []byte(v)
 			}
@@ -144,7 +143,7 @@ func (n *redisNS) TryClaim(ctx context.Context, key []byte) (func(), bool) {
 	if s.checkOpen() != nil || !s.brk.Allow() {
 		return nothing, true
 	}
-	lockKey := n.lock + string(key)
+	lockKey := n.lockKey(key)
 	var t [16]byte
 	_, _ = rand.Read(t[:])
 	token := hex.EncodeToString(t[:])
@@ -234,4 +233,17 @@ func (s *redisStore) releaseLocks(ctx context.Context) {
 		}
 		return nil
 	})
+}
+
+// ended returns ctx's error if it ended, or context.DeadlineExceeded if
+// its deadline has passed: a connection's deadline, set from ctx's, may
+// end an exchange a moment before ctx's own timer marks ctx done.
+func ended(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }

@@ -28,7 +28,7 @@ func TestRedisAcquire(t *testing.T) {
 	accept := func([]byte, codec.Header) error { return nil }
 	locked := func(ns *store.Namespace, k string) bool {
 		c := redistest.Client(t, url)
-		return c.Exists(ctx, nsOf(t, ns).lock+string(mtesting.Key(k))).Val() == 1
+		return c.Exists(ctx, nsOf(t, ns).lockKey(mtesting.Key(k))).Val() == 1
 	}
 
 	// a computes k1; b waits and gets a's result.
@@ -152,7 +152,7 @@ func TestRedisCloseReleasesLocks(t *testing.T) {
 	if ok, _, err := ns.Acquire(context.Background(), mtesting.Key("k"), func([]byte, codec.Header) error { return nil }); ok || err != nil {
 		t.Fatalf("Acquire = %v, %v", ok, err)
 	}
-	lock := nsOf(t, ns).lock + string(mtesting.Key("k"))
+	lock := nsOf(t, ns).lockKey(mtesting.Key("k"))
 	c := redistest.Client(t, url)
 	if c.Exists(context.Background(), lock).Val() != 1 {
 		t.Fatal("no lock taken")

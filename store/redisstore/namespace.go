@@ -96,19 +96,20 @@ func (s *redisStore) claim(ctx context.Context, sp *redisNS) error {
 	var (
 		meta     *redis.MapStringStringCmd
 		versions *redis.MapStringStringCmd
-		gen      *redis.SliceCmd
+		gen      func() ([]any, error)
 	)
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		meta = p.HGetAll(ctx, sp.metaKey)
 		versions = p.HGetAll(ctx, sp.versionsKey)
-		gen = p.MGet(ctx, s.genKey(), sp.genKey)
+		gen = s.getKeys(ctx, p, s.genKey(), sp.genKey)
 		return nil
 	})
-	if err != nil {
+	g, gerr := gen()
+	if err = firstErr(meta.Err(), versions.Err(), gerr); err != nil {
 		return err
 	}
 	now := s.opts.Clock.Now()
-	cmds, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	cmds, err := s.together(ctx, func(p redis.Pipeliner) error {
 		if meta.Val()["fingerprint"] != sp.ver {
 			p.HSet(ctx, sp.metaKey, sp.metaFields()...)
 		}
@@ -137,7 +138,6 @@ func (s *redisStore) claim(ctx context.Context, sp *redisNS) error {
 			"old_value", old["value_type"], "new_value", sp.spec.ValueType,
 			"grace", s.opts.grace)
 	}
-	g := gen.Val()
 	sp.learn(sp.gens(), g[0], g[1])
 	if len(staleVersions(versions.Val(), sp.ver, now, s.opts.grace)) > 0 {
 		s.startReclaim(globEscape(sp.base) + "*")
@@ -157,13 +157,13 @@ func (n *redisNS) Lookup(ctx context.Context, key []byte, decode driver.DecodeFu
 		return false, nil
 	}
 	g := n.gens()
-	vals, err := s.rdb.MGet(ctx, s.genKey(), n.genKey, g.data+string(key)).Result()
+	vals, err := s.readKeys(ctx, s.genKey(), n.genKey, g.entryKey(key))
 	var rec []byte
 	if err == nil {
 		if n.learn(g, vals[0], vals[1]) {
 			// A Clear: what was read is of an older generation.
 			g = n.gens()
-			rec, err = s.rdb.Get(ctx, g.data+string(key)).Bytes()
+			rec, err = s.rdb.Get(ctx, g.entryKey(key)).Bytes()
 		} else if v, ok := vals[2].(string); ok {
 			rec = []byte(v)
 		}
@@ -175,7 +175,7 @@ func (n *redisNS) Lookup(ctx context.Context, key []byte, decode driver.DecodeFu
 		n.d.ReadErrors.Add(1)
 		return false, nil
 	}
-	return n.decodeFound(ctx, g.data+string(key), key, rec, decode), nil
+	return n.decodeFound(ctx, g.entryKey(key), key, rec, decode), nil
 }
 
 // decodeFound decodes rec, the record read from the Redis key k (nil if absent)
@@ -228,12 +228,12 @@ func (n *redisNS) Put(ctx context.Context, key, rec []byte) error {
 	// The record, its count and the release of the caller's computation
 	// lock on key, if it holds one, go in one round trip. If it fails,
 	// the lock stays held here for the caller's release to delete.
-	lockKey := n.lock + string(key)
+	lockKey := n.lockKey(key)
 	token, locked := n.held.Load(lockKey)
 	// The namespaces set is put back by every Put, should the server have
 	// lost it.
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, n.gens().data+string(key), rec, ttl)
+		p.Set(ctx, n.gens().entryKey(key), rec, ttl)
 		p.HIncrBy(ctx, n.countKey, "writes", 1)
 		p.SAdd(ctx, s.namespacesKey(), n.name)
 		if locked {
@@ -258,7 +258,7 @@ func (n *redisNS) Delete(ctx context.Context, key []byte) error {
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
-	if err := s.outcome(ctx, s.rdb.Unlink(ctx, n.gens().data+string(key)).Err()); err != nil {
+	if err := s.outcome(ctx, s.rdb.Unlink(ctx, n.gens().entryKey(key)).Err()); err != nil {
 		return fmt.Errorf("store: delete in %q: %w", n.name, err)
 	}
 	return nil

@@ -3,6 +3,8 @@ package redisstore
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"hash/fnv"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -18,8 +20,9 @@ import (
 )
 
 // TestRedisLayout checks the keys a Redis store writes: the record under
-// PREFIX:NAMESPACE:VERSION:d:KEY with a native TTL, the namespace's meta
-// and counts hashes, the format key.
+// PREFIX:NAMESPACE:VERSION:GEN:d:{HASH}KEY with a native TTL (HASH the
+// FNV-1a hash of KEY, the hash tag that puts it in its lock's slot), the
+// namespace's meta and counts hashes, the format key.
 func TestRedisLayout(t *testing.T) {
 	clock := mtesting.NewFakeClock()
 	s, url, prefix := openRedisStore(t, store.WithClock(clock))
@@ -29,7 +32,12 @@ func TestRedisLayout(t *testing.T) {
 	rec := mtesting.Record("k", clock.Nanos(), clock.Nanos()+int64(time.Hour), "v")
 	mtesting.Put(t, ns, "k", rec)
 	ver := fingerprint(mtesting.Spec("1"))
-	dataKey := prefix + ":lay%3Aout:" + ver + ":0.0:d:" + string(mtesting.Key("k"))
+	tag := func(k string) string {
+		h := fnv.New32a()
+		h.Write(mtesting.Key(k))
+		return fmt.Sprintf("{%08x}", h.Sum32()) + string(mtesting.Key(k))
+	}
+	dataKey := prefix + ":lay%3Aout:" + ver + ":0.0:d:" + tag("k")
 	got, err := c.Get(ctx, dataKey).Bytes()
 	if err != nil || !bytes.Equal(got, rec) {
 		t.Fatalf("GET %q = %x, %v; want the record %x", dataKey, got, err, rec)
@@ -38,7 +46,7 @@ func TestRedisLayout(t *testing.T) {
 		t.Errorf("PTTL = %v, want about 1h", ttl)
 	}
 	mtesting.Put(t, ns, "forever", mtesting.Record("forever", clock.Nanos(), 0, "v"))
-	if ttl := c.PTTL(ctx, prefix+":lay%3Aout:"+ver+":0.0:d:"+string(mtesting.Key("forever"))).Val(); ttl != -1 {
+	if ttl := c.PTTL(ctx, prefix+":lay%3Aout:"+ver+":0.0:d:"+tag("forever")).Val(); ttl != -1 {
 		t.Errorf("PTTL of an entry without TTL = %v, want none (-1)", ttl)
 	}
 	meta := c.HGetAll(ctx, prefix+":lay%3Aout:meta").Val()
@@ -64,7 +72,7 @@ func TestRedisTTL(t *testing.T) {
 	mtesting.Put(t, ns, "k", mtesting.Record("k", now, now+int64(150*time.Millisecond), "v"))
 	mtesting.WantValue(t, ns, "k", "v")
 	c := redistest.Client(t, url)
-	dataKey := nsOf(t, ns).gens().data + string(mtesting.Key("k"))
+	dataKey := nsOf(t, ns).gens().entryKey(mtesting.Key("k"))
 	deadline := time.Now().Add(5 * time.Second)
 	for c.Exists(context.Background(), dataKey).Val() != 0 {
 		if time.Now().After(deadline) {
@@ -78,19 +86,69 @@ func TestRedisTTL(t *testing.T) {
 // TestRedisRoundTrips counts what a memo miss costs on Redis: the lookup,
 // the lock with a second read of the key, and the write of the record with
 // its counter and the lock's release: one round trip each. A hit is one.
+// On a cluster, a round trip is one pipeline that the client splits by
+// node and sends every node at once: no node sees two exchanges in one
+// step.
 func TestRedisRoundTrips(t *testing.T) {
-	s, _, _ := openRedisStore(t)
+	for name, url := range map[string]func(testing.TB) string{
+		"server": redistest.URL, "cluster": redistest.ClusterURL,
+	} {
+		t.Run(name, func(t *testing.T) { testRoundTrips(t, url(t)) })
+	}
+}
+
+func testRoundTrips(t *testing.T, url string) {
+	s := openStore(t, url, WithPrefix(redistest.Prefix(t, url)))
 	ns := mtesting.OpenNS(t, s.Store, "rtt")
-	rt := &roundTrips{}
-	s.rd.rdb.AddHook(rt)
 	ctx := context.Background()
 	accept := func([]byte, codec.Header) error { return nil }
+	// A miss first, uncounted: a new ClusterClient asks a node for the
+	// commands' key positions (COMMAND) once, and dials its connections.
+	mtesting.WantMiss(t, ns, "warm")
+	if _, release, err := ns.Acquire(ctx, mtesting.Key("warm"), accept); err != nil {
+		t.Fatal(err)
+	} else {
+		mtesting.Put(t, ns, "warm", mtesting.Record("warm", 1, 0, "v"))
+		release()
+	}
+	rt := &roundTrips{}
+	s.rd.rdb.AddHook(rt)
+	var perNode []*roundTrips // on a cluster, each master's exchanges
+	if c, ok := s.rd.rdb.(*redis.ClusterClient); ok {
+		var mu sync.Mutex
+		err := c.ForEachMaster(ctx, func(_ context.Context, m *redis.Client) error {
+			r := &roundTrips{}
+			m.AddHook(r)
+			mu.Lock()
+			perNode = append(perNode, r)
+			mu.Unlock()
+			return nil
+		})
+		if err != nil || len(perNode) != 3 {
+			t.Fatalf("ForEachMaster: %d masters, %v; want 3", len(perNode), err)
+		}
+	}
 	step := func(what string, want int64, f func()) {
 		t.Helper()
 		before := rt.n.Load()
+		nodesBefore := make([]int64, len(perNode))
+		for i, r := range perNode {
+			nodesBefore[i] = r.n.Load()
+		}
 		f()
 		if got := rt.n.Load() - before; got != want {
 			t.Errorf("%s: %d round trips, want %d", what, got, want)
+		}
+		var sum int64
+		for i, r := range perNode {
+			got := r.n.Load() - nodesBefore[i]
+			if got > want {
+				t.Errorf("%s: a master had %d exchanges, want at most %d", what, got, want)
+			}
+			sum += got
+		}
+		if len(perNode) > 0 && want > 0 && sum == 0 {
+			t.Errorf("%s: no master saw an exchange", what)
 		}
 	}
 	step("lookup (miss)", 1, func() { mtesting.WantMiss(t, ns, "k") })
@@ -109,7 +167,7 @@ func TestRedisRoundTrips(t *testing.T) {
 	}
 	step("release after put", 0, release)
 	step("lookup (hit)", 1, func() { mtesting.WantValue(t, ns, "k", "v") })
-	if n := redistest.Client(t, redistest.URL(t)).Exists(ctx, nsOf(t, ns).lock+string(mtesting.Key("k"))).Val(); n != 0 {
+	if n := redistest.UniversalClient(t, url).Exists(ctx, nsOf(t, ns).lockKey(mtesting.Key("k"))).Val(); n != 0 {
 		t.Error("the lock outlived the put")
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,15 +28,25 @@ func init() {
 	}
 }
 
-// Open opens a store on the server that client talks to: a *redis.Client,
-// a *redis.ClusterClient, a failover client, whatever the program built.
-// opts are store's common options and this package's. Open checks that
-// the server answers and holds no newer layout under the prefix. Close of
-// the store leaves client open: it is the caller's. An error says what
-// happened: the server cannot be reached, authentication failed, the user
-// may not run a command (named), the server is a node of a Cluster (open
-// it with a *redis.ClusterClient), or it is out of memory. Out of memory,
-// a prefix that holds its format key already opens: that needs no write.
+// Open opens a store on the server that client talks to: a *redis.Client
+// (one server, or the master that Sentinel names, from
+// redis.NewFailoverClient), a *redis.ClusterClient (a Redis Cluster), a
+// *redis.Ring (servers that the client shards keys over), or what
+// redis.NewUniversalClient returns for any of these. opts are store's
+// common options and this package's. Open checks that the server answers
+// and holds no newer layout under the prefix. Close of the store leaves
+// client open: it is the caller's. An error says what happened: the
+// server cannot be reached, authentication failed, the user may not run a
+// command (named), the server is a node of a Cluster (open it with a
+// *redis.ClusterClient), or it is out of memory. Out of memory, a prefix
+// that holds its format key already opens: that needs no write.
+//
+// On a Cluster or a Ring, a namespace's entries spread over every master
+// (each key goes to the slot of its own name), and the store never sends
+// a command that names keys of two slots: what it reads together it reads
+// in one pipeline, which the client splits by node and sends to the nodes
+// at once. Clear and the deletion of keys no one reads run over every
+// master. Any other type of client is used as one server.
 func Open(client redis.UniversalClient, opts ...store.Option) (*store.Store, error) {
 	return store.OpenBackend(backend, func(o driver.Options) (driver.Store, error) {
 		return open(client, false, describe(client), settings(o))
@@ -49,6 +61,8 @@ func describe(client redis.UniversalClient) string {
 		return fmt.Sprintf("%s://%s/%d", map[bool]string{true: "rediss", false: "redis"}[o.TLSConfig != nil], o.Addr, o.DB)
 	case *redis.ClusterClient:
 		return fmt.Sprintf("redis cluster %v", c.Options().Addrs)
+	case *redis.Ring:
+		return fmt.Sprintf("redis ring %v", slices.Sorted(maps.Keys(c.Options().Addrs)))
 	}
 	return fmt.Sprintf("redis (%T)", client)
 }
@@ -77,11 +91,18 @@ func openURL(rawURL string, o driver.Options) (driver.Store, error) {
 	if c.prefix == "" {
 		c.prefix = prefix
 	}
-	ro, err := redis.ParseURL(rawURL)
+	q, err := urlOptions(rawURL)
 	if err != nil {
 		return nil, &driver.OpError{Op: "open", Path: loc, Err: err}
 	}
-	q, err := urlOptions(rawURL)
+	if q.Has("addr") {
+		client, err := clusterClient(rawURL, q, c)
+		if err != nil {
+			return nil, &driver.OpError{Op: "open", Path: loc, Err: err}
+		}
+		return open(client, true, loc, c)
+	}
+	ro, err := redis.ParseURL(rawURL)
 	if err != nil {
 		return nil, &driver.OpError{Op: "open", Path: loc, Err: err}
 	}
@@ -105,9 +126,50 @@ func openURL(rawURL string, o driver.Options) (driver.Store, error) {
 	return open(redis.NewClient(ro), true, loc, c)
 }
 
+// clusterClient makes the client of the Redis Cluster at rawURL, a URL
+// with addr= parameters (see openURL), whose query is q: the host of the
+// URL and each addr are nodes the client learns the cluster from. Its
+// timeouts are set as a server's are. A ClusterClient follows MOVED and
+// ASK redirections (when slots move from one master to another, as when
+// resharding or after a failover) up to max_redirects times (3 unless the
+// URL sets it; -1 for none), and go-redis re-sends a command that failed
+// on a broken connection within the same count: the two cannot be told
+// apart.
+func clusterClient(rawURL string, q url.Values, c config) (*redis.ClusterClient, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme == "unix" {
+		return nil, errors.New("a unix:// URL names one server: addr= parameters (a Redis Cluster) need redis:// or rediss://")
+	}
+	if p := strings.Trim(u.Path, "/"); p != "" && p != "0" {
+		return nil, fmt.Errorf("a Redis Cluster has one database, 0: the URL names %q", u.Path)
+	}
+	u.Path = ""
+	co, err := redis.ParseClusterURL(u.String())
+	if err != nil {
+		return nil, err
+	}
+	for name, d := range map[string]*time.Duration{
+		"dial_timeout": &co.DialTimeout, "read_timeout": &co.ReadTimeout,
+		"write_timeout": &co.WriteTimeout, "pool_timeout": &co.PoolTimeout,
+	} {
+		if !q.Has(name) {
+			*d = c.timeout
+		}
+	}
+	co.ContextTimeoutEnabled = true
+	co.MaxRetries = -1
+	co.DialerRetries = 1
+	co.DisableIdentity = true
+	return redis.NewClusterClient(co), nil
+}
+
 // urlOptions returns the options of rawURL's query, once it checked that
 // none asks for what a store does not do: retries. Every other option
-// that go-redis's ParseURL takes is honoured.
+// that go-redis's ParseURL (ParseClusterURL, for a URL with addr=
+// parameters) takes is honoured.
 func urlOptions(rawURL string) (url.Values, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -132,24 +194,26 @@ func open(client redis.UniversalClient, own bool, loc string, o config) (*redisS
 	if o.prefix == "" {
 		o.prefix = DefaultPrefix
 	}
-	if strings.Contains(o.prefix, ":") {
+	if strings.ContainsAny(o.prefix, ":{}") {
 		// PREFIX:NAME: must name one namespace: "a:b" + ":c:" would be
-		// "a" + ":b:c:".
+		// "a" + ":b:c:". A brace would take the place of the hash tag
+		// that puts an entry and its lock in one slot (see slotTag).
 		if own {
 			client.Close()
 		}
-		return nil, fmt.Errorf("store: open %s: prefix %q must not contain ':'", loc, o.prefix)
+		return nil, fmt.Errorf("store: open %s: prefix %q must not contain ':', '{' or '}'", loc, o.prefix)
 	}
 	s := &redisStore{
-		loc:    loc,
-		opts:   o,
-		log:    o.Logger,
-		rdb:    client,
-		own:    own,
-		prefix: o.prefix,
-		db:     database(client),
-		claims: map[string]*redisNS{},
-		brk:    breaker.New(2*o.timeout + 100*time.Millisecond),
+		sharded: sharded(client),
+		loc:     loc,
+		opts:    o,
+		log:     o.Logger,
+		rdb:     client,
+		own:     own,
+		prefix:  o.prefix,
+		db:      database(client),
+		claims:  map[string]*redisNS{},
+		brk:     breaker.New(2*o.timeout + 100*time.Millisecond),
 	}
 	var id [8]byte
 	_, _ = rand.Read(id[:])
@@ -178,18 +242,31 @@ func open(client redis.UniversalClient, own bool, loc string, o config) (*redisS
 // one recorded, in one round trip. A refused write does not fail it if
 // the format key is there already: a server at maxmemory refuses the SET
 // NX, and has nothing to record. An error says what happened (see
-// explain).
+// explain). A client of one server is refused a node of a Redis Cluster
+// (INFO says so), even if the node serves the format key's slot: the
+// other keys' slots are elsewhere.
 func (s *redisStore) checkFormat(ctx context.Context) error {
 	key := s.prefix + ":format"
 	var setnx *redis.BoolCmd
-	var get *redis.StringCmd
+	var get, info *redis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if !s.sharded {
+			info = p.Info(ctx, "cluster")
+		}
 		if !s.opts.ReadOnly { // read-only: write nothing, on a replica too
 			setnx = p.SetNX(ctx, key, RedisFormatVersion, 0)
 		}
 		get = p.Get(ctx, key)
 		return nil
 	})
+	// INFO may be refused (an ACL user without it): then the keys' MOVED
+	// replies tell.
+	if info != nil && strings.Contains(info.Val(), "cluster_enabled:1") {
+		return fmt.Errorf("this server is a node of a Redis Cluster: %s", howToOpenCluster)
+	}
+	if info != nil && info.Err() != nil && errors.Is(err, info.Err()) {
+		err = firstErr(setnxErr(setnx), get.Err())
+	}
 	if err != nil && (setnx == nil || setnx.Err() == nil) && get.Err() == nil {
 		return s.explain(nil, err) // the connection failed (at AUTH, say)
 	}
@@ -237,4 +314,12 @@ func redactURL(rawURL string) string {
 		return "redis://(unparsable URL)"
 	}
 	return u.Redacted()
+}
+
+// setnxErr returns the error of setnx, nil if it was not sent.
+func setnxErr(setnx *redis.BoolCmd) error {
+	if setnx == nil {
+		return nil
+	}
+	return setnx.Err()
 }

@@ -54,8 +54,10 @@ func TestRedisOpenErrors(t *testing.T) {
 	if _, err := store.Open("redis://127.0.0.1:notaport/0", store.WithLogger(nil)); err == nil {
 		t.Error("store.Open of a bad URL succeeded")
 	}
-	if _, err := store.Open(redistest.URL(t), store.WithLogger(nil), WithPrefix("a:b")); err == nil || !strings.Contains(err.Error(), "':'") {
-		t.Errorf("store.Open with a prefix holding ':' = %v, want refused", err)
+	for _, p := range []string{"a:b", "a{b", "{app}"} {
+		if _, err := store.Open(redistest.URL(t), store.WithLogger(nil), WithPrefix(p)); err == nil || !strings.Contains(err.Error(), "':', '{' or '}'") {
+			t.Errorf("store.Open with prefix %q = %v, want refused", p, err)
+		}
 	}
 }
 

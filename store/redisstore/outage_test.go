@@ -148,7 +148,7 @@ func TestRedisStalledServer(t *testing.T) {
 		t.Errorf("a caller's cancelled context took the server out: %d read errors, want %d", st.ReadErrors, before)
 	}
 	release()
-	lock := nsOf(t, ns).lock + string(mtesting.Key("x"))
+	lock := nsOf(t, ns).lockKey(mtesting.Key("x"))
 	if c.Exists(ctx, lock).Val() != 0 {
 		t.Error("the lock outlived a failed Put and its release")
 	}

@@ -143,7 +143,7 @@ func (s *redisStore) reclaim(ctx context.Context, pattern string, grace time.Dur
 			return nil
 		}
 		deleted += len(doomed)
-		return s.rdb.Unlink(ctx, doomed...).Err()
+		return s.unlink(ctx, doomed...)
 	})
 	if err != nil {
 		return deleted, err
@@ -169,19 +169,19 @@ const hdelIfEqualSrc = `if redis.call("HGET", KEYS[1], ARGV[1]) == ARGV[2] then 
 // whose keys start with base, in one round trip.
 func (s *redisStore) readState(ctx context.Context, base string) (*nsState, error) {
 	var (
-		gen      *redis.SliceCmd
+		gen      func() ([]any, error)
 		versions *redis.MapStringStringCmd
 	)
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		gen = p.MGet(ctx, s.genKey(), base+"gen")
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		gen = s.getKeys(ctx, p, s.genKey(), base+"gen")
 		versions = p.HGetAll(ctx, base+"versions")
 		return nil
 	})
-	if err != nil {
+	g, err := gen()
+	if err = firstErr(err, versions.Err()); err != nil {
 		return nil, err
 	}
 	st := &nsState{versions: map[string]int64{}}
-	g := gen.Val()
 	st.store, st.ns = max(parseGen(g[0]), s.gen.Load()), parseGen(g[1])
 	for ver, used := range versions.Val() {
 		st.versions[ver], _ = strconv.ParseInt(used, 10, 64)

@@ -22,15 +22,18 @@ const RedisFormatVersion = 1
 // on the server; this process keeps only what it counted since its last
 // push of counters, and the namespaces it claimed.
 type redisStore struct {
-	loc    string // the URL without its password
-	opts   config
-	log    *slog.Logger
-	rdb    redis.UniversalClient
-	own    bool   // Close closes rdb
-	prefix string // opts.prefix
-	db     int    // the database number (0 on a cluster)
-	id     string // this store's name in the messages it publishes
-	brk    *breaker.Breaker
+	loc  string // the URL without its password
+	opts config
+	log  *slog.Logger
+	rdb  redis.UniversalClient
+	own  bool // Close closes rdb
+	// sharded says keys lie on several servers (a Cluster, a Ring): no
+	// command may name two keys (see getKeys), and a SCAN runs on each.
+	sharded bool
+	prefix  string // opts.prefix
+	db      int    // the database number (0 on a cluster)
+	id      string // this store's name in the messages it publishes
+	brk     *breaker.Breaker
 
 	closed atomic.Bool
 	mu     sync.Mutex
@@ -136,7 +139,7 @@ func (s *redisStore) outcome(ctx context.Context, err error) error {
 	if errors.Is(err, redis.ErrPoolTimeout) {
 		return err
 	}
-	if ctx.Err() == nil && s.brk.Fail() {
+	if ended(ctx) == nil && s.brk.Fail() {
 		s.log.Warn("memostore: Redis is not answering; carrying on without it", "path", s.loc, "err", err)
 	}
 	return err
