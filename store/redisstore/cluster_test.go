@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/memostore/memostore/codec"
 	"github.com/memostore/memostore/internal/mtesting"
 	"github.com/memostore/memostore/internal/redistest"
 	"github.com/memostore/memostore/store"
@@ -89,7 +90,7 @@ func TestRedisCluster(t *testing.T) {
 		}
 	}
 	// The lock and the second read of the key.
-	ok, release, err := ns.Acquire(ctx, mtesting.Key("new"), func([]byte, int64, int64) error { return nil })
+	ok, release, err := ns.Acquire(ctx, mtesting.Key("new"), func([]byte, codec.Header) error { return nil })
 	if ok || err != nil {
 		t.Fatalf("Acquire of a new key = %v, %v", ok, err)
 	}
@@ -97,7 +98,7 @@ func TestRedisCluster(t *testing.T) {
 	nsOther := mtesting.OpenNS(t, other.Store, "spread")
 	tookLock := make(chan bool, 1)
 	go func() {
-		ok, rel, err := nsOther.Acquire(ctx, mtesting.Key("new"), func([]byte, int64, int64) error { return nil })
+		ok, rel, err := nsOther.Acquire(ctx, mtesting.Key("new"), func([]byte, codec.Header) error { return nil })
 		rel()
 		tookLock <- ok && err == nil
 	}()
@@ -246,7 +247,7 @@ func TestRedisClusterLockHandover(t *testing.T) {
 	waiter := openStoreOn(t, redistest.ClusterClient(t, redistest.ClusterURL(t)), prefix)
 	nsH, nsW := mtesting.OpenNS(t, holder.Store, "handover"), mtesting.OpenNS(t, waiter.Store, "handover")
 	ctx := context.Background()
-	accept := func([]byte, int64, int64) error { return nil }
+	accept := func([]byte, codec.Header) error { return nil }
 	for i := range 5 {
 		k := fmt.Sprint("k", i)
 		ok, release, err := nsH.Acquire(ctx, mtesting.Key(k), accept)
