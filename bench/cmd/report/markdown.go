@@ -330,6 +330,22 @@ func (r *report) redis(p printer) {
 			r.cell(ours, "call-p50-ns", "", dur), r.cell(ours, "call-p99-ns", "", dur),
 			r.cell(ours, "B/op", "", plain), r.cell(ours, "allocs/op", "", plain))
 	}
+	const cluster = "BenchmarkRedisParallelMiss/"
+	if r.res.Find(cluster) == "" {
+		return
+	}
+	p("")
+	p("**One server or a Redis Cluster** (`BenchmarkRedisParallelMiss`): 16 goroutines calling `Func.Call`")
+	p("on new keys (a miss and a store each, memory tier off), on one server and on a cluster of three")
+	p("masters without replicas, all on this machine: the servers share its cores with the client, and each")
+	p("call's pipelines reach up to three nodes instead of one.")
+	p("")
+	p("| servers | calls/s | mean per call |")
+	p("| --- | --- | --- |")
+	for _, c := range []struct{ label, part string }{{"one", "servers=1"}, {"a cluster of three masters", "servers=3-cluster"}} {
+		name := r.res.Find(cluster, c.part)
+		p("| %s | %s | %s |", c.label, r.cell(name, "calls/s", "", plain), r.cell(name, "ns/op", "", dur))
+	}
 }
 
 func (r *report) opens(p printer) {
