@@ -4,6 +4,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/memostore/memostore/codec"
+	"github.com/memostore/memostore/internal/mtesting"
 )
 
 // evictEntry is the size of the entries these tests store: a 6-byte key
@@ -185,5 +189,52 @@ func TestEvictionHandSparesRecentlyUsed(t *testing.T) {
 	}
 	if st := nsStats(t, s, "n"); st.Evictions < 30 {
 		t.Errorf("%d evictions, want 30", st.Evictions)
+	}
+}
+
+// TestEvictionWeighsCost: an expensive result outlives cheaper ones used
+// more: keys looked up twice that cost 1 µs to compute do not push out
+// keys looked up once that cost a second.
+func TestEvictionWeighsCost(t *testing.T) {
+	clock := newFakeClock()
+	s := openStore(t, tempPath(t), WithClock(clock), WithSweepInterval(0), WithMaxBytes(50*evictEntry()))
+	ns := openNS(t, s, "n")
+	put := func(k string, cost time.Duration) {
+		clock.Advance(1)
+		rec := codec.Meta{StoredAt: clock.Nanos(), Cost: cost}.Record(key(k), codec.AppendString(nil, strings.Repeat("v", 100)))
+		mtesting.Put(t, ns, k, rec)
+		flush(t, s)
+	}
+	for i := range 50 {
+		k := fmt.Sprintf("e%05d", i)
+		lookup(t, ns, k)
+		put(k, time.Second)
+	}
+	for i := range 100 {
+		k := fmt.Sprintf("c%05d", i)
+		lookup(t, ns, k)
+		lookup(t, ns, k)
+		put(k, time.Microsecond)
+	}
+	kept := 0
+	for i := range 40 { // main's share: the window's fifth may hold cheap ones
+		if lookup(t, ns, fmt.Sprintf("e%05d", i)).OK {
+			kept++
+		}
+	}
+	if kept != 40 {
+		t.Errorf("%d of the 40 oldest results that cost a second survived 100 cheap ones used twice, want all", kept)
+	}
+}
+
+func TestCostClass(t *testing.T) {
+	for _, tt := range []struct {
+		cost time.Duration
+		want uint64
+	}{{0, 1}, {3 * time.Microsecond, 1}, {4 * time.Microsecond, 4}, {15 * time.Microsecond, 4}, {16 * time.Microsecond, 16},
+		{time.Second, 1 << 18}, {100 * time.Hour, 1 << 30}} {
+		if got := costClass(tt.cost); got != tt.want {
+			t.Errorf("costClass(%v) = %d, want %d", tt.cost, got, tt.want)
+		}
 	}
 }
