@@ -72,6 +72,12 @@ const maxVictimSteps = 10_000
 // entries at four counters each; a store with more shares counters.
 const maxSketchWidth = 1 << 22
 
+// minSketchEntries is the fewest entries the sketch and the use table are
+// sized for (256: 512 bytes a row), so that a store filling up does not
+// count with a few crowded counters, whose collisions the table keeps as
+// it grows.
+const minSketchEntries = 256
+
 // policy is the eviction state of a store with WithMaxBytes.
 type policy struct {
 	seed maphash.Seed
@@ -95,8 +101,8 @@ type policyPos struct {
 
 func newPolicy(now int64) *policy {
 	p := &policy{seed: maphash.MakeSeed()}
-	p.sketch.Store(newSketch(64))
-	p.uses.Store(newNibbles(64))
+	p.sketch.Store(newSketch(4 * minSketchEntries))
+	p.uses.Store(newNibbles(4 * minSketchEntries))
 	// Every entry stored before Open is in main.
 	p.pos.b = expiry.AppendIndexKey(nil, now, nil)
 	return p
@@ -122,7 +128,7 @@ func (p *policy) noteLookup(sp *space, key []byte, found bool) {
 // counters an entry per row, as Caffeine's sketch has (the use table is a
 // row too), doubled by copying, so that no count is lost.
 func (p *policy) fit(entries int64) {
-	want := min(4<<bits.Len64(uint64(max(entries, 16)-1)), maxSketchWidth)
+	want := min(4<<bits.Len64(uint64(max(entries, minSketchEntries)-1)), maxSketchWidth)
 	if s := p.sketch.Load(); s.width() < want {
 		p.sketch.Store(s.grow(want))
 	}
