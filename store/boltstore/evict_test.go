@@ -193,7 +193,7 @@ func TestEvictionHandSparesRecentlyUsed(t *testing.T) {
 }
 
 // TestEvictionWeighsCost: an expensive result outlives cheaper ones used
-// more: keys looked up twice that cost 1 µs to compute do not push out
+// more: keys looked up twice that cost 1 ms to compute do not push out
 // keys looked up once that cost a second.
 func TestEvictionWeighsCost(t *testing.T) {
 	clock := newFakeClock()
@@ -214,7 +214,7 @@ func TestEvictionWeighsCost(t *testing.T) {
 		k := fmt.Sprintf("c%05d", i)
 		lookup(t, ns, k)
 		lookup(t, ns, k)
-		put(k, time.Microsecond)
+		put(k, time.Millisecond)
 	}
 	// The store holds 50: the window's ten (cheap keys, the newest) and
 	// forty of the expensive ones (ten of which lost to the others as
@@ -234,8 +234,8 @@ func TestCostClass(t *testing.T) {
 	for _, tt := range []struct {
 		cost time.Duration
 		want uint64
-	}{{0, 1}, {3 * time.Microsecond, 1}, {4 * time.Microsecond, 4}, {15 * time.Microsecond, 4}, {16 * time.Microsecond, 16},
-		{time.Second, 1 << 18}, {100 * time.Hour, 1 << 30}} {
+	}{{0, 1}, {3 * time.Millisecond, 1}, {4 * time.Millisecond, 4}, {15 * time.Millisecond, 4}, {16 * time.Millisecond, 16},
+		{time.Second, 1 << 8}, {100 * time.Hour, 1 << 28}, {10000 * time.Hour, 1 << 30}} {
 		if got := costClass(tt.cost); got != tt.want {
 			t.Errorf("costClass(%v) = %d, want %d", tt.cost, got, tt.want)
 		}
