@@ -113,6 +113,10 @@ type wire struct {
 	wmu      sync.Mutex
 	out      []byte    // the frames being written
 	deadline time.Time // the write deadline set
+
+	cmu      sync.Mutex
+	closed   bool // close was called
+	blocking bool // the socket blocks (see block)
 }
 
 func newWire(c net.Conn) *wire {
@@ -174,7 +178,33 @@ func (w *wire) recv() (*Msg, error) {
 	return m, nil
 }
 
-func (w *wire) close() error { return w.c.Close() }
+// close closes the connection. A socket that blocks is shut down first:
+// that ends a read blocked in the kernel, which Close alone would wait
+// for.
+func (w *wire) close() error {
+	w.cmu.Lock()
+	w.closed = true
+	if w.blocking {
+		shutdownConn(w.c)
+	}
+	w.cmu.Unlock()
+	return w.c.Close()
+}
+
+// block makes the socket block (see blockConn), unless the wire is
+// closed; the caller must be its reader, between reads.
+func (w *wire) block() error {
+	w.cmu.Lock()
+	defer w.cmu.Unlock()
+	if w.closed {
+		return net.ErrClosed
+	}
+	if err := blockConn(w.c); err != nil {
+		return err
+	}
+	w.blocking = true
+	return nil
+}
 
 // The frames are encoded and decoded by hand, not by msgpack's reflection:
 // a follower's hit is one frame each way, and reflection (a decoder, a
