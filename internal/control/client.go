@@ -178,11 +178,13 @@ func (c *Client) start(m *Msg, fn func(*Msg) bool) error {
 	}
 	c.calls[m.ID] = fn
 	c.mu.Unlock()
-	send := c.w.send
+	var err error
 	if m.Op == OpPut {
-		send = c.w.sendLater // it shares a write with what follows (see sendLater)
+		err = c.w.sendLater(m) // it shares a write with what follows (see sendLater)
+	} else {
+		err = c.w.send(m)
 	}
-	if err := send(m); err != nil {
+	if err != nil {
 		c.w.close() // read ends, and fails every call, this one too
 		return nil
 	}
