@@ -114,8 +114,10 @@ func (c *Client) PID() int { return c.pid }
 func (c *Client) Done() <-chan struct{} { return c.done }
 
 // Close closes the connection and waits for its goroutine. Requests in
-// flight fail with ErrGone.
+// flight fail with ErrGone; puts waiting to be written are written
+// first.
 func (c *Client) Close() {
+	c.w.flush()
 	c.w.close()
 	c.reading.Wait()
 }
@@ -176,7 +178,13 @@ func (c *Client) start(m *Msg, fn func(*Msg) bool) error {
 	}
 	c.calls[m.ID] = fn
 	c.mu.Unlock()
-	if err := c.w.send(m); err != nil {
+	var err error
+	if m.Op == OpPut {
+		err = c.w.sendLater(m) // it shares a write with what follows (see sendLater)
+	} else {
+		err = c.w.send(m)
+	}
+	if err != nil {
 		c.w.close() // read ends, and fails every call, this one too
 		return nil
 	}
@@ -185,7 +193,8 @@ func (c *Client) start(m *Msg, fn func(*Msg) bool) error {
 
 // Go sends m, a request whose reply fn receives (nil if the connection
 // ended first) without anyone waiting for it. It reports whether m was
-// sent.
+// sent. A put may be written up to laterDelay later, with what follows
+// it on the connection (see sendLater).
 func (c *Client) Go(m *Msg, fn func(*Msg)) bool {
 	return c.start(m, func(r *Msg) bool { fn(r); return true }) == nil
 }

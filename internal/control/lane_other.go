@@ -4,6 +4,7 @@ package control
 
 import (
 	"errors"
+	"net"
 	"time"
 )
 
@@ -21,3 +22,13 @@ func dialLane(string, []byte) (*lane, error) { return nil, errNoPeerCredentials 
 func (*lane) roundTrip(*Msg, time.Duration) (*Msg, error) { return nil, errNoPeerCredentials }
 func (*lane) kill()                                       {}
 func (*lane) close()                                      {}
+
+const maxBlockingLanes = 0
+
+func detachLane(net.Conn) (*lane, error) { return nil, errNoPeerCredentials }
+
+func (*lane) send(*Msg) error              { return errNoPeerCredentials }
+func (*lane) recv(time.Time) (*Msg, error) { return nil, errNoPeerCredentials }
+
+func blockConn(net.Conn) error { return errNoPeerCredentials }
+func shutdownConn(net.Conn)    {}

@@ -5,6 +5,9 @@ package control
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -172,5 +175,69 @@ func TestLaneRefusals(t *testing.T) {
 	if l2, err := dialLane(Path(path), []byte("not a token")); err == nil {
 		l2.close()
 		t.Error("a lane joined with a token no connection has")
+	}
+}
+
+// TestHolderLaneBlocks: the holder serves a lane with blocking system
+// calls, outside the poller (see detachLane), and still ends it at once
+// when the server closes, while its goroutine waits in read(2) for the
+// next request; so does the connection's reader.
+func TestHolderLaneBlocks(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.db")
+	b := &fakeBackend{peers: make(chan *Peer, 4)}
+	srv, err := Serve(path, b, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			srv.Close()
+		}
+	}()
+	c, err := Dial(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for range 3 {
+		r, err := c.Call(context.Background(), &Msg{Op: OpLookup, NS: "n", Key: []byte("k")}, time.Second)
+		if err != nil || string(r.Rec) != "rec:k" {
+			t.Fatalf("lookup: %+v, %v", r, err)
+		}
+	}
+	var blocking []*Peer
+	srv.mu.Lock()
+	for p := range srv.peers {
+		p.mu.Lock()
+		if p.blk != nil {
+			blocking = append(blocking, p)
+		}
+		p.mu.Unlock()
+	}
+	srv.mu.Unlock()
+	// The lane, and the connection (see blockConn).
+	if len(blocking) != 1 || srv.blocking.Load() != 2 {
+		t.Fatalf("%d lanes served with blocking reads (%d counted with the connections); want 1 (2)", len(blocking), srv.blocking.Load())
+	}
+	done := make(chan struct{})
+	go func() {
+		srv.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+		closed = true
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end a lane blocked in read(2)")
+	}
+	if n := srv.blocking.Load(); n != 0 {
+		t.Errorf("%d blocking lanes counted after Close", n)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the client's connection is still open after the server closed")
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/memostore/memostore/store/driver"
@@ -120,6 +121,8 @@ type Server struct {
 	mu    sync.Mutex
 	peers map[*Peer]bool
 	joins map[string]*Peer // connections by the token that lets lanes join them
+
+	blocking atomic.Int32 // connections and lanes served with blocking reads, each holding a thread
 }
 
 // Serve listens on the control socket of the store file at storePath and
@@ -213,7 +216,7 @@ func (c *Server) Close() {
 	c.ln.Close()
 	for _, p := range peers {
 		p.drainReplies()
-		p.w.close()
+		p.shut()
 	}
 	c.wg.Wait()
 	if fi, err := os.Lstat(c.path); err == nil && fi.Mode().Type() == fs.ModeSocket {
@@ -261,6 +264,8 @@ type Peer struct {
 	wake    chan struct{}            // a reply was added
 	gone    bool
 	lanes   map[*Peer]struct{} // the lanes that joined this connection
+	blk     *lane              // a lane's socket, once out of the poller (see detachLane)
+	isShut  bool               // shut was called
 
 	// A lane's: the connection it joined, what ends its requests, and
 	// closed when it has ended.
@@ -393,6 +398,19 @@ func (p *Peer) acker(done <-chan struct{}) {
 	}
 }
 
+// shut ends the connection: its reads, a blocking lane's included, fail
+// at once.
+func (p *Peer) shut() {
+	p.mu.Lock()
+	p.isShut = true
+	blk := p.blk
+	p.mu.Unlock()
+	p.w.close()
+	if blk != nil {
+		blk.kill()
+	}
+}
+
 // serve reads and answers the connection's requests until it ends.
 func (p *Peer) serve() {
 	c := p.srv
@@ -471,22 +489,59 @@ func (p *Peer) serveLane(m *Msg) {
 		return
 	}
 	ctx := p.ctx
+	if blk := p.block(); blk != nil {
+		defer c.blocking.Add(-1)
+		defer blk.close()
+		for {
+			m, err := blk.recv(time.Time{})
+			if err != nil || blk.send(p.laneReply(ctx, m)) != nil {
+				return
+			}
+		}
+	}
 	for {
 		m, err := p.w.recv()
-		if err != nil {
-			return
-		}
-		var r *Msg
-		if laneOp(m.Op) {
-			r = p.handle(ctx, m)
-		} else {
-			r = &Msg{ID: m.ID, Op: m.Op}
-			r.setErr(fmt.Errorf("control: operation %d is not served on a lane", m.Op))
-		}
-		if p.w.send(r) != nil {
+		if err != nil || p.w.send(p.laneReply(ctx, m)) != nil {
 			return
 		}
 	}
+}
+
+// laneReply answers m, a request on a lane.
+func (p *Peer) laneReply(ctx context.Context, m *Msg) *Msg {
+	if !laneOp(m.Op) {
+		r := &Msg{ID: m.ID, Op: m.Op}
+		r.setErr(fmt.Errorf("control: operation %d is not served on a lane", m.Op))
+		return r
+	}
+	return p.handle(ctx, m)
+}
+
+// block takes the lane p out of the poller (see detachLane), if the
+// server has room for another such lane, and returns its socket; nil if
+// it stays on p.w.
+func (p *Peer) block() *lane {
+	c := p.srv
+	if c.blocking.Add(1) > maxBlockingLanes || p.w.r.Buffered() > 0 {
+		// Full; or the follower sent more than its hello (it waits for
+		// the reply), which the reader holds.
+		c.blocking.Add(-1)
+		return nil
+	}
+	blk, err := detachLane(p.w.c)
+	if err != nil {
+		c.blocking.Add(-1)
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.isShut {
+		blk.close()
+		c.blocking.Add(-1)
+		return nil // p.w is closed: the lane ends
+	}
+	p.blk = blk
+	return blk
 }
 
 // newToken returns a token that a lane presents to join a connection: a
@@ -527,7 +582,7 @@ func (p *Peer) serveSession(m *Msg) {
 		// for it after its claims were released.
 		for l := range lanes {
 			l.cancel()
-			l.w.close()
+			l.shut()
 		}
 		for l := range lanes {
 			<-l.ended
@@ -536,6 +591,13 @@ func (p *Peer) serveSession(m *Msg) {
 	}()
 	if p.w.send(&Msg{ID: m.ID, Op: OpHello, N: int64(c.pid), Data: []byte(tok)}) != nil {
 		return
+	}
+	// Its reads block (see blockConn), if there is room for another
+	// thread blocked so.
+	if c.blocking.Add(1) <= maxBlockingLanes && p.w.block() == nil {
+		defer c.blocking.Add(-1)
+	} else {
+		c.blocking.Add(-1)
 	}
 	wg.Add(1)
 	go func() {

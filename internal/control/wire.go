@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -111,8 +112,14 @@ type wire struct {
 	ns string
 
 	wmu      sync.Mutex
-	out      []byte    // the frames being written
-	deadline time.Time // the write deadline set
+	out      []byte                     // the frames being written, and those waiting (see sendLater)
+	waiting  int                        // frames in out that sendLater left for later
+	deadline time.Time                  // the write deadline set
+	later    atomic.Pointer[time.Timer] // writes what waits after laterDelay
+
+	cmu      sync.Mutex
+	closed   bool // close was called
+	blocking bool // the socket blocks (see block)
 }
 
 func newWire(c net.Conn) *wire {
@@ -126,16 +133,94 @@ func (w *wire) send(m *Msg) error {
 
 // sendAll writes ms, in one write: replies that became ready together
 // (the puts of one commit) cost the peer one wake-up, not one each.
+// Frames that wait (see sendLater) go first, in the same write.
 func (w *wire) sendAll(ms []*Msg) error {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
-	b := w.out[:0]
+	if err := w.appendLocked(ms); err != nil {
+		return err
+	}
+	return w.writeLocked()
+}
+
+// Frames written later. A follower's puts are sent without waiting for
+// an answer, one at a time as its calls end, and each cost a write(2)
+// here and a wake-up and a read at the holder: a third of a follower's
+// miss-and-store was the put's write. sendLater leaves a frame in the
+// buffer, to go with the next frame written on the connection (whatever
+// it is), or after laterDelay, or once maxLater wait: one write then
+// carries the puts of several calls. Frames keep their order: a
+// follower's acknowledgement of an invalidation goes after the puts
+// sent before it (the stale-put rule needs that), a request about a key
+// after its put.
+
+// laterDelay bounds how long a frame waits to share a write; a put is
+// committed (fsynced) by the holder within milliseconds at best, so its
+// acknowledgement comes barely later. A variable for the tests.
+var laterDelay = 100 * time.Microsecond
+
+// maxLater and maxLaterBytes bound what waits: more is written at once.
+const (
+	maxLater      = 64
+	maxLaterBytes = 64 << 10
+)
+
+// sendLater queues m's frame, to be written with the next frame sent,
+// or within laterDelay.
+func (w *wire) sendLater(m *Msg) error {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if err := w.appendLocked([]*Msg{m}); err != nil {
+		return err
+	}
+	w.waiting++
+	if w.waiting >= maxLater || len(w.out) >= maxLaterBytes {
+		return w.writeLocked()
+	}
+	if w.waiting == 1 {
+		if t := w.later.Load(); t != nil {
+			t.Reset(laterDelay)
+		} else {
+			w.later.Store(time.AfterFunc(laterDelay, w.flushLater))
+		}
+	}
+	return nil
+}
+
+// flushLater writes the frames that wait; it runs on the timer.
+func (w *wire) flushLater() {
+	w.wmu.Lock()
+	var err error
+	if w.waiting > 0 {
+		err = w.writeLocked()
+	}
+	w.wmu.Unlock()
+	if err != nil {
+		w.close() // the reader ends, and fails what waited for answers
+	}
+}
+
+// appendLocked appends the frames of ms to w.out. w.wmu must be held.
+func (w *wire) appendLocked(ms []*Msg) error {
+	b := w.out
 	for _, m := range ms {
 		n := len(b)
 		b = appendFrame(b, m)
 		if len(b)-n-4 > maxFrame {
-			w.out = b[:0]
+			w.out = b[:n]
 			return fmt.Errorf("control: frame of %d bytes is too large", len(b)-n-4)
+		}
+	}
+	w.out = b
+	return nil
+}
+
+// writeLocked writes w.out. w.wmu must be held.
+func (w *wire) writeLocked() error {
+	if w.waiting > 0 {
+		w.waiting = 0
+		if t := w.later.Load(); t != nil {
+			t.Stop()
 		}
 	}
 	// The deadline is moved when less than half of writeTimeout is left,
@@ -145,12 +230,23 @@ func (w *wire) sendAll(ms []*Msg) error {
 		w.deadline = now.Add(writeTimeout)
 		w.c.SetWriteDeadline(w.deadline)
 	}
+	b := w.out
 	_, err := w.c.Write(b)
 	if cap(b) > 1<<20 {
 		b = nil // let a large frame's buffer go
 	}
 	w.out = b[:0]
 	return err
+}
+
+// flush writes the frames that wait, if any.
+func (w *wire) flush() error {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if w.waiting == 0 {
+		return nil
+	}
+	return w.writeLocked()
 }
 
 // recv reads the next frame. Its byte slices are its own.
@@ -174,7 +270,36 @@ func (w *wire) recv() (*Msg, error) {
 	return m, nil
 }
 
-func (w *wire) close() error { return w.c.Close() }
+// close closes the connection. A socket that blocks is shut down first:
+// that ends a read blocked in the kernel, which Close alone would wait
+// for.
+func (w *wire) close() error {
+	if t := w.later.Load(); t != nil {
+		t.Stop()
+	}
+	w.cmu.Lock()
+	w.closed = true
+	if w.blocking {
+		shutdownConn(w.c)
+	}
+	w.cmu.Unlock()
+	return w.c.Close()
+}
+
+// block makes the socket block (see blockConn), unless the wire is
+// closed; the caller must be its reader, between reads.
+func (w *wire) block() error {
+	w.cmu.Lock()
+	defer w.cmu.Unlock()
+	if w.closed {
+		return net.ErrClosed
+	}
+	if err := blockConn(w.c); err != nil {
+		return err
+	}
+	w.blocking = true
+	return nil
+}
 
 // The frames are encoded and decoded by hand, not by msgpack's reflection:
 // a follower's hit is one frame each way, and reflection (a decoder, a

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
+	"net"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -96,5 +100,78 @@ func BenchmarkWireCodec(b *testing.B) {
 		if err := r.decode(buf[4:], &ns); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestSendLater: frames that sendLater leaves wait, and go in order with
+// the next frame sent, or within laterDelay; Close drops them.
+func TestSendLater(t *testing.T) {
+	dir, err := os.MkdirTemp("", "ctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	ln, err := net.Listen("unix", filepath.Join(dir, "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	cc, err := net.Dial("unix", filepath.Join(dir, "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := <-accepted
+	if sc == nil {
+		t.Fatal("accept failed")
+	}
+	defer sc.Close()
+	w, r := newWire(cc), newWire(sc)
+	defer w.close()
+	defer func(d time.Duration) { laterDelay = d }(laterDelay)
+	laterDelay = time.Hour
+
+	expect := func(ids ...uint64) {
+		t.Helper()
+		sc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for _, id := range ids {
+			m, err := r.recv()
+			if err != nil || m.ID != id {
+				t.Fatalf("read %+v, %v; want frame %d", m, err, id)
+			}
+		}
+	}
+	for id := uint64(1); id <= 2; id++ {
+		if err := w.sendLater(&Msg{ID: id, Op: OpPut, NS: "n", Key: []byte("k"), Rec: []byte("r")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if m, err := r.recv(); err == nil {
+		t.Fatalf("read %+v before anything but puts was sent", m)
+	}
+	if err := w.send(&Msg{ID: 3, Op: OpAck}); err != nil {
+		t.Fatal(err)
+	}
+	expect(1, 2, 3)
+
+	laterDelay = time.Millisecond
+	if err := w.sendLater(&Msg{ID: 4, Op: OpPut, NS: "n", Key: []byte("k")}); err != nil {
+		t.Fatal(err)
+	}
+	expect(4) // written by the timer
+
+	laterDelay = time.Hour
+	for id := uint64(5); id < 5+maxLater; id++ {
+		if err := w.sendLater(&Msg{ID: id, Op: OpPut, NS: "n", Key: []byte("k")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id := uint64(5); id < 5+maxLater; id++ {
+		expect(id) // written once maxLater waited
 	}
 }
