@@ -24,6 +24,7 @@ type dent struct {
 	key  uint64
 	seq  uint64 // its key's 8-byte prefix
 	c    uint8  // in memory: hits not yet spent by the hand
+	used bool   // in memory: hit since it was stored
 	dead bool
 }
 
@@ -108,17 +109,18 @@ type diskCache interface {
 // counters (8 bytes) an entry, as Caffeine's. When the store grows past a
 // quarter of the width, the width doubles and each counter is copied to
 // both of its halves, so that no count is lost (an index is the hash modulo
-// the width). Every 10 × width/4 increments, all counters are halved
-// (TinyLFU's aging).
+// the width). Every period × width/4 increments (period 10, Caffeine's,
+// unless set), all counters are halved (TinyLFU's aging).
 type sketch struct {
 	rows    [4][]uint8
 	mask    uint64
 	added   int
 	resetAt int
+	period  int // increments between agings, per 4 counters of width
 }
 
 func newSketch() *sketch {
-	s := &sketch{}
+	s := &sketch{period: 10}
 	s.resize(64)
 	return s
 }
@@ -132,7 +134,7 @@ func (s *sketch) resize(w int) {
 		}
 		s.rows[r] = row
 	}
-	s.mask, s.resetAt = uint64(w-1), 10*w/4
+	s.mask, s.resetAt = uint64(w-1), s.period*w/4
 }
 
 // fit widens the sketch to hold entries.
@@ -457,6 +459,19 @@ type wDisk struct {
 	// the hill climber
 	sample, sampleHits int
 	prevRate, step     float64
+
+	// Admission variants, replayed on every cheap trace (diskCandidates
+	// keeps the ones worth showing): admitHit and tieUnused lose cells
+	// at every window share (1% to 20%), unused leaves loop at 0% (M
+	// turns into FIFO before anything in it is hit), hashdos changes
+	// nothing measurable; period 20 (aging half as often as Caffeine)
+	// meets the most targets with a 20% window.
+	admitHit  bool // a candidate hit in W is admitted
+	tieUnused bool // on a tie, a victim never hit since stored loses
+	unused    bool // a victim never hit since stored loses
+	hashdos   bool // a warm candidate (estimate > 5) that loses is admitted 1 time in 128, as Caffeine's
+	period    int  // the sketch's aging period (10 if 0)
+	rng       uint64
 }
 
 func newWDisk(capacity int, winFrac float64, maxC uint8, climb bool) *wDisk {
@@ -464,6 +479,42 @@ func newWDisk(capacity int, winFrac float64, maxC uint8, climb bool) *wDisk {
 		m: make(map[uint64]*dent, capacity), sk: newSketch()}
 	c.reset()
 	return c
+}
+
+// newWDiskWith is newWDisk with the admission variants set by with.
+func newWDiskWith(capacity int, winFrac float64, climb bool, with func(*wDisk)) *wDisk {
+	c := newWDisk(capacity, winFrac, 3, climb)
+	with(c)
+	c.sk = c.newSketch()
+	return c
+}
+
+func (c *wDisk) newSketch() *sketch {
+	s := &sketch{period: 10}
+	if c.period > 0 {
+		s.period = c.period
+	}
+	s.resize(64)
+	return s
+}
+
+// admits reports whether the candidate cand displaces the victim v.
+func (c *wDisk) admits(cand, v *dent) bool {
+	fc, fv := c.sk.estimate(cand.key), c.sk.estimate(v.key)
+	switch {
+	case fc > fv:
+		return true
+	case c.admitHit && cand.c > 0:
+		return true
+	case c.tieUnused && fc == fv && !v.used:
+		return true
+	case c.unused && !v.used:
+		return true
+	case c.hashdos && fc > 5:
+		c.rng = c.rng*6364136223846793005 + 1442695040888963407
+		return c.rng>>57 == 0
+	}
+	return false
 }
 
 func (c *wDisk) reset() {
@@ -482,6 +533,7 @@ func (c *wDisk) request(k uint64) {
 	}
 	if e != nil {
 		e.c = min(e.c+1, c.maxC)
+		e.used = true
 		return
 	}
 	e = &dent{key: k}
@@ -512,7 +564,7 @@ func (c *wDisk) evict() {
 		v := c.hand.victim(&c.q, c.b, &c.diskStats)
 		c.b = cand.seq + 1
 		c.winN--
-		if c.sk.estimate(cand.key) > c.sk.estimate(v.key) {
+		if c.admits(cand, v) {
 			c.drop(v)
 		} else {
 			c.drop(cand)
@@ -569,9 +621,9 @@ func (c *wDisk) tune(hit bool) {
 // the oldest entry.
 func (c *wDisk) restart() {
 	for _, e := range c.m {
-		e.c = 0
+		e.c, e.used = 0, false
 	}
-	c.sk = newSketch()
+	c.sk = c.newSketch()
 	c.b, c.hand, c.winN = c.q.next, hand{}, 0
 	c.reset()
 }
