@@ -1,0 +1,629 @@
+package bench
+
+import (
+	"math/bits"
+	"sort"
+)
+
+// Simulated eviction policies for the disk tier (issue 15), under what the
+// store can do cheaply:
+//
+//   - a namespace's index is an ordered bucket of 8-byte sequence ‖ key:
+//     appending is what a put does anyway, and a cursor walks it in order;
+//   - moving an entry (delete and put under a new sequence) is one index
+//     write, counted here as a move: a put of a missed key and the delete
+//     of an evicted one are what FIFO pays too, and are not moves;
+//   - a hit only updates memory (a counter, a sketch); memory is lost on a
+//     restart, the bucket's order survives it;
+//   - every cursor step over a live entry during eviction is counted.
+//
+// Entries have equal size: capacities are in entries.
+
+// dent is an entry of a simulated index bucket.
+type dent struct {
+	key  uint64
+	seq  uint64 // its key's 8-byte prefix
+	c    uint8  // in memory: hits not yet spent by the hand
+	used bool   // in memory: hit since it was stored
+	dead bool
+}
+
+// dqueue is an ordered index bucket: entries by sequence, appended with
+// the next sequence; removal leaves a hole, compacted away now and then
+// (bbolt has no holes: a cursor never steps over a removed key).
+type dqueue struct {
+	items []*dent // by seq
+	dead  int
+	next  uint64 // the sequence of the next push
+	live  int
+}
+
+func (q *dqueue) push(e *dent) {
+	e.seq, e.dead = q.next, false
+	q.next++
+	q.items = append(q.items, e)
+	q.live++
+}
+
+func (q *dqueue) remove(e *dent) {
+	e.dead = true
+	q.dead++
+	q.live--
+	if q.dead > 1024 && q.dead*2 > len(q.items) {
+		n := 0
+		for _, it := range q.items {
+			if !it.dead {
+				q.items[n] = it
+				n++
+			}
+		}
+		clear(q.items[n:])
+		q.items, q.dead = q.items[:n], 0
+	}
+}
+
+// first returns the live entry of least sequence in [from, to), or nil: a
+// cursor Seek, one step.
+func (q *dqueue) first(from, to uint64) *dent {
+	i := sort.Search(len(q.items), func(i int) bool { return q.items[i].seq >= from })
+	for ; i < len(q.items) && q.items[i].seq < to; i++ {
+		if !q.items[i].dead {
+			return q.items[i]
+		}
+	}
+	return nil
+}
+
+// last returns the live entry of greatest sequence below to, or nil.
+func (q *dqueue) last(to uint64) *dent {
+	i := sort.Search(len(q.items), func(i int) bool { return q.items[i].seq >= to }) - 1
+	for ; i >= 0; i-- {
+		if !q.items[i].dead {
+			return q.items[i]
+		}
+	}
+	return nil
+}
+
+// diskStats are what a simulated policy costs the store.
+type diskStats struct {
+	tally
+	moves     int64 // index writes beyond FIFO's: an entry moved in or between buckets
+	steps     int64 // cursor steps during eviction (each entry looked at)
+	evictions int64
+}
+
+func (s *diskStats) stats() *diskStats { return s }
+
+// A diskCache is a simulated disk-tier policy; restart drops what it
+// keeps in memory, keeping what the file holds.
+type diskCache interface {
+	cache
+	restart()
+	stats() *diskStats
+}
+
+// sketch is a count-min sketch of 4 rows of 4-bit counters (here a byte
+// each, saturating at 15) whose width follows the number of entries n the
+// store holds: 4 × the next power of two at or above n (64 at least), so 16
+// counters (8 bytes) an entry, as Caffeine's. When the store grows past a
+// quarter of the width, the width doubles and each counter is copied to
+// both of its halves, so that no count is lost (an index is the hash modulo
+// the width). Every period × width/4 increments (period 10, Caffeine's,
+// unless set), all counters are halved (TinyLFU's aging).
+type sketch struct {
+	rows    [4][]uint8
+	mask    uint64
+	added   int
+	resetAt int
+	period  int // increments between agings, per 4 counters of width
+}
+
+func newSketch() *sketch {
+	s := &sketch{period: 10}
+	s.resize(64)
+	return s
+}
+
+func (s *sketch) resize(w int) {
+	for r := range s.rows {
+		old := s.rows[r]
+		row := make([]uint8, w)
+		for i := 0; len(old) > 0 && i < w; i += len(old) {
+			copy(row[i:], old)
+		}
+		s.rows[r] = row
+	}
+	s.mask, s.resetAt = uint64(w-1), s.period*w/4
+}
+
+// fit widens the sketch to hold entries.
+func (s *sketch) fit(entries int) {
+	if w := int(s.mask + 1); 4*entries > w {
+		s.resize(4 << bits.Len(uint(entries-1)))
+	}
+}
+
+var sketchSeeds = [4]uint64{0x9e3779b97f4a7c15, 0xc2b2ae3d27d4eb4f, 0x165667b19e3779f9, 0xd6e8feb86659fd93}
+
+func sketchHash(k, seed uint64) uint64 {
+	h := (k + seed) * 0xbf58476d1ce4e5b9
+	h ^= h >> 31
+	h *= 0x94d049bb133111eb
+	return h ^ h>>29
+}
+
+func (s *sketch) add(k uint64) {
+	for r := range s.rows {
+		i := sketchHash(k, sketchSeeds[r]) & s.mask
+		if s.rows[r][i] < 15 {
+			s.rows[r][i]++
+		}
+	}
+	if s.added++; s.added >= s.resetAt {
+		for r := range s.rows {
+			for i := range s.rows[r] {
+				s.rows[r][i] >>= 1
+			}
+		}
+		s.added /= 2
+	}
+}
+
+func (s *sketch) estimate(k uint64) uint8 {
+	f := uint8(15)
+	for r := range s.rows {
+		f = min(f, s.rows[r][sketchHash(k, sketchSeeds[r])&s.mask])
+	}
+	return f
+}
+
+// A hand sweeps main (the entries of sequence below a bound) round, as
+// CLOCK's does: an entry with hits left has one spent and stays where it
+// is (no write: the hand moves, not the entry); the first with none is the
+// victim, where the hand stops. A sweep ends at the newest entry main held
+// when it began: entries appended to main since are the last of the next
+// sweep (the hand sits behind them, as in CLOCK). Every entry looked at is
+// a cursor step.
+type hand struct {
+	at, end uint64 // the sweep is at sequence at, and ends before end
+}
+
+// victim returns main's victim; main (the entries of sequence below bound)
+// must not be empty.
+func (h *hand) victim(q *dqueue, bound uint64, st *diskStats) *dent {
+	for {
+		e := q.first(h.at, min(h.end, bound))
+		if e == nil {
+			h.at, h.end = 0, bound
+			continue
+		}
+		st.steps++
+		if e.c == 0 {
+			h.at = e.seq
+			return e
+		}
+		e.c--
+		h.at = e.seq + 1
+	}
+}
+
+// clockDisk is one bucket in insertion order and a hand that sweeps it
+// round, as CLOCK's does; a hit adds to the entry's counter in memory
+// (saturating at maxC); new entries are appended. No moves at all.
+type clockDisk struct {
+	diskStats
+	capacity int
+	maxC     uint8
+	q        dqueue
+	m        map[uint64]*dent
+	hand     hand
+}
+
+func newClockDisk(capacity int, maxC uint8) *clockDisk {
+	return &clockDisk{capacity: capacity, maxC: maxC, m: make(map[uint64]*dent, capacity)}
+}
+
+func (c *clockDisk) request(k uint64) {
+	if e := c.m[k]; e != nil {
+		c.count(true)
+		e.c = min(e.c+1, c.maxC)
+		return
+	}
+	c.count(false)
+	e := &dent{key: k}
+	c.q.push(e)
+	c.m[k] = e
+	for c.q.live > c.capacity {
+		v := c.hand.victim(&c.q, c.q.next, &c.diskStats)
+		c.q.remove(v)
+		delete(c.m, v.key)
+		c.evictions++
+	}
+}
+
+func (c *clockDisk) restart() {
+	for _, e := range c.m {
+		e.c = 0
+	}
+	c.hand = hand{}
+}
+
+// reinsertDisk is FIFO with reinsertion (CLOCK as a queue): the oldest
+// entry is evicted unless it has at least minHits hits since it was last
+// (re)inserted, in which case it is moved to the newest end: one index
+// write. minHits trades hit ratio for writes.
+type reinsertDisk struct {
+	diskStats
+	capacity int
+	minHits  uint8
+	q        dqueue
+	m        map[uint64]*dent
+}
+
+func newReinsertDisk(capacity int, minHits uint8) *reinsertDisk {
+	return &reinsertDisk{capacity: capacity, minHits: minHits, m: make(map[uint64]*dent, capacity)}
+}
+
+func (c *reinsertDisk) request(k uint64) {
+	if e := c.m[k]; e != nil {
+		c.count(true)
+		e.c = min(e.c+1, 255)
+		return
+	}
+	c.count(false)
+	e := &dent{key: k}
+	c.q.push(e)
+	c.m[k] = e
+	for c.q.live > c.capacity {
+		v := c.q.first(0, c.q.next)
+		c.steps++
+		c.q.remove(v)
+		if v.c >= c.minHits {
+			n := &dent{key: v.key}
+			c.q.push(n)
+			c.m[v.key] = n
+			c.moves++
+			continue
+		}
+		delete(c.m, v.key)
+		c.evictions++
+	}
+}
+
+func (c *reinsertDisk) restart() {
+	for _, e := range c.m {
+		e.c = 0
+	}
+}
+
+// s3Disk is S3-FIFO in one bucket: the small queue S is the newest
+// entries (sequence ≥ b), the main queue M the older ones, so that moving
+// S's oldest entry to M's newest end is moving the boundary b past it: no
+// write. M is swept by a hand (see hand) instead of reinserting. The
+// ghost set G is in memory: a key it holds is appended to S, marked to pass
+// to M whatever its hits (S3-FIFO inserts it at M's head, which has no free
+// sequence).
+type s3Disk struct {
+	diskStats
+	capacity, smallCap, mainCap int
+
+	q        dqueue
+	m        map[uint64]*dent
+	fromG    map[*dent]bool // in memory
+	b        uint64
+	hand     hand
+	smallN   int
+	ghost    queue[uint64]
+	ghostSeq map[uint64]uint64
+	ghostN   uint64
+
+	// With a sketch, an entry leaving S that S3-FIFO would evict (too
+	// few hits, not from G) duels M's victim first, as in W-TinyLFU: it
+	// goes to M, and the victim is evicted, if the sketch counts it more
+	// often. moveHits is the hits in S that send an entry to M (2 in S3-FIFO).
+	sk       *sketch
+	moveHits uint8
+}
+
+func newS3Disk(capacity int) *s3Disk {
+	small := max(capacity/10, 1)
+	return &s3Disk{capacity: capacity, smallCap: small, mainCap: max(capacity-small, 1),
+		m: make(map[uint64]*dent, capacity), fromG: map[*dent]bool{}, ghostSeq: map[uint64]uint64{}, moveHits: 2}
+}
+
+func newS3Admit(capacity int, moveHits uint8) *s3Disk {
+	c := newS3Disk(capacity)
+	c.sk, c.moveHits = newSketch(), moveHits
+	return c
+}
+
+func (c *s3Disk) request(k uint64) {
+	if c.sk != nil {
+		c.sk.fit(c.q.live + 1)
+		c.sk.add(k)
+	}
+	if e := c.m[k]; e != nil {
+		c.count(true)
+		e.c = min(e.c+1, 3)
+		return
+	}
+	c.count(false)
+	for c.q.live >= c.capacity {
+		c.evict()
+	}
+	e := &dent{key: k}
+	c.q.push(e)
+	c.m[k] = e
+	c.smallN++
+	if _, ok := c.ghostSeq[k]; ok {
+		delete(c.ghostSeq, k)
+		c.fromG[e] = true
+	}
+}
+
+func (c *s3Disk) evict() {
+	mainN := c.q.live - c.smallN
+	if c.smallN >= c.smallCap || mainN == 0 {
+		for c.smallN > 0 {
+			t := c.q.first(c.b, c.q.next)
+			c.steps++
+			c.b = t.seq + 1
+			c.smallN--
+			if c.fromG[t] || t.c >= c.moveHits {
+				delete(c.fromG, t)
+				if c.q.live-c.smallN > c.mainCap {
+					c.evictMain()
+				}
+				continue
+			}
+			if c.sk != nil && c.q.live > c.smallN {
+				v := c.hand.victim(&c.q, c.b, &c.diskStats)
+				if c.sk.estimate(t.key) > c.sk.estimate(v.key) {
+					t = v
+				}
+			}
+			c.drop(t)
+			c.toGhost(t.key)
+			return
+		}
+	}
+	c.evictMain()
+}
+
+func (c *s3Disk) evictMain() {
+	c.drop(c.hand.victim(&c.q, c.b, &c.diskStats))
+}
+
+func (c *s3Disk) drop(e *dent) {
+	c.q.remove(e)
+	delete(c.m, e.key)
+	delete(c.fromG, e)
+	c.evictions++
+}
+
+func (c *s3Disk) toGhost(k uint64) {
+	c.ghost.push(k)
+	c.ghostSeq[k] = c.ghostN
+	c.ghostN++
+	for c.ghost.len() > c.mainCap {
+		old := c.ghost.pop()
+		if seq, ok := c.ghostSeq[old]; ok && seq == c.ghostN-1-uint64(c.ghost.len()) {
+			delete(c.ghostSeq, old)
+		}
+	}
+}
+
+// restart forgets the counters, G and b (S is empty: every entry is in M)
+// and puts the hand on the oldest entry.
+func (c *s3Disk) restart() {
+	for _, e := range c.m {
+		e.c = 0
+	}
+	clear(c.fromG)
+	clear(c.ghostSeq)
+	c.ghost = queue[uint64]{}
+	c.b, c.hand, c.smallN = c.q.next, hand{}, 0
+	if c.sk != nil {
+		c.sk = newSketch()
+	}
+}
+
+// wDisk is W-TinyLFU in one bucket: the window W is the newest entries
+// (sequence ≥ b), the main region M the older ones; M is swept by a hand
+// (see hand) with counters of hits in memory, saturating at maxC. A
+// count-min sketch in memory, sized from the entries held, counts every
+// request. A miss appends the key to W; while the store holds more than its
+// capacity, the oldest entry of W (the candidate) duels M's victim if W
+// holds more than its share: the one the sketch counts more often stays
+// (the victim on a tie), and the candidate joins M by moving b past it,
+// staying where it is. No moves at all.
+//
+// With climb, W's share is tuned by Caffeine's hill climber: every
+// 10 × capacity requests, W's share moves by a step, in the direction
+// that last raised the hit ratio; resizing is moving b, free.
+type wDisk struct {
+	diskStats
+	capacity, winCap int
+	maxC             uint8
+	climb            bool
+	winFrac          float64
+
+	q    dqueue
+	m    map[uint64]*dent
+	sk   *sketch
+	b    uint64
+	hand hand
+	winN int
+
+	// the hill climber
+	sample, sampleHits int
+	prevRate, step     float64
+
+	// Admission variants, replayed on every cheap trace (diskCandidates
+	// keeps the ones worth showing): admitHit and tieUnused lose cells
+	// at every window share (1% to 20%), unused leaves loop at 0% (M
+	// turns into FIFO before anything in it is hit), hashdos changes
+	// nothing measurable; period 20 (aging half as often as Caffeine)
+	// meets the most targets with a 20% window.
+	admitHit  bool // a candidate hit in W is admitted
+	tieUnused bool // on a tie, a victim never hit since stored loses
+	unused    bool // a victim never hit since stored loses
+	hashdos   bool // a warm candidate (estimate > 5) that loses is admitted 1 time in 128, as Caffeine's
+	period    int  // the sketch's aging period (10 if 0)
+	rng       uint64
+}
+
+func newWDisk(capacity int, winFrac float64, maxC uint8, climb bool) *wDisk {
+	c := &wDisk{capacity: capacity, maxC: maxC, climb: climb, winFrac: winFrac,
+		m: make(map[uint64]*dent, capacity), sk: newSketch()}
+	c.reset()
+	return c
+}
+
+// newWDiskWith is newWDisk with the admission variants set by with.
+func newWDiskWith(capacity int, winFrac float64, climb bool, with func(*wDisk)) *wDisk {
+	c := newWDisk(capacity, winFrac, 3, climb)
+	with(c)
+	c.sk = c.newSketch()
+	return c
+}
+
+func (c *wDisk) newSketch() *sketch {
+	s := &sketch{period: 10}
+	if c.period > 0 {
+		s.period = c.period
+	}
+	s.resize(64)
+	return s
+}
+
+// admits reports whether the candidate cand displaces the victim v.
+func (c *wDisk) admits(cand, v *dent) bool {
+	fc, fv := c.sk.estimate(cand.key), c.sk.estimate(v.key)
+	switch {
+	case fc > fv:
+		return true
+	case c.admitHit && cand.c > 0:
+		return true
+	case c.tieUnused && fc == fv && !v.used:
+		return true
+	case c.unused && !v.used:
+		return true
+	case c.hashdos && fc > 5:
+		c.rng = c.rng*6364136223846793005 + 1442695040888963407
+		return c.rng>>57 == 0
+	}
+	return false
+}
+
+func (c *wDisk) reset() {
+	c.winCap = min(max(int(float64(c.capacity)*c.winFrac), 1), c.capacity)
+	c.sample, c.sampleHits, c.prevRate = 0, 0, 0
+	c.step = -0.0625 * float64(c.capacity)
+}
+
+func (c *wDisk) request(k uint64) {
+	c.sk.fit(c.q.live + 1)
+	c.sk.add(k)
+	e := c.m[k]
+	c.count(e != nil)
+	if c.climb {
+		c.tune(e != nil)
+	}
+	if e != nil {
+		e.c = min(e.c+1, c.maxC)
+		e.used = true
+		return
+	}
+	e = &dent{key: k}
+	c.q.push(e)
+	c.m[k] = e
+	c.winN++
+	for c.winN > c.winCap && c.q.live <= c.capacity { // M is not full: no duel
+		c.admit()
+	}
+	for c.q.live > c.capacity {
+		c.evict()
+	}
+}
+
+// admit moves W's oldest entry into M.
+func (c *wDisk) admit() {
+	t := c.q.first(c.b, c.q.next)
+	c.steps++
+	c.b = t.seq + 1
+	c.winN--
+}
+
+func (c *wDisk) evict() {
+	mainN := c.q.live - c.winN
+	if c.winN > c.winCap && mainN > 0 {
+		cand := c.q.first(c.b, c.q.next)
+		c.steps++
+		v := c.hand.victim(&c.q, c.b, &c.diskStats)
+		c.b = cand.seq + 1
+		c.winN--
+		if c.admits(cand, v) {
+			c.drop(v)
+		} else {
+			c.drop(cand)
+		}
+		return
+	}
+	if mainN > 0 {
+		c.drop(c.hand.victim(&c.q, c.b, &c.diskStats))
+		return
+	}
+	c.admit()
+	c.drop(c.q.last(c.b))
+}
+
+func (c *wDisk) drop(e *dent) {
+	c.q.remove(e)
+	delete(c.m, e.key)
+	c.evictions++
+}
+
+// tune is the hill climber (Caffeine's): it moves W's share every
+// 10 × capacity requests.
+func (c *wDisk) tune(hit bool) {
+	c.sample++
+	if hit {
+		c.sampleHits++
+	}
+	if c.sample < 10*c.capacity {
+		return
+	}
+	rate := float64(c.sampleHits) / float64(c.sample)
+	change := rate - c.prevRate
+	amount := c.step
+	if change < 0 {
+		amount = -c.step
+	}
+	if change >= 0.05 || change <= -0.05 {
+		c.step = 0.0625 * float64(c.capacity)
+		if amount < 0 {
+			c.step = -c.step
+		}
+	} else {
+		c.step = 0.98 * amount
+	}
+	c.prevRate, c.sample, c.sampleHits = rate, 0, 0
+	c.winCap = min(max(c.winCap+int(amount), 1), c.capacity-1)
+	for c.winN > c.winCap {
+		c.admit()
+	}
+}
+
+// restart forgets the counters, the sketch and the climber, and b (W is
+// empty: every entry is in M; new ones fill W again), and puts the hand on
+// the oldest entry.
+func (c *wDisk) restart() {
+	for _, e := range c.m {
+		e.c, e.used = 0, false
+	}
+	c.sk = c.newSketch()
+	c.b, c.hand, c.winN = c.q.next, hand{}, 0
+	c.reset()
+}
