@@ -104,7 +104,7 @@ type costSim struct {
 	b         int // q[b:] is the window
 	hand, end int // the hand is at q[hand], the sweep ends before q[end]
 	winN      int
-	sk        *costSketch
+	sk        *sketch // diskpolicy_test.go's, aged as the store's
 	costSum   float64
 	recompute float64
 	hits      int
@@ -112,10 +112,20 @@ type costSim struct {
 
 func newCostSim(capacity, variant int) *costSim {
 	return &costSim{variant: variant, capacity: capacity, winCap: max(capacity/5, 1),
-		m: map[uint64]*costEntry{}, sk: newCostSketch(capacity)}
+		m: map[uint64]*costEntry{}, sk: storeSketch()}
+}
+
+// storeSketch is the policy simulation's sketch aged as the store's is
+// (every 20 × width/4 additions).
+func storeSketch() *sketch {
+	s := newSketch()
+	s.period = 20
+	s.resize(64)
+	return s
 }
 
 func (c *costSim) request(k uint64) {
+	c.sk.fit(len(c.m) + 1)
 	c.sk.add(k)
 	if e := c.m[k]; e != nil {
 		c.hits++
@@ -247,52 +257,4 @@ func (c *costSim) compact() {
 	fix(&c.hand, hand)
 	fix(&c.end, end)
 	c.q = q
-}
-
-// costSketch is the store's sketch (four rows of 4-bit counters, four per
-// entry a row, halved every 10 × width/4 additions), sized once.
-type costSketch struct {
-	rows  [4][]uint8
-	mask  uint64
-	added int
-}
-
-func newCostSketch(capacity int) *costSketch {
-	w := 4 << int(math.Ceil(math.Log2(float64(max(capacity, 16)))))
-	s := &costSketch{mask: uint64(w - 1)}
-	for r := range s.rows {
-		s.rows[r] = make([]uint8, w)
-	}
-	return s
-}
-
-func costRowHash(k, r uint64) uint64 {
-	h := (k + r*0x9e3779b97f4a7c15) * 0xbf58476d1ce4e5b9
-	h ^= h >> 31
-	h *= 0x94d049bb133111eb
-	return h ^ h>>29
-}
-
-func (s *costSketch) add(k uint64) {
-	for r := range s.rows {
-		if i := costRowHash(k, uint64(r)) & s.mask; s.rows[r][i] < 15 {
-			s.rows[r][i]++
-		}
-	}
-	if s.added++; s.added >= 10*len(s.rows[0])/4 {
-		for r := range s.rows {
-			for i := range s.rows[r] {
-				s.rows[r][i] >>= 1
-			}
-		}
-		s.added /= 2
-	}
-}
-
-func (s *costSketch) estimate(k uint64) uint8 {
-	f := uint8(15)
-	for r := range s.rows {
-		f = min(f, s.rows[r][costRowHash(k, uint64(r))&s.mask])
-	}
-	return f
 }

@@ -35,10 +35,10 @@ import (
 // and all costs under 4 ms, weigh the same, as measured costs vary from
 // run to run), so that an
 // expensive result outlives a cheap one used as often. On traces whose
-// keys cost 1, 10 or 100 (90%, 9%, 1%), this took 8% less recomputation
+// keys cost 1, 10 or 100 (90%, 9%, 1%), this took 6% less recomputation
 // time than the frequency alone, on average over the traces and
-// capacities of BenchmarkDiskCostAware (up to 64% less; never more than
-// 0.5% more), for 0.8 points of hit ratio (3 at worst); with equal costs it
+// capacities of BenchmarkDiskCostAware (up to 42% less; at most 0.8%
+// more), for 1.6 points of hit ratio (6 at worst); with equal costs it
 // is the frequency alone. Main's victim is chosen
 // by a hand that sweeps main in order, as CLOCK's does: an entry with uses
 // left has one taken off and is passed over, where it is (the hand moves,
