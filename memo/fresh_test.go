@@ -19,7 +19,14 @@ import (
 // bubbleStore opens a store inside a synctest bubble; the test closes it.
 func bubbleStore(t *testing.T) *store.Store {
 	t.Helper()
-	s, err := store.Open(filepath.Join(t.TempDir(), "c.db"), store.WithSweepInterval(time.Hour), store.WithoutControl())
+	return bubbleStoreAt(t, filepath.Join(t.TempDir(), "c.db"))
+}
+
+// bubbleStoreAt is bubbleStore on the file path, for a test that opens it
+// again.
+func bubbleStoreAt(t *testing.T, path string) *store.Store {
+	t.Helper()
+	s, err := store.Open(path, store.WithSweepInterval(time.Hour), store.WithoutControl())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -318,13 +318,7 @@ func TestForgetOfAnotherKeyDoesNotStarve(t *testing.T) {
 func TestTTLAppliesToEntriesStoredBefore(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "c.db")
-		open := func() *store.Store {
-			s, err := store.Open(path, store.WithSweepInterval(time.Hour), store.WithoutControl())
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		}
+		open := func() *store.Store { return bubbleStoreAt(t, path) }
 		s := open()
 		var runs atomic.Int64
 		f, err := memo.New(s, "f", counted(&runs))

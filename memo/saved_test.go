@@ -63,13 +63,7 @@ func TestSavedCountsWhatHitsSaved(t *testing.T) {
 func TestSavedSurvivesRestart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "c.db")
-		open := func() *store.Store {
-			s, err := store.Open(path, store.WithSweepInterval(time.Hour), store.WithoutControl())
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		}
+		open := func() *store.Store { return bubbleStoreAt(t, path) }
 		s := open()
 		f, err := memo.New(s, "slow", slowByKey)
 		if err != nil {
