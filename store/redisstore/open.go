@@ -111,14 +111,7 @@ func openURL(rawURL string, o driver.Options) (driver.Store, error) {
 	// failing server again. No retries at all: a command re-sent after a
 	// timeout may run twice (a second HINCRBY, a SET NX that fails
 	// against its own first try).
-	for name, d := range map[string]*time.Duration{
-		"dial_timeout": &ro.DialTimeout, "read_timeout": &ro.ReadTimeout,
-		"write_timeout": &ro.WriteTimeout, "pool_timeout": &ro.PoolTimeout,
-	} {
-		if !q.Has(name) {
-			*d = c.timeout
-		}
-	}
+	c.boundTimeouts(q, &ro.DialTimeout, &ro.ReadTimeout, &ro.WriteTimeout, &ro.PoolTimeout)
 	ro.ContextTimeoutEnabled = true
 	ro.MaxRetries = -1
 	ro.DialerRetries = 1
@@ -151,19 +144,24 @@ func clusterClient(rawURL string, q url.Values, c config) (*redis.ClusterClient,
 	if err != nil {
 		return nil, err
 	}
-	for name, d := range map[string]*time.Duration{
-		"dial_timeout": &co.DialTimeout, "read_timeout": &co.ReadTimeout,
-		"write_timeout": &co.WriteTimeout, "pool_timeout": &co.PoolTimeout,
-	} {
-		if !q.Has(name) {
-			*d = c.timeout
-		}
-	}
+	c.boundTimeouts(q, &co.DialTimeout, &co.ReadTimeout, &co.WriteTimeout, &co.PoolTimeout)
 	co.ContextTimeoutEnabled = true
 	co.MaxRetries = -1
 	co.DialerRetries = 1
 	co.DisableIdentity = true
 	return redis.NewClusterClient(co), nil
+}
+
+// boundTimeouts sets each of a client's timeouts that the URL's query q
+// does not set to the store's timeout (WithTimeout).
+func (c config) boundTimeouts(q url.Values, dial, read, write, pool *time.Duration) {
+	for name, d := range map[string]*time.Duration{
+		"dial_timeout": dial, "read_timeout": read, "write_timeout": write, "pool_timeout": pool,
+	} {
+		if !q.Has(name) {
+			*d = c.timeout
+		}
+	}
 }
 
 // urlOptions returns the options of rawURL's query, once it checked that
