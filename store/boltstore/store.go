@@ -192,7 +192,7 @@ func open(path string, o Options, lock *lockFile) (*Store, error) {
 		stop:     make(chan struct{}),
 	}
 	if o.MaxBytes > 0 && !o.ReadOnly {
-		s.pol = newPolicy(o.Clock.Now().UnixNano())
+		s.pol = newPolicy(o.Clock.Now().UnixNano(), o.MaxBytes)
 	}
 	if err := db.View(func(tx *bolt.Tx) error {
 		if err := checkFormat(tx); err != nil {
