@@ -13,8 +13,9 @@ import (
 // at the same capacities, against the references (FIFO, LRU, otter,
 // S3-FIFO) and simulated disk-tier policies (diskpolicy_test.go), each also
 // restarted halfway (all it keeps in memory dropped). It prints a table per
-// trace and checks the chosen policy, wDisk with a 20% window and its
-// sketch aged every 20 × width/4 increments (half as often as Caffeine), against
+// trace and checks the chosen policy, wDisk with a window starting at 20%
+// and tuned by a guarded hill climber, its sketch aged every 20 × width/4
+// increments (half as often as Caffeine), against
 // issue 15's targets: never below FIFO; LRU + 2 points where FIFO and LRU
 // differ by 1 point or more; the better of otter and S3-FIFO less 2 points.
 // Where it is known to fall short (diskKnownShort), it must not fall
@@ -88,16 +89,22 @@ func TestDiskPolicy(t *testing.T) {
 }
 
 // diskCandidates are the simulated disk-tier policies replayed; the first
-// is the chosen one, whose costs the table shows and the test checks. The
-// second is the previous choice (sketch aged as Caffeine's); the third adds
-// Caffeine's hill climber, which nearly closes loop (W shrinks) but falls
-// up to a point below FIFO on corda (W shrinks below its re-reference
-// distance).
+// is the chosen one, whose costs the table shows and the test checks: a
+// 20% window to start with, tuned by Caffeine's hill climber guarded
+// against noise (a change within 2 standard errors holds the window still;
+// the first sample only sets the ratio to compare with), as the store's
+// (store/boltstore/evict.go). The second is the previous choice, the
+// window fixed at 20%: 17 points behind otter on loop at 1,000 entries. The
+// third is Caffeine's climber unguarded, which nearly closes loop but
+// falls up to a point below FIFO on corda: its window wanders down below
+// corda's re-reference distance (about 100 requests).
 var diskCandidates = []diskCandidate{
 	{"w-tinylfu-disk", func(c int) diskCache {
+		return newWDiskWith(c, 0.20, true, func(w *wDisk) { w.period, w.noise, w.skipFirst = 20, 2, true })
+	}},
+	{"w20%-fixed", func(c int) diskCache {
 		return newWDiskWith(c, 0.20, false, func(w *wDisk) { w.period = 20 })
 	}},
-	{"w20%,aged/10", func(c int) diskCache { return newWDisk(c, 0.20, 3, false) }},
 	{"+climber", func(c int) diskCache {
 		return newWDiskWith(c, 0.20, true, func(w *wDisk) { w.period = 20 })
 	}},
@@ -109,12 +116,15 @@ var diskTargets = [3]string{"FIFO", "LRU + 2", "max(otter, S3-FIFO) - 2"}
 
 // diskKnownShort is, by trace, the most the chosen policy falls short of
 // each target (FIFO, LRU + 2, best - 2) at any capacity, whole or prefix, as
-// measured: a regression is falling shorter. p3's are those of the previous
-// choice (sketch aged every 10 × width/4), not yet measured again.
+// measured: a regression is falling shorter. p3's are those of the window
+// fixed at 20%, not measured again with the climber (p3 whole is 3.9
+// million requests a replay); the others were measured with it, with
+// room for otter's mean, which varies from run to run (by a point on
+// gli, half a point on loop).
 var diskKnownShort = map[string][3]float64{
 	"p3":   {3.51, 7.5, 4.5},
-	"gli":  {0, 5.5, 2.5}, // otter's mean on gli varies by a point from run to run
-	"loop": {0, 0, 17.6},
+	"gli":  {0, 5.4, 2.9},
+	"loop": {0, 0, 0.8},
 	"zipf": {0, 2.1, 0.3},
 }
 
