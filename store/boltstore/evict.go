@@ -21,7 +21,7 @@ import (
 // The age index of every namespace is one sequence in stored-at order (its
 // keys, stored-at ‖ key, merged across namespaces). A boundary b splits it:
 // the newest entries, those at or after b, are the window (about
-// windowPercent of the bytes); the older ones are main. Use is noted in
+// windowPercent of the bytes at first, see below); the older ones are main. Use is noted in
 // memory only, by the lookups (which reach the store on a memory-tier
 // miss): every lookup adds to a count-min sketch of the key's frequency,
 // and a hit adds to the key's use count (0 to 3).
@@ -49,7 +49,7 @@ import (
 // The window's share starts at windowPercent of WithMaxBytes and is tuned
 // by a hill climber, Caffeine's, with a guard against noise (see climber):
 // a small window keeps main's entries from being displaced by keys that
-// come back only after a long time (a loop longer than the store: 95% of
+// come back only after a long time (a loop longer than the store: 94% of
 // requests hit instead of 78% at 1,000 entries), a large one keeps keys
 // that come back soon after their first use (Corda's trace).
 //
