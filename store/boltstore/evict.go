@@ -21,10 +21,10 @@ import (
 // The age index of every namespace is one sequence in stored-at order (its
 // keys, stored-at ‖ key, merged across namespaces). A boundary b splits it:
 // the newest entries, those at or after b, are the window (about
-// windowPercent of the bytes at first, see below); the older ones are main. Use is noted in
-// memory only, by the lookups (which reach the store on a memory-tier
-// miss): every lookup adds to a count-min sketch of the key's frequency,
-// and a hit adds to the key's use count (0 to 3).
+// windowPercent of the bytes at first, see below); the older ones are
+// main. Use is noted in memory only, by the lookups (which reach the store
+// on a memory-tier miss): every lookup adds to a count-min sketch of the
+// key's frequency, and a hit adds to the key's use count (0 to 3).
 //
 // When the store is over its bound and the window over its share, the
 // window's oldest entry (the candidate) leaves it by moving b past it, and
@@ -56,9 +56,10 @@ import (
 // The file holds the order (the age index); the sketch, the use counts, b,
 // the hand and the climber are memory, lost on Close: a reopened store
 // starts with every entry in main, the hand at the oldest, no counts and a
-// window of windowPercent, and learns again from its lookups. Open reads nothing for it. Each eviction reads
-// the head of the window and the entries the hand passes, each passed
-// entry having been hit since the hand last came by: O(evicted + hits).
+// window of windowPercent, and learns again from its lookups. Open reads
+// nothing for it. Each eviction reads the head of the window and the
+// entries the hand passes, each passed entry having been hit since the
+// hand last came by: O(evicted + hits).
 //
 // Written here rather than taken from a cache library (otter, ristretto)
 // because their policies move an entry on every hit, which on disk is a
