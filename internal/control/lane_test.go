@@ -97,19 +97,27 @@ func TestLanes(t *testing.T) {
 	}
 }
 
-// TestLaneTimeout: a holder that does not answer a lane's request within
-// the timeout is given up, connection and all, as on the connection.
-func TestLaneTimeout(t *testing.T) {
+// dialStuck dials a fake holder whose lookups never answer until the test
+// ends.
+func dialStuck(t *testing.T) *Client {
+	t.Helper()
 	path, b := serveFake(t)
 	b.lookups = make(chan struct{})
-	defer close(b.lookups)
+	t.Cleanup(func() { close(b.lookups) })
 	c, err := Dial(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestLaneTimeout: a holder that does not answer a lane's request within
+// the timeout is given up, connection and all, as on the connection.
+func TestLaneTimeout(t *testing.T) {
+	c := dialStuck(t)
 	start := time.Now()
-	_, err = c.Call(context.Background(), &Msg{Op: OpLookup, NS: "n", Key: []byte("k")}, 100*time.Millisecond)
+	_, err := c.Call(context.Background(), &Msg{Op: OpLookup, NS: "n", Key: []byte("k")}, 100*time.Millisecond)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("lookup of a stuck holder: %v", err)
 	}
@@ -126,18 +134,11 @@ func TestLaneTimeout(t *testing.T) {
 // TestLaneCancel: a ctx that ends cuts the lane's wait; the connection
 // stays.
 func TestLaneCancel(t *testing.T) {
-	path, b := serveFake(t)
-	b.lookups = make(chan struct{})
-	defer close(b.lookups)
-	c, err := Dial(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialStuck(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
 	start := time.Now()
-	_, err = c.Call(ctx, &Msg{Op: OpLookup, NS: "n", Key: []byte("k")}, time.Minute)
+	_, err := c.Call(ctx, &Msg{Op: OpLookup, NS: "n", Key: []byte("k")}, time.Minute)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("lookup with a canceled ctx: %v", err)
 	}
