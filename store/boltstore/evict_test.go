@@ -327,3 +327,103 @@ func TestClimber(t *testing.T) {
 		t.Fatalf("window %d outside [0, %d]", c.win, maxBytes)
 	}
 }
+
+// TestEvictionWindowSteers replays keys each used twice, the second time
+// 24 new keys after the first: just beyond the 20 entries of the window a
+// store bounded to 100 entries starts with, well within the bound. A
+// second use only looks (one that missed and stored again would make the
+// distance 48). Every second use hits under first in, first out; with the
+// window at 20 none does (the key has left the window, and lost its duel
+// to main's victim: frequencies tie). The climber needs 500 steps a sample
+// (1,000 lookups) and takes until step 2,000 or so; the lookups of keys
+// whose duel was just lost must grow the window within a few hundred.
+func TestEvictionWindowSteers(t *testing.T) {
+	clock := newFakeClock()
+	s := openStore(t, tempPath(t), WithClock(clock), WithSweepInterval(0), WithMaxBytes(100*evictEntry()))
+	ns := openNS(t, s, "n")
+	const from, to, distance = 500, 1500, 24
+	hits := 0
+	for i := range to {
+		k := fmt.Sprintf("k%05d", i)
+		clock.Advance(1)
+		if !lookup(t, ns, k).OK {
+			put(t, ns, k, record(k, clock.Nanos(), 0, strings.Repeat("v", 100)))
+			flush(t, s)
+		}
+		if i >= from && lookup(t, ns, fmt.Sprintf("k%05d", i-distance)).OK {
+			hits++
+		}
+	}
+	if ratio := float64(hits) / (to - from); ratio < 0.9 {
+		t.Errorf("%.1f%% of the second uses hit from step %d to %d, want at least 90%% (window %d bytes of %d)",
+			100*ratio, from, to, s.pol.climb.win, 100*evictEntry())
+	}
+}
+
+// TestSteerer checks the steerer's rules: no move before 16 lookups of
+// ghost keys; a move of 1/16 of the bound toward the ghost whose keys come
+// back more, by more than two standard errors, if it gains more than the
+// hits it costs; none otherwise, the counts kept until 320; each ghost
+// remembers 1/16 of the entries held, a key counted once.
+func TestSteerer(t *testing.T) {
+	const maxBytes, holds = 16_000, 160 // ghosts of 10 keys
+	var s steerer
+	s.move(holds, 0, 0, maxBytes)
+	for h := range uint64(20) {
+		s.lost(h, true)      // rejected: 10 to 19 remembered
+		s.lost(100+h, false) // evicted: 110 to 119
+	}
+	if s.missed(5); s.rejectedHits != 0 {
+		t.Fatalf("a key pushed out of the ghost was counted")
+	}
+	for h := range uint64(10) {
+		s.missed(10 + h)
+		s.missed(10 + h) // taken at the first: counted once
+	}
+	if s.rejectedHits != 10 {
+		t.Fatalf("rejected hits %d, want 10", s.rejectedHits)
+	}
+	if d := s.move(holds, 4000, 16_000, maxBytes); d != 0 {
+		t.Fatalf("moved %d after 10 ghost lookups", d)
+	}
+	for h := range uint64(6) {
+		s.missed(110 + h)
+	}
+	// 10 against 6: within 2·sqrt(16).
+	if d := s.move(holds, 4000, 16_000, maxBytes); d != 0 || s.rejectedHits != 10 {
+		t.Fatalf("moved %d on 10 against 6 (counts kept: %d)", d, s.rejectedHits)
+	}
+	s.rejectedHits, s.evictedHits = 30, 6
+	// A step (1,000 bytes) would take 1/12 of main's bytes: 31 of its
+	// 372 hits, more than the 30 it gains.
+	s.mainHits.Store(372)
+	if d := s.move(holds, 4000, 16_000, maxBytes); d != 0 {
+		t.Fatalf("grew by %d though it cost more of main's hits than it gained", d)
+	}
+	s.mainHits.Store(348) // 29 of them
+	if d := s.move(holds, 4000, 16_000, maxBytes); d != maxBytes/16 {
+		t.Fatalf("moved %d on 30 against 6, want +%d", d, maxBytes/16)
+	}
+	if s.rejectedHits != 0 || s.winHits.Load() != 0 || s.mainHits.Load() != 0 {
+		t.Fatalf("counts not restarted after a move")
+	}
+	s.rejectedHits, s.evictedHits = 6, 30
+	s.winHits.Store(124) // a step is 1/4 of the window's bytes: 31 hits
+	if d := s.move(holds, 4000, 16_000, maxBytes); d != 0 {
+		t.Fatalf("shrank by %d though it cost more of the window's hits than it gained", -d)
+	}
+	s.winHits.Store(116)
+	if d := s.move(holds, 4000, 16_000, maxBytes); d != -maxBytes/16 {
+		t.Fatalf("moved %d on 6 against 30, want -%d", d, maxBytes/16)
+	}
+	s.rejectedHits, s.evictedHits = 170, 150
+	if d := s.move(holds, 4000, 16_000, maxBytes); d != 0 || s.rejectedHits != 0 {
+		t.Fatalf("moved %d on 170 against 150, or kept the counts past 320 (%d)", d, s.rejectedHits)
+	}
+	if n := len(s.rejected.in); n != 0 {
+		t.Fatalf("rejected ghost still holds %d keys, all were taken", n)
+	}
+	if s.move(16, 0, 0, maxBytes); s.evicted.max != 1 {
+		t.Fatalf("ghost of %d keys for 16 entries, want 1", s.evicted.max)
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/memostore/memostore/codec"
 	"github.com/memostore/memostore/expiry"
 )
 
@@ -185,33 +186,42 @@ func (n *Namespace) Lookup(_ context.Context, key []byte, decode driver.DecodeFu
 	s.mu.RUnlock()
 	if o != nil {
 		if o.kind == opDelete || o.kind == opDeleteIf {
-			n.noteLookup(key, false)
+			n.noteLookup(key, nil)
 			return false, nil
 		}
 		ok, _ := n.decodeFound(o.rec, key, now, decode)
-		n.noteLookup(key, ok)
+		n.noteLookup(key, foundRecord(o.rec, ok))
 		return ok, nil
 	}
 	found := false
 	err = s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(n.sp.dataName)
-		if b == nil {
-			return nil
+		var rec []byte
+		if b := tx.Bucket(n.sp.dataName); b != nil {
+			rec = b.Get(key)
 		}
-		if rec := b.Get(key); rec != nil {
+		if rec != nil {
 			found, _ = n.decodeFound(rec, key, now, decode)
 		}
+		n.noteLookup(key, foundRecord(rec, found))
 		return nil
 	})
-	n.noteLookup(key, found)
 	return found, err
 }
 
+// foundRecord is rec if found, else nil.
+func foundRecord(rec []byte, found bool) []byte {
+	if !found {
+		return nil
+	}
+	return rec
+}
+
 // noteLookup tells the eviction policy, if there is one, of a lookup of
-// key, and whether it found an entry.
-func (n *Namespace) noteLookup(key []byte, found bool) {
+// key, and of the record it found (nil: none).
+func (n *Namespace) noteLookup(key, rec []byte) {
 	if p := n.s.pol; p != nil {
-		p.noteLookup(n.sp, key, found)
+		h, _ := codec.ParseHeader(rec) // rec parsed as it was found
+		p.noteLookup(n.sp, key, rec != nil, h.StoredAt)
 	}
 }
 

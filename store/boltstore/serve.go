@@ -146,7 +146,7 @@ func (n *Namespace) lookupRecordDone(key []byte, now int64) ([]byte, uint64, err
 	s.mu.RUnlock()
 	if o != nil {
 		rec := n.pendingRecord(o, key, now)
-		n.noteLookup(key, rec != nil)
+		n.noteLookup(key, rec)
 		return rec, done, nil
 	}
 	var rec []byte
@@ -162,7 +162,7 @@ func (n *Namespace) lookupRecordDone(key []byte, now int64) ([]byte, uint64, err
 		}
 		return nil
 	})
-	n.noteLookup(key, rec != nil)
+	n.noteLookup(key, rec)
 	return rec, done, err
 }
 

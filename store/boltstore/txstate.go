@@ -340,6 +340,9 @@ func (st *txState) save(tx *bolt.Tx) error {
 func (st *txState) install() {
 	if st.pos != nil {
 		st.s.pol.pos = *st.pos
+		if at, _, err := expiry.ParseIndexKey(st.pos.b); err == nil {
+			st.s.pol.bAt.Store(at)
+		}
 	}
 	for sp, c := range st.work {
 		sp.c = *c
