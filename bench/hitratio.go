@@ -94,4 +94,5 @@ var HitPolicies = []struct{ Name, Label string }{
 	{"memostore-lru", "memostore LRU"},
 	{"memostore-wtinylfu", "memostore WTinyLFU"},
 	{"memostore-disk", "memostore disk tier"},
+	{"opt", "optimal (Belady)"},
 }

@@ -29,6 +29,7 @@ import (
 //	memostore-lru       memo.New(nil, ...) with MaxSize(capacity): the memory tier
 //	memostore-wtinylfu  the same with Policy(WTinyLFU)
 //	memostore-disk      the disk tier: MaxSize(0) on a store whose WithMaxBytes holds capacity entries
+//	opt                 Belady's optimal policy (belady_test.go): no policy hits more often
 //
 // The disk tier is slow to replay (every miss is written to the file), so
 // it replays only the first 200,000 requests of each trace, and the
@@ -54,14 +55,17 @@ func BenchmarkHitRatio(b *testing.B) {
 			keys, caps = keys[:min(len(keys), requests)], t.short
 		}
 		disk := keys[:min(len(keys), diskRequests)]
+		opt, diskOpt := optPolicy(keys), optPolicy(disk)
 		for _, c := range caps {
 			for _, p := range policies {
 				replayBench(b, t.name, keys, c, p)
 			}
+			replayBench(b, t.name, keys, c, opt)
 			if len(disk) < len(keys) {
 				for _, p := range policies[:4] { // the references, on the disk tier's prefix
 					replayBench(b, t.name, disk, c, p)
 				}
+				replayBench(b, t.name, disk, c, diskOpt)
 			}
 			replayBench(b, t.name, disk, c, diskPolicy)
 		}

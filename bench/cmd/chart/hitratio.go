@@ -27,6 +27,7 @@ var hitStyles = map[string]struct {
 	"memostore-lru":      {ours, []vg.Length{vg.Points(4), vg.Points(4)}},
 	"memostore-wtinylfu": {color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}, nil},
 	"memostore-disk":     {warm, nil},
+	"opt":                {color.Black, []vg.Length{vg.Points(1), vg.Points(1)}},
 }
 
 // hitChart draws hit% against capacity for each trace replayed whole, one
