@@ -515,6 +515,12 @@ type wDisk struct {
 	// entry (as good, but a handful of hits in M blocks a move the ghosts
 	// call for by dozens: the store's test of it failed 1 run in 5); one
 	// asking for 2 standard errors of a binomial (loop at 1,000 lost 9).
+	// Starting W at 1% or 5% with the ghosts (steer-w1 below): gli gained
+	// up to 5.6 points (at 2,000 entries, 57.96%: the optimum), but Corda
+	// fell up to 0.08 below FIFO at 250 to 2,000 entries while W grew
+	// (16 misses a step), and p3's prefix at 100,000 lost 0.3 (1%) or 1.4
+	// (5%); moves on 6 misses, or doubling the step while the direction
+	// holds, left Corda below FIFO and took p3's prefix at 25,000 below it.
 	steer          bool
 	unguarded      bool
 	ghostFrac      float64
