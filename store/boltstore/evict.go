@@ -228,8 +228,9 @@ func (c *climber) window(holds int64) (win int64, shrunk bool) {
 		c.step = math.Copysign(float64(c.maxBytes)/16, amount)
 	}
 	c.prevRate = rate
+	before := c.win
 	c.win = min(max(c.win+int64(amount), 0), c.maxBytes)
-	return c.win, amount < 0
+	return c.win, c.win < before // a window already at 0 did not shrink
 }
 
 // steerer moves the window between the climber's samples by what its two
@@ -676,8 +677,9 @@ func (st *txState) evict(tx *bolt.Tx, maxBytes int64, limit int) error {
 	}
 	winCap, shrunk := pol.climb.window(holds)
 	if d := pol.steer.move(holds, p.winBytes, total, maxBytes); d != 0 {
+		before := winCap
 		winCap = pol.climb.resize(d)
-		shrunk = shrunk || d < 0
+		shrunk = shrunk || winCap < before
 	}
 	for moved := 0; p.winBytes > winCap && (total <= maxBytes || shrunk && moved < limit); moved++ {
 		// Under the bound, or after the window shrank, the window's
