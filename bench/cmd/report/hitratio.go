@@ -43,7 +43,7 @@ func (r *report) hitRatios(p printer) {
 	p("")
 	p("The disk tier is a `memo.Func` with `MaxSize(0)` on a store whose `WithMaxBytes` holds `capacity` entries")
 	p("(all entries are the same size). It evicts by use: W-TinyLFU laid over the file's age index, entries")
-	p("never moved and no write per hit, its window tuned by a hill climber (see the README's Eviction section). Each miss")
+	p("never moved and no write per hit, its window tuned by a hill climber and two ghosts (see the README's Eviction section). Each miss")
 	p("writes to the file, so it replays only a prefix of the long traces (the requests column says how many),")
 	p("and the references are replayed on that prefix too. The store evicts when it commits, and a queued write")
 	p("is visible before: the replay calls `Flush` every capacity/50 requests and sets `WithMaxBytes` to hold")
