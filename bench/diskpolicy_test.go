@@ -528,6 +528,27 @@ type wDisk struct {
 	gW, gM         ghostRing
 	gWHits, gMHits int
 	wHits, mHits   int // hits in W and in M since the last move
+	dense          int // with steer, W shrinks if its hits per entry are under 1/dense of M's (8 chosen; 4 and 16 within half a point)
+}
+
+// thin shrinks W by a step if its entries were hit far less, per entry,
+// than M's since the last move: under 1/dense of their rate, with at least
+// 16 hits expected in W at M's rate.
+func (c *wDisk) thin() {
+	mainN := c.q.live - c.winN
+	if c.dense == 0 || c.winN == 0 || mainN <= 0 {
+		return
+	}
+	expected := float64(c.mHits) * float64(c.winN) / float64(mainN) // W's hits at M's rate
+	if expected < 16 || float64(c.wHits)*float64(c.dense) >= expected {
+		return
+	}
+	step := c.ghostStep * float64(c.capacity)
+	c.winCap = min(max(c.winCap-int(step), 1), c.capacity-1)
+	for c.winN > c.winCap {
+		c.admit()
+	}
+	c.gWHits, c.gMHits, c.wHits, c.mHits = 0, 0, 0, 0
 }
 
 // ghostRing remembers the last n keys pushed.
@@ -685,6 +706,9 @@ func (c *wDisk) request(k uint64) {
 			c.wHits++
 		} else {
 			c.mHits++
+		}
+		if c.steer && (c.wHits+c.mHits)%32 == 0 {
+			c.thin()
 		}
 		return
 	}

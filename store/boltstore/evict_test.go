@@ -375,8 +375,10 @@ func TestEvictionWindowSteers(t *testing.T) {
 // TestSteerer checks the steerer's rules: no move before 16 lookups of
 // ghost keys; a move of 1/16 of the bound toward the ghost whose keys come
 // back more, by more than two standard errors, if it gains more than the
-// hits it costs; none otherwise, the counts kept until 320; each ghost
-// remembers 1/16 of the entries held, a key counted once.
+// hits it costs; none otherwise, the counts kept until 320; a step down
+// when the window is hit under 1/8 as often as main per byte, with 16
+// hits expected at main's rate; each ghost remembers 1/16 of the entries
+// held, a key counted once.
 func TestSteerer(t *testing.T) {
 	const maxBytes, holds = 16_000, 160 // ghosts of 10 keys
 	var s steerer
@@ -407,12 +409,15 @@ func TestSteerer(t *testing.T) {
 	}
 	s.rejectedHits, s.evictedHits = 30, 6
 	// A step (1,000 bytes) would take 1/12 of main's bytes: 31 of its
-	// 372 hits, more than the 30 it gains.
+	// 372 hits, more than the 30 it gains. (The window's 20 hits are more
+	// than 1/8 of the 124 it would have had at main's rate: no thinning.)
+	s.winHits.Store(20)
 	s.mainHits.Store(372)
 	if d := s.move(holds, 4000, 16_000, maxBytes); d != 0 {
 		t.Fatalf("grew by %d though it cost more of main's hits than it gained", d)
 	}
 	s.mainHits.Store(348) // 29 of them
+	s.winHits.Store(20)
 	if d := s.move(holds, 4000, 16_000, maxBytes); d != maxBytes/16 {
 		t.Fatalf("moved %d on 30 against 6, want +%d", d, maxBytes/16)
 	}
@@ -431,6 +436,22 @@ func TestSteerer(t *testing.T) {
 	s.rejectedHits, s.evictedHits = 170, 150
 	if d := s.move(holds, 4000, 16_000, maxBytes); d != 0 || s.rejectedHits != 0 {
 		t.Fatalf("moved %d on 170 against 150, or kept the counts past 320 (%d)", d, s.rejectedHits)
+	}
+	// Thinning: the window, a quarter of the bytes, would have had 20 hits
+	// at main's rate (60 on three quarters); 3 are more than 1/8 of that.
+	s.winHits.Store(3)
+	s.mainHits.Store(60)
+	if d := s.move(holds, 4000, 16_000, maxBytes); d != 0 {
+		t.Fatalf("thinned by %d with 3 hits against 20 at main's rate", -d)
+	}
+	s.winHits.Store(0)
+	s.mainHits.Store(45) // 15 at main's rate: too few to judge
+	if d := s.move(holds, 4000, 16_000, maxBytes); d != 0 {
+		t.Fatalf("thinned by %d on 15 hits expected", -d)
+	}
+	s.mainHits.Store(60)
+	if d := s.move(holds, 4000, 16_000, maxBytes); d != -maxBytes/16 || s.mainHits.Load() != 0 {
+		t.Fatalf("moved %d with no hits against 20 at main's rate, want -%d and the counts restarted", d, maxBytes/16)
 	}
 	if n := len(s.rejected.in); n != 0 {
 		t.Fatalf("rejected ghost still holds %d keys, all were taken", n)
@@ -454,5 +475,39 @@ func TestEvictionLoopInBatches(t *testing.T) {
 	if ratio < 0.48 {
 		t.Errorf("hit ratio %.1f%% over the last %d rounds of a loop of %d keys through 500 entries, want at least 48%% (window %d bytes of %d)",
 			100*ratio, last, keys, s.pol.climb.win, 500*evictEntry())
+	}
+}
+
+// TestEvictionWindowThins replays 90 hot keys in turn, each followed by a
+// key used once, through a store bounded to 100 entries: main, 80 entries
+// while the window is 20, cannot hold the 90, and every hot key that does
+// not fit loses its duel on the way out of the window (a tie with a key as
+// hot). Nothing is ever hit in the window. It must shrink, well before the
+// climber's first step (after 1,000 lookups at least), until main holds
+// every hot key.
+func TestEvictionWindowThins(t *testing.T) {
+	clock := newFakeClock()
+	s := openStore(t, tempPath(t), WithClock(clock), WithSweepInterval(0), WithMaxBytes(100*evictEntry()))
+	ns := openNS(t, s, "n")
+	const hot, from, to = 90, 500, 1000
+	hits := 0
+	use := func(k string) bool {
+		clock.Advance(1)
+		if lookup(t, ns, k).OK {
+			return true
+		}
+		put(t, ns, k, record(k, clock.Nanos(), 0, strings.Repeat("v", 100)))
+		flush(t, s)
+		return false
+	}
+	for i := range to {
+		if use(fmt.Sprintf("h%05d", i%hot)) && i >= from {
+			hits++
+		}
+		use(fmt.Sprintf("c%05d", i))
+	}
+	if ratio := float64(hits) / (to - from); ratio < 0.95 {
+		t.Errorf("%.1f%% of the hot keys' uses hit from step %d to %d, want at least 95%% (window %d bytes of %d)",
+			100*ratio, from, to, s.pol.climb.win, 100*evictEntry())
 	}
 }
