@@ -143,7 +143,7 @@ var diskTargets = [3]string{"FIFO", "LRU + 2", "max(otter, S3-FIFO) - 2"}
 // point on loop).
 var diskKnownShort = map[string][3]float64{
 	"p3":   {3.51, 7.5, 4.5},
-	"gli":  {0, 5.4, 2.9},
+	"gli":  {0, 1.5, 0.5}, // LRU + 2 at 2,000 is above the optimum, which it hits
 	"loop": {0, 0, 0.8},
 	"zipf": {0, 2.1, 0.3},
 }
