@@ -248,19 +248,14 @@ func TestCostClass(t *testing.T) {
 // 110 requests hit (73%); the test wants at least 80% over the last 20
 // rounds (it measured 85%, and 71.7% with the window fixed).
 func TestEvictionWindowClimbs(t *testing.T) {
-	const keys, rounds, last = 110, 200, 20
-	s, ratio := loopHitRatio(t, 100, keys, rounds, last, 0)
-	if ratio < 0.80 {
-		t.Errorf("hit ratio %.1f%% over the last %d rounds of a loop of %d keys through 100 entries, want at least 80%% (window %d bytes of %d)",
-			100*ratio, last, keys, s.pol.climb.win, 100*evictEntry())
-	}
+	wantLoopHitRatio(t, 100, 110, 200, 20, 0, 0.80)
 }
 
-// loopHitRatio replays rounds of a loop of keys through a new store
+// wantLoopHitRatio replays rounds of a loop of keys through a new store
 // bounded to entries entries, flushing after each put (every 0) or every
-// every requests, and returns the store and the hit ratio of the last
-// rounds.
-func loopHitRatio(t *testing.T, entries int64, keys, rounds, last, every int) (*Store, float64) {
+// every requests, and fails unless the last rounds hit at least want of
+// the time.
+func wantLoopHitRatio(t *testing.T, entries int64, keys, rounds, last, every int, want float64) {
 	t.Helper()
 	clock := newFakeClock()
 	s := openStore(t, tempPath(t), WithClock(clock), WithSweepInterval(0), WithMaxBytes(entries*evictEntry()))
@@ -285,7 +280,10 @@ func loopHitRatio(t *testing.T, entries int64, keys, rounds, last, every int) (*
 			}
 		}
 	}
-	return s, float64(hits) / float64(requests)
+	if ratio := float64(hits) / float64(requests); ratio < want {
+		t.Errorf("hit ratio %.1f%% over the last %d rounds of a loop of %d keys through %d entries, want at least %.0f%% (window %d bytes of %d)",
+			100*ratio, last, keys, entries, 100*want, s.pol.climb.win, entries*evictEntry())
+	}
 }
 
 // TestClimber checks the climber's rules: the first sample only sets the
@@ -470,12 +468,7 @@ func TestSteerer(t *testing.T) {
 // flushed, coming back, told the window to shrink again (31% to 42% of
 // requests hit in most runs).
 func TestEvictionLoopInBatches(t *testing.T) {
-	const keys, rounds, last = 1000, 60, 20
-	s, ratio := loopHitRatio(t, 500, keys, rounds, last, 10)
-	if ratio < 0.48 {
-		t.Errorf("hit ratio %.1f%% over the last %d rounds of a loop of %d keys through 500 entries, want at least 48%% (window %d bytes of %d)",
-			100*ratio, last, keys, s.pol.climb.win, 500*evictEntry())
-	}
+	wantLoopHitRatio(t, 500, 1000, 60, 20, 10, 0.48)
 }
 
 // TestEvictionWindowThins replays 90 hot keys in turn, each followed by a
