@@ -338,6 +338,26 @@ func TestClimber(t *testing.T) {
 	}
 }
 
+// boundedStore opens a store bounded to entries entries of evictEntry's
+// size, on a fake clock, and a namespace in it, and returns them with use,
+// which looks k up a tick later and, if it misses, stores it and flushes,
+// reporting whether it hit.
+func boundedStore(t *testing.T, entries int64) (*Store, *Namespace, func(k string) bool) {
+	t.Helper()
+	clock := newFakeClock()
+	s := openStore(t, tempPath(t), WithClock(clock), WithSweepInterval(0), WithMaxBytes(entries*evictEntry()))
+	ns := openNS(t, s, "n")
+	return s, ns, func(k string) bool {
+		clock.Advance(1)
+		if lookup(t, ns, k).OK {
+			return true
+		}
+		put(t, ns, k, record(k, clock.Nanos(), 0, strings.Repeat("v", 100)))
+		flush(t, s)
+		return false
+	}
+}
+
 // TestEvictionWindowSteers replays keys each used twice, the second time
 // 24 new keys after the first: just beyond the 20 entries of the window a
 // store bounded to 100 entries starts with, well within the bound. A
@@ -348,18 +368,11 @@ func TestClimber(t *testing.T) {
 // (1,000 lookups) and takes until step 2,000 or so; the lookups of keys
 // whose duel was just lost must grow the window within a few hundred.
 func TestEvictionWindowSteers(t *testing.T) {
-	clock := newFakeClock()
-	s := openStore(t, tempPath(t), WithClock(clock), WithSweepInterval(0), WithMaxBytes(100*evictEntry()))
-	ns := openNS(t, s, "n")
+	s, ns, use := boundedStore(t, 100)
 	const from, to, distance = 500, 1500, 24
 	hits := 0
 	for i := range to {
-		k := fmt.Sprintf("k%05d", i)
-		clock.Advance(1)
-		if !lookup(t, ns, k).OK {
-			put(t, ns, k, record(k, clock.Nanos(), 0, strings.Repeat("v", 100)))
-			flush(t, s)
-		}
+		use(fmt.Sprintf("k%05d", i))
 		if i >= from && lookup(t, ns, fmt.Sprintf("k%05d", i-distance)).OK {
 			hits++
 		}
@@ -479,20 +492,9 @@ func TestEvictionLoopInBatches(t *testing.T) {
 // climber's first step (after 1,000 lookups at least), until main holds
 // every hot key.
 func TestEvictionWindowThins(t *testing.T) {
-	clock := newFakeClock()
-	s := openStore(t, tempPath(t), WithClock(clock), WithSweepInterval(0), WithMaxBytes(100*evictEntry()))
-	ns := openNS(t, s, "n")
+	s, _, use := boundedStore(t, 100)
 	const hot, from, to = 90, 500, 1000
 	hits := 0
-	use := func(k string) bool {
-		clock.Advance(1)
-		if lookup(t, ns, k).OK {
-			return true
-		}
-		put(t, ns, k, record(k, clock.Nanos(), 0, strings.Repeat("v", 100)))
-		flush(t, s)
-		return false
-	}
 	for i := range to {
 		if use(fmt.Sprintf("h%05d", i%hot)) && i >= from {
 			hits++
