@@ -23,8 +23,8 @@
 // Expired entries are removed by a background sweeper (WithSweepInterval)
 // or on demand (Sweep), in bounded batches, through an ordered index: the
 // cost is proportional to the entries removed, not to the entries stored.
-// WithMaxBytes bounds the stored bytes the same way, evicting the least
-// recently stored entries.
+// WithMaxBytes bounds the stored bytes the same way, evicting by use
+// (W-TinyLFU over the order of storing; see WithMaxBytes).
 //
 // Counters (entries, bytes, hits, misses, ...) are kept in the file and
 // updated in the transactions that change the data: Stats never scans.
