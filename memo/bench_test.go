@@ -2,6 +2,7 @@ package memo_test
 
 import (
 	"context"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/memostore/memostore/memo"
+	"github.com/memostore/memostore/store"
 )
 
 // These benchmarks compare a memory-tier hit with golang-lru's Get on the
@@ -64,4 +66,30 @@ func BenchmarkMemoryHit(b *testing.B) {
 			}
 		})
 	})
+}
+
+// BenchmarkMemoryHitStored is a memory-tier hit in front of a file bounded
+// by WithMaxBytes, whose eviction the tier tells of its hits now and then
+// (store.Namespace.NoteUse): 64 keys in turn, so that every hit takes the
+// tier's slow path, where the hits are counted for those notes.
+func BenchmarkMemoryHitStored(b *testing.B) {
+	ctx := context.Background()
+	s, err := store.Open(filepath.Join(b.TempDir(), "b.db"), store.WithMaxBytes(1<<20), store.WithLogger(nil))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	f, err := memo.New(s, "int", func(_ context.Context, x int) (int, error) { return x, nil })
+	if err != nil {
+		b.Fatal(err)
+	}
+	for k := range 64 {
+		f.Call(ctx, k)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		f.Call(ctx, i&63)
+		i++
+	}
 }

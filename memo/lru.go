@@ -1,6 +1,7 @@
 package memo
 
 import (
+	"math/bits"
 	"sync"
 	"sync/atomic"
 
@@ -45,6 +46,50 @@ type memTier[K comparable, V any] struct {
 	// front may be settled at the new front's cost.
 	slowSaved int64 // guarded by mu
 	frontHits int64 // fastHits when the front last changed; guarded by mu
+
+	// note, if set, tells the store behind the tier of its entries' hits
+	// (store.Namespace.NoteUse), whose eviction would otherwise never
+	// hear of them: at an entry's 1st, 2nd, 4th, ... 64th hit and every
+	// 64th after that (see noteStep), with the hits since its last note.
+	// They are counted in the node under the mutex the slow path holds
+	// anyway; the fast path's hits are added to the old front's count
+	// when the front changes. Notes due wait in pending (at most
+	// maxPending; more are dropped) and are made after the mutex is
+	// released, by get and add.
+	note    func(k K, hits int)
+	pending []pendingNote[K] // guarded by mu
+}
+
+// A pendingNote is a note due to the store: hits of key.
+type pendingNote[K comparable] struct {
+	key  K
+	hits int
+}
+
+// maxPending bounds the notes one locked section of the tier leaves to
+// make: a get or an add changes the front at most twice.
+const maxPending = 4
+
+// noteStep numbers the notes an entry hit uses times is due: one at each
+// power of two up to 64, then one every 64 hits, so that an entry's notes
+// are a few while it is young and about 1 in 64 of its hits after that.
+func noteStep(uses int64) int64 {
+	if uses < 64 {
+		return int64(bits.Len64(uint64(uses)))
+	}
+	return 6 + uses/64
+}
+
+// lastNote is the hits at which the last note of an entry hit uses times
+// was due, counting one at a time (0: none was).
+func lastNote(uses int64) int64 {
+	switch {
+	case uses <= 0:
+		return 0
+	case uses < 64:
+		return 1 << (bits.Len64(uint64(uses)) - 1)
+	}
+	return uses / 64 * 64
 }
 
 // A node is one entry. key, val and t never change once the node is
@@ -54,6 +99,8 @@ type node[K comparable, V any] struct {
 	val        V
 	t          stamp
 	size       int64 // bytes of the encoded value (counted under MaxBytes)
+	uses       int64 // hits, counted only for notes (see memTier.note); guarded by the tier's mu
+	noted      int64 // uses at the last note; guarded by the tier's mu
 	prev, next *node[K, V]
 }
 
@@ -106,7 +153,7 @@ func (m *memTier[K, V]) get(k K, now func() int64) (V, stamp, lookup) {
 		}
 	}
 	if !ok {
-		m.mu.Unlock()
+		m.unlockAndNote()
 		var zero V
 		return zero, stamp{}, absent
 	}
@@ -114,9 +161,48 @@ func (m *memTier[K, V]) get(k K, now func() int64) (V, stamp, lookup) {
 	if res == fresh {
 		m.slowHits++
 		m.slowSaved += n.t.cost
+		m.used(n, 1)
 	}
-	m.mu.Unlock()
+	m.unlockAndNote()
 	return n.val, n.t, res
+}
+
+// setNote makes the tier tell note of its entries' hits (see memTier.note).
+func (m *memTier[K, V]) setNote(note func(k K, hits int)) {
+	m.mu.Lock()
+	m.note = note
+	m.mu.Unlock()
+}
+
+// used counts d hits of n, and queues a note of its key if one is due.
+// m.mu must be held.
+func (m *memTier[K, V]) used(n *node[K, V], d int64) {
+	if m.note == nil {
+		return
+	}
+	before := n.uses
+	n.uses += d
+	if noteStep(n.uses) != noteStep(before) && len(m.pending) < maxPending {
+		m.pending = append(m.pending, pendingNote[K]{n.key, int(n.uses - n.noted)})
+		n.noted = n.uses
+	}
+}
+
+// unlockAndNote releases m.mu and then makes the notes that were due.
+func (m *memTier[K, V]) unlockAndNote() {
+	if len(m.pending) == 0 {
+		m.mu.Unlock()
+		return
+	}
+	var notes [maxPending]pendingNote[K]
+	n := copy(notes[:], m.pending)
+	clear(m.pending)
+	m.pending = m.pending[:0]
+	note := m.note
+	m.mu.Unlock()
+	for _, p := range notes[:n] {
+		note(p.key, p.hits)
+	}
 }
 
 // hits returns the hits counted since the tier began.
@@ -154,7 +240,7 @@ func (m *memTier[K, V]) add(k K, v V, t stamp, size int64) {
 		m.unlink(m.root.prev)
 	}
 	if m.maxB > 0 && size > m.maxB {
-		m.mu.Unlock()
+		m.unlockAndNote()
 		return
 	}
 	m.items[k] = n
@@ -163,7 +249,7 @@ func (m *memTier[K, V]) add(k K, v V, t stamp, size int64) {
 	for m.maxB > 0 && m.size > m.maxB {
 		m.unlink(m.root.prev)
 	}
-	m.mu.Unlock()
+	m.unlockAndNote()
 }
 
 // bytes returns the bytes of encoded values held.
@@ -173,12 +259,22 @@ func (m *memTier[K, V]) bytes() int64 {
 	return m.size
 }
 
+// remove drops k. Notes its removal made due are dropped: remove is
+// called by the store (a key another process forgot), which must not be
+// called back.
 func (m *memTier[K, V]) remove(k K) {
 	m.mu.Lock()
 	if n, ok := m.items[k]; ok {
 		m.unlink(n)
 	}
+	m.dropNotes()
 	m.mu.Unlock()
+}
+
+// dropNotes forgets the notes that were due. m.mu must be held.
+func (m *memTier[K, V]) dropNotes() {
+	clear(m.pending)
+	m.pending = m.pending[:0]
 }
 
 func (m *memTier[K, V]) purge() {
@@ -187,6 +283,7 @@ func (m *memTier[K, V]) purge() {
 	m.size = 0
 	m.root.next, m.root.prev = &m.root, &m.root
 	m.setFront(nil)
+	m.dropNotes() // as remove's
 	m.mu.Unlock()
 }
 
@@ -214,6 +311,9 @@ func (m *memTier[K, V]) setFront(n *node[K, V]) {
 	h := m.fastHits.Value()
 	if old != nil {
 		m.slowSaved += (h - m.frontHits) * old.t.cost
+		if h > m.frontHits {
+			m.used(old, h-m.frontHits)
+		}
 	}
 	m.frontHits = h
 	m.front.Store(n)

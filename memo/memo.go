@@ -161,9 +161,18 @@ func New[K comparable, V any](s *store.Store, name string, fn func(context.Conte
 		return nil, fmt.Errorf("memo: New %q: %w", name, err)
 	}
 	f.now, f.log = s.Now, s.Logger()
+	if f.mem != nil {
+		// The memory tier's hits never reach the store; its eviction
+		// hears of them through these notes, or it would evict the
+		// entries used most as unused (see store.Namespace.NoteUse).
+		f.mem.setNote(f.noteUse)
+	}
 	f.ns.Attach(tier[K, V]{f})
 	return f, nil
 }
+
+// noteUse tells the store of hits of k that the memory tier served.
+func (f *Func[K, V]) noteUse(k K, hits int) { f.ns.NoteUse(f.keys(nil, k), hits) }
 
 // newMemory makes the memory tier that c describes, if any.
 func (f *Func[K, V]) newMemory(c config) error {

@@ -48,6 +48,9 @@ type memory[K comparable, V any] interface {
 	bytes() int64
 	hits() int64
 	saved() int64
+	// setNote makes the tier tell note of the hits it serves, now and
+	// then (see memTier.note and tinyTier.note).
+	setNote(note func(k K, hits int))
 }
 
 var (
@@ -64,12 +67,20 @@ type tinyTier[K comparable, V any] struct {
 	c      *otter.Cache[K, tinyEntry[V]]
 	hitN   atomic.Int64
 	savedN atomic.Int64 // nanoseconds of computation the hits saved
+
+	// note, if set, is told of an entry's hits as memTier's is (see
+	// memTier.note and noteStep), counted in the entry (otter keeps no
+	// count of an entry's hits). Set before the tier is used.
+	note func(k K, hits int)
 }
+
+func (m *tinyTier[K, V]) setNote(note func(k K, hits int)) { m.note = note }
 
 type tinyEntry[V any] struct {
 	val  V
 	t    stamp
 	size int64
+	uses *atomic.Int64 // the entry's hits, if the tier has a note; else nil
 }
 
 // newTinyTier returns a tier bounded to max entries or, if maxBytes > 0,
@@ -104,6 +115,11 @@ func (m *tinyTier[K, V]) get(k K, now func() int64) (V, stamp, lookup) {
 		}
 	}
 	m.hitN.Add(1)
+	if e.uses != nil {
+		if u := e.uses.Add(1); noteStep(u) != noteStep(u-1) {
+			m.note(k, int(u-lastNote(u-1)))
+		}
+	}
 	if e.t.cost != 0 {
 		m.savedN.Add(e.t.cost)
 	}
@@ -120,7 +136,11 @@ func (m *tinyTier[K, V]) peek(k K, now func() int64) (V, bool) {
 }
 
 func (m *tinyTier[K, V]) add(k K, v V, t stamp, size int64) {
-	m.c.Set(k, tinyEntry[V]{val: v, t: t, size: size})
+	e := tinyEntry[V]{val: v, t: t, size: size}
+	if m.note != nil {
+		e.uses = new(atomic.Int64)
+	}
+	m.c.Set(k, e)
 }
 
 func (m *tinyTier[K, V]) remove(k K)   { m.c.Invalidate(k) }

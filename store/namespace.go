@@ -169,6 +169,22 @@ func (n *Namespace) TryClaim(ctx context.Context, key []byte) (release func(), o
 	return release, ok
 }
 
+// NoteUse tells the store's eviction of hits of key that a memory tier in
+// front of it served, so that an entry the memory tier keeps hitting is
+// not evicted from the store as unused: those hits never reach the store
+// otherwise, and the store weighs them as its own. A memory tier calls it
+// once in many hits, with the hits since its last call for key (memo
+// calls it at a key's 1st, 2nd, 4th, ... 64th hit and every 64th after
+// that). It writes nothing and does not block; a backend without
+// use-aware eviction (a file without WithMaxBytes; Redis, whose server
+// evicts) ignores it, as does a file's follower: its memory tier's hits
+// stay in its process.
+func (n *Namespace) NoteUse(key []byte, hits int) {
+	if u, ok := n.b.(driver.UseNoter); ok && hits > 0 {
+		u.NoteUse(key, hits)
+	}
+}
+
 // AcquireLooksUp reports whether Acquire looks key up before it claims
 // it, as Lookup would: the caller of a shared namespace then calls
 // Acquire alone, not Lookup first (see driver.LookupAcquirer).

@@ -40,6 +40,7 @@ import "github.com/memostore/memostore/store/driver"
 var (
 	_ driver.Store     = (*Store)(nil)
 	_ driver.Namespace = (*Namespace)(nil)
+	_ driver.UseNoter  = (*Namespace)(nil)
 	_ driver.Inspector = (*Store)(nil)
 	_ driver.KeyLister = (*Store)(nil)
 	_ driver.Checker   = (*Store)(nil)

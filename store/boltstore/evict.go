@@ -25,7 +25,10 @@ import (
 // windowPercent of the bytes at first, see below); the older ones are
 // main. Use is noted in memory only, by the lookups (which reach the store
 // on a memory-tier miss): every lookup adds to a count-min sketch of the
-// key's frequency, and a hit adds to the key's use count (0 to 3).
+// key's frequency, and a hit adds to the key's use count (0 to 3). The
+// memory tier's hits are noted the same way, in batches (see noteUse and
+// store.Namespace.NoteUse): without them the keys a program uses most,
+// which its memory tier serves, would look unused here and be evicted.
 //
 // When the store is over its bound and the window over its share, the
 // window's oldest entry (the candidate) leaves it by moving b past it, and
@@ -165,6 +168,17 @@ func (p *policy) noteLookup(sp *space, key []byte, found bool, storedAt int64) {
 	} else {
 		p.steer.mainHits.Add(1)
 	}
+}
+
+// noteUse notes hits of key in sp that a memory tier served, as that many
+// hits of the store's are noted: in the sketch and the use table (each
+// counter saturating as it does). The climber and the steerer are not
+// told: they weigh the window against main by the store's own lookups,
+// which the memory tier's hits are not.
+func (p *policy) noteUse(sp *space, key []byte, hits int) {
+	h := p.hash(sp, key)
+	p.sketch.Load().addN(h, hits)
+	p.uses.Load().incBy(h, hits, maxUses)
 }
 
 // climber tunes the window's bound by the hit ratio of the lookups, as
@@ -478,12 +492,20 @@ func (t *nibbles) get(h uint64) uint8 {
 }
 
 // inc adds one to counter h, up to limit.
-func (t *nibbles) inc(h uint64, limit uint8) {
+func (t *nibbles) inc(h uint64, limit uint8) { t.incBy(h, 1, limit) }
+
+// incBy adds n to counter h, up to limit.
+func (t *nibbles) incBy(h uint64, n int, limit uint8) {
 	i := h & t.mask
 	a, shift := &t.w[i/16], i%16*4
 	for {
 		w := a.Load()
-		if uint8(w>>shift&0xf) >= limit || a.CompareAndSwap(w, w+1<<shift) {
+		c := uint8(w >> shift & 0xf)
+		if c >= limit {
+			return
+		}
+		d := uint64(min(n, int(limit-c)))
+		if a.CompareAndSwap(w, w+d<<shift) {
 			return
 		}
 	}
@@ -549,11 +571,15 @@ func rowHash(h, seed uint64) uint64 {
 	return h ^ h>>29
 }
 
-func (s *sketch) add(h uint64) {
+func (s *sketch) add(h uint64) { s.addN(h, 1) }
+
+// addN adds n to h's counts, each saturating at 15; n counts as n
+// additions for aging.
+func (s *sketch) addN(h uint64, n int) {
 	for r, row := range s.rows {
-		row.inc(rowHash(h, sketchSeeds[r]), 15)
+		row.incBy(rowHash(h, sketchSeeds[r]), n, 15)
 	}
-	s.added.Add(1)
+	s.added.Add(int64(n))
 }
 
 func (s *sketch) estimate(h uint64) uint8 {

@@ -225,6 +225,14 @@ func (n *Namespace) noteLookup(key, rec []byte) {
 	}
 }
 
+// NoteUse tells the eviction policy, if there is one, of hits of key that
+// a memory tier served (see store.Namespace.NoteUse).
+func (n *Namespace) NoteUse(key []byte, hits int) {
+	if p := n.s.pol; p != nil {
+		p.noteUse(n.sp, key, hits)
+	}
+}
+
 // decodeFound decodes rec, found for Lookup. A bad record is counted, logged and queued
 // for deletion; if rec is itself still queued, the delete follows its write.
 func (n *Namespace) decodeFound(rec, key []byte, now int64, decode driver.DecodeFunc) (bool, error) {

@@ -545,6 +545,7 @@ var (
 	_ driver.Namespace      = (*sharedNS)(nil)
 	_ driver.Claimer        = (*sharedNS)(nil)
 	_ driver.LookupAcquirer = (*sharedNS)(nil)
+	_ driver.UseNoter       = (*sharedNS)(nil)
 )
 
 func (sn *sharedNS) memoryTier() driver.MemoryTier {
@@ -611,6 +612,27 @@ func (sn *sharedNS) backend(ctx context.Context) (*Namespace, *control.Client, e
 		return nil, cli, nil
 	}
 	return nil, nil, sn.sh.none()
+}
+
+// NoteUse passes a use a memory tier served to the eviction of this
+// process's store while it is the holder. A follower drops it: a message
+// to the holder per note would cost more than the note is worth, so a
+// follower's memory-tier uses stay in its process (its lookups reach the
+// holder's eviction as the holder's own do).
+func (sn *sharedNS) NoteUse(key []byte, hits int) {
+	st, _, epoch := sn.sh.current()
+	if st == nil {
+		return
+	}
+	sn.mu.Lock()
+	hns := sn.hns
+	if sn.epoch != epoch {
+		hns = nil
+	}
+	sn.mu.Unlock()
+	if hns != nil {
+		hns.NoteUse(key, hits)
+	}
 }
 
 // isRemote reports whether err came back from the holder (a refusal),

@@ -181,3 +181,12 @@ type SavedCounter interface {
 type LookupAcquirer interface {
 	AcquireLooksUp()
 }
+
+// A UseNoter is a Namespace whose eviction weighs the uses of its
+// entries, and hears of the hits a memory tier served (see
+// store.Namespace.NoteUse) as of its own. NoteUse must be cheap and must
+// not block: it is called on the memory tier's hit path (once in many
+// hits) and must not retain key.
+type UseNoter interface {
+	NoteUse(key []byte, hits int)
+}
