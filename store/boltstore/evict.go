@@ -2,13 +2,17 @@ package boltstore
 
 import (
 	"bytes"
-	"hash/maphash"
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"math"
 	"math/bits"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/memostore/memostore/codec"
@@ -60,10 +64,14 @@ import (
 // back soon after their first use (Corda's trace).
 //
 // The file holds the order (the age index); the sketch, the use counts, b,
-// the hand, the climber and the ghosts are memory, lost on Close: a reopened store
-// starts with every entry in main, the hand at the oldest, no counts and a
-// window of windowPercent, and learns again from its lookups. Open reads
-// nothing for it. Each eviction reads the head of the window and the
+// the hand, the climber and the ghosts are memory. Close saves the sketch,
+// the use counts and the hand in the file, and the next Open reads them
+// back (see keyPolicy, at the end of this file); a reopened store starts
+// with every entry in main and a window of windowPercent, climber and
+// ghosts afresh. Without the counts (a process that ended without Close)
+// its hand would evict the oldest entries first, which are those that
+// stayed longest for being used (TestEvictionPolicySurvivesReopen: all 20
+// of them, to 40 keys used once). Each eviction reads the head of the window and the
 // entries the hand passes, each passed entry having been hit since the
 // hand last came by: O(evicted + hits).
 //
@@ -103,7 +111,10 @@ const minSketchEntries = 256
 
 // policy is the eviction state of a store with WithMaxBytes.
 type policy struct {
-	seed maphash.Seed
+	// salt keys the hash of the sketch and the use table (see hash): random
+	// for a new file, kept with the counts that Close saves (see
+	// savePolicy), so that the next Open's counts are indexed alike.
+	salt uint64
 
 	// Shared: readers add to them, the writer reads, ages and resizes.
 	sketch atomic.Pointer[sketch]
@@ -132,7 +143,7 @@ type policyPos struct {
 }
 
 func newPolicy(now, maxBytes int64) *policy {
-	p := &policy{seed: maphash.MakeSeed()}
+	p := &policy{salt: rand.Uint64()}
 	p.climb.init(maxBytes)
 	p.sketch.Store(newSketch(4 * minSketchEntries))
 	p.uses.Store(newNibbles(4 * minSketchEntries))
@@ -143,9 +154,11 @@ func newPolicy(now, maxBytes int64) *policy {
 }
 
 // hash is the key of entry key of namespace sp, for the sketch and the use
-// table.
+// table: xxhash, whose value does not change from one process to the
+// next (as maphash's does), so that saved counts can be read back, mixed
+// with the file's salt.
 func (p *policy) hash(sp *space, key []byte) uint64 {
-	return maphash.Bytes(p.seed, key) ^ sp.polHash*0x9e3779b97f4a7c15
+	return rowHash(xxhash.Sum64(key), p.salt) ^ sp.polHash*0x9e3779b97f4a7c15
 }
 
 // noteLookup notes a lookup of key in sp, found (an entry stored at
@@ -803,4 +816,175 @@ func (st *txState) evict(tx *bolt.Tx, maxBytes int64, limit int) error {
 		st.counters(out.sp).Evictions++
 	}
 	return nil
+}
+
+// What the policy knows of use survives Close: Close saves the salt, the
+// sketch, the use table and the hand under keyPolicy in the meta bucket
+// (savePolicy), and the next Open reads them back (loadSalt at Open, the
+// rest by the writer before its first transaction, so that Open does not
+// grow with the entries: the tables take about 10 bytes an entry, 10 MiB
+// at most). The window starts empty again (every entry in main), and the
+// climber and the ghosts start afresh: they follow the workload of the
+// moment. A process that ends without Close leaves the last saved state,
+// or none: the counts are then those of an earlier time, which only
+// weighs the entries' use as it was then.
+//
+// The encoding, little-endian: the version (1 byte, savedPolicyVersion),
+// the salt (8), the sketch's additions since its last aging (8), the
+// hand's length (uvarint) and bytes, the tables' width in counters
+// (uvarint), then the sketch's 4 rows and the use table, width/16 words
+// each.
+var keyPolicy = []byte("policy")
+
+const savedPolicyVersion = 1
+
+// marshal encodes the policy's saved state; only the writer's goroutine,
+// or Close once it is gone, calls it.
+func (p *policy) marshal() []byte {
+	sk, uses := p.sketch.Load(), p.uses.Load()
+	w := sk.width()
+	if uses.width() > w {
+		sk = sk.grow(uses.width())
+		w = uses.width()
+	} else if uses.width() < w {
+		uses = uses.grow(w)
+	}
+	b := make([]byte, 0, 32+len(p.pos.hand)+5*w/2)
+	b = append(b, savedPolicyVersion)
+	b = binary.LittleEndian.AppendUint64(b, p.salt)
+	b = binary.LittleEndian.AppendUint64(b, uint64(max(sk.added.Load(), 0)))
+	b = binary.AppendUvarint(b, uint64(len(p.pos.hand)))
+	b = append(b, p.pos.hand...)
+	b = binary.AppendUvarint(b, uint64(w))
+	for _, t := range append(sk.rows[:], uses) {
+		for i := range t.w {
+			b = binary.LittleEndian.AppendUint64(b, t.w[i].Load())
+		}
+	}
+	return b
+}
+
+// savedPolicy is a decoded saved state.
+type savedPolicy struct {
+	salt  uint64
+	added int64
+	hand  []byte
+	width int
+	words []uint64 // the sketch's 4 rows, then the use table
+}
+
+var errSavedPolicy = errors.New("saved eviction state does not decode")
+
+// parseSavedPolicy decodes b, checking every length; hand is copied.
+func parseSavedPolicy(b []byte) (*savedPolicy, error) {
+	if len(b) < 17 || b[0] != savedPolicyVersion {
+		return nil, errSavedPolicy
+	}
+	sp := &savedPolicy{salt: binary.LittleEndian.Uint64(b[1:]), added: int64(binary.LittleEndian.Uint64(b[9:]) & math.MaxInt64)}
+	b = b[17:]
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k) {
+		return nil, errSavedPolicy
+	}
+	sp.hand, b = bytes.Clone(b[k:k+int(n)]), b[k+int(n):]
+	w, k := binary.Uvarint(b)
+	if k <= 0 || w < 4*minSketchEntries || w > maxSketchWidth || w&(w-1) != 0 {
+		return nil, errSavedPolicy
+	}
+	b = b[k:]
+	if uint64(len(b)) != 5*w/16*8 {
+		return nil, fmt.Errorf("%w: %d bytes of tables, want %d", errSavedPolicy, len(b), 5*w/16*8)
+	}
+	sp.width = int(w)
+	sp.words = make([]uint64, 5*w/16)
+	for i := range sp.words {
+		sp.words[i] = binary.LittleEndian.Uint64(b[8*i:])
+	}
+	return sp, nil
+}
+
+// loadSalt sets the salt from the saved state in meta, if any decodes:
+// Open calls it, before any lookup hashes a key. It reads 9 bytes.
+func (p *policy) loadSalt(v []byte) {
+	if len(v) >= 17 && v[0] == savedPolicyVersion {
+		p.salt = binary.LittleEndian.Uint64(v[1:])
+	}
+}
+
+// restore adds the saved counts to the ones the lookups since Open made,
+// and puts the hand where it was; the writer calls it before its first
+// transaction. A state saved under another salt is ignored.
+func (p *policy) restore(sp *savedPolicy) {
+	if sp.salt != p.salt {
+		return
+	}
+	p.fit(int64(sp.width / 4))
+	sk, uses := p.sketch.Load(), p.uses.Load()
+	n := sp.width / 16
+	for r, row := range sk.rows {
+		row.merge(sp.words[r*n : (r+1)*n])
+	}
+	uses.merge(sp.words[4*n:])
+	sk.added.Add(sp.added)
+	p.pos.hand = sp.hand
+}
+
+// merge adds saved, the words of a table of counters, to t, each counter
+// saturating at 15; a t wider than saved takes each counter at every index
+// that masks to it, as grow does.
+func (t *nibbles) merge(saved []uint64) {
+	for i := range t.w {
+		s := saved[i%len(saved)]
+		if s == 0 {
+			continue
+		}
+		for {
+			w := t.w[i].Load()
+			if t.w[i].CompareAndSwap(w, addNibbles(w, s)) {
+				break
+			}
+		}
+	}
+}
+
+// addNibbles adds the 16 4-bit counters of a and b, each saturating at 15.
+func addNibbles(a, b uint64) uint64 {
+	var r uint64
+	for shift := 0; shift < 64; shift += 4 {
+		r |= min(a>>shift&0xf+b>>shift&0xf, 15) << shift
+	}
+	return r
+}
+
+// savePolicy saves what the policy knows of use in the file (see
+// keyPolicy); Close calls it once the writer is gone. Failing is not
+// losing data: it is logged, and the next Open learns again.
+func (s *Store) savePolicy() {
+	v := s.pol.marshal()
+	err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyPolicy, v) })
+	if err != nil {
+		s.log.Warn("memostore: eviction state not saved; the next Open learns use again", "path", s.path, "err", err)
+	}
+}
+
+// restorePolicy reads back what savePolicy saved; the writer calls it
+// before its first transaction.
+func (s *Store) restorePolicy() {
+	var sp *savedPolicy
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketMeta).Get(keyPolicy)
+		if v == nil {
+			return nil
+		}
+		var err error
+		sp, err = parseSavedPolicy(v)
+		return err
+	})
+	if err != nil {
+		s.log.Warn("memostore: saved eviction state ignored; use is learnt again", "path", s.path, "err", err)
+		return
+	}
+	if sp != nil {
+		s.pol.restore(sp)
+	}
 }

@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/memostore/memostore/codec"
 	"github.com/memostore/memostore/internal/mtesting"
+	bolt "go.etcd.io/bbolt"
 )
 
 // evictEntry is the size of the entries these tests store: a 6-byte key
@@ -24,6 +26,26 @@ func miss(t *testing.T, ns *Namespace, k string, at int64) {
 		t.Fatalf("%s found, want a miss", k)
 	}
 	put(t, ns, k, record(k, at, 0, strings.Repeat("v", 100)))
+}
+
+// reopenable returns a store path, a clock and a function that opens the
+// store at path, bounded to entries entries, with namespace "n"; more
+// options may be given.
+func reopenable(t *testing.T, entries int64) (path string, clock *mtesting.FakeClock, open func(...Option) (*Store, *Namespace)) {
+	clock, path = newFakeClock(), tempPath(t)
+	return path, clock, func(opts ...Option) (*Store, *Namespace) {
+		s := openStore(t, path, append([]Option{WithClock(clock), WithSweepInterval(0), WithMaxBytes(entries * evictEntry())}, opts...)...)
+		return s, openNS(t, s, "n")
+	}
+}
+
+// missKeys misses n new keys, prefix and a number, one clock tick apart.
+func missKeys(t *testing.T, ns *Namespace, clock *mtesting.FakeClock, prefix string, n int) {
+	t.Helper()
+	for i := range n {
+		clock.Advance(1)
+		miss(t, ns, fmt.Sprintf("%s%05d", prefix, i), clock.Nanos())
+	}
 }
 
 // TestEvictionKeepsWhatIsUsed: a key read on every call stays in a store
@@ -118,21 +140,15 @@ func TestEvictionNoWritePerHit(t *testing.T) {
 	}
 }
 
-// TestEvictionAfterReopen: a reopened store, whose use counts are gone,
-// keeps its bound, learns again which keys are used, and passes Check.
+// TestEvictionAfterReopen: a reopened store, with the use counts it saved,
+// keeps its bound, learns which keys are used now, and passes Check.
 func TestEvictionAfterReopen(t *testing.T) {
-	clock := newFakeClock()
-	path := tempPath(t)
+	_, clock, open := reopenable(t, 50)
 	limit := 50 * evictEntry()
-	s := openStore(t, path, WithClock(clock), WithSweepInterval(0), WithMaxBytes(limit))
-	ns := openNS(t, s, "n")
-	for i := range 200 {
-		clock.Advance(1)
-		miss(t, ns, fmt.Sprintf("a%05d", i), clock.Nanos())
-	}
+	s, ns := open()
+	missKeys(t, ns, clock, "a", 200)
 	closeStore(t, s)
-	s = openStore(t, path, WithClock(clock), WithSweepInterval(0), WithMaxBytes(limit))
-	ns = openNS(t, s, "n")
+	s, ns = open()
 	clock.Advance(1)
 	miss(t, ns, "hot", clock.Nanos())
 	for i := range 500 {
@@ -504,5 +520,111 @@ func TestEvictionWindowThins(t *testing.T) {
 	if ratio := float64(hits) / (to - from); ratio < 0.95 {
 		t.Errorf("%.1f%% of the hot keys' uses hit from step %d to %d, want at least 95%% (window %d bytes of %d)",
 			100*ratio, from, to, s.pol.climb.win, 100*evictEntry())
+	}
+}
+
+// TestEvictionPolicySurvivesReopen: what the store learnt of use is saved
+// at Close and read again at Open. 20 keys stored first and used on every
+// round, among 500 keys used once, are the oldest of a store bounded to
+// 100 entries when it closes; after reopening, 40 keys used once come in,
+// and no key is looked up. A store that forgot its counts would start its
+// hand at the oldest entries with none and evict the 20 used keys first;
+// this one must keep them all.
+func TestEvictionPolicySurvivesReopen(t *testing.T) {
+	_, clock, open := reopenable(t, 100)
+	limit := 100 * evictEntry()
+	s, ns := open()
+	for i := range 20 {
+		clock.Advance(1)
+		miss(t, ns, fmt.Sprintf("hot%02d", i), clock.Nanos())
+	}
+	for i := range 500 {
+		clock.Advance(1)
+		miss(t, ns, fmt.Sprintf("a%05d", i), clock.Nanos())
+		if i%5 == 4 {
+			for j := range 20 {
+				if !lookup(t, ns, fmt.Sprintf("hot%02d", j)).OK {
+					t.Fatalf("hot%02d evicted before the reopen", j)
+				}
+			}
+			flush(t, s)
+		}
+	}
+	closeStore(t, s)
+
+	s, ns = open()
+	for i := range 40 {
+		clock.Advance(1)
+		miss(t, ns, fmt.Sprintf("b%05d", i), clock.Nanos())
+		flush(t, s)
+	}
+	var lost []string
+	for j := range 20 {
+		if k := fmt.Sprintf("hot%02d", j); !lookup(t, ns, k).OK {
+			lost = append(lost, k)
+		}
+	}
+	if len(lost) > 0 {
+		t.Errorf("after reopening, 40 keys used once evicted %d of the 20 keys used on every round: %v", len(lost), lost)
+	}
+	if st := nsStats(t, s, "n"); st.Bytes > limit {
+		t.Errorf("Bytes = %d, over the bound %d", st.Bytes, limit)
+	}
+}
+
+// TestEvictionSavedPolicyDamaged: a saved eviction state that does not
+// decode (cut short here) is ignored with a warning: Open works, and the
+// store keeps its bound and learns use again.
+func TestEvictionSavedPolicyDamaged(t *testing.T) {
+	path, clock, open := reopenable(t, 50)
+	limit := 50 * evictEntry()
+	s, ns := open()
+	missKeys(t, ns, clock, "a", 100)
+	closeStore(t, s)
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		v := m.Get(keyPolicy)
+		if len(v) < 100 {
+			return fmt.Errorf("saved state of %d bytes, want more", len(v))
+		}
+		return m.Put(keyPolicy, bytes.Clone(v[:len(v)-8]))
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	logOpt, logs := captureLog()
+	s, ns = open(logOpt)
+	missKeys(t, ns, clock, "b", 100)
+	flush(t, s)
+	if !strings.Contains(logs.String(), "saved eviction state ignored") {
+		t.Errorf("no warning of the damaged state; log:\n%s", logs.String())
+	}
+	if st := nsStats(t, s, "n"); st.Bytes > limit || st.Entries == 0 {
+		t.Errorf("%d entries, %d bytes: want some, within the bound %d", st.Entries, st.Bytes, limit)
+	}
+}
+
+// TestAddNibbles: restoring saved counts adds them counter by counter,
+// each saturating at 15, none carrying into its neighbour.
+func TestAddNibbles(t *testing.T) {
+	for _, c := range []struct{ a, b, want uint64 }{
+		{0, 0, 0},
+		{0x1, 0x2, 0x3},
+		{0xf, 0x1, 0xf},    // saturates, no carry
+		{0x8f, 0x81, 0xff}, // 8+8 saturates too
+		{0xffffffffffffffff, 0x1111111111111111, 0xffffffffffffffff},
+		{0x0123456789abcdef, 0x1111111111111111, 0x123456789abcdeff},
+	} {
+		if got := addNibbles(c.a, c.b); got != c.want {
+			t.Errorf("addNibbles(%#x, %#x) = %#x, want %#x", c.a, c.b, got, c.want)
+		}
 	}
 }

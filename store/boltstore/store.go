@@ -198,6 +198,9 @@ func open(path string, o Options, lock *lockFile) (*Store, error) {
 		if err := checkFormat(tx); err != nil {
 			return err
 		}
+		if s.pol != nil {
+			s.pol.loadSalt(tx.Bucket(bucketMeta).Get(keyPolicy))
+		}
 		return s.loadSpaces(tx)
 	}); err != nil {
 		db.Close()
@@ -279,6 +282,9 @@ func (s *Store) Close() error {
 			s.queueCounters()
 			close(s.stop)
 			s.wg.Wait()
+			if s.pol != nil {
+				s.savePolicy()
+			}
 			s.mu.Lock()
 			if s.failErr != nil {
 				err = fmt.Errorf("store: close %s: queued writes lost: %w", s.path, s.failErr)

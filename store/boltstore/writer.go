@@ -120,6 +120,9 @@ func (s *Store) enqueue(ctx context.Context, o *op, release func()) error {
 // transactions until Close closes s.stop, then drains the queue.
 func (s *Store) runWriter() {
 	defer s.wg.Done()
+	if s.pol != nil {
+		s.restorePolicy()
+	}
 	tick := time.NewTicker(countersInterval)
 	defer tick.Stop()
 	var backoff time.Duration
