@@ -27,46 +27,61 @@ func TestEvictionHearsMemoryHits(t *testing.T) {
 	for _, pol := range []memo.EvictionPolicy{memo.LRU, memo.WTinyLFU} {
 		t.Run(pol.String(), func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "m.db")
-			bound := store.WithMaxBytes(2000 * 160) // an entry is about 160 bytes
-			fn := func(_ context.Context, k int) (string, error) {
-				return fmt.Sprintf("%0100d", k), nil
-			}
-			ctx := context.Background()
+			bound := store.WithMaxBytes(hotBound)
 			s := openT(t, path, bound)
-			f, err := memo.New(s, "f", fn, memo.Policy(pol))
+			f, err := memo.New(s, "f", hotFn, memo.Policy(pol))
 			if err != nil {
 				t.Fatal(err)
 			}
-			z := rand.NewZipf(rand.New(rand.NewPCG(1, 2)), 1.01, 10, 100_000)
-			for i := range 100_000 {
-				if _, err := f.Call(ctx, -1-i%50); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := f.Call(ctx, int(z.Uint64())); err != nil {
-					t.Fatal(err)
-				}
-			}
+			callHotAndZipf(t, f, 100_000)
 			if ev := nsStats(t, s, "f").Evictions; ev < 10_000 {
 				t.Fatalf("%d evictions: the bound was not tested", ev)
 			}
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-
-			s = openT(t, path, bound)
-			held := 0
-			err = s.Keys(ctx, "f", 0, func(ki store.KeyInfo) error {
-				if strings.HasPrefix(fmt.Sprint(ki.Key), "-") { // the hot keys are the negative ones
-					held++
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if held < 40 {
-				t.Errorf("the file holds %d of the 50 hot keys: it evicted keys the memory tier hit %d times each", held, 100_000/50)
-			}
+			wantHotHeld(t, openT(t, path, bound), 40, 100_000/50)
 		})
+	}
+}
+
+// hotBound bounds the file of the hot-key tests to about 2,000 entries of
+// hotFn's (about 160 bytes each).
+const hotBound = 2000 * 160
+
+func hotFn(_ context.Context, k int) (string, error) { return fmt.Sprintf("%0100d", k), nil }
+
+// callHotAndZipf calls 50 hot keys (-1 to -50) in turn, each followed by
+// a key of a Zipf stream over 100,000 keys, rounds times.
+func callHotAndZipf(t *testing.T, f *memo.Func[int, string], rounds int) {
+	t.Helper()
+	ctx := context.Background()
+	z := rand.NewZipf(rand.New(rand.NewPCG(1, 2)), 1.01, 10, 100_000)
+	for i := range rounds {
+		if _, err := f.Call(ctx, -1-i%50); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Call(ctx, int(z.Uint64())); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// wantHotHeld checks that s holds at least want of the 50 hot keys, each
+// hit hits times in the memory tier.
+func wantHotHeld(t *testing.T, s *store.Store, want, hits int) {
+	t.Helper()
+	held := 0
+	err := s.Keys(context.Background(), "f", 0, func(ki store.KeyInfo) error {
+		if strings.HasPrefix(fmt.Sprint(ki.Key), "-") { // the hot keys are the negative ones
+			held++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held < want {
+		t.Errorf("the file holds %d of the 50 hot keys (want %d): it evicted keys the memory tier hit %d times each", held, want, hits)
 	}
 }

@@ -959,3 +959,27 @@ func TestRefreshStormAcrossProcesses(t *testing.T) {
 		t.Errorf("%d runs of fn in all over %d refresh periods; want at most %d: refreshes ran in several processes at once", total, periods, limit)
 	}
 }
+
+// TestEvictionHearsFollowerMemoryHits is TestEvictionHearsMemoryHits in a
+// follower: a child process holds the file, bounded, and this process's
+// memory tier serves the hot keys; their hits reach the holder's eviction
+// with the counts a follower sends. The file must still hold 40 of the 50
+// hot keys at least (50 in 5 runs); when followers kept their memory hits
+// to themselves, it held 3, and 6 when they told them only every second.
+func TestEvictionHearsFollowerMemoryHits(t *testing.T) {
+	path := filepath.Join(shortTemp(t), "hot.db")
+	startChild(t, "hold", path, "holding", "MEMOSTORE_TEST_MAXBYTES="+strconv.Itoa(hotBound))
+	s := openT(t, path)
+	if s.Role() != store.RoleFollower {
+		t.Fatalf("Role = %v, want follower", s.Role())
+	}
+	f, err := memo.New(s, "f", hotFn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	callHotAndZipf(t, f, 30_000)
+	if ev := nsStats(t, s, "f").Evictions; ev < 3_000 {
+		t.Fatalf("%d evictions: the bound was not tested", ev)
+	}
+	wantHotHeld(t, s, 40, 30_000/50)
+}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,8 +74,17 @@ func child(role, path string) error {
 		}
 		return json.NewEncoder(os.Stdout).Encode(report{Value: v, Runs: runs.Load(), Info: fib.Info()})
 	case "hold":
-		// Hold the store open until stdin closes.
-		s, err := store.Open(path)
+		// Hold the store open until stdin closes; bounded to
+		// MEMOSTORE_TEST_MAXBYTES if set.
+		var opts []store.Option
+		if mb := os.Getenv("MEMOSTORE_TEST_MAXBYTES"); mb != "" {
+			n, err := strconv.ParseInt(mb, 10, 64)
+			if err != nil {
+				return err
+			}
+			opts = append(opts, store.WithMaxBytes(n))
+		}
+		s, err := store.Open(path, opts...)
 		if err != nil {
 			return err
 		}

@@ -99,6 +99,17 @@ type Counts struct {
 	Refreshes, StaleReturns, CachedErrors int64
 	MemSize, MemMax                       int
 	Saved                                 int64 // nanoseconds of computation the hits saved
+
+	// Uses are hits the memory tier served, by key, for the holder's
+	// eviction (see store.Namespace.NoteUse). A holder of an earlier
+	// version ignores them, as JSON ignores a field it does not know.
+	Uses []Use `json:",omitempty"`
+}
+
+// A Use is hits of one key that a follower's memory tier served.
+type Use struct {
+	Key  []byte
+	Hits int
 }
 
 // maxConnWork bounds the requests of one connection running at once in

@@ -471,6 +471,13 @@ func (ss *session) Counts(name string, c control.Counts) {
 	sp.d.AddCounts(&tally.Counts{Hits: c.Hits, Misses: c.Misses, DiskHits: c.DiskHits,
 		DecodeErrors: c.DecodeErrors, WriteErrors: c.WriteErrors, ReadErrors: c.ReadErrors,
 		Refreshes: c.Refreshes, StaleReturns: c.StaleReturns, CachedErrors: c.CachedErrors, Saved: c.Saved})
+	if p := ss.s.pol; p != nil {
+		for _, u := range c.Uses {
+			if u.Hits > 0 {
+				p.noteUse(sp, u.Key, u.Hits)
+			}
+		}
+	}
 }
 
 // Close ends the session: its claims are released at once, so that the

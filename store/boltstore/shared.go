@@ -55,6 +55,7 @@ type Shared struct {
 	failed     int64               // writes a holder refused or did not acknowledge
 	failedSeen int64               // failed, as the last Flush reported it
 
+	usesDue   chan struct{} // a namespace holds followerUsesBatch keys' hits: report now
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -84,7 +85,7 @@ const acquireWait = 250 * time.Millisecond
 // to o.LockTimeout for either; a holder that holds the lock and does not
 // answer on its control endpoint within that time gives ErrLocked.
 func OpenShared(path string, o Options) (*Shared, error) {
-	sh := &Shared{path: path, o: o, log: o.Logger, names: map[string]*sharedNS{}, stop: make(chan struct{}),
+	sh := &Shared{path: path, o: o, log: o.Logger, names: map[string]*sharedNS{}, stop: make(chan struct{}), usesDue: make(chan struct{}, 1),
 		inflight: map[uint64]struct{}{}, putDone: make(chan struct{})}
 	deadline := time.Now().Add(o.LockTimeout)
 	var dialErr error
@@ -179,6 +180,10 @@ func (sh *Shared) run() {
 		case <-sh.stop:
 			return
 		case <-tick.C:
+			if cli != nil {
+				sh.sendCounts(cli)
+			}
+		case <-sh.usesDue:
 			if cli != nil {
 				sh.sendCounts(cli)
 			}
@@ -537,9 +542,21 @@ type sharedNS struct {
 	epoch    uint64     // of the holder it is claimed at
 	hns      *Namespace // when this process is the holder
 	tokens   map[string]uint64
-	reported tally.Counts // what the holders were told
-	d        tally.Deltas // errors counted here
+	reported tally.Counts   // what the holders were told
+	d        tally.Deltas   // errors counted here
+	uses     map[string]int // memory-tier hits by key, for the holder's eviction, while following
 }
+
+// maxFollowerUses bounds the keys whose memory-tier hits a follower keeps
+// between two reports to the holder: hits of more keys are dropped until
+// the next.
+const maxFollowerUses = 1024
+
+// followerUsesBatch is the keys whose hits make a follower report at once
+// rather than at its next tick (countsInterval): a second's wait let the
+// holder evict, as unused, keys that a follower's memory tier had hit
+// hundreds of times (TestEvictionHearsFollowerMemoryHits: 6 of 50 kept).
+const followerUsesBatch = 64
 
 var (
 	_ driver.Namespace      = (*sharedNS)(nil)
@@ -614,20 +631,31 @@ func (sn *sharedNS) backend(ctx context.Context) (*Namespace, *control.Client, e
 	return nil, nil, sn.sh.none()
 }
 
-// NoteUse passes a use a memory tier served to the eviction of this
-// process's store while it is the holder. A follower drops it: a message
-// to the holder per note would cost more than the note is worth, so a
-// follower's memory-tier uses stay in its process (its lookups reach the
-// holder's eviction as the holder's own do).
+// NoteUse passes hits a memory tier served to the eviction of this
+// process's store while it is the holder. A follower adds them up by key
+// and tells the holder with its counts (sendCounts), every countsInterval
+// or as soon as followerUsesBatch keys have hits, of maxFollowerUses keys
+// at most each time.
 func (sn *sharedNS) NoteUse(key []byte, hits int) {
 	st, _, epoch := sn.sh.current()
-	if st == nil {
-		return
-	}
 	sn.mu.Lock()
 	hns := sn.hns
 	if sn.epoch != epoch {
 		hns = nil
+	}
+	if st == nil {
+		if _, ok := sn.uses[string(key)]; ok || len(sn.uses) < maxFollowerUses {
+			if sn.uses == nil {
+				sn.uses = map[string]int{}
+			}
+			sn.uses[string(key)] += hits
+		}
+		if len(sn.uses) >= followerUsesBatch {
+			select {
+			case sn.sh.usesDue <- struct{}{}:
+			default: // a report is due already
+			}
+		}
 	}
 	sn.mu.Unlock()
 	if hns != nil {
@@ -661,10 +689,15 @@ func (sn *sharedNS) sendCounts(cli *control.Client, epoch uint64) {
 	now := sn.counts()
 	d := now.Minus(&sn.reported)
 	t := sn.tier
+	uses := sn.uses
+	sn.uses = nil // sent now, or dropped: the next report starts afresh
 	sn.mu.Unlock()
 	c := control.Counts{Hits: d.Hits, Misses: d.Misses, DiskHits: d.DiskHits,
 		DecodeErrors: d.DecodeErrors, WriteErrors: d.WriteErrors, ReadErrors: d.ReadErrors,
 		Refreshes: d.Refreshes, StaleReturns: d.StaleReturns, CachedErrors: d.CachedErrors, Saved: d.Saved}
+	for k, n := range uses {
+		c.Uses = append(c.Uses, control.Use{Key: []byte(k), Hits: n})
+	}
 	if t != nil {
 		c.MemSize, c.MemMax = t.Size()
 	}
