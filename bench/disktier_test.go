@@ -27,10 +27,11 @@ type diskTier struct {
 	s     *store.Store
 	f     *memo.Func[uint64, bool]
 	dir   string
+	opts  []store.Option // the store's, to reopen it (see restart)
 	ids   map[uint64]uint64
 	every int // Flush every this many requests
 	n     int
-	hits  int64
+	hits  int64 // counted before the last restart, then in close
 	miss  int64
 }
 
@@ -41,13 +42,40 @@ func newDiskTier(tb testing.TB, capacity int) cache {
 	per := diskEntryBytes(tb)
 	every := max(capacity/50, 1)
 	dir := tempDir(tb)
-	s, err := store.Open(filepath.Join(dir, "trace.db"), warnings, store.WithoutControl(),
-		store.WithSweepInterval(0), store.WithMaxBytes(int64(capacity-every/2)*per))
+	d := &diskTier{dir: dir, ids: make(map[uint64]uint64), every: every,
+		opts: []store.Option{warnings, store.WithoutControl(), store.WithSweepInterval(0),
+			store.WithMaxBytes(int64(capacity-every/2) * per)}}
+	d.open(tb)
+	return d
+}
+
+// open opens the store and the Func.
+func (d *diskTier) open(tb testing.TB) {
+	tb.Helper()
+	s, err := store.Open(filepath.Join(d.dir, "trace.db"), d.opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &diskTier{s: s, f: mustFunc(tb, s, "trace", present, memo.MaxSize(0)), dir: dir,
-		ids: make(map[uint64]uint64), every: every}
+	d.s, d.f = s, mustFunc(tb, s, "trace", present, memo.MaxSize(0))
+}
+
+// restart closes the store and opens it again, as a restarted program
+// does; with forget, what Close saved of eviction's state is deleted
+// first (forget is called on the closed file), as a program that ended
+// without Close would leave none.
+func (d *diskTier) restart(tb testing.TB, forget func(path string) error) {
+	tb.Helper()
+	i := d.f.Info()
+	d.hits, d.miss = d.hits+i.Hits, d.miss+i.Misses
+	if err := d.s.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	if forget != nil {
+		if err := forget(filepath.Join(d.dir, "trace.db")); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	d.open(tb)
 }
 
 func (d *diskTier) request(k uint64) {
@@ -70,7 +98,7 @@ func (d *diskTier) request(k uint64) {
 // close counts the hits and misses, then closes and deletes the store.
 func (d *diskTier) close(tb testing.TB) {
 	i := d.f.Info()
-	d.hits, d.miss = i.Hits, i.Misses
+	d.hits, d.miss = d.hits+i.Hits, d.miss+i.Misses
 	if err := d.s.Close(); err != nil {
 		tb.Error(err)
 	}
