@@ -107,7 +107,10 @@ func TestDiskPolicy(t *testing.T) {
 // trace ends. The fifth steers unguarded, which loses 11 points on loop at
 // 1,000 entries: its rejected keys come back a lap later, to a window that
 // could never hold them. The sixth is the window fixed at 20%: 17 points
-// behind otter on loop at 1,000 entries.
+// behind otter on loop at 1,000 entries. The last grows the window when
+// main is hit under half as often per entry (see wDisk's sparseMain):
+// above FIFO on P3's prefix at 100,000 entries, first in, first out at
+// 25,000 and 50,000.
 var diskCandidates = []diskCandidate{
 	{"w-tinylfu-disk", func(c int) diskCache {
 		return newWDiskWith(c, 0.20, true, func(w *wDisk) { w.period, w.noise, w.skipFirst, w.steer, w.dense = 20, 2, true, true, 8 })
@@ -129,6 +132,11 @@ var diskCandidates = []diskCandidate{
 	}},
 	{"s3-fifo-disk", func(c int) diskCache { return newS3Disk(c) }},
 	{"clock-hand", func(c int) diskCache { return newClockDisk(c, 3) }},
+	{"sparse-main", func(c int) diskCache {
+		return newWDiskWith(c, 0.20, true, func(w *wDisk) {
+			w.period, w.noise, w.skipFirst, w.steer, w.dense, w.sparseMain = 20, 2, true, true, 8, 2
+		})
+	}},
 }
 
 var diskTargets = [3]string{"FIFO", "LRU + 2", "max(otter, S3-FIFO) - 2"}
