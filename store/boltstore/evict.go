@@ -72,8 +72,8 @@ import (
 // its hand would evict the oldest entries first, which are those that
 // stayed longest for being used (TestEvictionPolicySurvivesReopen: all 20
 // of them, to 40 keys used once). Restarted halfway through the shared
-// traces, the disk tier hits within 0.4 points of one that was not, where
-// one that forgot lost up to 11 (BenchmarkDiskRestart). Each eviction reads the head of the window and the
+// traces, the disk tier hits at most 0.43 points less than one that was
+// not, where one that forgot lost up to 11 (BenchmarkDiskRestart). Each eviction reads the head of the window and the
 // entries the hand passes, each passed entry having been hit since the
 // hand last came by: O(evicted + hits).
 //
