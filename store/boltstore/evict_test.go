@@ -39,6 +39,16 @@ func reopenable(t *testing.T, entries int64) (path string, clock *mtesting.FakeC
 	}
 }
 
+// closedAfterMisses is reopenable, with the store opened, n keys missed
+// (a00000, a00001, ...) and the store closed.
+func closedAfterMisses(t *testing.T, entries int64, n int) (path string, clock *mtesting.FakeClock, open func(...Option) (*Store, *Namespace)) {
+	path, clock, open = reopenable(t, entries)
+	s, ns := open()
+	missKeys(t, ns, clock, "a", n)
+	closeStore(t, s)
+	return path, clock, open
+}
+
 // missKeys misses n new keys, prefix and a number, one clock tick apart.
 func missKeys(t *testing.T, ns *Namespace, clock *mtesting.FakeClock, prefix string, n int) {
 	t.Helper()
@@ -143,12 +153,9 @@ func TestEvictionNoWritePerHit(t *testing.T) {
 // TestEvictionAfterReopen: a reopened store, with the use counts it saved,
 // keeps its bound, learns which keys are used now, and passes Check.
 func TestEvictionAfterReopen(t *testing.T) {
-	_, clock, open := reopenable(t, 50)
+	_, clock, open := closedAfterMisses(t, 50, 200)
 	limit := 50 * evictEntry()
 	s, ns := open()
-	missKeys(t, ns, clock, "a", 200)
-	closeStore(t, s)
-	s, ns = open()
 	clock.Advance(1)
 	miss(t, ns, "hot", clock.Nanos())
 	for i := range 500 {
@@ -576,11 +583,8 @@ func TestEvictionPolicySurvivesReopen(t *testing.T) {
 // decode (cut short here) is ignored with a warning: Open works, and the
 // store keeps its bound and learns use again.
 func TestEvictionSavedPolicyDamaged(t *testing.T) {
-	path, clock, open := reopenable(t, 50)
+	path, clock, open := closedAfterMisses(t, 50, 100)
 	limit := 50 * evictEntry()
-	s, ns := open()
-	missKeys(t, ns, clock, "a", 100)
-	closeStore(t, s)
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -601,7 +605,7 @@ func TestEvictionSavedPolicyDamaged(t *testing.T) {
 	}
 
 	logOpt, logs := captureLog()
-	s, ns = open(logOpt)
+	s, ns := open(logOpt)
 	missKeys(t, ns, clock, "b", 100)
 	flush(t, s)
 	if !strings.Contains(logs.String(), "saved eviction state ignored") {
