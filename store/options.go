@@ -125,8 +125,9 @@ func WithSweepInterval(d time.Duration) Option {
 // it fits, chosen by use: W-TinyLFU over the file's order of storing, with
 // use noted in memory by lookups and by the memory tier's hits (see
 // Namespace.NoteUse), so that a hit writes nothing (see the README's
-// Eviction section). What it knows of use is saved in the file by Close
-// and read back after the next Open. Zero, the default, means no bound.
+// Eviction section). What it knows of use is saved in the file by Close,
+// and every minute while it changes, and read back after the next Open.
+// Zero, the default, means no bound.
 // Files only.
 func WithMaxBytes(n int64) Option {
 	return fileOption("WithMaxBytes", func(o *boltstore.Options) { o.MaxBytes = max(n, 0) })

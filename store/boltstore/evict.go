@@ -827,9 +827,9 @@ func (st *txState) evict(tx *bolt.Tx, maxBytes int64, limit int) error {
 // grow with the entries: the tables take about 10 bytes an entry, 10 MiB
 // at most). The window starts empty again (every entry in main), and the
 // climber and the ghosts start afresh: they follow the workload of the
-// moment. A process that ends without Close leaves the last saved state,
-// or none: the counts are then those of an earlier time, which only
-// weighs the entries' use as it was then.
+// moment. The writer also saves it every policySaveInterval while it
+// changes, so that a process that ends without Close leaves the state of
+// a minute before, not of its last Close (or none).
 //
 // The encoding, little-endian: the version (1 byte, savedPolicyVersion),
 // the salt (8), the sketch's additions since its last aging (8), the
@@ -959,8 +959,9 @@ func addNibbles(a, b uint64) uint64 {
 }
 
 // savePolicy saves what the policy knows of use in the file (see
-// keyPolicy); Close calls it once the writer is gone. Failing is not
-// losing data: it is logged, and the next Open learns again.
+// keyPolicy); Close calls it once the writer is gone, and the writer every
+// policySaveInterval. Failing is not losing data: it is logged, and the
+// next Open learns again.
 func (s *Store) savePolicy() {
 	v := s.pol.marshal()
 	err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyPolicy, v) })

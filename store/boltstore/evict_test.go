@@ -632,3 +632,40 @@ func TestAddNibbles(t *testing.T) {
 		}
 	}
 }
+
+// TestEvictionPolicySavedWhileOpen: the writer saves the eviction state
+// every policySaveInterval while it changes, not only at Close, so that a
+// process that ends without Close leaves a recent one.
+func TestEvictionPolicySavedWhileOpen(t *testing.T) {
+	defer func(d time.Duration) { policySaveInterval = d }(policySaveInterval)
+	policySaveInterval = 10 * time.Millisecond
+	_, clock, open := reopenable(t, 50)
+	s, ns := open()
+	missKeys(t, ns, clock, "a", 100)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var sp *savedPolicy
+		err := s.db.View(func(tx *bolt.Tx) error {
+			v := tx.Bucket(bucketMeta).Get(keyPolicy)
+			if v == nil {
+				return nil
+			}
+			var err error
+			sp, err = parseSavedPolicy(v)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sp != nil {
+			if sp.salt != s.pol.salt {
+				t.Fatalf("saved under salt %x, the store's is %x", sp.salt, s.pol.salt)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no eviction state saved in 5s with the store open")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -127,11 +127,21 @@ func (s *Store) runWriter() {
 	defer tick.Stop()
 	var backoff time.Duration
 	stopping := false
+	saved, savedAdds := time.Now(), int64(0)
 	for {
 		select {
 		case <-s.stop:
 			stopping = true
 		default:
+		}
+		if s.pol != nil && !stopping && time.Since(saved) >= policySaveInterval {
+			// Close saves it too; this is for a process that ends
+			// without Close. Only if lookups or notes changed it.
+			if adds := s.pol.sketch.Load().added.Load(); adds != savedAdds {
+				s.savePolicy()
+				savedAdds = adds
+			}
+			saved = time.Now()
 		}
 		s.mu.Lock()
 		n, urgent := len(s.queue), s.waiters > 0
@@ -172,6 +182,14 @@ func (s *Store) runWriter() {
 // countersInterval is how often an idle writer carries the counts gathered
 // by hits to the file.
 const countersInterval = time.Second
+
+// policySaveInterval is how often the writer saves what eviction knows of
+// use (see savePolicy) while the store is open, if it changed, so that a
+// process that ends without Close leaves a recent state for the next Open
+// rather than that of its last Close. A save writes about 10 bytes an
+// entry (10 MiB at most) in a transaction of its own. A variable for the
+// tests.
+var policySaveInterval = time.Minute
 
 // queueCounters queues a commit of the in-memory counters if any changed.
 func (s *Store) queueCounters() {
