@@ -33,6 +33,9 @@ type Store struct {
 	lock *lockFile
 	ctl  *control.Server // nil when the control endpoint is off
 	pol  *policy         // eviction's, with WithMaxBytes (see evict.go); else nil
+	// policySave is policySaveInterval when the store opened, for the
+	// writer (the tests change the variable).
+	policySave time.Duration
 
 	// life is held shared by every operation that uses db and exclusively
 	// by Close, so that Close never pulls the file from under a reader.
@@ -193,6 +196,7 @@ func open(path string, o Options, lock *lockFile) (*Store, error) {
 	}
 	if o.MaxBytes > 0 && !o.ReadOnly {
 		s.pol = newPolicy(o.Clock.Now().UnixNano(), o.MaxBytes)
+		s.policySave = policySaveInterval
 	}
 	if err := db.View(func(tx *bolt.Tx) error {
 		if err := checkFormat(tx); err != nil {

@@ -134,7 +134,7 @@ func (s *Store) runWriter() {
 			stopping = true
 		default:
 		}
-		if s.pol != nil && !stopping && time.Since(saved) >= policySaveInterval {
+		if s.pol != nil && !stopping && time.Since(saved) >= s.policySave {
 			// Close saves it too; this is for a process that ends
 			// without Close. Only if lookups or notes changed it.
 			if adds := s.pol.sketch.Load().added.Load(); adds != savedAdds {
