@@ -970,19 +970,21 @@ func (s *Store) savePolicy() {
 	}
 }
 
+// readSavedPolicy reads and decodes what savePolicy saved: nil if nothing.
+func (s *Store) readSavedPolicy() (sp *savedPolicy, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyPolicy); v != nil {
+			sp, err = parseSavedPolicy(v)
+		}
+		return err
+	})
+	return sp, err
+}
+
 // restorePolicy reads back what savePolicy saved; the writer calls it
 // before its first transaction.
 func (s *Store) restorePolicy() {
-	var sp *savedPolicy
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketMeta).Get(keyPolicy)
-		if v == nil {
-			return nil
-		}
-		var err error
-		sp, err = parseSavedPolicy(v)
-		return err
-	})
+	sp, err := s.readSavedPolicy()
 	if err != nil {
 		s.log.Warn("memostore: saved eviction state ignored; use is learnt again", "path", s.path, "err", err)
 		return

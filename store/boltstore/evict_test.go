@@ -644,16 +644,7 @@ func TestEvictionPolicySavedWhileOpen(t *testing.T) {
 	missKeys(t, ns, clock, "a", 100)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		var sp *savedPolicy
-		err := s.db.View(func(tx *bolt.Tx) error {
-			v := tx.Bucket(bucketMeta).Get(keyPolicy)
-			if v == nil {
-				return nil
-			}
-			var err error
-			sp, err = parseSavedPolicy(v)
-			return err
-		})
+		sp, err := s.readSavedPolicy()
 		if err != nil {
 			t.Fatal(err)
 		}
