@@ -85,3 +85,52 @@ func wantHotHeld(t *testing.T, s *store.Store, want, hits int) {
 		t.Errorf("the file holds %d of the 50 hot keys (want %d): it evicted keys the memory tier hit %d times each", held, want, hits)
 	}
 }
+
+// TestEvictionHearsFrontHits calls one key of a Func, always the same, and
+// a new key of another Func in turn, through the default memory tiers in
+// front of a file bounded to about 2,000 entries: the one key is served
+// from the front of its tier (the lock-free path) on every call but its
+// first. Reopened, the file must still hold it. Before the front's hits
+// were noted, the file heard of the key once, when it was stored, and
+// evicted it under LRU (WTinyLFU kept it).
+func TestEvictionHearsFrontHits(t *testing.T) {
+	for _, pol := range []memo.EvictionPolicy{memo.LRU, memo.WTinyLFU} {
+		t.Run(pol.String(), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "m.db")
+			bound := store.WithMaxBytes(hotBound)
+			s := openT(t, path, bound)
+			one, err := memo.New(s, "one", hotFn, memo.Policy(pol))
+			if err != nil {
+				t.Fatal(err)
+			}
+			many, err := memo.New(s, "f", hotFn, memo.Policy(pol))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			for i := range 20_000 {
+				if _, err := one.Call(ctx, -1); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := many.Call(ctx, i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if ev := nsStats(t, s, "f").Evictions; ev < 5_000 {
+				t.Fatalf("%d evictions: the bound was not tested", ev)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = openT(t, path, bound)
+			defer s.Close()
+			held := 0
+			if err := s.Keys(ctx, "one", 0, func(store.KeyInfo) error { held++; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if held != 1 {
+				t.Errorf("the file evicted the key its memory tier served 20,000 times from the front")
+			}
+		})
+	}
+}

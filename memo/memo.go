@@ -228,6 +228,15 @@ func (t tier[K, V]) FreshnessCounts() (refreshes, staleReturns, cachedErrors int
 
 func (t tier[K, V]) Saved() int64 { return int64(t.f.counts().Saved) }
 
+// SettleHits notes to the store the hits the LRU tier's front entry served
+// since they were last noted (see memTier.settle). The WTinyLFU tier
+// notes each entry's hits as they come, and has nothing to settle.
+func (t tier[K, V]) SettleHits() {
+	if t.f.lru != nil {
+		t.f.lru.settle()
+	}
+}
+
 func (t tier[K, V]) Purge(cleared bool) (done func()) { return t.f.purge(cleared) }
 
 // ForgetKey forgets the key that another process forgot (see

@@ -7,7 +7,9 @@ import (
 
 // TestNoteSteps checks when a tier tells the store of an entry's hits: at
 // its 1st, 2nd, 4th, ... 64th hit and every 64th after that, each note
-// with the hits since the last one, whichever path served them.
+// with the hits since the last one; the LRU tier's fast path serves an
+// entry from its 64th hit on, and its hits are noted when the front
+// changes or the store settles them.
 func TestNoteSteps(t *testing.T) {
 	want := []int{1, 1, 2, 4, 8, 16, 32, 64, 64, 64} // notes up to hit 256
 	now := func() int64 { return 0 }
@@ -28,15 +30,23 @@ func TestNoteSteps(t *testing.T) {
 	t.Run("LRU fast path", func(t *testing.T) {
 		m, got := notedTier()
 		m.add(1, 1, stamp{}, 0)
-		for range 300 { // the front: no mutex, counted when the front changes
+		for range 300 { // the front: no mutex from its 64th hit on
 			m.get(1, now)
 		}
-		if len(*got) != 0 {
-			t.Errorf("notes %v before the front changed", *got)
+		young := want[:7] // its first 64 hits, on the slow path
+		if !slices.Equal(*got, young) {
+			t.Errorf("notes of the front's first 300 hits: %v, want %v", *got, young)
+		}
+		m.settle() // as the store does every second
+		if w := slices.Concat(young, []int{236}); !slices.Equal(*got, w) {
+			t.Errorf("notes once the store settled: %v, want %v", *got, w)
+		}
+		for range 100 {
+			m.get(1, now)
 		}
 		m.add(2, 2, stamp{}, 0)
-		if !slices.Equal(*got, []int{300}) {
-			t.Errorf("notes of key 1 once the front changed: %v, want [300]", *got)
+		if w := slices.Concat(young, []int{236, 100}); !slices.Equal(*got, w) {
+			t.Errorf("notes once the front changed: %v, want %v", *got, w)
 		}
 	})
 

@@ -175,7 +175,10 @@ func (n *Namespace) TryClaim(ctx context.Context, key []byte) (release func(), o
 // otherwise, and the store weighs them as its own. A memory tier calls it
 // once in many hits, with the hits since its last call for key (memo
 // calls it at a key's 1st, 2nd, 4th, ... 64th hit and every 64th after
-// that). It writes nothing and does not block; a file's follower adds
+// that, but for the hits its LRU tier serves from the front from the 64th
+// on: those are noted when another entry takes the front, or when the
+// store asks, every second and at Close; see driver.HitSettler). It
+// writes nothing and does not block; a file's follower adds
 // the hits up and sends them to the holder with its counts (every second,
 // or once 64 keys have hits). A backend without use-aware eviction (a
 // file without WithMaxBytes; Redis, whose server evicts) ignores it.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -658,5 +659,36 @@ func TestEvictionPolicySavedWhileOpen(t *testing.T) {
 			t.Fatal("no eviction state saved in 5s with the store open")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// settlerTier is a memory tier that counts the store's calls of
+// SettleHits (driver.HitSettler).
+type settlerTier struct {
+	testTier
+	settled atomic.Int64
+}
+
+func (t *settlerTier) SettleHits() { t.settled.Add(1) }
+
+// TestEvictionSettlesTierHits checks that a bounded store asks the memory
+// tier attached to a namespace to settle the hits it has not noted yet
+// (driver.HitSettler: the front of memo's LRU tier, which never tells
+// of its hits until another entry takes its place) while it is open, and
+// once more at Close, before it saves its eviction state.
+func TestEvictionSettlesTierHits(t *testing.T) {
+	s := openStore(t, tempPath(t), WithMaxBytes(1<<20), quiet())
+	tier := &settlerTier{}
+	openNS(t, s, "f").Attach(tier)
+	for deadline := time.Now().Add(5 * time.Second); tier.settled.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	n := tier.settled.Load()
+	if n == 0 {
+		t.Fatal("SettleHits not called in 5s with the store open")
+	}
+	closeStore(t, s)
+	if tier.settled.Load() == n {
+		t.Error("Close did not call SettleHits")
 	}
 }

@@ -682,6 +682,12 @@ func (sn *sharedNS) counts() tally.Counts {
 
 func (sn *sharedNS) sendCounts(cli *control.Client, epoch uint64) {
 	sn.mu.Lock()
+	tier := sn.tier
+	sn.mu.Unlock()
+	if h, ok := tier.(driver.HitSettler); ok {
+		h.SettleHits() // its notes come back through NoteUse: sn.mu must not be held
+	}
+	sn.mu.Lock()
 	if sn.epoch != epoch || sn.hns != nil {
 		sn.mu.Unlock()
 		return

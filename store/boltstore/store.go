@@ -287,6 +287,7 @@ func (s *Store) Close() error {
 			close(s.stop)
 			s.wg.Wait()
 			if s.pol != nil {
+				s.settleTierHits()
 				s.savePolicy()
 			}
 			s.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/memostore/memostore/store/driver"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -128,11 +129,16 @@ func (s *Store) runWriter() {
 	var backoff time.Duration
 	stopping := false
 	saved, savedAdds := time.Now(), int64(0)
+	settled := time.Now()
 	for {
 		select {
 		case <-s.stop:
 			stopping = true
 		default:
+		}
+		if s.pol != nil && !stopping && time.Since(settled) >= countersInterval {
+			s.settleTierHits()
+			settled = time.Now()
 		}
 		if s.pol != nil && !stopping && time.Since(saved) >= s.policySave {
 			// Close saves it too; this is for a process that ends
@@ -190,6 +196,24 @@ const countersInterval = time.Second
 // entry (10 MiB at most) in a transaction of its own. A variable for the
 // tests.
 var policySaveInterval = time.Minute
+
+// settleTierHits asks the memory tiers attached to note the hits they
+// have not noted yet (driver.HitSettler), for eviction to hear of them:
+// the writer calls it every countersInterval, and Close before it saves
+// the eviction state. Not under s.mu: the notes come back through NoteUse.
+func (s *Store) settleTierHits() {
+	s.mu.Lock()
+	var ts []driver.HitSettler
+	for _, sp := range s.spaces {
+		if h, ok := sp.tier.(driver.HitSettler); ok {
+			ts = append(ts, h)
+		}
+	}
+	s.mu.Unlock()
+	for _, h := range ts {
+		h.SettleHits()
+	}
+}
 
 // queueCounters queues a commit of the in-memory counters if any changed.
 func (s *Store) queueCounters() {

@@ -167,6 +167,16 @@ type FreshnessCounter interface {
 	FreshnessCounts() (refreshes, staleReturns, cachedErrors int64)
 }
 
+// A HitSettler is a MemoryTier that notes some of its hits to the store
+// (through a UseNoter) only when an event of its own settles them, such as
+// another entry taking the place its fast path serves: a store whose
+// eviction hears those notes calls SettleHits now and then (boltstore's
+// writer, every second), without its locks held, so that an entry the
+// tier serves on and on without such an event is heard of too.
+type HitSettler interface {
+	SettleHits()
+}
+
 // A SavedCounter is a MemoryTier that also counts the computation time
 // its hits saved, in nanoseconds (see memo.Info.Saved): the store adds it
 // to the namespace's counters as it does Counts. It only grows.
