@@ -594,8 +594,14 @@ func (s *sketch) addN(h uint64, n int) {
 	for r, row := range s.rows {
 		row.incBy(rowHash(h, sketchSeeds[r]), n, 15)
 	}
-	s.added.Add(int64(n))
+	s.added.Add(int64(min(n, maxNoteHits)))
 }
+
+// maxNoteHits bounds the additions one note counts for aging (a note
+// comes from another process too, and could say anything): far more
+// than a period, so that it still ages the counters, and far from
+// overflowing the count.
+const maxNoteHits = 1 << 30
 
 func (s *sketch) estimate(h uint64) uint8 {
 	f := uint8(15)
@@ -605,17 +611,25 @@ func (s *sketch) estimate(h uint64) uint8 {
 	return f
 }
 
-// age halves the counters once agingPeriod × width/4 additions were made since it
-// last did; only the writer calls it.
+// period is the additions between two agings.
+func (s *sketch) period() int64 { return int64(agingPeriod * s.width() / 4) }
+
+// age halves the counters once a period of additions was made since it
+// last did, and leaves half a period pending, as TinyLFU's reset does;
+// only the writer calls it. A backlog of additions (a burst of notes of
+// memory-tier hits, many at once) ages the counters once, not once a
+// transaction until it is spent: halving is all the counters can
+// forget, and halving them again would forget what came after.
 func (s *sketch) age() {
-	period := int64(agingPeriod * s.width() / 4)
-	if s.added.Load() < period {
+	period := s.period()
+	a := s.added.Load()
+	if a < period {
 		return
 	}
 	for _, row := range s.rows {
 		row.halve()
 	}
-	s.added.Add(-period / 2)
+	s.added.Add(-(a - period/2))
 }
 
 func (s *sketch) grow(width int) *sketch {
@@ -924,17 +938,17 @@ func (p *policy) restore(sp *savedPolicy) {
 	sk, uses := p.sketch.Load(), p.uses.Load()
 	n := sp.width / 16
 	for r, row := range sk.rows {
-		row.merge(sp.words[r*n : (r+1)*n])
+		row.merge(sp.words[r*n:(r+1)*n], 15)
 	}
-	uses.merge(sp.words[4*n:])
-	sk.added.Add(sp.added)
+	uses.merge(sp.words[4*n:], maxUses)
+	sk.added.Add(min(sp.added, sk.period())) // no more than a period: see age
 	p.pos.hand = sp.hand
 }
 
 // merge adds saved, the words of a table of counters, to t, each counter
-// saturating at 15; a t wider than saved takes each counter at every index
-// that masks to it, as grow does.
-func (t *nibbles) merge(saved []uint64) {
+// saturating at limit; a t wider than saved takes each counter at every
+// index that masks to it, as grow does.
+func (t *nibbles) merge(saved []uint64, limit uint8) {
 	for i := range t.w {
 		s := saved[i%len(saved)]
 		if s == 0 {
@@ -942,18 +956,19 @@ func (t *nibbles) merge(saved []uint64) {
 		}
 		for {
 			w := t.w[i].Load()
-			if t.w[i].CompareAndSwap(w, addNibbles(w, s)) {
+			if t.w[i].CompareAndSwap(w, addNibbles(w, s, limit)) {
 				break
 			}
 		}
 	}
 }
 
-// addNibbles adds the 16 4-bit counters of a and b, each saturating at 15.
-func addNibbles(a, b uint64) uint64 {
+// addNibbles adds the 16 4-bit counters of a and b, each saturating at
+// limit (15 at most).
+func addNibbles(a, b uint64, limit uint8) uint64 {
 	var r uint64
 	for shift := 0; shift < 64; shift += 4 {
-		r |= min(a>>shift&0xf+b>>shift&0xf, 15) << shift
+		r |= min(a>>shift&0xf+b>>shift&0xf, uint64(limit)) << shift
 	}
 	return r
 }

@@ -3,6 +3,7 @@ package boltstore
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -620,16 +621,22 @@ func TestEvictionSavedPolicyDamaged(t *testing.T) {
 // TestAddNibbles: restoring saved counts adds them counter by counter,
 // each saturating at 15, none carrying into its neighbour.
 func TestAddNibbles(t *testing.T) {
-	for _, c := range []struct{ a, b, want uint64 }{
-		{0, 0, 0},
-		{0x1, 0x2, 0x3},
-		{0xf, 0x1, 0xf},    // saturates, no carry
-		{0x8f, 0x81, 0xff}, // 8+8 saturates too
-		{0xffffffffffffffff, 0x1111111111111111, 0xffffffffffffffff},
-		{0x0123456789abcdef, 0x1111111111111111, 0x123456789abcdeff},
+	for _, c := range []struct {
+		a, b  uint64
+		limit uint8
+		want  uint64
+	}{
+		{0, 0, 15, 0},
+		{0x1, 0x2, 15, 0x3},
+		{0xf, 0x1, 15, 0xf},    // saturates, no carry
+		{0x8f, 0x81, 15, 0xff}, // 8+8 saturates too
+		{0xffffffffffffffff, 0x1111111111111111, 15, 0xffffffffffffffff},
+		{0x0123456789abcdef, 0x1111111111111111, 15, 0x123456789abcdeff},
+		{0x0123, 0x1111, 3, 0x1233}, // the use table's limit
+		{0x0, 0xf0f, 3, 0x303},
 	} {
-		if got := addNibbles(c.a, c.b); got != c.want {
-			t.Errorf("addNibbles(%#x, %#x) = %#x, want %#x", c.a, c.b, got, c.want)
+		if got := addNibbles(c.a, c.b, c.limit); got != c.want {
+			t.Errorf("addNibbles(%#x, %#x, %d) = %#x, want %#x", c.a, c.b, c.limit, got, c.want)
 		}
 	}
 }
@@ -690,5 +697,54 @@ func TestEvictionSettlesTierHits(t *testing.T) {
 	closeStore(t, s)
 	if tier.settled.Load() == n {
 		t.Error("Close did not call SettleHits")
+	}
+}
+
+// TestSketchAgesBacklogOnce: additions far beyond an aging period (a
+// burst of notes of memory-tier hits) age the counts once, not once a
+// transaction until the backlog is spent, which took every count to 0
+// and the duel with it.
+func TestSketchAgesBacklogOnce(t *testing.T) {
+	p := newPolicy(0, 1<<20)
+	sk := p.sketch.Load()
+	h := p.hash(&space{polHash: 1}, []byte("k"))
+	sk.addN(h, 1_000_000) // counts 15, and a million additions
+	sk.age()
+	if got := sk.estimate(h); got != 7 {
+		t.Fatalf("estimate %d after one aging, want 7", got)
+	}
+	for range 10 { // ten transactions, no addition
+		sk.age()
+	}
+	if got := sk.estimate(h); got != 7 {
+		t.Errorf("estimate %d after ten more transactions without additions, want 7: aged again", got)
+	}
+	if a := sk.added.Load(); a > agingPeriod*int64(sk.width())/4 {
+		t.Errorf("%d additions pending after aging, more than a period", a)
+	}
+}
+
+// TestRestoreClampsSavedState: a saved state that decodes but holds more
+// than the store would have saved (damaged, or written by a bug) is taken
+// within bounds: its additions at most a period, so that the count of
+// additions neither wraps (aging would stop) nor forces aging on and on;
+// its use counts at most maxUses, each added to the live one.
+func TestRestoreClampsSavedState(t *testing.T) {
+	p := newPolicy(0, 1<<20)
+	h := p.hash(&space{polHash: 1}, []byte("k"))
+	p.sketch.Load().added.Add(10)      // lookups since Open
+	p.uses.Load().incBy(h, 2, maxUses) // hits since Open
+	w := 4 * minSketchEntries
+	sp := &savedPolicy{salt: p.salt, added: math.MaxInt64, width: w, words: make([]uint64, 5*w/16)}
+	for i := range sp.words {
+		sp.words[i] = math.MaxUint64 // every counter at 15
+	}
+	p.restore(sp)
+	sk := p.sketch.Load()
+	if a, period := sk.added.Load(), agingPeriod*int64(sk.width())/4; a < 10 || a > period+10 {
+		t.Errorf("%d additions after restore, want the 10 since Open and at most a period more (%d)", a, period)
+	}
+	if u := p.uses.Load().get(h); u != maxUses {
+		t.Errorf("use count %d after restore, want %d", u, maxUses)
 	}
 }
