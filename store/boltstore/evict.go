@@ -125,6 +125,11 @@ type policy struct {
 	// The writer's, copied into each transaction (see txState.pol) and
 	// installed if it commits.
 	pos policyPos
+	// victims counts the writer's searches for main's victim: each may
+	// move the hand and spend use counts, which the saved state holds.
+	// The writer's alone (a search in a transaction that fails counts
+	// too: it only makes the next save come sooner).
+	victims int64
 
 	// The window's bound; readers count its samples, the writer moves it.
 	climb climber
@@ -705,6 +710,7 @@ func (st *txState) first(tx *bolt.Tx, from, to []byte) (*indexEntry, error) {
 // victim returns main's victim (see the top of this file), or nil if main
 // is empty. p is the transaction's copy of the policy's position.
 func (st *txState) victim(tx *bolt.Tx, pol *policy, p *policyPos) (*indexEntry, error) {
+	pol.victims++
 	uses := pol.uses.Load()
 	wrapped := false
 	for steps := 0; ; steps++ {

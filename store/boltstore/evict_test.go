@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -664,6 +665,43 @@ func TestEvictionPolicySavedWhileOpen(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("no eviction state saved in 5s with the store open")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestEvictionPolicySavedAfterEvictions: evictions alone (puts with no
+// lookup: memo's Set) spend use counts as the hand passes, and the
+// writer's periodic save must keep up with them too, not only with
+// lookups: before, it saved only once the sketch's additions changed.
+func TestEvictionPolicySavedAfterEvictions(t *testing.T) {
+	defer func(d time.Duration) { policySaveInterval = d }(policySaveInterval)
+	policySaveInterval = 10 * time.Millisecond
+	_, clock, open := reopenable(t, 50)
+	s, ns := open()
+	missKeys(t, ns, clock, "a", 100)
+	for i := range 100 { // a hit each for the keys kept: use counts for the hand to spend
+		lookup(t, ns, fmt.Sprintf("a%05d", i))
+	}
+	flush(t, s)
+	savedTables := func() []uint64 {
+		sp, err := s.readSavedPolicy()
+		if err != nil || sp == nil {
+			t.Fatalf("saved state %v, %v", sp, err)
+		}
+		return sp.words
+	}
+	time.Sleep(1500 * time.Millisecond) // the writer's loop turns at least once a second
+	before := savedTables()
+	for i := range 100 {
+		clock.Advance(1)
+		k := fmt.Sprintf("b%05d", i)
+		put(t, ns, k, record(k, clock.Nanos(), 0, strings.Repeat("v", 100)))
+	}
+	flush(t, s)
+	for deadline := time.Now().Add(5 * time.Second); slices.Equal(savedTables(), before); {
+		if time.Now().After(deadline) {
+			t.Fatal("100 evictions with no lookup, and the use counts saved in 5s are the ones before them")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -25,8 +25,9 @@ const FormatVersion = 1
 // Layout of a store file. Top-level buckets:
 //
 //	"memostore"   the store's own metadata: "format" → uint32 big-endian;
-//	              "policy" → what eviction knew of use at the last Close
-//	              with WithMaxBytes (see keyPolicy in evict.go)
+//	              "policy" → what eviction knew of use, with WithMaxBytes, at
+//	              the last Close or the last save while open (once a minute,
+//	              if it changed; see keyPolicy in evict.go)
 //	"namespaces"  namespace name → msgpack-encoded nsMeta
 //	"counters"    namespace name → counters (see counters.go)
 //	"d/" + name   the namespace's entries: encoded key → record (codec)

@@ -128,7 +128,13 @@ func (s *Store) runWriter() {
 	defer tick.Stop()
 	var backoff time.Duration
 	stopping := false
-	saved, savedAdds := time.Now(), int64(0)
+	// What changed the saved state when it was last saved (or restored):
+	// the sketch's additions (lookups, notes) and the searches for main's
+	// victim (which move the hand and spend use counts).
+	saved, savedAdds, savedVictims := time.Now(), int64(0), int64(0)
+	if s.pol != nil {
+		savedAdds = s.pol.sketch.Load().added.Load()
+	}
 	settled := time.Now()
 	for {
 		select {
@@ -142,10 +148,10 @@ func (s *Store) runWriter() {
 		}
 		if s.pol != nil && !stopping && time.Since(saved) >= s.policySave {
 			// Close saves it too; this is for a process that ends
-			// without Close. Only if lookups or notes changed it.
-			if adds := s.pol.sketch.Load().added.Load(); adds != savedAdds {
+			// without Close. Only if it changed.
+			if adds := s.pol.sketch.Load().added.Load(); adds != savedAdds || s.pol.victims != savedVictims {
 				s.savePolicy()
-				savedAdds = adds
+				savedAdds, savedVictims = adds, s.pol.victims
 			}
 			saved = time.Now()
 		}
