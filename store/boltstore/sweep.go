@@ -76,7 +76,13 @@ func (st *txState) sweep(tx *bolt.Tx, now int64, limit int) (removed int, full b
 		due := firstIndexed(b.e, now, limit-seen)
 		seen += len(due)
 		for _, x := range due {
-			rec := b.d.Get(x.key)
+			if b.cd == nil {
+				b.cd = b.d.Cursor() // del's, read through too: a cursor a Get is most of a sweep's allocations
+			}
+			var rec []byte
+			if k, v := b.cd.Seek(x.key); bytes.Equal(k, x.key) {
+				rec = v
+			}
 			if rec != nil && x.key != nil && matches(rec, x.key, x.at, false, st.counters(sp)) {
 				if err := st.remove(b, sp, x.key, rec); err != nil {
 					return removed, false, err
