@@ -26,13 +26,9 @@ import (
 func TestEvictionHearsMemoryHits(t *testing.T) {
 	for _, pol := range []memo.EvictionPolicy{memo.LRU, memo.WTinyLFU} {
 		t.Run(pol.String(), func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "m.db")
-			bound := store.WithMaxBytes(hotBound)
+			path, bound := filepath.Join(t.TempDir(), "m.db"), store.WithMaxBytes(hotBound)
 			s := openT(t, path, bound)
-			f, err := memo.New(s, "f", hotFn, memo.Policy(pol))
-			if err != nil {
-				t.Fatal(err)
-			}
+			f := hotFuncs(t, s, pol, "f")[0]
 			callHotAndZipf(t, f, 100_000)
 			if ev := nsStats(t, s, "f").Evictions; ev < 10_000 {
 				t.Fatalf("%d evictions: the bound was not tested", ev)
@@ -50,6 +46,20 @@ func TestEvictionHearsMemoryHits(t *testing.T) {
 const hotBound = 2000 * 160
 
 func hotFn(_ context.Context, k int) (string, error) { return fmt.Sprintf("%0100d", k), nil }
+
+// hotFuncs returns a Func of hotFn on s for each namespace name, under pol.
+func hotFuncs(t *testing.T, s *store.Store, pol memo.EvictionPolicy, names ...string) []*memo.Func[int, string] {
+	t.Helper()
+	var fs []*memo.Func[int, string]
+	for _, name := range names {
+		f, err := memo.New(s, name, hotFn, memo.Policy(pol))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs = append(fs, f)
+	}
+	return fs
+}
 
 // callHotAndZipf calls 50 hot keys (-1 to -50) in turn, each followed by
 // a key of a Zipf stream over 100,000 keys, rounds times.
@@ -96,17 +106,10 @@ func wantHotHeld(t *testing.T, s *store.Store, want, hits int) {
 func TestEvictionHearsFrontHits(t *testing.T) {
 	for _, pol := range []memo.EvictionPolicy{memo.LRU, memo.WTinyLFU} {
 		t.Run(pol.String(), func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "m.db")
-			bound := store.WithMaxBytes(hotBound)
+			path, bound := filepath.Join(t.TempDir(), "m.db"), store.WithMaxBytes(hotBound)
 			s := openT(t, path, bound)
-			one, err := memo.New(s, "one", hotFn, memo.Policy(pol))
-			if err != nil {
-				t.Fatal(err)
-			}
-			many, err := memo.New(s, "f", hotFn, memo.Policy(pol))
-			if err != nil {
-				t.Fatal(err)
-			}
+			fs := hotFuncs(t, s, pol, "one", "f")
+			one, many := fs[0], fs[1]
 			ctx := context.Background()
 			for i := range 20_000 {
 				if _, err := one.Call(ctx, -1); err != nil {

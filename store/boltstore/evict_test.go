@@ -642,15 +642,25 @@ func TestAddNibbles(t *testing.T) {
 	}
 }
 
-// TestEvictionPolicySavedWhileOpen: the writer saves the eviction state
-// every policySaveInterval while it changes, not only at Close, so that a
-// process that ends without Close leaves a recent one.
-func TestEvictionPolicySavedWhileOpen(t *testing.T) {
-	defer func(d time.Duration) { policySaveInterval = d }(policySaveInterval)
+// savingOften opens a store bounded to 50 entries whose writer saves the
+// eviction state every 10ms while it changes, and misses 100 keys in it
+// (a00000 to a00099).
+func savingOften(t *testing.T) (*Store, *Namespace, *mtesting.FakeClock) {
+	t.Helper()
+	d := policySaveInterval
+	t.Cleanup(func() { policySaveInterval = d })
 	policySaveInterval = 10 * time.Millisecond
 	_, clock, open := reopenable(t, 50)
 	s, ns := open()
 	missKeys(t, ns, clock, "a", 100)
+	return s, ns, clock
+}
+
+// TestEvictionPolicySavedWhileOpen: the writer saves the eviction state
+// every policySaveInterval while it changes, not only at Close, so that a
+// process that ends without Close leaves a recent one.
+func TestEvictionPolicySavedWhileOpen(t *testing.T) {
+	s, _, _ := savingOften(t)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		sp, err := s.readSavedPolicy()
@@ -675,11 +685,7 @@ func TestEvictionPolicySavedWhileOpen(t *testing.T) {
 // writer's periodic save must keep up with them too, not only with
 // lookups: before, it saved only once the sketch's additions changed.
 func TestEvictionPolicySavedAfterEvictions(t *testing.T) {
-	defer func(d time.Duration) { policySaveInterval = d }(policySaveInterval)
-	policySaveInterval = 10 * time.Millisecond
-	_, clock, open := reopenable(t, 50)
-	s, ns := open()
-	missKeys(t, ns, clock, "a", 100)
+	s, ns, clock := savingOften(t)
 	for i := range 100 { // a hit each for the keys kept: use counts for the hand to spend
 		lookup(t, ns, fmt.Sprintf("a%05d", i))
 	}
