@@ -16,9 +16,10 @@ import (
 // one hot key, golang-lru's Get (a mutex around a list move) and an
 // RWMutex both make every core fight over one cache line. Here the most
 // recently used entry is also published through an atomic pointer, and a
-// hit on it (which would not change the LRU order) is one atomic load and
-// a key comparison; any other hit takes the mutex and moves its entry to
-// the front. The order stays exactly LRU, as functools.lru_cache's, which
+// hit on it (which would not change the LRU order) is two atomic loads
+// (the pointer, and the entry's fast flag: see node.fast) and a key
+// comparison; any other hit takes the mutex and moves its entry to the
+// front. The order stays exactly LRU, as functools.lru_cache's, which
 // memo's tests check against CPython.
 type memTier[K comparable, V any] struct {
 	mu    sync.Mutex
@@ -39,13 +40,14 @@ type memTier[K comparable, V any] struct {
 
 	// The computation time the hits saved (Info.Saved), in nanoseconds.
 	// The fast path counts no time: it only ever serves the front entry,
-	// so its hits' time is settled when the front changes (see setFront),
-	// as the fast hits since the last change times the old front's cost.
+	// so its hits' time is settled when the front changes (see setFront)
+	// or the store asks (settle), as the fast hits since the last settling
+	// times the front's cost.
 	// (A second striped counter on the fast path took the hit from 32 to
 	// 56 ns, BenchmarkMemoryHit.) A fast hit racing with a change of the
 	// front may be settled at the new front's cost.
 	slowSaved int64 // guarded by mu
-	frontHits int64 // fastHits when the front last changed; guarded by mu
+	frontHits int64 // fastHits when the front was last settled; guarded by mu
 
 	// note, if set, tells the store behind the tier of its entries' hits
 	// (store.Namespace.NoteUse), whose eviction would otherwise never
@@ -59,7 +61,10 @@ type memTier[K comparable, V any] struct {
 	// every second), as an entry that stays at the front never hands the
 	// front over. Notes due wait in pending (at most
 	// maxPending; more are dropped) and are made after the mutex is
-	// released, by get and add. A slow-path hit in front of a bounded
+	// released, by get, add and settle. A Func with a store whose eviction
+	// does not weigh use (Redis, a file without WithMaxBytes) notes all
+	// the same, and its entries' first 63 hits take the mutex too: the
+	// store's Namespace does not say whether it listens. A slow-path hit in front of a bounded
 	// file took 54 ns before the notes and 59 ns with them, within the
 	// noise (BenchmarkMemoryHitStored, benchstat of 8 runs, p = 0.33).
 	note    func(k K, hits int)

@@ -50,6 +50,7 @@ import (
 	"github.com/memostore/memostore/codec"
 	"github.com/memostore/memostore/expiry"
 	"github.com/memostore/memostore/store"
+	"github.com/memostore/memostore/store/driver"
 )
 
 // A Func is a memoized function from K to V. It is safe for concurrent use
@@ -227,6 +228,9 @@ func (t tier[K, V]) FreshnessCounts() (refreshes, staleReturns, cachedErrors int
 }
 
 func (t tier[K, V]) Saved() int64 { return int64(t.f.counts().Saved) }
+
+// tier is what the store's eviction asks to settle its hits.
+var _ driver.HitSettler = tier[int, int]{}
 
 // SettleHits notes to the store the hits the LRU tier's front entry served
 // since they were last noted (see memTier.settle). The WTinyLFU tier

@@ -142,7 +142,9 @@ func (s *Store) runWriter() {
 			stopping = true
 		default:
 		}
-		if s.pol != nil && !stopping && time.Since(settled) >= countersInterval {
+		// A tenth of slack: the ticker wakes an idle writer a moment
+		// less than countersInterval after the last settling.
+		if s.pol != nil && !stopping && time.Since(settled) >= countersInterval*9/10 {
 			s.settleTierHits()
 			settled = time.Now()
 		}
