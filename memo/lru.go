@@ -61,10 +61,10 @@ type memTier[K comparable, V any] struct {
 	// every second), as an entry that stays at the front never hands the
 	// front over. Notes due wait in pending (at most
 	// maxPending; more are dropped) and are made after the mutex is
-	// released, by get, add and settle. A Func with a store whose eviction
-	// does not weigh use (Redis, a file without WithMaxBytes) notes all
-	// the same, and its entries' first 63 hits take the mutex too: the
-	// store's Namespace does not say whether it listens. A slow-path hit in front of a bounded
+	// released, by get, add and settle. A Func whose store does not evict
+	// by use (store.Namespace.HearsUse: Redis, a file without
+	// WithMaxBytes) sets no note, and its fast path serves every entry
+	// from the start. A slow-path hit in front of a bounded
 	// file took 54 ns before the notes and 59 ns with them, within the
 	// noise (BenchmarkMemoryHitStored, benchstat of 8 runs, p = 0.33).
 	note    func(k K, hits int)

@@ -162,10 +162,11 @@ func New[K comparable, V any](s *store.Store, name string, fn func(context.Conte
 		return nil, fmt.Errorf("memo: New %q: %w", name, err)
 	}
 	f.now, f.log = s.Now, s.Logger()
-	if f.mem != nil {
+	if f.mem != nil && f.ns.HearsUse() {
 		// The memory tier's hits never reach the store; its eviction
 		// hears of them through these notes, or it would evict the
-		// entries used most as unused (see store.Namespace.NoteUse).
+		// entries used most as unused (see store.Namespace.NoteUse). A
+		// store that does not evict by use is not told.
 		f.mem.setNote(f.noteUse)
 	}
 	f.ns.Attach(tier[K, V]{f})

@@ -1,8 +1,12 @@
 package memo
 
 import (
+	"context"
+	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/memostore/memostore/store"
 )
 
 // TestNoteSteps checks when a tier tells the store of an entry's hits: at
@@ -88,4 +92,38 @@ func notedTier() (*memTier[int, int], *[]int) {
 		}
 	})
 	return m, &got
+}
+
+// TestNotesOnlyWhereHeard: a Func notes its memory hits only to a store
+// whose eviction weighs them (a file with WithMaxBytes): on any other,
+// the notes would be work for nothing, and the LRU tier's fast path would
+// wait for each entry's 64th hit for nothing.
+func TestNotesOnlyWhereHeard(t *testing.T) {
+	fn := func(_ context.Context, k int) (int, error) { return k, nil }
+	for _, c := range []struct {
+		name  string
+		opts  []store.Option
+		heard bool
+	}{
+		{"unbounded file", nil, false},
+		{"bounded file", []store.Option{store.WithMaxBytes(1 << 20)}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := store.Open(filepath.Join(t.TempDir(), "n.db"), append(c.opts, store.WithLogger(nil))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			f, err := New(s, "f", fn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.lru.mu.Lock()
+			noted := f.lru.note != nil
+			f.lru.mu.Unlock()
+			if noted != c.heard {
+				t.Errorf("the memory tier notes its hits: %v, want %v", noted, c.heard)
+			}
+		})
+	}
 }

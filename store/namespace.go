@@ -188,6 +188,14 @@ func (n *Namespace) NoteUse(key []byte, hits int) {
 	}
 }
 
+// HearsUse reports whether NoteUse reaches an eviction that weighs the
+// hits: false on a backend that ignores them (a file without
+// WithMaxBytes; Redis), where a memory tier need not note its hits.
+func (n *Namespace) HearsUse() bool {
+	u, ok := n.b.(driver.UseNoter)
+	return ok && u.HearsUse()
+}
+
 // AcquireLooksUp reports whether Acquire looks key up before it claims
 // it, as Lookup would: the caller of a shared namespace then calls
 // Acquire alone, not Lookup first (see driver.LookupAcquirer).

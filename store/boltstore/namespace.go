@@ -225,6 +225,9 @@ func (n *Namespace) noteLookup(key, rec []byte) {
 	}
 }
 
+// HearsUse reports whether the store evicts by use: it has WithMaxBytes.
+func (n *Namespace) HearsUse() bool { return n.s.pol != nil }
+
 // NoteUse tells the eviction policy, if there is one, of hits of key that
 // a memory tier served (see store.Namespace.NoteUse).
 func (n *Namespace) NoteUse(key []byte, hits int) {

@@ -631,6 +631,17 @@ func (sn *sharedNS) backend(ctx context.Context) (*Namespace, *control.Client, e
 	return nil, nil, sn.sh.none()
 }
 
+// HearsUse reports whether the store's eviction weighs use: this
+// process's own WithMaxBytes while it holds the file (it holds it until
+// Close), else true: a follower cannot see the holder's bound, and the
+// holder may change.
+func (sn *sharedNS) HearsUse() bool {
+	if st, _, _ := sn.sh.current(); st != nil {
+		return st.pol != nil
+	}
+	return true
+}
+
 // NoteUse passes hits a memory tier served to the eviction of this
 // process's store while it is the holder. A follower adds them up by key
 // and tells the holder with its counts (sendCounts), every countsInterval

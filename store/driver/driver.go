@@ -197,6 +197,12 @@ type LookupAcquirer interface {
 // store.Namespace.NoteUse) as of its own. NoteUse must be cheap and must
 // not block: it is called on the memory tier's hit path (once in many
 // hits) and must not retain key.
+//
+// HearsUse reports whether the namespace's eviction weighs the notes at
+// all (a file with WithMaxBytes, or one whose holder is another process,
+// whose bound a follower cannot see): a memory tier need not note its
+// hits otherwise.
 type UseNoter interface {
 	NoteUse(key []byte, hits int)
+	HearsUse() bool
 }
