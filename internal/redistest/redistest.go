@@ -28,6 +28,7 @@ import (
 	neturl "net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -234,6 +235,9 @@ type Server struct {
 	args []string // redis-server's arguments besides the port and persistence
 	dir  string   // its working directory (a cluster node's state file)
 	cmd  *exec.Cmd
+	// exited is closed when cmd has exited: a goroutine of start's waits
+	// for it, and Stop, which kills it, waits for that.
+	exited chan struct{}
 }
 
 // Start runs a redis-server on 127.0.0.1 on a free port, without
@@ -247,21 +251,54 @@ func Start(tb testing.TB) *Server {
 // StartWith is Start with more arguments for redis-server, such as
 // "--cluster-enabled", "yes" or "--maxmemory-policy", "noeviction". The
 // server runs in a directory of its own, for the files it may write.
+//
+// The port is one the system had free a moment before; another process
+// may take it first (a cluster node also needs the port 10,000 above it,
+// for its bus). A server that exits before it answers is therefore
+// started again on another port, up to startTries times.
 func StartWith(tb testing.TB, args ...string) *Server {
 	tb.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		missing(tb, "redis-server is not installed (bash .ci/test.sh installs it)")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
+	cluster := slices.Contains(args, "--cluster-enabled")
+	var err error
+	for range startTries {
+		s := &Server{tb: tb, port: freePort(tb, cluster), args: args, dir: tb.TempDir()}
+		if err = s.start(); err == nil {
+			tb.Cleanup(s.Stop)
+			return s
+		}
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	s := &Server{tb: tb, port: port, args: args, dir: tb.TempDir()}
-	s.Restart()
-	tb.Cleanup(s.Stop)
-	return s
+	tb.Fatalf("redis-server did not start in %d tries: %v", startTries, err)
+	return nil
+}
+
+// startTries is how many ports StartWith tries.
+const startTries = 5
+
+// freePort returns a port free on 127.0.0.1, and with bus the port 10,000
+// above it free too.
+func freePort(tb testing.TB, bus bool) int {
+	tb.Helper()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !bus {
+			return port
+		}
+		if port+10000 > 65535 {
+			continue
+		}
+		if b, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port+10000)); err == nil {
+			b.Close()
+			return port
+		}
+	}
 }
 
 // URL returns the server's URL.
@@ -277,7 +314,7 @@ func (s *Server) Stop() {
 	}
 	s.Thaw() // a frozen process would not die of SIGKILL until resumed
 	s.cmd.Process.Kill()
-	s.cmd.Wait()
+	<-s.exited
 	s.cmd = nil
 }
 
@@ -286,21 +323,43 @@ func (s *Server) Stop() {
 func (s *Server) Restart() {
 	s.tb.Helper()
 	s.Stop()
+	if err := s.start(); err != nil {
+		s.tb.Fatal(err)
+	}
+}
+
+// start runs redis-server on s.port and waits until it answers; it fails
+// at once if the server exits first (its port was taken, say), and after
+// 10s if it neither answers nor exits.
+func (s *Server) start() error {
 	cmd := exec.Command("redis-server", append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no"}, s.args...)...)
 	cmd.Dir = s.dir
 	// Its log goes to the null device: Stdout and Stderr are nil.
 	if err := cmd.Start(); err != nil {
-		s.tb.Fatal(err)
+		return err
 	}
-	s.cmd = cmd
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", s.port)})
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	s.cmd, s.exited = cmd, exited
+	// Short timeouts: whatever holds a taken port may accept and never
+	// answer, and the loop must look at exited between tries.
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", s.port), MaxRetries: -1,
+		DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond})
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for c.Ping(context.Background()).Err() != nil {
+		select {
+		case <-exited:
+			s.cmd = nil
+			return fmt.Errorf("redis-server on port %d exited before it answered", s.port)
+		default:
+		}
 		if time.Now().After(deadline) {
-			s.tb.Fatalf("redis-server on port %d did not answer within 10s", s.port)
+			s.Stop()
+			return fmt.Errorf("redis-server on port %d did not answer within 10s", s.port)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	return nil
 }
