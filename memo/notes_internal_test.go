@@ -107,6 +107,9 @@ func TestNotesOnlyWhereHeard(t *testing.T) {
 	}{
 		{"unbounded file", nil, false},
 		{"bounded file", []store.Option{store.WithMaxBytes(1 << 20)}, true},
+		// One process only: the namespace is the file's own, not shared.
+		{"unbounded file, exclusive", []store.Option{store.WithExclusive()}, false},
+		{"bounded file, exclusive", []store.Option{store.WithExclusive(), store.WithMaxBytes(1 << 20)}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s, err := store.Open(filepath.Join(t.TempDir(), "n.db"), append(c.opts, store.WithLogger(nil))...)
