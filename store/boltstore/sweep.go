@@ -76,13 +76,7 @@ func (st *txState) sweep(tx *bolt.Tx, now int64, limit int) (removed int, full b
 		due := firstIndexed(b.e, now, limit-seen)
 		seen += len(due)
 		for _, x := range due {
-			if b.cd == nil {
-				b.cd = b.d.Cursor() // del's, read through too: a cursor a Get is most of a sweep's allocations
-			}
-			var rec []byte
-			if k, v := b.cd.Seek(x.key); bytes.Equal(k, x.key) {
-				rec = v
-			}
+			rec, _ := seek(b.d, &b.cd, x.key)
 			if rec != nil && x.key != nil && matches(rec, x.key, x.at, false, st.counters(sp)) {
 				if err := st.remove(b, sp, x.key, rec); err != nil {
 					return removed, false, err

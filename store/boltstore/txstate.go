@@ -50,16 +50,24 @@ type spaceBuckets struct {
 	cd, ce, ca, cs *bolt.Cursor
 }
 
-// del deletes key from the bucket *c walks, through *c, made on first use
-// from b: one cursor a bucket for a transaction's deletes, where
-// bolt.Bucket.Delete makes a cursor, and grows its stack, for each. A
-// sweep of 100,000 expired entries deletes 300,000 keys (BenchmarkSweep);
-// Seek repositions the cursor whatever the deletes before it changed.
-func del(b *bolt.Bucket, c **bolt.Cursor, key []byte) error {
+// seek finds key in the bucket *c walks, through *c, made on first use
+// from b, and returns its value (nil if it has none): one cursor a bucket
+// for a transaction's reads and deletes, where bolt.Bucket's Get and
+// Delete make a cursor, and grow its stack, for each. A sweep of 100,000
+// expired entries reads 100,000 records and deletes 300,000 keys
+// (BenchmarkSweep); Seek repositions the cursor whatever the deletes
+// before it changed.
+func seek(b *bolt.Bucket, c **bolt.Cursor, key []byte) (v []byte, found bool) {
 	if *c == nil {
 		*c = b.Cursor()
 	}
-	if k, _ := (*c).Seek(key); bytes.Equal(k, key) {
+	k, v := (*c).Seek(key)
+	return v, k != nil && bytes.Equal(k, key)
+}
+
+// del deletes key from b through the cursor *c (see seek).
+func del(b *bolt.Bucket, c **bolt.Cursor, key []byte) error {
+	if _, found := seek(b, c, key); found {
 		return (*c).Delete()
 	}
 	return nil
