@@ -775,10 +775,15 @@ func (st *txState) evict(tx *bolt.Tx, maxBytes int64, limit int) error {
 		winCap = pol.climb.resize(d)
 		shrunk = shrunk || winCap < before
 	}
-	for moved := 0; p.winBytes > winCap && (total <= maxBytes || shrunk && moved < limit); moved++ {
-		// Under the bound, or after the window shrank, the window's
-		// oldest joins main unopposed (after a shrink, up to limit; the
-		// rest duel main's victim as they leave).
+	for moved := 0; p.winBytes > winCap && (total <= maxBytes || total-p.winBytes < maxBytes-winCap || shrunk && moved < limit); moved++ {
+		// Under the bound, while main is under its share, or after the
+		// window shrank, the window's oldest joins main unopposed (after
+		// a shrink, up to limit; the rest duel main's victim as they
+		// leave). Main's share matters when one transaction takes the
+		// store from under its bound to far over it (a burst of writes):
+		// else the window held everything past its own share, main stayed
+		// empty, and the store evicted first in, first out from then on
+		// (TestEvictionFillsMainFirst).
 		cand, err := st.first(tx, p.b, nil)
 		if err != nil {
 			return err
