@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -643,8 +644,8 @@ func TestAddNibbles(t *testing.T) {
 
 // savingOften opens a store bounded to 50 entries whose writer saves the
 // eviction state every 10ms while it changes, and misses 100 keys in it
-// (a00000 to a00099).
-func savingOften(t *testing.T) *Store {
+// (a00000 to a00099), committed.
+func savingOften(t *testing.T) (*Store, *Namespace, *mtesting.FakeClock) {
 	t.Helper()
 	d := policySaveInterval
 	t.Cleanup(func() { policySaveInterval = d })
@@ -652,14 +653,15 @@ func savingOften(t *testing.T) *Store {
 	_, clock, open := reopenable(t, 50)
 	s, ns := open()
 	missKeys(t, ns, clock, "a", 100)
-	return s
+	flush(t, s)
+	return s, ns, clock
 }
 
 // TestEvictionPolicySavedWhileOpen: the writer saves the eviction state
 // every policySaveInterval while it changes, not only at Close, so that a
 // process that ends without Close leaves a recent one.
 func TestEvictionPolicySavedWhileOpen(t *testing.T) {
-	s := savingOften(t)
+	s, _, _ := savingOften(t)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		sp, err := s.readSavedPolicy()
@@ -674,6 +676,55 @@ func TestEvictionPolicySavedWhileOpen(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("no eviction state saved in 5s with the store open")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestEvictionPolicySavedAfterEvictions: evictions alone (puts with no
+// lookup: memo's Set) spend use counts as the hand passes, and the
+// writer's periodic save must keep up with them too, not only with
+// lookups: before, it saved only once the sketch's additions changed.
+func TestEvictionPolicySavedAfterEvictions(t *testing.T) {
+	s, ns, clock := savingOften(t)
+	// A hit each for the keys kept (main's share from a00000, the window
+	// the newest): use counts for the hand to spend. They come after the
+	// commit of the misses, whose evictions would spend them at once.
+	for i := range 100 {
+		lookup(t, ns, fmt.Sprintf("a%05d", i))
+	}
+	flush(t, s)
+	saved := func() *savedPolicy {
+		sp, err := s.readSavedPolicy()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sp
+	}
+	adds := s.pol.sketch.Load().added.Load()
+	var before *savedPolicy
+	for deadline := time.Now().Add(5 * time.Second); before == nil || before.added != adds; before = saved() {
+		if time.Now().After(deadline) {
+			t.Fatal("the lookups' state not saved in 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := range 100 {
+		clock.Advance(1)
+		k := fmt.Sprintf("b%05d", i)
+		put(t, ns, k, record(k, clock.Nanos(), 0, strings.Repeat("v", 100)))
+	}
+	flush(t, s)
+	if a := s.pol.sketch.Load().added.Load(); a != adds {
+		t.Fatalf("puts with no lookup made %d additions to the sketch; the test needs none", a-adds)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		after := saved()
+		if !bytes.Equal(after.hand, before.hand) && !slices.Equal(after.words, before.words) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("100 evictions with no lookup, and the state saved 5s later has the hand %q and the use counts of before them", after.hand)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
