@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/memostore/memostore/codec"
 )
 
 // The protocol of the control socket. A connection carries frames both
@@ -419,9 +421,11 @@ func (m *Msg) decode(body []byte, ns *string) error {
 		m.Now = d.int()
 	}
 	if d.bad || d.i != len(body) {
-		// Not in the forms above: msgpack reads it, or rejects it.
+		// Not in the forms above: msgpack reads it, or rejects it. It
+		// trusts declared lengths, so the frame is validated first: a
+		// frame of 40 bytes made it allocate 3.7 GB.
 		*m = Msg{}
-		if msgpack.Unmarshal(body, m) != nil {
+		if codec.Validate(body) != nil || msgpack.Unmarshal(body, m) != nil {
 			return errFrame
 		}
 	}
@@ -462,7 +466,10 @@ func (d *decoder) fields() int {
 	case c&0xf0 == 0x90:
 		return int(c & 0x0f)
 	case c == 0xdc:
-		return int(binary.BigEndian.Uint16(d.next(2)))
+		if p := d.next(2); p != nil {
+			return int(binary.BigEndian.Uint16(p))
+		}
+		return 0
 	}
 	d.bad = true
 	return 0

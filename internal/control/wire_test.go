@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -66,7 +67,9 @@ func TestWireCodec(t *testing.T) {
 			t.Errorf("read msgpack's %+v; wrote %+v", got, *m)
 		}
 	}
-	for _, bad := range [][]byte{nil, {0x9b}, {0x92, 1, 2}, {0x9b, 1, 0}, append([]byte{0x9b, 1, 0xff}, make([]byte, 9)...)} {
+	// The last two: an array16's header cut short panicked the reader,
+	// which would end the holder's process (found by FuzzWireDecode).
+	for _, bad := range [][]byte{nil, {0x9b}, {0x92, 1, 2}, {0x9b, 1, 0}, append([]byte{0x9b, 1, 0xff}, make([]byte, 9)...), {0xdc}, {0xdc, 0x00}} {
 		var m Msg
 		var ns string
 		if err := m.decode(bad, &ns); err == nil {
@@ -173,5 +176,28 @@ func TestSendLater(t *testing.T) {
 	}
 	for id := uint64(5); id < 5+maxLater; id++ {
 		expect(id) // written once maxLater waited
+	}
+}
+
+// TestWireDecodeAllocatesWithinFrame: a frame's declared lengths come from
+// another process. A frame of 40 bytes that declares a string of 3.7 GB
+// (not in the hand-read form, so msgpack reads it) made msgpack allocate
+// all of it, and the holder with it (found by FuzzWireDecode). What a
+// frame's decoding allocates is now in proportion to the frame.
+func TestWireDecodeAllocatesWithinFrame(t *testing.T) {
+	// 11 fields; Key a bin8 of 130 bytes, cut short; Err a str32 of
+	// 0xdbc400d3 bytes.
+	body := []byte("\x9b\xcf\x00\x00\x00\x02\xa0\xc4\x82\x00\xcc\x11\xa0\xc0\xc0\xd3\xff\xff\xff\x64\x00\x00\x00\x7f\xc2\xa0\xa0\xdb\xdb\xc4\x00\xd3\xff\xff\xff\xff\xff\xff\x63\xc0")
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var m Msg
+	ns := ""
+	err := m.decode(body, &ns)
+	runtime.ReadMemStats(&after)
+	if err == nil {
+		t.Errorf("%x read as %+v", body, m)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Errorf("decoding a frame of %d bytes allocated %d bytes", len(body), n)
 	}
 }
