@@ -26,8 +26,8 @@ func FuzzSavedPolicy(f *testing.F) {
 		if w := q.uses.Load().width(); w < sp.width {
 			t.Fatalf("use table of %d counters after restoring %d", w, sp.width)
 		}
-		for _, w := range q.uses.Load().w {
-			for v := w.Load(); v != 0; v >>= 4 {
+		for i := range q.uses.Load().w {
+			for v := q.uses.Load().w[i].Load(); v != 0; v >>= 4 {
 				if v&0xf > maxUses {
 					t.Fatalf("a use count of %d after restore", v&0xf)
 				}
