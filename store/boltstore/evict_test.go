@@ -2,8 +2,11 @@ package boltstore
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"log/slog"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -11,7 +14,9 @@ import (
 	"time"
 
 	"github.com/memostore/memostore/codec"
+	"github.com/memostore/memostore/expiry"
 	"github.com/memostore/memostore/internal/mtesting"
+	"github.com/memostore/memostore/store/driver"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -838,5 +843,57 @@ func TestEvictionFillsMainFirst(t *testing.T) {
 	}
 	if kept < 30 {
 		t.Errorf("%d keys hit three times kept after a scan of 100 keys used once, want 30 at least", kept)
+	}
+}
+
+// TestTakeoverKeepsFollowerUses: a follower adds up its memory tier's hits
+// by key and tells the holder every second (sendCounts). If the holder
+// goes in between and the follower takes the file over, the hits it had
+// not told yet go to its own eviction, as its other counts go to its own
+// counters: before, they were dropped.
+func TestTakeoverKeepsFollowerUses(t *testing.T) {
+	path := filepath.Join(shortDir(t), "uses.db")
+	o := DefaultOptions()
+	o.Logger, o.Clock, o.LockTimeout, o.SweepInterval, o.MaxBytes = slog.New(slog.DiscardHandler), expiry.SystemClock{}, 5*time.Second, 0, 1<<20
+	holder, err := OpenShared(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenShared(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if !f.Following() {
+		t.Fatal("the second opener holds the file")
+	}
+	ctx := context.Background()
+	dn, err := f.Namespace(ctx, "n", driver.NamespaceSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn := dn.(*sharedNS)
+	// Fewer keys than a batch: told with the next report, a second away.
+	for i := range 10 {
+		sn.NoteUse([]byte(fmt.Sprintf("k%d", i)), 3)
+	}
+	if err := holder.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); f.Following(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the follower did not take the file over in 10s")
+		}
+	}
+	hns, _, err := sn.backend(ctx)
+	if err != nil || hns == nil {
+		t.Fatalf("the namespace after the takeover: %v, %v", hns, err)
+	}
+	st, _, _ := f.current()
+	for i := range 10 {
+		k := []byte(fmt.Sprintf("k%d", i))
+		if u := st.pol.uses.Load().get(st.pol.hash(hns.sp, k)); u == 0 {
+			t.Errorf("%s: use count 0 after the takeover; the follower had noted 3 hits", k)
+		}
 	}
 }

@@ -607,6 +607,11 @@ func (sn *sharedNS) backend(ctx context.Context) (*Namespace, *control.Client, e
 		d := now.Minus(&sn.reported)
 		sn.reported = now
 		hns.sp.d.AddCounts(&d)
+		// So do the memory tier's hits not yet told (see NoteUse).
+		for k, n := range sn.uses {
+			hns.NoteUse([]byte(k), n)
+		}
+		sn.uses = nil
 		if sn.tier != nil {
 			hns.Attach(sn.tier)
 		}
@@ -646,7 +651,8 @@ func (sn *sharedNS) HearsUse() bool {
 // process's store while it is the holder. A follower adds them up by key
 // and tells the holder with its counts (sendCounts), every countsInterval
 // or as soon as followerUsesBatch keys have hits, of maxFollowerUses keys
-// at most each time.
+// at most each time; if it takes the file over first, to its own store's
+// eviction (see backend).
 func (sn *sharedNS) NoteUse(key []byte, hits int) {
 	st, _, epoch := sn.sh.current()
 	sn.mu.Lock()
