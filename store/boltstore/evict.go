@@ -732,13 +732,29 @@ func (st *txState) victim(tx *bolt.Tx, pol *policy, p *policyPos) (*indexEntry, 
 		}
 		wrapped = false
 		h := pol.hash(e.sp, e.key)
-		if uses.get(h) == 0 || steps >= maxVictimSteps {
+		if uses.get(h) <= st.spent[h] || steps >= maxVictimSteps {
 			p.hand = e.ik
 			return e, nil
 		}
-		uses.dec(h)
+		if st.spent == nil {
+			st.spent = map[uint64]uint8{}
+		}
+		st.spent[h]++ // taken off the table if the transaction commits
 		p.hand = after(e.ik)
 	}
+}
+
+// lostKey is a key that lost its place: rejected (a candidate that lost
+// its duel) or evicted from main.
+type lostKey struct {
+	h        uint64
+	rejected bool
+}
+
+// lose tells the ghosts of h, which lost its place, if the transaction
+// commits (see install).
+func (st *txState) lose(h uint64, rejected bool) {
+	st.lost = append(st.lost, lostKey{h, rejected})
 }
 
 // inWindow reports whether the entry of index key ik is in the window.
@@ -817,7 +833,7 @@ func (st *txState) evict(tx *bolt.Tx, maxBytes int64, limit int) error {
 				if v != nil && pol.weight(cand) > pol.weight(v) {
 					out = v
 				}
-				pol.steer.lost(pol.hash(out.sp, out.key), out == cand)
+				st.lose(pol.hash(out.sp, out.key), out == cand)
 			}
 		}
 		if out == nil {
@@ -832,7 +848,7 @@ func (st *txState) evict(tx *bolt.Tx, maxBytes int64, limit int) error {
 				}
 				p.leaveWindow(v)
 			} else {
-				pol.steer.lost(pol.hash(v.sp, v.key), false)
+				st.lose(pol.hash(v.sp, v.key), false)
 			}
 			out = v
 		}

@@ -899,3 +899,153 @@ func TestTakeoverKeepsFollowerUses(t *testing.T) {
 		}
 	}
 }
+
+// realWindow returns the bytes of the entries whose age index key is at
+// or after the policy's b (the window as the file holds it), and the
+// policy's winBytes, read with the writer idle.
+func realWindow(t *testing.T, s *Store) (real, counted int64) {
+	t.Helper()
+	s.mu.RLock()
+	b := bytes.Clone(s.pol.pos.b)
+	counted = s.pol.pos.winBytes
+	var spaces []*space
+	for _, sp := range s.spaces {
+		spaces = append(spaces, sp)
+	}
+	s.mu.RUnlock()
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for _, sp := range spaces {
+			a, d := tx.Bucket(sp.ageName), tx.Bucket(sp.dataName)
+			if a == nil || d == nil {
+				continue
+			}
+			c := a.Cursor()
+			for k, _ := c.Seek(b); k != nil; k, _ = c.Next() {
+				_, key, err := expiry.ParseIndexKey(k)
+				if err != nil {
+					continue
+				}
+				if rec := d.Get(key); rec != nil {
+					real += int64(len(key) + len(rec))
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return real, counted
+}
+
+// TestClearKeepsWindowBytes: Clear of a namespace deletes its entries,
+// those in the window too, and the window's count of bytes must lose
+// them: it kept them, and the next puts found the window over its share
+// and pushed the other namespaces' newest entries into main, where the
+// hand may evict them unopposed (10 of 15 left in the window, of 20).
+func TestClearKeepsWindowBytes(t *testing.T) {
+	clock := newFakeClock()
+	s := openStore(t, tempPath(t), WithClock(clock), WithSweepInterval(0), WithMaxBytes(100*evictEntry()))
+	a, b := openNS(t, s, "a"), openNS(t, s, "b")
+	for i := range 10 {
+		clock.Advance(1)
+		k := fmt.Sprintf("a%05d", i)
+		put(t, a, k, record(k, clock.Nanos(), 0, strings.Repeat("v", 100)))
+		clock.Advance(1)
+		k = fmt.Sprintf("b%05d", i)
+		put(t, b, k, record(k, clock.Nanos(), 0, strings.Repeat("v", 100)))
+	}
+	flush(t, s)
+	if real, counted := realWindow(t, s); real != counted {
+		t.Fatalf("before Clear: window holds %d bytes, winBytes %d", real, counted)
+	}
+	if err := a.Clear(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, s)
+	if real, counted := realWindow(t, s); real != counted {
+		t.Errorf("after Clear of a: window holds %d bytes, winBytes counts %d", real, counted)
+	}
+	// 20 entries' share; b's 10 and 5 more fit in it.
+	for i := 10; i < 15; i++ {
+		clock.Advance(1)
+		k := fmt.Sprintf("b%05d", i)
+		put(t, b, k, record(k, clock.Nanos(), 0, strings.Repeat("v", 100)))
+	}
+	flush(t, s)
+	if real, _ := realWindow(t, s); real != 15*evictEntry() {
+		t.Errorf("window holds %d entries of b's 15, all within its share of 20", real/evictEntry())
+	}
+}
+
+// TestFailedCommitKeepsUses: a transaction whose commit fails after its
+// eviction ran (as a full disk fails bbolt's Commit, after applyBatch)
+// leaves the hand where it was, as the policy's position is installed
+// only on commit; the use counts its victim search took off the entries
+// it passed must stay too. They were spent on the shared table at once,
+// the retry's search found those entries unused, and the ten oldest, hit
+// since the hand last passed, were evicted (as
+// TestEvictionHandSparesRecentlyUsed says they are not).
+func TestFailedCommitKeepsUses(t *testing.T) {
+	clock := newFakeClock()
+	s := openStore(t, tempPath(t), WithClock(clock), WithSweepInterval(0), WithMaxBytes(50*evictEntry()))
+	ns := openNS(t, s, "n")
+	for i := range 50 {
+		clock.Advance(1)
+		miss(t, ns, fmt.Sprintf("m%05d", i), clock.Nanos())
+		flush(t, s)
+	}
+	for i := range 10 {
+		if !lookup(t, ns, fmt.Sprintf("m%05d", i)).OK {
+			t.Fatalf("m%05d evicted before the test began", i)
+		}
+	}
+	// One batch: a put that takes the store over its bound, and a commit
+	// that fails once its eviction has run.
+	resume := holdWriter(t, s)
+	clock.Advance(1)
+	miss(t, ns, "x00000", clock.Nanos())
+	failed := false
+	release, err := s.hold()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &op{kind: opFunc, fn: func(tx *bolt.Tx, st *txState) error {
+		if failed {
+			return nil
+		}
+		failed = true
+		if err := st.evict(tx, s.opts.MaxBytes, evictBatch+2); err != nil {
+			return err
+		}
+		return errNoSpace // the commit fails after the eviction
+	}}
+	if err := s.enqueue(t.Context(), o, release); err != nil {
+		t.Fatal(err)
+	}
+	resume()
+	// The Flush fails with the batch it joined; the retry commits.
+	for range 50 {
+		if s.Flush(t.Context()) == nil {
+			break
+		}
+	}
+	flush(t, s)
+	if !failed {
+		t.Fatal("the failing transaction did not run")
+	}
+	for i := range 30 {
+		k := fmt.Sprintf("c%05d", i)
+		for range 3 {
+			lookup(t, ns, k) // frequent: wins its admission
+		}
+		clock.Advance(1)
+		miss(t, ns, k, clock.Nanos())
+		flush(t, s)
+	}
+	for i := range 10 {
+		if !lookup(t, ns, fmt.Sprintf("m%05d", i)).OK {
+			t.Errorf("m%05d, hit since the hand last passed, was evicted", i)
+		}
+	}
+}

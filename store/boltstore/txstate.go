@@ -27,6 +27,13 @@ type txState struct {
 	orphans map[*space]map[string]bool // keys of damaged records removed
 	over    bool                       // eviction stopped at its bound with the store still too big
 	pos     *policyPos                 // the eviction policy's position, copied at first use (see position)
+	// What eviction changed of the policy's shared state, applied if the
+	// transaction commits (install), as pos is: the use counts the hand
+	// spent, by key hash, and the keys that lost their place, for the
+	// ghosts. A failed commit's retry starts from the same hand, and must
+	// find the counts it passed as they were.
+	spent map[uint64]uint8
+	lost  []lostKey
 	ik      []byte                     // scratch for the index keys remove deletes (bbolt keeps no key it deletes)
 }
 
@@ -276,8 +283,15 @@ func (st *txState) remove(b *spaceBuckets, sp *space, key, rec []byte) error {
 	return nil
 }
 
-// clear deletes every entry of sp and resets its counters.
+// clear deletes every entry of sp and resets its counters; under
+// eviction, the window's count of bytes loses those of sp's entries in
+// the window (remove does so entry by entry).
 func (st *txState) clear(tx *bolt.Tx, sp *space) error {
+	if st.s.pol != nil {
+		if err := st.leaveWindowAll(tx, sp); err != nil {
+			return err
+		}
+	}
 	for _, name := range [][]byte{sp.dataName, sp.expName, sp.ageName, sp.staleName} {
 		if err := tx.DeleteBucket(name); err != nil && tx.Bucket(name) != nil {
 			return err
@@ -288,6 +302,32 @@ func (st *txState) clear(tx *bolt.Tx, sp *space) error {
 		return err
 	}
 	*st.counters(sp) = counters{}
+	return nil
+}
+
+// leaveWindowAll takes the bytes of sp's entries in the window off the
+// window's count, before clear deletes them: the window's entries of sp
+// are those of its age index at or after b.
+func (st *txState) leaveWindowAll(tx *bolt.Tx, sp *space) error {
+	b, err := st.bucketsOf(tx, sp)
+	if err != nil {
+		return err
+	}
+	p := st.position()
+	c := b.a.Cursor()
+	for ik, _ := c.Seek(p.b); ik != nil && p.winBytes > 0; ik, _ = c.Next() {
+		at, key, err := expiry.ParseIndexKey(ik)
+		if err != nil {
+			continue
+		}
+		// Not a stale index key (its entry replaced since): that
+		// entry is counted under its own.
+		if rec := b.d.Get(key); rec != nil {
+			if h, err := codec.ParseHeader(rec); err != nil || h.StoredAt == at {
+				p.winBytes = max(p.winBytes-int64(len(key)+len(rec)), 0)
+			}
+		}
+	}
 	return nil
 }
 
@@ -372,6 +412,17 @@ func (st *txState) install() {
 		if at, _, err := expiry.ParseIndexKey(st.pos.b); err == nil {
 			st.s.pol.bAt.Store(at)
 		}
+	}
+	if len(st.spent) > 0 {
+		uses := st.s.pol.uses.Load()
+		for h, n := range st.spent {
+			for range n {
+				uses.dec(h)
+			}
+		}
+	}
+	for _, l := range st.lost {
+		st.s.pol.steer.lost(l.h, l.rejected)
 	}
 	for sp, c := range st.work {
 		sp.c = *c
