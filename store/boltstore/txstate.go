@@ -34,7 +34,7 @@ type txState struct {
 	// find the counts it passed as they were.
 	spent map[uint64]uint8
 	lost  []lostKey
-	ik      []byte                     // scratch for the index keys remove deletes (bbolt keeps no key it deletes)
+	ik    []byte // scratch for the index keys remove deletes (bbolt keeps no key it deletes)
 }
 
 // position returns the transaction's copy of the eviction policy's
