@@ -3,6 +3,7 @@ package boltstore
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/memostore/memostore/codec"
 	"github.com/memostore/memostore/expiry"
+	"github.com/memostore/memostore/internal/control"
 	"github.com/memostore/memostore/internal/mtesting"
 	"github.com/memostore/memostore/store/driver"
 	bolt "go.etcd.io/bbolt"
@@ -1048,4 +1050,50 @@ func TestFailedCommitKeepsUses(t *testing.T) {
 			t.Errorf("m%05d, hit since the hand last passed, was evicted", i)
 		}
 	}
+}
+
+// TestAcquireNotesOneLookup: with another process connected, Acquire of a
+// missing key looks it up, claims it, and looks it up again, in case the
+// value came meanwhile; it is still one request, and eviction must hear
+// of one lookup. Each look was noted: a miss added 2 to the key's
+// frequency where a hit adds 1, and 2 lookups to the climber's sample.
+// The same through a follower's session (OpAcquire).
+func TestAcquireNotesOneLookup(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(shortDir(t), "acq.db")
+	s := openStore(t, path, WithSweepInterval(0), WithMaxBytes(50*evictEntry()))
+	ns := openNS(t, s, "n")
+	c, err := control.Dial(ctx, path) // another process, connected
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	data, _ := json.Marshal(spec("1"))
+	if _, err := c.Call(ctx, &control.Msg{Op: control.OpNamespace, NS: "n", Data: data}, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	noted := func(k []byte, lookups int64) {
+		t.Helper()
+		if f := s.pol.sketch.Load().estimate(s.pol.hash(ns.sp, k)); f != 1 {
+			t.Errorf("%q: one miss noted as frequency %d, want 1", k, f)
+		}
+		if n := s.pol.climb.lookups.Load(); n != lookups {
+			t.Errorf("%q: %d lookups counted in all, want %d", k, n, lookups)
+		}
+	}
+
+	k := key("k00000")
+	found, release, err := ns.Acquire(ctx, k, func([]byte, codec.Header) error { return nil })
+	if err != nil || found {
+		t.Fatalf("Acquire = %v, %v", found, err)
+	}
+	release()
+	noted(k, 1)
+
+	k = key("k00001")
+	r, err := c.Call(ctx, &control.Msg{Op: control.OpAcquire, NS: "n", Key: k, Now: time.Now().UnixNano(), N: int64(time.Second)}, time.Second)
+	if err != nil || r.Flag || r.N == 0 {
+		t.Fatalf("OpAcquire: found %v, token %d, %v", r.Flag, r.N, err)
+	}
+	noted(k, 2)
 }

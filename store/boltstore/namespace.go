@@ -174,6 +174,13 @@ func (s *Store) openSpace(tx *bolt.Tx, st *txState, name string, spec driver.Nam
 // A record that fails its checksum, or that decode rejects, is treated as
 // absent: it is counted (DecodeErrors), logged and deleted.
 func (n *Namespace) Lookup(_ context.Context, key []byte, decode driver.DecodeFunc) (bool, error) {
+	return n.lookup(key, decode, true)
+}
+
+// lookup is Lookup; it tells eviction of the lookup if note (see
+// noteLookup): Acquire's lookups after its first are the same request
+// looking again, not another use.
+func (n *Namespace) lookup(key []byte, decode driver.DecodeFunc, note bool) (bool, error) {
 	s := n.s
 	release, err := s.hold()
 	if err != nil {
@@ -186,11 +193,11 @@ func (n *Namespace) Lookup(_ context.Context, key []byte, decode driver.DecodeFu
 	s.mu.RUnlock()
 	if o != nil {
 		if o.kind == opDelete || o.kind == opDeleteIf {
-			n.noteLookup(key, nil)
+			n.noteLookupIf(note, key, nil)
 			return false, nil
 		}
 		ok, _ := n.decodeFound(o.rec, key, now, decode)
-		n.noteLookup(key, foundRecord(o.rec, ok))
+		n.noteLookupIf(note, key, foundRecord(o.rec, ok))
 		return ok, nil
 	}
 	found := false
@@ -202,7 +209,7 @@ func (n *Namespace) Lookup(_ context.Context, key []byte, decode driver.DecodeFu
 		if rec != nil {
 			found, _ = n.decodeFound(rec, key, now, decode)
 		}
-		n.noteLookup(key, foundRecord(rec, found))
+		n.noteLookupIf(note, key, foundRecord(rec, found))
 		return nil
 	})
 	return found, err
@@ -214,6 +221,13 @@ func foundRecord(rec []byte, found bool) []byte {
 		return nil
 	}
 	return rec
+}
+
+// noteLookupIf is noteLookup if note.
+func (n *Namespace) noteLookupIf(note bool, key, rec []byte) {
+	if note {
+		n.noteLookup(key, rec)
+	}
 }
 
 // noteLookup tells the eviction policy, if there is one, of a lookup of

@@ -124,13 +124,14 @@ func waitClaim(ctx context.Context, ch <-chan struct{}, until time.Time, limit t
 // store's clock), or nil: a queued record as it is (queued records are
 // never changed), a committed one copied out of its transaction.
 func (n *Namespace) lookupRecord(key []byte, now int64) ([]byte, error) {
-	rec, _, err := n.lookupRecordDone(key, now)
+	rec, _, err := n.lookupRecordDone(key, now, true)
 	return rec, err
 }
 
 // lookupRecordDone is lookupRecord, and also returns how many writes had
-// finished when it looked (see recheckRecord).
-func (n *Namespace) lookupRecordDone(key []byte, now int64) ([]byte, uint64, error) {
+// finished when it looked (see recheckRecord); it notes the lookup only
+// if note (see Namespace.lookup).
+func (n *Namespace) lookupRecordDone(key []byte, now int64, note bool) ([]byte, uint64, error) {
 	s := n.s
 	release, err := s.hold()
 	if err != nil {
@@ -146,7 +147,7 @@ func (n *Namespace) lookupRecordDone(key []byte, now int64) ([]byte, uint64, err
 	s.mu.RUnlock()
 	if o != nil {
 		rec := n.pendingRecord(o, key, now)
-		n.noteLookup(key, rec)
+		n.noteLookupIf(note, key, rec)
 		return rec, done, nil
 	}
 	var rec []byte
@@ -162,7 +163,7 @@ func (n *Namespace) lookupRecordDone(key []byte, now int64) ([]byte, uint64, err
 		}
 		return nil
 	})
-	n.noteLookup(key, rec)
+	n.noteLookupIf(note, key, rec)
 	return rec, done, err
 }
 
@@ -206,7 +207,8 @@ func (n *Namespace) recheckRecord(key []byte, now int64, done uint64) ([]byte, e
 	case same:
 		return nil, nil
 	}
-	return n.lookupRecord(key, now)
+	rec, _, err := n.lookupRecordDone(key, now, false) // the request's second look
+	return rec, err
 }
 
 // AcquireLooksUp says that Acquire looks key up first (see
@@ -224,7 +226,8 @@ func (n *Namespace) Acquire(ctx context.Context, key []byte, decode driver.Decod
 	noop := func() {}
 	// A store that fails (closed, say) is no reason to fail the caller,
 	// which computes without a claim: only ctx ends Acquire with an error.
-	if found, err := n.Lookup(ctx, key, decode); found || err != nil || n.s.connected.Load() == 0 {
+	// One Acquire is one lookup for eviction, however often it looks.
+	if found, err := n.lookup(key, decode, true); found || err != nil || n.s.connected.Load() == 0 {
 		// With no other process connected, this one's flights are
 		// enough. (A computation that began before a process connected
 		// is not known to it, which may compute the key too: at most
@@ -235,7 +238,7 @@ func (n *Namespace) Acquire(ctx context.Context, key []byte, decode driver.Decod
 		tok, wait, until := n.s.claimKey(n.sp, key, nil)
 		if wait == nil {
 			// Claimed: unless the value arrived since the caller's miss.
-			found, err := n.Lookup(ctx, key, decode)
+			found, err := n.lookup(key, decode, false)
 			if found || err != nil {
 				n.s.releaseKey(n.sp, string(key), tok)
 				return found, noop, ctx.Err()
@@ -246,7 +249,7 @@ func (n *Namespace) Acquire(ctx context.Context, key []byte, decode driver.Decod
 		if err := waitClaim(ctx, wait, until, 0); err != nil {
 			return false, noop, err
 		}
-		if found, err := n.Lookup(ctx, key, decode); found || err != nil {
+		if found, err := n.lookup(key, decode, false); found || err != nil {
 			return found, noop, ctx.Err()
 		}
 	}
@@ -377,8 +380,8 @@ func (ss *session) Acquire(ctx context.Context, name string, key []byte, now int
 		return nil, 0, err
 	}
 	deadline := time.Now().Add(wait)
-	for {
-		rec, done, err := n.lookupRecordDone(key, now)
+	for first := true; ; first = false {
+		rec, done, err := n.lookupRecordDone(key, now, first) // one lookup for eviction, as Namespace.Acquire
 		if rec != nil || err != nil {
 			return rec, 0, err
 		}
