@@ -90,7 +90,7 @@ func (s *Store) Namespace(ctx context.Context, name string, spec driver.Namespac
 	s.claims[name] = true
 	s.mu.Unlock()
 	release()
-	sp, err := s.space(ctx, name, spec)
+	sp, err := s.space(ctx, name, spec, nil)
 	if err != nil {
 		s.mu.Lock()
 		delete(s.claims, name)
@@ -101,8 +101,16 @@ func (s *Store) Namespace(ctx context.Context, name string, spec driver.Namespac
 }
 
 // space returns the namespace name with spec, creating it, or resetting
-// it if its spec differs, in a commit of its own.
-func (s *Store) space(ctx context.Context, name string, spec driver.NamespaceSpec) (*space, error) {
+// it if its spec differs, in a commit of its own; by is the connection of
+// the process that asks, nil for this one's.
+//
+// A spec does not change while another process uses the namespace (or
+// this one, if by is another's connection): the namespace is one set of
+// entries, and each would be served the other's, decoded as its own
+// types (two releases of a program during a rolling upgrade, say). The
+// claim is refused, with an error that names the spec in use; the
+// namespace changes once the other process is gone.
+func (s *Store) space(ctx context.Context, name string, spec driver.NamespaceSpec, by *session) (*space, error) {
 	release, err := s.hold()
 	if err != nil {
 		return nil, err
@@ -111,11 +119,19 @@ func (s *Store) space(ctx context.Context, name string, spec driver.NamespaceSpe
 	old := s.spaces[name]
 	s.mu.RUnlock()
 	var (
-		sp   *space
-		meta nsMeta
+		sp      *space
+		meta    nsMeta
+		refused error
 	)
 	o := &op{kind: opFunc, wait: make(chan error, 1)}
 	o.fn = func(tx *bolt.Tx, st *txState) error {
+		if old != nil && old.meta.NamespaceSpec != spec && s.inUse(name, by) {
+			// Not an error of the transaction, which has other ops.
+			sp, meta = old, old.meta
+			refused = fmt.Errorf("store: namespace %q is in use by another process with another spec (version %q, key %s, value %s); it can change once that process is gone",
+				name, old.meta.Version, old.meta.KeyType, old.meta.ValueType)
+			return nil
+		}
 		var err error
 		sp, meta, err = s.openSpace(tx, st, name, spec, old)
 		return err
@@ -126,6 +142,9 @@ func (s *Store) space(ctx context.Context, name string, spec driver.NamespaceSpe
 	}
 	if err := s.enqueue(ctx, o, release); err != nil {
 		return nil, fmt.Errorf("store: namespace %q: %w", name, err)
+	}
+	if refused != nil {
+		return nil, refused
 	}
 	return sp, nil
 }
@@ -164,6 +183,22 @@ func (s *Store) openSpace(tx *bolt.Tx, st *txState, name string, spec driver.Nam
 	}
 	st.counters(sp) // write its counters with this transaction
 	return sp, meta, nil
+}
+
+// inUse reports whether a process other than the one of by (nil: this
+// one) has claimed namespace name: this one, or another connected.
+func (s *Store) inUse(name string, by *session) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if by != nil && s.claims[name] {
+		return true
+	}
+	for ss := range s.sessions {
+		if ss != by && ss.uses(name) {
+			return true
+		}
+	}
+	return false
 }
 
 // Lookup finds the record stored under key and, if it is present, has not

@@ -2,13 +2,16 @@ package boltstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/memostore/memostore/internal/control"
 	"github.com/memostore/memostore/store/driver"
 
 	bolt "go.etcd.io/bbolt"
@@ -389,5 +392,67 @@ func TestAttachDuringCommits(t *testing.T) {
 	// but the last tier's, counted after its Attach, must be.
 	if got := nsStats(t, s, "a").Hits; got < 2 || got > 201 {
 		t.Fatalf("hits = %d, want the last tier's 2 and at most one per earlier tier", got)
+	}
+}
+
+// TestNamespaceSpecInUse: a namespace is one set of entries, so its spec
+// does not change while another process uses it at another. A follower
+// that claimed it at version 2 while the holder used version 1 reset it
+// in place: the holder went on writing version-1 records, and the
+// follower was served them as version 2 (two releases of a program
+// during a rolling upgrade, say). The claim is refused, both ways; once
+// the other process is gone, the spec changes as before.
+func TestNamespaceSpecInUse(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(shortDir(t), "spec.db")
+	s := openStore(t, path)
+	holderNS := openNSSpec(t, s, "n", spec("1"))
+	now := time.Now().UnixNano()
+	put(t, holderNS, "k", record("k", now, 0, "computed by version 1"))
+	flush(t, s)
+
+	follower := func() *control.Client {
+		c, err := control.Dial(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	claim := func(c *control.Client, name, version string) error {
+		data, _ := json.Marshal(spec(version))
+		_, err := c.Call(ctx, &control.Msg{Op: control.OpNamespace, NS: name, Data: data}, time.Second)
+		return err
+	}
+	c := follower()
+	if err := claim(c, "n", "2"); err == nil || !strings.Contains(err.Error(), `version "1"`) {
+		t.Fatalf("a follower claims n at version 2 while the holder uses version 1: %v, want an error naming version 1", err)
+	}
+	wantValue(t, holderNS, "k", "computed by version 1")
+	if st := nsStats(t, s, "n"); st.Version != "1" || st.Entries != 1 {
+		t.Errorf("after the refused claim: %+v, want version 1 and its entry", st)
+	}
+
+	// The other way: a follower's spec stands against the holder's.
+	if err := claim(c, "m", "2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Namespace(ctx, "m", spec("1")); err == nil || !strings.Contains(err.Error(), `version "2"`) {
+		t.Errorf("the holder claims m at version 1 while a follower uses version 2: %v, want an error naming version 2", err)
+	}
+
+	// With the follower gone, the holder's own claim changes m's spec.
+	c.Close()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, err := s.Namespace(ctx, "m", spec("1"))
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("m at version 1 with its follower gone: %v", err)
+		}
+	}
+	if st := nsStats(t, s, "m"); st.Version != "1" {
+		t.Errorf("m after its follower left: version %q, want 1", st.Version)
 	}
 }

@@ -350,7 +350,7 @@ func (ss *session) Namespace(ctx context.Context, name string, spec driver.Names
 	if name == "" || len(name) > 128 {
 		return fmt.Errorf("store: bad namespace name %q", name)
 	}
-	sp, err := ss.s.space(ctx, name, spec)
+	sp, err := ss.s.space(ctx, name, spec, ss)
 	if err != nil {
 		return err
 	}

@@ -92,7 +92,8 @@ type DecodeFunc func(payload []byte, h codec.Header) error
 
 // NamespaceSpec is the identity of a namespace besides its name. Entries
 // of another spec are never returned: on a file, opening a namespace with
-// a spec that differs from the stored one drops its entries; on Redis,
+// a spec that differs from the stored one drops its entries, and is
+// refused while another process uses the namespace; on Redis,
 // each spec has entries of its own, and those of a spec no process uses
 // any more are deleted after a grace period.
 type NamespaceSpec struct {
