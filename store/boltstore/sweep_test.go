@@ -7,6 +7,10 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/memostore/memostore/expiry"
 )
 
 func TestLookupExpired(t *testing.T) {
@@ -390,4 +394,59 @@ func TestMaxBytesLargeEntryEvictsMany(t *testing.T) {
 	}
 	wantValue(t, ns, "large", strings.Repeat("x", int(limit/2)))
 	wantMiss(t, ns, "00000")
+}
+
+// TestSweepDropsOrphanIndexKey: an expiry index key whose entry is gone
+// (a damaged file: a flipped bit in the key part of an index key, say)
+// must be dropped as stale. The sweep's lookup through its cursor (seek)
+// returned the record of the next key for a missing one, so the sweep
+// counted a decode error and an expiration and took the other entry's
+// size off Entries and Bytes, while that entry stayed in the file (found
+// by a review; the counters are saved, so the wrong counts stayed too).
+func TestSweepDropsOrphanIndexKey(t *testing.T) {
+	ctx := context.Background()
+	path := tempPath(t)
+	now := time.Now().UnixNano()
+
+	s, err := openWith(path, quiet(), WithSweepInterval(0), WithoutControl())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := openNS(t, s, "n")
+	put(t, ns, "b", record("b", now, now+int64(time.Hour), "live"))
+	flush(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// An orphan expiry index key: entry "a" (which sorts before "b") does
+	// not exist, and its index time is long past.
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("e/n")).Put(expiry.AppendIndexKey(nil, 1, key("a")), nil)
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = openWith(path, quiet(), WithSweepInterval(0), WithoutControl())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	n, err := s.Sweep(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns = openNS(t, s, "n")
+	wantValue(t, ns, "b", "live") // the entry is still there
+	st := nsStats(t, s, "n")
+	if n != 0 || st.Entries != 1 || st.Expirations != 0 || st.DecodeErrors != 0 || st.Bytes <= 0 {
+		t.Errorf("after sweeping an orphan index key: Sweep = %d, Entries %d, Bytes %d, Expirations %d, DecodeErrors %d; want 0, 1, >0, 0, 0",
+			n, st.Entries, st.Bytes, st.Expirations, st.DecodeErrors)
+	}
 }

@@ -58,7 +58,8 @@ type spaceBuckets struct {
 }
 
 // seek finds key in the bucket *c walks, through *c, made on first use
-// from b, and returns its value (nil if it has none): one cursor a bucket
+// from b, and returns its value (nil, and not found, if key is absent:
+// never the value of the key after it): one cursor a bucket
 // for a transaction's reads and deletes, where bolt.Bucket's Get and
 // Delete make a cursor, and grow its stack, for each. A sweep of 100,000
 // expired entries reads 100,000 records and deletes 300,000 keys
@@ -69,7 +70,10 @@ func seek(b *bolt.Bucket, c **bolt.Cursor, key []byte) (v []byte, found bool) {
 		*c = b.Cursor()
 	}
 	k, v := (*c).Seek(key)
-	return v, k != nil && bytes.Equal(k, key)
+	if k == nil || !bytes.Equal(k, key) {
+		return nil, false
+	}
+	return v, true
 }
 
 // del deletes key from b through the cursor *c (see seek).
