@@ -463,7 +463,9 @@ func (c *climber) resize(d int64) int64 {
 
 // fit sizes the sketch and the use table for entries entries: four
 // counters an entry per row, as Caffeine's sketch has (the use table is a
-// row too), doubled by copying, so that no count is lost.
+// row too), doubled by copying, so that the counts stay (but for a
+// reader's addition to the old table while it is copied, which is lost:
+// a hit or two, once a doubling).
 func (p *policy) fit(entries int64) {
 	want := min(4<<bits.Len64(uint64(max(entries, minSketchEntries)-1)), maxSketchWidth)
 	if s := p.sketch.Load(); s.width() < want {

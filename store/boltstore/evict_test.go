@@ -889,12 +889,17 @@ func TestTakeoverKeepsFollowerUses(t *testing.T) {
 			t.Fatal("the follower did not take the file over in 10s")
 		}
 	}
+	// Hits noted after the takeover, before the namespace is next used
+	// (which binds it to this process's store), count too.
+	for i := 10; i < 20; i++ {
+		sn.NoteUse([]byte(fmt.Sprintf("k%d", i)), 3)
+	}
 	hns, _, err := sn.backend(ctx)
 	if err != nil || hns == nil {
 		t.Fatalf("the namespace after the takeover: %v, %v", hns, err)
 	}
 	st, _, _ := f.current()
-	for i := range 10 {
+	for i := range 20 {
 		k := []byte(fmt.Sprintf("k%d", i))
 		if u := st.pol.uses.Load().get(st.pol.hash(hns.sp, k)); u == 0 {
 			t.Errorf("%s: use count 0 after the takeover; the follower had noted 3 hits", k)

@@ -654,13 +654,16 @@ func (sn *sharedNS) HearsUse() bool {
 // at most each time; if it takes the file over first, to its own store's
 // eviction (see backend).
 func (sn *sharedNS) NoteUse(key []byte, hits int) {
-	st, _, epoch := sn.sh.current()
+	_, _, epoch := sn.sh.current()
 	sn.mu.Lock()
 	hns := sn.hns
 	if sn.epoch != epoch {
 		hns = nil
 	}
-	if st == nil {
+	if hns == nil {
+		// Kept for the holder (sendCounts), or for this process's own
+		// store if it took the file over since the namespace was last
+		// used (backend passes them on).
 		if _, ok := sn.uses[string(key)]; ok || len(sn.uses) < maxFollowerUses {
 			if sn.uses == nil {
 				sn.uses = map[string]int{}
