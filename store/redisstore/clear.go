@@ -206,6 +206,12 @@ func (s *redisStore) onClear(payload string) {
 		return // this store's own Clear did it all already
 	}
 	genText, name, _ := strings.Cut(rest, " ")
+	// The memory tiers are purged before the new generation is taken, as
+	// Clear does: a purge waits for the keeps (Puts) under way, and one
+	// of a result computed before the clear would otherwise be written
+	// under the new generation, and served everywhere.
+	done := s.purge(name, true)
+	defer done()
 	if gen, err := strconv.ParseInt(genText, 10, 64); err == nil {
 		s.learnCleared(name, gen)
 	}
@@ -224,5 +230,4 @@ func (s *redisStore) onClear(payload string) {
 		s.forgetCounts(n)
 	}
 	s.pushMu.Unlock()
-	s.purge(name, true)()
 }

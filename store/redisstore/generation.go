@@ -92,15 +92,18 @@ func parseGen(v any) int64 {
 // namespace's, or all of them for the store's.
 func (n *redisNS) learn(used *gens, st, ns any) (changed bool) {
 	s := n.s
-	stRaised := raise(&s.gen, parseGen(st))
-	before := n.gens().ns
-	g := n.setGens(s.gen.Load(), parseGen(ns))
+	stGen, nsGen := parseGen(st), parseGen(ns)
+	// Purged before the new generations are taken, as in onClear.
+	done := func() {}
 	switch {
-	case stRaised:
-		s.purge("", false)()
-	case g.ns > before:
-		s.purge(n.name, false)()
+	case stGen > s.gen.Load():
+		done = s.purge("", false)
+	case nsGen > n.gens().ns:
+		done = s.purge(n.name, false)
 	}
+	raise(&s.gen, stGen)
+	g := n.setGens(s.gen.Load(), nsGen)
+	done()
 	return g.store != used.store || g.ns != used.ns
 }
 
@@ -138,12 +141,21 @@ func (s *redisStore) startCheckGens() {
 	})
 }
 
-// raiseGenSrc raises the generation KEYS[1] by one above both what the
-// server holds and ARGV[1], what the caller knew (more, if the server
-// lost it), and returns it.
+// raiseGenSrc raises the generation KEYS[1] by one above what the server
+// holds, ARGV[1] (what the caller knew) and the server's clock in
+// milliseconds, and returns it. The clock is the floor for a server that
+// lost the key (a restart without persistence, FLUSHALL, an eviction)
+// and a caller that knew less than the processes still running under the
+// lost generation (memoctl, a process that claimed the namespace after
+// the loss): without it, the Clear raised the generation to 1, under
+// what those processes read and write, and they never saw it. Clears
+// more than one a millisecond still raise it by one each.
 const raiseGenSrc = `local g = tonumber(redis.call("GET", KEYS[1]) or "0") or 0
 local k = tonumber(ARGV[1])
 if k > g then g = k end
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if now > g then g = now end
 g = g + 1
-redis.call("SET", KEYS[1], g)
+redis.call("SET", KEYS[1], string.format("%.0f", g))
 return g`

@@ -40,7 +40,18 @@ const reclaimInterval = time.Hour
 func (s *redisStore) startReclaim(pattern string) {
 	done := make(chan struct{})
 	s.mu.Lock()
-	s.reclaims = append(s.reclaims, done)
+	// Those ended are dropped here too, not only by Flush, which a
+	// program may never call: one is started by every Clear.
+	live := s.reclaims[:0]
+	for _, d := range s.reclaims {
+		select {
+		case <-d:
+		default:
+			live = append(live, d)
+		}
+	}
+	clear(s.reclaims[len(live):])
+	s.reclaims = append(live, done)
 	s.mu.Unlock()
 	if !s.spawn(func() {
 		defer close(done)
