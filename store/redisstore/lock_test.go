@@ -175,3 +175,25 @@ func TestRedisAcquireReleaseNeverNil(t *testing.T) {
 		t.Errorf("Acquire of a stored key = %v, %v with a nil release: %v; want found, with a release", found, err, release == nil)
 	}
 }
+
+// TestRedisTinyLockTTL: a lock TTL under a millisecond counts as one (the
+// server's unit). A TTL of a nanosecond made the renewal's ticker panic
+// (a third of it is 0), and one under a millisecond made the renewal a
+// PEXPIRE of 0, which deletes the lock (found by a review).
+func TestRedisTinyLockTTL(t *testing.T) {
+	url := redistest.URL(t)
+	prefix := redistest.Prefix(t, url)
+	for _, ttl := range []time.Duration{time.Nanosecond, 500 * time.Microsecond} {
+		s := openStore(t, url, WithPrefix(prefix), WithLockTTL(ttl))
+		if got := s.rd.opts.lockTTL; got != time.Millisecond {
+			t.Errorf("WithLockTTL(%v): lock TTL %v, want 1ms", ttl, got)
+		}
+		ns := mtesting.OpenNS(t, s.Store, "tiny")
+		ok, release, err := ns.Acquire(context.Background(), mtesting.Key("k"), func([]byte, codec.Header) error { return nil })
+		if ok || err != nil {
+			t.Fatalf("Acquire = %v, %v", ok, err)
+		}
+		time.Sleep(5 * time.Millisecond) // renewals run
+		release()
+	}
+}

@@ -87,11 +87,11 @@ func WithTimeout(d time.Duration) store.Option {
 // renews it every third of the TTL while the function runs, so a function
 // may take longer than the TTL; the TTL is how long others wait for a
 // holder that died. The default is DefaultLockTTL; zero or less means the
-// default.
+// default, and less than a millisecond (the server's unit) a millisecond.
 func WithLockTTL(d time.Duration) store.Option {
 	return option("WithLockTTL", func(c *config) {
 		if d > 0 {
-			c.lockTTL = d
+			c.lockTTL = max(d, time.Millisecond)
 		}
 	})
 }
