@@ -74,7 +74,7 @@ func (f *Func[K, V]) Refresh(ctx context.Context, k K) (V, error) {
 		if leader {
 			return f.lead(ctx, k, fl, f.runRefresh)
 		}
-		if v, retry, err := f.wait(ctx, fl); !retry {
+		if v, retry, err := f.wait(ctx, fl, false); !retry {
 			return v, err
 		}
 	}

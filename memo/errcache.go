@@ -46,7 +46,7 @@ func (e *errCache[K]) get(k K, now int64) (error, bool) {
 
 // add caches err for k, returned at now.
 func (e *errCache[K]) add(k K, err error, now int64) {
-	e.c.Add(k, errEntry{err: err, exp: now + int64(e.ttl)})
+	e.c.Add(k, errEntry{err: err, exp: satAdd(now, int64(e.ttl))}) // a huge ErrorTTL is forever, not the past
 }
 
 func (e *errCache[K]) remove(k K) { e.c.Remove(k) }

@@ -261,12 +261,14 @@ func (m *memTier[K, V]) add(k K, v V, t stamp, size int64) {
 	n.fast.Store(m.note == nil)
 	if old, ok := m.items[k]; ok {
 		m.unlink(old)
-	} else if m.max > 0 && len(m.items) >= m.max {
-		m.unlink(m.root.prev)
 	}
 	if m.maxB > 0 && size > m.maxB {
+		// Not kept, and no other entry makes room for it.
 		m.unlockAndNote()
 		return
+	}
+	if m.max > 0 && len(m.items) >= m.max {
+		m.unlink(m.root.prev)
 	}
 	m.items[k] = n
 	m.insertFront(n)

@@ -53,8 +53,9 @@ import (
 	"github.com/memostore/memostore/store/driver"
 )
 
-// A Func is a memoized function from K to V. It is safe for concurrent use
-// and owns no goroutines.
+// A Func is a memoized function from K to V. It is safe for concurrent use.
+// The only goroutines it starts are its background refreshes
+// (RefreshAfter, StaleWhileRevalidate), which Close stops and waits for.
 type Func[K comparable, V any] struct {
 	name    string
 	fn      func(context.Context, K) (V, error)
@@ -358,15 +359,19 @@ func (f *Func[K, V]) load(ctx context.Context, k K, stale *entry[V]) (V, error) 
 				return e.val, nil
 			}
 		}
-		if v, retry, err := f.wait(ctx, fl); !retry {
+		if v, retry, err := f.wait(ctx, fl, true); !retry {
 			return v, err
 		}
 	}
 }
 
 // wait waits for fl, a flight another caller leads, and returns its
-// outcome, or retry if its leader gave up.
-func (f *Func[K, V]) wait(ctx context.Context, fl *flight[V]) (v V, retry bool, err error) {
+// outcome, or retry if its leader gave up. call says the waiter is a
+// Call, whose hit or miss Info counts, and which starts over if a
+// refresh failed: what was cached stays, and is the Call's answer
+// whichever tier holds it. A Refresh that waits shares the outcome,
+// error included, and is no hit nor miss.
+func (f *Func[K, V]) wait(ctx context.Context, fl *flight[V], call bool) (v V, retry bool, err error) {
 	select {
 	case <-fl.done:
 	case <-ctx.Done():
@@ -375,10 +380,11 @@ func (f *Func[K, V]) wait(ctx context.Context, fl *flight[V]) (v V, retry bool, 
 	switch {
 	case fl.panicked:
 		panic(fl.panicVal)
-	case fl.abandoned, fl.background && fl.err != nil:
-		// The leader gave up for its own reasons, or a background
-		// refresh failed (the old value stays): start over.
+	case fl.abandoned, fl.background && fl.err != nil, call && fl.refresh && fl.err != nil:
+		// The leader gave up for its own reasons, or a refresh failed
+		// (the old value stays): start over.
 		return v, true, nil
+	case !call:
 	case fl.err != nil:
 		f.countMiss()
 	default:
@@ -567,19 +573,48 @@ func (f *Func[K, V]) lookup(ctx context.Context, k K, key []byte) (entry[V], boo
 // an invalidation came since the flight fl began (see flights), and
 // returns the value kept: with a store, v as the store gives it back. A
 // failure to store is logged, never returned: the caller has its value.
+//
+// A value its TTL says not to cache is not kept; if fl is a refresh
+// (Refresh, or one in the background), the value it replaces is dropped
+// instead, as Set drops it: else the refresh left the older value served,
+// and a due entry would start a refresh on every call. A kept or dropped
+// value also drops an error cached for k (ErrorTTL): it is older.
 func (f *Func[K, V]) remember(ctx context.Context, fl *flight[V], k K, key []byte, v V, cost time.Duration) V {
 	it, ok := f.prepare(k, key, v, cost)
 	if !ok {
+		if fl.refresh || fl.background {
+			fl.keep(func() {
+				f.forgetError(k)
+				if f.mem != nil {
+					f.mem.remove(k)
+				}
+				if f.ns != nil {
+					if err := f.ns.Delete(context.WithoutCancel(ctx), key); err != nil && !errors.Is(err, store.ErrClosed) && !errors.Is(err, store.ErrUnavailable) {
+						f.log.Warn("memostore: value replaced by a refresh not dropped", "namespace", f.name, "err", err)
+					}
+				}
+			})
+		}
 		return v
 	}
 	var err error
-	fl.keep(func() { err = f.write(ctx, k, key, it) })
+	fl.keep(func() {
+		f.forgetError(k)
+		err = f.write(ctx, k, key, it)
+	})
 	// A closed store, or a Redis server that is out (the store logs the
 	// outage once), is not news for every call.
 	if err != nil && !errors.Is(err, store.ErrClosed) && !errors.Is(err, store.ErrUnavailable) {
 		f.log.Warn("memostore: result not stored", "namespace", f.name, "err", err)
 	}
 	return it.val
+}
+
+// forgetError drops the error cached for k, if errors are cached.
+func (f *Func[K, V]) forgetError(k K) {
+	if f.errs != nil {
+		f.errs.remove(k)
+	}
 }
 
 // item is a value ready to be kept: as the store gives it back, with its
