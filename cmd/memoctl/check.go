@@ -52,9 +52,22 @@ func RunCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return nil
 	case *fix:
 		fmt.Fprintf(stdout, "%d records checked, %d problems, %d repairs\n", rep.Records, len(rep.Problems), len(rep.Fixed))
+		// Some problems --fix cannot repair (a bucket of no namespace,
+		// damage to bbolt's pages): check again, and exit 0 only if
+		// all is well now.
+		after, err := check(ctx, path, false, stderr)
+		if err != nil {
+			return err
+		}
+		if !after.OK() {
+			for _, p := range after.Problems {
+				fmt.Fprintln(stdout, "not repaired:", p)
+			}
+			return fmt.Errorf("%s: %d %w that --fix cannot repair", path, len(after.Problems), errProblems)
+		}
 		return nil
 	}
-	fmt.Fprintf(stdout, "%d records checked, %d problems; memoctl check --fix repairs them\n", rep.Records, len(rep.Problems))
+	fmt.Fprintf(stdout, "%d records checked, %d problems; memoctl check --fix repairs what it can\n", rep.Records, len(rep.Problems))
 	return fmt.Errorf("%s: %d %w", path, len(rep.Problems), errProblems)
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -42,6 +43,15 @@ func RunClear(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	path, err := parsePath(fs, args)
 	if err != nil {
 		return err
+	}
+	graceSet := false
+	fs.Visit(func(f *flag.Flag) { graceSet = graceSet || f.Name == "grace" })
+	switch {
+	case graceSet && !*stale:
+		// Else a forgotten --stale clears everything.
+		return usagef("--grace goes with --stale")
+	case graceSet && *grace <= 0:
+		return usagef("--grace must be positive, not %v", *grace)
 	}
 	if *stale {
 		return clearStale(ctx, path, *only, *expired, *grace, stdout)

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -481,7 +482,11 @@ func (c *Client) Keys(ctx context.Context, namespace string, limit int, fn func(
 		case r == nil:
 			b = batch{err: ErrGone, last: true}
 		case r.Flag:
-			b.err = json.Unmarshal(r.Data, &b.keys)
+			// Numbers as json.Number: an integer key above 2^53 read
+			// as a float64 would print as another key.
+			d := json.NewDecoder(bytes.NewReader(r.Data))
+			d.UseNumber()
+			b.err = d.Decode(&b.keys)
 		default:
 			b = batch{err: r.err(), last: true}
 		}

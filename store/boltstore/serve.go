@@ -500,6 +500,15 @@ func (ss *session) Close() {
 	s.lockMu.Unlock()
 }
 
+// addBound adds two memory tiers' bounds: negative if either is
+// (unbounded), where their sum could be any number.
+func addBound(a, b int) int {
+	if a < 0 || b < 0 {
+		return -1
+	}
+	return a + b
+}
+
 // memSizes adds the memory tier sizes the sessions reported to st's
 // namespaces, and marks those they claimed. s.mu must be held, for reading at least.
 func (s *Store) memSizes(st *driver.Stats) {
@@ -517,7 +526,7 @@ func (s *Store) memSizes(st *driver.Stats) {
 		for name, sz := range ss.sizes {
 			if i, ok := idx[name]; ok {
 				st.Namespaces[i].MemSize += sz[0]
-				st.Namespaces[i].MemMax += sz[1]
+				st.Namespaces[i].MemMax = addBound(st.Namespaces[i].MemMax, sz[1])
 			}
 		}
 		ss.mu.Unlock()
