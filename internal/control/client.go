@@ -92,7 +92,9 @@ func DialPush(ctx context.Context, path string, onPush func(*Msg)) (*Client, err
 	go c.read()
 	hctx, cancel := context.WithTimeout(ctx, helloTimeout)
 	defer cancel()
-	r, err := c.call(hctx, &Msg{Op: OpHello, N: Version})
+	// Flag: a process that follows (it takes pushes), which a holder
+	// that keeps its file alone refuses (see Exclusive).
+	r, err := c.call(hctx, &Msg{Op: OpHello, N: Version, Flag: onPush != nil})
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("control %s: %w", sock, err)

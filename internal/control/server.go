@@ -58,6 +58,13 @@ type Backend interface {
 	Connect(p *Peer) Session
 }
 
+// Exclusive is a Backend that may hold its file alone: while Exclusive
+// reports true, a process that would follow it (its hello's Flag set, as
+// DialPush sets it) is refused with driver.ErrLocked; memoctl is served.
+type Exclusive interface {
+	Exclusive() bool
+}
+
 // A Session is the holder's side of one connection: what the process at
 // the other end has claimed and holds. The endpoint calls its methods
 // from the connection's goroutines, Close last.
@@ -449,6 +456,14 @@ func (p *Peer) serve() {
 	p.w.c.SetReadDeadline(time.Time{})
 	if m.Key != nil {
 		p.serveLane(m)
+		return
+	}
+	if x, ok := c.b.(Exclusive); ok && m.Flag && x.Exclusive() {
+		// A process that would follow: refused, as the file is this
+		// process's alone. memoctl (no Flag) is still served.
+		r := &Msg{ID: m.ID, Op: OpHello}
+		r.setErr(fmt.Errorf("control: the store file is held exclusively (WithExclusive) by process %d: %w", c.pid, driver.ErrLocked))
+		p.w.send(r)
 		return
 	}
 	p.serveSession(m)

@@ -264,6 +264,11 @@ func (s *Store) hold() (release func(), err error) {
 	return s.life.RUnlock, nil
 }
 
+// Exclusive reports whether the store was opened to hold its file alone
+// (WithExclusive): its control endpoint then serves memoctl, and refuses
+// followers (see control.Exclusive).
+func (s *Store) Exclusive() bool { return s.opts.Exclusive }
+
 // Close writes what is queued, stops the writer and the sweeper, and
 // closes the file. It is safe to call more than once; later calls return
 // the first call's result. Every other method returns ErrClosed after it.
