@@ -305,28 +305,46 @@ type pushed struct {
 // ns, and returns once it has, or it was disconnected for not answering
 // within pushTimeout.
 func (p *Peer) Forget(ctx context.Context, ns string, key []byte) {
-	p.push(ctx, &Msg{Op: OpForget, NS: ns, Key: key})
+	p.Invalidating(ns, key, false)(ctx)
 }
 
 // Purge tells the process at the other end to empty its memory tier of
 // namespace ns ("" = all), and returns once it has, or it was
 // disconnected for not answering within pushTimeout.
 func (p *Peer) Purge(ctx context.Context, ns string, cleared bool) {
-	p.push(ctx, &Msg{Op: OpPurge, NS: ns, Flag: cleared})
+	p.Invalidating(ns, nil, cleared)(ctx)
 }
 
-func (p *Peer) push(ctx context.Context, m *Msg) {
+// Invalidating marks an invalidation of key (nil: the namespace ns, ""
+// all of them) as under way, and returns the function that tells the
+// process (Forget if key is set, else Purge) and returns once it has, as
+// those do. From the mark until the process acknowledges, its puts of
+// what the invalidation covers are stale (see stale): a holder marks
+// before it queues the deletion, so that a put the process sent before
+// it heard, of a value computed before, is not stored after the
+// deletion. send must be called, or the mark stays until the connection
+// ends.
+func (p *Peer) Invalidating(ns string, key []byte, cleared bool) (send func(ctx context.Context)) {
 	ch := make(chan struct{})
 	p.mu.Lock()
 	if p.gone {
 		p.mu.Unlock()
-		return
+		return func(context.Context) {}
 	}
 	p.nextID++
-	m.ID = p.nextID
+	m := &Msg{ID: p.nextID, Op: OpPurge, NS: ns, Flag: cleared}
+	if key != nil {
+		m.Op, m.Key, m.Flag = OpForget, key, false
+	}
 	p.acks[m.ID] = ch
 	p.pending = append(p.pending, pushed{id: m.ID, ns: m.NS, key: m.Key})
 	p.mu.Unlock()
+	return func(ctx context.Context) { p.push(ctx, m, ch) }
+}
+
+// push sends m, an invalidation that Invalidating marked, and waits for
+// its acknowledgement, closing ch.
+func (p *Peer) push(ctx context.Context, m *Msg, ch chan struct{}) {
 	if p.w.send(m) != nil {
 		p.w.close()
 		return

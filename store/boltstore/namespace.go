@@ -350,10 +350,11 @@ func (n *Namespace) Delete(ctx context.Context, key []byte) error {
 // del is Delete, on behalf of the process of session except (nil: this
 // one), which forgets key in its own memory tier.
 func (n *Namespace) del(ctx context.Context, key []byte, except *session) error {
+	tell := n.s.invalidating(n.sp.name, key, false, except) // before the delete is queued
 	o := &op{kind: opDelete, sp: n.sp, key: key}
 	err := n.write(ctx, o, n.s.opts.SyncWrites)
 	n.s.revoke(n.sp, key)
-	n.s.broadcast(ctx, n.sp.name, key, false, except)
+	tell(ctx)
 	return err
 }
 

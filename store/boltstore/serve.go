@@ -271,31 +271,30 @@ func (n *Namespace) TryClaim(_ context.Context, key []byte) (func(), bool) {
 	return func() { n.s.releaseKey(n.sp, k, tok) }, true
 }
 
-// broadcast makes every connected process but except forget key of the
-// namespace name (key nil: purge the namespace; name "": all of them),
-// and returns once all have, or were disconnected for not answering.
-func (s *Store) broadcast(ctx context.Context, name string, key []byte, cleared bool, except *session) {
+// invalidating makes every connected process but except forget key of
+// the namespace name (key nil: purge the namespace; name "": all of
+// them), in two steps: it marks the invalidation as under way at each
+// (see control.Peer.Invalidating), and returns the function that tells
+// them and returns once all have, or were disconnected for not
+// answering. A deletion is queued between the two: the
+// puts those processes send meanwhile, of values computed before they
+// heard, are dropped, not stored after the deletion.
+func (s *Store) invalidating(name string, key []byte, cleared bool, except *session) (send func(ctx context.Context)) {
 	s.mu.RLock()
-	var peers []*session
+	var sends []func(context.Context)
 	for ss := range s.sessions {
 		if ss != except && ss.uses(name) {
-			peers = append(peers, ss)
+			sends = append(sends, ss.p.Invalidating(name, key, cleared))
 		}
 	}
 	s.mu.RUnlock()
-	var wg sync.WaitGroup
-	for _, ss := range peers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if key != nil {
-				ss.p.Forget(ctx, name, key)
-			} else {
-				ss.p.Purge(ctx, name, cleared)
-			}
-		}()
+	return func(ctx context.Context) {
+		var wg sync.WaitGroup
+		for _, send := range sends {
+			wg.Go(func() { send(ctx) })
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 }
 
 // Connect starts the session of a process that connected to the control

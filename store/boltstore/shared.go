@@ -535,7 +535,8 @@ type sharedNS struct {
 	name string
 	spec driver.NamespaceSpec
 
-	claimMu sync.Mutex // held while claiming at a new holder; before mu
+	claimMu  sync.Mutex // held while claiming at a new holder; before mu
+	reportMu sync.Mutex // held by sendCounts, from its snapshot until reported is set; before mu
 
 	mu       sync.Mutex
 	tier     driver.MemoryTier
@@ -701,6 +702,10 @@ func (sn *sharedNS) counts() tally.Counts {
 }
 
 func (sn *sharedNS) sendCounts(cli *control.Client, epoch uint64) {
+	// One report at a time: two at once (the ticker, Stats, Flush) sent
+	// the same counts, and the holder added them twice.
+	sn.reportMu.Lock()
+	defer sn.reportMu.Unlock()
 	sn.mu.Lock()
 	tier := sn.tier
 	sn.mu.Unlock()

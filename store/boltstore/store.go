@@ -412,6 +412,9 @@ func (s *Store) clear(ctx context.Context, name string, except *session) error {
 	for _, t := range tiers {
 		defer t.Purge(true)()
 	}
+	// The other processes' puts are stale from here (see invalidating);
+	// they are told, before this one's tiers keep results again.
+	tell := s.invalidating(name, nil, true, except)
 	o := &op{kind: opFunc, wait: make(chan error, 1), fn: func(tx *bolt.Tx, st *txState) error {
 		for _, sp := range spaces {
 			if err := st.clear(tx, sp); err != nil {
@@ -420,14 +423,14 @@ func (s *Store) clear(ctx context.Context, name string, except *session) error {
 		}
 		return nil
 	}}
-	if err := s.enqueue(ctx, o, release); err != nil {
-		return fmt.Errorf("store: clear: %w", err)
-	}
+	err = s.enqueue(ctx, o, release)
 	for _, sp := range spaces {
 		s.revoke(sp, nil)
 	}
-	// The other processes, before this one's tiers keep results again.
-	s.broadcast(ctx, name, nil, true, except)
+	tell(ctx)
+	if err != nil {
+		return fmt.Errorf("store: clear: %w", err)
+	}
 	return nil
 }
 
