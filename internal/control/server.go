@@ -538,16 +538,34 @@ func (p *Peer) serveLane(m *Msg) {
 		defer blk.close()
 		for {
 			m, err := blk.recv(time.Time{})
-			if err != nil || blk.send(p.laneReply(ctx, m)) != nil {
+			if err != nil {
+				return
+			}
+			if r := p.laneReply(ctx, m); blk.send(r) != nil {
+				p.unsent(m, r)
 				return
 			}
 		}
 	}
 	for {
 		m, err := p.w.recv()
-		if err != nil || p.w.send(p.laneReply(ctx, m)) != nil {
+		if err != nil {
 			return
 		}
+		if r := p.laneReply(ctx, m); p.w.send(r) != nil {
+			p.unsent(m, r)
+			return
+		}
+	}
+}
+
+// unsent undoes what reply r to m, which could not be sent on a lane,
+// gave: a claim (OpAcquire's token). The lane's caller gave up (its
+// context ended, and it cut the lane), and would never release it; the
+// session, which outlives its lanes, would hold it until ClaimLease.
+func (p *Peer) unsent(m, r *Msg) {
+	if m.Op == OpAcquire && r.Err == "" && !r.Flag && r.N != 0 {
+		p.sess.Release(m.NS, m.Key, uint64(r.N))
 	}
 }
 

@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/memostore/memostore/codec"
 	"github.com/memostore/memostore/expiry"
 	"github.com/memostore/memostore/internal/control"
+	"github.com/memostore/memostore/store/driver"
 )
 
 // followerPutDuringInvalidation has a follower (a raw control client that
@@ -143,5 +145,51 @@ func TestConcurrentCountReports(t *testing.T) {
 	}
 	if len(st.Namespaces) != 1 || st.Namespaces[0].Hits != rounds*per {
 		t.Errorf("holder's hits = %d, want %d (the follower's tier counted that many)", st.Namespaces[0].Hits, rounds*per)
+	}
+}
+
+// TestCanceledAcquireLeavesNoClaim: a follower's Acquire whose context is
+// canceled while it waits for another process's claim must not leave the
+// claim the holder then grants it: nobody released it, and every other
+// process that missed on the key waited for ClaimLease, 30 s (found by a
+// review; TestCanceledAcquireReleasesLateClaim in internal/control covers
+// the connection and the lane alike).
+func TestCanceledAcquireLeavesNoClaim(t *testing.T) {
+	ctx := context.Background()
+	h, f := openSharedPair(t, filepath.Join(shortDir(t), "l.db"))
+	hn, err := h.Namespace(ctx, "n", spec("1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn, err := f.Namespace(ctx, "n", spec("1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	decode := func([]byte, codec.Header) error { return nil }
+	// The holder's process claims k.
+	found, release, err := hn.(driver.LookupAcquirer).(driver.Namespace).Acquire(ctx, key("k"), decode)
+	if err != nil || found {
+		t.Fatalf("holder Acquire = %v, %v", found, err)
+	}
+	// The follower waits for it, and gives up.
+	fctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, rel, err := fn.Acquire(fctx, key("k"), decode)
+		rel()
+		done <- err
+	}()
+	time.Sleep(30 * time.Millisecond)
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("the follower's Acquire did not end with its context")
+	}
+	// The holder's computation fails: it releases k without storing it.
+	release()
+	time.Sleep(300 * time.Millisecond)
+	rel, ok := hn.(driver.Claimer).TryClaim(ctx, key("k"))
+	defer rel()
+	if !ok {
+		t.Error("k is still claimed, by the follower whose Acquire returned an error: other processes wait ClaimLease for it")
 	}
 }
