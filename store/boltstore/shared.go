@@ -340,7 +340,7 @@ func (sh *Shared) Flush(ctx context.Context) error {
 		return sh.waitPuts(ctx, last)
 	case cli != nil:
 		sh.sendCounts(cli)
-		if _, err := cli.Call(ctx, &control.Msg{Op: control.OpFlush}, time.Minute); err != nil {
+		if _, err := sh.callLong(ctx, cli, &control.Msg{Op: control.OpFlush}); err != nil {
 			return err
 		}
 		return sh.waitPuts(ctx, last)
@@ -444,8 +444,48 @@ func (sh *Shared) Clear(ctx context.Context, name string) error {
 			defer t.Purge(true)()
 		}
 	}
-	_, err := cli.Call(ctx, &control.Msg{Op: control.OpClear, NS: name}, time.Minute)
+	_, err := sh.callLong(ctx, cli, &control.Msg{Op: control.OpClear, NS: name})
 	return err
+}
+
+// longCall bounds a request whose answer waits for a commit and for
+// every process to hear of it (Flush, Clear, Delete): it may take long
+// on a busy holder; one that is stuck is found by callLong sooner.
+const longCall = time.Minute
+
+// callLong sends m, a request whose answer may take long (see longCall),
+// to the holder through cli, and makes sure every FollowerTimeout that the
+// holder still answers a new connection: a holder that does not (stopped,
+// say) is given up, its connection dropped, as for a lookup that waited
+// FollowerTimeout. Such requests waited a minute for a stopped holder,
+// and a Forget or a Clear held the memory tier's invalidation meanwhile.
+func (sh *Shared) callLong(ctx context.Context, cli *control.Client, m *control.Msg) (*control.Msg, error) {
+	type result struct {
+		r   *control.Msg
+		err error
+	}
+	done := make(chan result, 1)
+	go func() { // ends with the call: its answer, its timeout, or the connection's end
+		r, err := cli.Call(ctx, m, longCall)
+		done <- result{r, err}
+	}()
+	tick := time.NewTicker(FollowerTimeout)
+	defer tick.Stop()
+	for {
+		select {
+		case x := <-done:
+			return x.r, x.err
+		case <-tick.C:
+			pctx, cancel := context.WithTimeout(ctx, FollowerTimeout)
+			live := control.Live(pctx, sh.path)
+			cancel()
+			if !live && ctx.Err() == nil {
+				cli.Close()
+				<-done
+				return nil, errNoHolder
+			}
+		}
+	}
 }
 
 // Stats returns the holder's Stats.
@@ -907,7 +947,7 @@ func (sn *sharedNS) Delete(ctx context.Context, key []byte) error {
 	if err != nil {
 		return fmt.Errorf("store: delete in %q: %w", sn.name, err)
 	}
-	_, err = cli.Call(ctx, &control.Msg{Op: control.OpDelete, NS: sn.name, Key: key}, time.Minute)
+	_, err = sn.sh.callLong(ctx, cli, &control.Msg{Op: control.OpDelete, NS: sn.name, Key: key})
 	return err
 }
 
