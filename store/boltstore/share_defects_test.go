@@ -193,3 +193,35 @@ func TestCanceledAcquireLeavesNoClaim(t *testing.T) {
 		t.Error("k is still claimed, by the follower whose Acquire returned an error: other processes wait ClaimLease for it")
 	}
 }
+
+// TestConcurrentFlushReportsLostWrite: a follower's write is refused by
+// the holder, and two Flushes begin after it: both must fail. One of them
+// returned nil, although a write before it is not in the file: the first
+// to return took the failure from the other (found by a review).
+func TestConcurrentFlushReportsLostWrite(t *testing.T) {
+	ctx := context.Background()
+	h, f := openSharedPair(t, filepath.Join(shortDir(t), "f.db"))
+	fn, err := f.Namespace(ctx, "n", spec("1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resume := holdWriter(t, h.holder)
+	if err := fn.Put(ctx, key("a"), record("a", 1, 0, "a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := fn.Put(ctx, key("b"), []byte("not a record")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // b is refused; a waits for the writer
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- f.Flush(ctx) }()
+	}
+	time.Sleep(50 * time.Millisecond)
+	resume()
+	for range 2 {
+		if err := <-errs; err == nil {
+			t.Error("a Flush begun after a refused write returned nil")
+		}
+	}
+}

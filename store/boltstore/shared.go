@@ -48,12 +48,13 @@ type Shared struct {
 	names  map[string]*sharedNS
 	closed bool
 
-	putMu      sync.Mutex
-	putSeq     uint64              // writes sent to holders
-	inflight   map[uint64]struct{} // of those, not yet acknowledged
-	putDone    chan struct{}       // closed and replaced when one is
-	failed     int64               // writes a holder refused or did not acknowledge
-	failedSeen int64               // failed, as the last Flush reported it
+	putMu    sync.Mutex
+	putSeq   uint64              // writes sent to holders
+	inflight map[uint64]struct{} // of those, not yet acknowledged
+	putDone  chan struct{}       // closed and replaced when one is
+	failures []failedPut         // writes a holder refused or did not acknowledge, until every Flush that must has reported them
+	flushes  uint64              // Flushes begun
+	flushing map[uint64]uint64   // the Flushes under way: their numbers (see waitPuts), by number
 
 	usesDue   chan struct{} // a namespace holds followerUsesBatch keys' hits: report now
 	stop      chan struct{}
@@ -326,29 +327,41 @@ func (sh *Shared) Namespace(ctx context.Context, name string, spec driver.Namesp
 var errNoHolder = fmt.Errorf("no process answers for the store file: %w", driver.ErrUnavailable)
 
 // Flush waits until every write this process made is committed.
-func (sh *Shared) Flush(ctx context.Context) error {
+func (sh *Shared) Flush(ctx context.Context) (err error) {
 	st, cli, _ := sh.current()
 	sh.putMu.Lock()
 	last := sh.putSeq
+	sh.flushes++
+	me := sh.flushes
+	if sh.flushing == nil {
+		sh.flushing = map[uint64]uint64{}
+	}
+	sh.flushing[me] = me
 	sh.putMu.Unlock()
+	defer func() {
+		sh.putMu.Lock()
+		delete(sh.flushing, me)
+		sh.pruneFailures()
+		sh.putMu.Unlock()
+	}()
 	switch {
 	case st != nil:
 		if err := st.Flush(ctx); err != nil {
 			return err
 		}
 		// Writes sent to the holder this process took over from.
-		return sh.waitPuts(ctx, last)
+		return sh.waitPuts(ctx, last, me)
 	case cli != nil:
 		sh.sendCounts(cli)
 		if _, err := sh.callLong(ctx, cli, &control.Msg{Op: control.OpFlush}); err != nil {
 			return err
 		}
-		return sh.waitPuts(ctx, last)
+		return sh.waitPuts(ctx, last, me)
 	}
 	if err := sh.none(); errors.Is(err, driver.ErrClosed) {
 		return err
 	}
-	return sh.waitPuts(ctx, last)
+	return sh.waitPuts(ctx, last, me)
 }
 
 // sentPut records a write sent to the holder and returns its number.
@@ -367,24 +380,56 @@ func (sh *Shared) putAnswered(seq uint64, failed bool) {
 	defer sh.putMu.Unlock()
 	delete(sh.inflight, seq)
 	if failed {
-		sh.failed++
+		sh.failures = append(sh.failures, failedPut{seq: seq})
 	}
 	close(sh.putDone)
 	sh.putDone = make(chan struct{})
 }
 
-// failedSince returns the writes that failed since the last Flush said.
-func (sh *Shared) failedSince() int64 {
+// A failedPut is a write a holder refused or did not acknowledge: its
+// number, and the Flushes begun when a Flush first reported it (0: none
+// has). Every Flush that began after the write was sent, and before the
+// failure was reported, reports it: two Flushes at once both do, where
+// the first to return took it from the other.
+type failedPut struct {
+	seq, told uint64
+}
+
+// pruneFailures forgets the failures reported before every Flush under
+// way began. sh.putMu must be held.
+func (sh *Shared) pruneFailures() {
+	oldest := sh.flushes + 1
+	for n := range sh.flushing {
+		oldest = min(oldest, n)
+	}
+	keep := sh.failures[:0]
+	for _, f := range sh.failures {
+		if f.told == 0 || f.told >= oldest {
+			keep = append(keep, f)
+		}
+	}
+	clear(sh.failures[len(keep):])
+	sh.failures = keep
+}
+
+// failedSince returns the writes that failed and no Flush has reported.
+func (sh *Shared) failedSince() int {
 	sh.putMu.Lock()
 	defer sh.putMu.Unlock()
-	return sh.failed - sh.failedSeen
+	n := 0
+	for _, f := range sh.failures {
+		if f.told == 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // waitPuts waits until the writes up to number last are answered, and
-// returns an error if any write failed since the last Flush said so: a
-// follower's Flush never reports a write durable that the holder did not
-// acknowledge.
-func (sh *Shared) waitPuts(ctx context.Context, last uint64) error {
+// returns an error if any of them failed, unless a Flush that returned
+// before Flush number me began reported it: a follower's Flush never
+// reports a write durable that the holder did not acknowledge.
+func (sh *Shared) waitPuts(ctx context.Context, last, me uint64) error {
 	for {
 		sh.putMu.Lock()
 		waiting := false
@@ -396,8 +441,16 @@ func (sh *Shared) waitPuts(ctx context.Context, last uint64) error {
 		}
 		ch := sh.putDone
 		if !waiting {
-			n := sh.failed - sh.failedSeen
-			sh.failedSeen = sh.failed
+			n := 0
+			for i := range sh.failures {
+				f := &sh.failures[i]
+				if f.seq <= last && (f.told == 0 || me <= f.told) {
+					n++
+					if f.told == 0 {
+						f.told = sh.flushes
+					}
+				}
+			}
 			sh.putMu.Unlock()
 			if n > 0 {
 				return fmt.Errorf("store: flush %s: %d writes were not committed (refused, or their holder went before it acknowledged them): %w",
