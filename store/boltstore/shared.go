@@ -54,7 +54,7 @@ type Shared struct {
 	putDone  chan struct{}       // closed and replaced when one is
 	failures []failedPut         // writes a holder refused or did not acknowledge, until every Flush that must has reported them
 	flushes  uint64              // Flushes begun
-	flushing map[uint64]uint64   // the Flushes under way: their numbers (see waitPuts), by number
+	flushing map[uint64]struct{} // the numbers of the Flushes under way (see waitPuts)
 
 	usesDue   chan struct{} // a namespace holds followerUsesBatch keys' hits: report now
 	stop      chan struct{}
@@ -334,9 +334,9 @@ func (sh *Shared) Flush(ctx context.Context) (err error) {
 	sh.flushes++
 	me := sh.flushes
 	if sh.flushing == nil {
-		sh.flushing = map[uint64]uint64{}
+		sh.flushing = map[uint64]struct{}{}
 	}
-	sh.flushing[me] = me
+	sh.flushing[me] = struct{}{}
 	sh.putMu.Unlock()
 	defer func() {
 		sh.putMu.Lock()
