@@ -80,7 +80,12 @@ func checkKey(root, t reflect.Type, path string) error {
 // uintptrs (msgpack panics on them), complex numbers and unexported struct
 // fields (msgpack silently drops them), unless the type, or a pointer to it,
 // has its own msgpack, binary or text marshaler and unmarshaler, which are
-// then trusted. time.Time is accepted.
+// then trusted. time.Time is accepted. It also rejects struct fields that
+// msgpack would store under one name (a field of an embedded struct
+// shadowed by the outer struct's, two fields tagged alike), of which one
+// comes back zero, and embedded pointers msgpack inlines, which come back
+// allocated when nil (see fieldNames). One loss is accepted, as msgpack
+// has no way to say it: a non-nil pointer to a nil pointer comes back nil.
 func CheckValue(t reflect.Type) error {
 	return checkValue(t, t, "", map[reflect.Type]bool{})
 }
@@ -124,9 +129,64 @@ func checkValue(root, t reflect.Type, path string, seen map[reflect.Type]bool) e
 				return err
 			}
 		}
-		return nil
+		return fieldNames(root, t, path, map[string]string{})
 	}
 	return fail(fmt.Sprintf("%s (%s) cannot be stored faithfully", t, kindNoun(t.Kind())))
+}
+
+// fieldNames adds the names under which msgpack stores the fields of
+// struct t to names (name → the field's path), the fields of embedded
+// structs it inlines included, and fails on a name given twice: msgpack
+// writes both and decodes both into one field, and the other comes back
+// zero (an embedded struct's field shadowed by one of the outer struct,
+// two fields tagged alike). It also fails on an embedded pointer that
+// msgpack would inline: a nil one comes back allocated.
+func fieldNames(root, t reflect.Type, path string, names map[string]string) error {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("msgpack")
+		if tag == "-" || !f.IsExported() && !f.Anonymous {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		fpath := path + "." + f.Name
+		ft := f.Type
+		if f.Anonymous && (name == "" && !hasOpt(opts, "noinline") || hasOpt(opts, "inline")) {
+			inner := ft
+			if inner.Kind() == reflect.Pointer {
+				inner = inner.Elem()
+			}
+			if inner.Kind() == reflect.Struct && !hasMarshaler(inner) {
+				if ft.Kind() == reflect.Pointer {
+					return &TypeError{Role: "value", Type: root, Path: fpath,
+						Reason: fmt.Sprintf("msgpack inlines the fields of embedded %s, and a nil one comes back allocated; embed %s, or tag it `msgpack:\",noinline\"`", ft, inner)}
+				}
+				if err := fieldNames(root, inner, fpath, names); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if name == "" {
+			name = f.Name
+		}
+		if other, ok := names[name]; ok {
+			return &TypeError{Role: "value", Type: root, Path: fpath,
+				Reason: fmt.Sprintf("msgpack stores %s and %s under one name, %q, and one of them would come back zero; rename one, or tag it", other, fpath, name)}
+		}
+		names[name] = fpath
+	}
+	return nil
+}
+
+// hasOpt reports whether opts, a msgpack tag's options, has opt.
+func hasOpt(opts, opt string) bool {
+	for o := range strings.SplitSeq(opts, ",") {
+		if o == opt {
+			return true
+		}
+	}
+	return false
 }
 
 var (
@@ -207,6 +267,10 @@ func writeShape(b *strings.Builder, t reflect.Type, seen map[reflect.Type]bool) 
 	defer delete(seen, t)
 	switch t.Kind() {
 	case reflect.Pointer, reflect.Slice, reflect.Array:
+		if t.Kind() == reflect.Array && t.Name() != "" {
+			// A named array's name has no length; an unnamed one's has.
+			fmt.Fprintf(b, "[%d]", t.Len())
+		}
 		b.WriteByte('(')
 		writeShape(b, t.Elem(), seen)
 		b.WriteByte(')')
@@ -220,6 +284,11 @@ func writeShape(b *strings.Builder, t reflect.Type, seen map[reflect.Type]bool) 
 		b.WriteByte('{')
 		for i := range t.NumField() {
 			f := t.Field(i)
+			if f.Anonymous {
+				// msgpack inlines an embedded struct's fields, and
+				// nests a named one's: the same fields, stored apart.
+				b.WriteString("embedded ")
+			}
 			fmt.Fprintf(b, "%s %q ", f.Name, f.Tag.Get("msgpack"))
 			writeShape(b, f.Type, seen)
 			b.WriteByte(';')
