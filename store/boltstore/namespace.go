@@ -314,9 +314,11 @@ func (s *Store) tryEnqueue(o *op) {
 	o.seq = s.seq
 	s.queue = append(s.queue, o)
 	s.qbytes += int64(len(o.rec))
-	if o.kind == opDeleteIf {
+	if p := o.sp.pending[string(o.key)]; o.kind == opDeleteIf && (p == nil || p.kind == opPut && bytes.Equal(p.rec, o.rec)) {
 		// Gone for lookups from now: a second lookup before the commit
 		// (Acquire's) must not find, count and log the bad record again.
+		// Unless a newer write of the key is queued: the delete will not
+		// touch it (its record differs), and lookups must still see it.
 		o.sp.pending[string(o.key)] = o
 	}
 	s.mu.Unlock()
@@ -367,7 +369,12 @@ func (n *Namespace) write(ctx context.Context, o *op, wait bool) error {
 		o.wait = make(chan error, 1)
 	}
 	if err := n.s.enqueue(ctx, o, release); err != nil {
-		if o.kind == opPut {
+		// A put never queued (refused, or no room in time) is counted
+		// here; once queued, its failure is the writer's to count
+		// (commitFailed, abandonQueue), and it may yet be committed: a
+		// waiter told of a failed commit, or whose ctx ended, counted it
+		// twice.
+		if o.kind == opPut && o.seq == 0 {
 			n.sp.d.WriteErrors.Add(1)
 		}
 		return fmt.Errorf("store: write in %q: %w", n.sp.name, err)

@@ -432,10 +432,15 @@ func (ss *session) Put(ctx context.Context, name string, key, rec []byte, tok ui
 		committed(err)
 		return
 	}
-	o := &op{kind: opPut, sp: n.sp, key: key, rec: rec, after: func() { committed(nil) }}
+	// One answer: a write-through put whose commit failed (or whose wait
+	// ended) is still queued and may commit later, and then after
+	// answers too.
+	var once sync.Once
+	answer := func(err error) { once.Do(func() { committed(err) }) }
+	o := &op{kind: opPut, sp: n.sp, key: key, rec: rec, after: func() { answer(nil) }}
 	o.through = int64(len(rec)) > n.s.opts.QueueBytes
 	if err := n.write(ctx, o, o.through); err != nil {
-		committed(err)
+		answer(err)
 	}
 	ss.Release(name, key, tok)
 }
