@@ -188,11 +188,10 @@ func TestEvictionAfterReopen(t *testing.T) {
 	}
 }
 
-// TestEvictionHandSparesRecentlyUsed: main's victims are the entries not
-// hit since the hand last passed, oldest first, though they are as
-// frequent as the ones hit: the ten oldest entries, hit once each, outlive
-// twenty admissions of more frequent keys, which evict younger entries.
-func TestEvictionHandSparesRecentlyUsed(t *testing.T) {
+// handScene opens a store bounded to 50 entries, misses m00000 to
+// m00049 in it, one commit each, and hits the ten oldest once.
+func handScene(t *testing.T) (*Store, *Namespace, *mtesting.FakeClock) {
+	t.Helper()
 	clock := newFakeClock()
 	s := openStore(t, tempPath(t), WithClock(clock), WithSweepInterval(0), WithMaxBytes(50*evictEntry()))
 	ns := openNS(t, s, "n")
@@ -206,6 +205,14 @@ func TestEvictionHandSparesRecentlyUsed(t *testing.T) {
 			t.Fatalf("m%05d evicted before the test began", i)
 		}
 	}
+	return s, ns, clock
+}
+
+// admitFrequentWantSpared stores 30 keys, each looked up three times
+// first (frequent: each wins its admission), and fails the test unless
+// the ten oldest of handScene, hit since the hand last passed, stay.
+func admitFrequentWantSpared(t *testing.T, s *Store, ns *Namespace, clock *mtesting.FakeClock) {
+	t.Helper()
 	for i := range 30 {
 		k := fmt.Sprintf("c%05d", i)
 		for range 3 {
@@ -220,6 +227,15 @@ func TestEvictionHandSparesRecentlyUsed(t *testing.T) {
 			t.Errorf("m%05d, hit since the hand last passed, was evicted", i)
 		}
 	}
+}
+
+// TestEvictionHandSparesRecentlyUsed: main's victims are the entries not
+// hit since the hand last passed, oldest first, though they are as
+// frequent as the ones hit: the ten oldest entries, hit once each, outlive
+// twenty admissions of more frequent keys, which evict younger entries.
+func TestEvictionHandSparesRecentlyUsed(t *testing.T) {
+	s, ns, clock := handScene(t)
+	admitFrequentWantSpared(t, s, ns, clock)
 	if st := nsStats(t, s, "n"); st.Evictions < 30 {
 		t.Errorf("%d evictions, want 30", st.Evictions)
 	}
@@ -994,19 +1010,7 @@ func TestClearKeepsWindowBytes(t *testing.T) {
 // since the hand last passed, were evicted (as
 // TestEvictionHandSparesRecentlyUsed says they are not).
 func TestFailedCommitKeepsUses(t *testing.T) {
-	clock := newFakeClock()
-	s := openStore(t, tempPath(t), WithClock(clock), WithSweepInterval(0), WithMaxBytes(50*evictEntry()))
-	ns := openNS(t, s, "n")
-	for i := range 50 {
-		clock.Advance(1)
-		miss(t, ns, fmt.Sprintf("m%05d", i), clock.Nanos())
-		flush(t, s)
-	}
-	for i := range 10 {
-		if !lookup(t, ns, fmt.Sprintf("m%05d", i)).OK {
-			t.Fatalf("m%05d evicted before the test began", i)
-		}
-	}
+	s, ns, clock := handScene(t)
 	// One batch: a put that takes the store over its bound, and a commit
 	// that fails once its eviction has run.
 	resume := holdWriter(t, s)
@@ -1041,20 +1045,7 @@ func TestFailedCommitKeepsUses(t *testing.T) {
 	if !failed {
 		t.Fatal("the failing transaction did not run")
 	}
-	for i := range 30 {
-		k := fmt.Sprintf("c%05d", i)
-		for range 3 {
-			lookup(t, ns, k) // frequent: wins its admission
-		}
-		clock.Advance(1)
-		miss(t, ns, k, clock.Nanos())
-		flush(t, s)
-	}
-	for i := range 10 {
-		if !lookup(t, ns, fmt.Sprintf("m%05d", i)).OK {
-			t.Errorf("m%05d, hit since the hand last passed, was evicted", i)
-		}
-	}
+	admitFrequentWantSpared(t, s, ns, clock)
 }
 
 // TestAcquireNotesOneLookup: with another process connected, Acquire of a
