@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -223,5 +225,26 @@ func TestConcurrentFlushReportsLostWrite(t *testing.T) {
 		if err := <-errs; err == nil {
 			t.Error("a Flush begun after a refused write returned nil")
 		}
+	}
+}
+
+// TestFailuresBounded: a follower that never flushes keeps at most
+// maxFailures entries for the writes its holder refused, however many,
+// and still counts them all; a Flush then reports every one.
+func TestFailuresBounded(t *testing.T) {
+	sh := &Shared{inflight: map[uint64]struct{}{}, putDone: make(chan struct{})}
+	const n = 5 * maxFailures
+	for range n {
+		sh.putAnswered(sh.sentPut(), true)
+	}
+	if len(sh.failures) > maxFailures {
+		t.Errorf("%d failures kept apart, want at most %d", len(sh.failures), maxFailures)
+	}
+	if got := sh.failedSince(); got != n {
+		t.Errorf("failedSince = %d, want %d", got, n)
+	}
+	sh.flushes++
+	if err := sh.waitPuts(context.Background(), sh.putSeq, sh.flushes); err == nil || !strings.Contains(err.Error(), strconv.Itoa(n)+" writes") {
+		t.Errorf("a Flush after %d refused writes: %v", n, err)
 	}
 }

@@ -327,7 +327,7 @@ func (sh *Shared) Namespace(ctx context.Context, name string, spec driver.Namesp
 var errNoHolder = fmt.Errorf("no process answers for the store file: %w", driver.ErrUnavailable)
 
 // Flush waits until every write this process made is committed.
-func (sh *Shared) Flush(ctx context.Context) (err error) {
+func (sh *Shared) Flush(ctx context.Context) error {
 	st, cli, _ := sh.current()
 	sh.putMu.Lock()
 	last := sh.putSeq
@@ -380,7 +380,14 @@ func (sh *Shared) putAnswered(seq uint64, failed bool) {
 	defer sh.putMu.Unlock()
 	delete(sh.inflight, seq)
 	if failed {
-		sh.failures = append(sh.failures, failedPut{seq: seq})
+		if n := len(sh.failures); n >= maxFailures && sh.failures[n-1].told == 0 {
+			// A program that never flushes: count it with the last,
+			// under the lower number, so that a Flush that must report
+			// it does (one that need not may too).
+			sh.failures[n-1].n++
+		} else {
+			sh.failures = append(sh.failures, failedPut{seq: seq, n: 1})
+		}
 	}
 	close(sh.putDone)
 	sh.putDone = make(chan struct{})
@@ -393,7 +400,12 @@ func (sh *Shared) putAnswered(seq uint64, failed bool) {
 // the first to return took it from the other.
 type failedPut struct {
 	seq, told uint64
+	n         int // writes: more than one past maxFailures
 }
+
+// maxFailures bounds the failures a follower keeps apart; more are
+// counted together (see putAnswered).
+const maxFailures = 1024
 
 // pruneFailures forgets the failures reported before every Flush under
 // way began. sh.putMu must be held.
@@ -419,7 +431,7 @@ func (sh *Shared) failedSince() int {
 	n := 0
 	for _, f := range sh.failures {
 		if f.told == 0 {
-			n++
+			n += f.n
 		}
 	}
 	return n
@@ -445,7 +457,7 @@ func (sh *Shared) waitPuts(ctx context.Context, last, me uint64) error {
 			for i := range sh.failures {
 				f := &sh.failures[i]
 				if f.seq <= last && (f.told == 0 || me <= f.told) {
-					n++
+					n += f.n
 					if f.told == 0 {
 						f.told = sh.flushes
 					}
