@@ -2,7 +2,9 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"time"
 
@@ -86,6 +88,7 @@ func (s *redisStore) pushCounts(ctx context.Context) (sent bool, err error) {
 		d      tally.Counts // taken from sp.d
 		tier   tally.Counts // the tier's counts now
 		counts tally.Counts // what to add
+		incrs  []*redis.IntCmd
 	}
 	var pushes []push
 	s.mu.Lock()
@@ -102,38 +105,75 @@ func (s *redisStore) pushCounts(ctx context.Context) (sent bool, err error) {
 	}
 	now := s.opts.Clock.Now().UnixMilli()
 	_, err = s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		incrs := func(p *push) {
+			for _, f := range counterFields {
+				if v := *f.of(&p.counts); v != 0 {
+					p.incrs = append(p.incrs, pl.HIncrBy(ctx, p.sp.countKey, f.name, v))
+				}
+			}
+		}
 		pl.SetNX(ctx, s.prefix+":format", RedisFormatVersion, 0)
 		if g := s.gen.Load(); g > 0 {
 			pl.SetNX(ctx, s.genKey(), g, 0)
 		}
-		for _, p := range pushes {
-			n := p.sp
+		for i := range pushes {
+			n := pushes[i].sp
 			pl.SAdd(ctx, s.namespacesKey(), n.name)
 			pl.Eval(ctx, hsetIfMissingSrc, []string{n.metaKey}, n.metaFields()...)
 			pl.HSet(ctx, n.versionsKey, n.ver, now)
 			if g := n.gens().ns; g > 0 {
 				pl.SetNX(ctx, n.genKey, g, 0)
 			}
-			for _, f := range counterFields {
-				if v := *f.of(&p.counts); v != 0 {
-					pl.HIncrBy(ctx, p.sp.countKey, f.name, v)
-				}
-			}
+			incrs(&pushes[i])
 		}
 		return nil
 	})
-	if err != nil {
-		return true, err
-	}
+	// A namespace's counts stay here for the next push only if the
+	// server surely did not add them: a HINCRBY that failed before it was
+	// sent (no connection), or that the server refused. One that may have
+	// run (its reply late, or lost) counts as pushed: sending it again
+	// would add it twice, and counts twice too high were worse than a few
+	// lost. Nor does another command of the round trip failing (the
+	// format or versions key, on another node of a cluster) keep them:
+	// they were added all the same.
 	s.mu.Lock()
 	for _, p := range pushes {
+		if !pushed(p.incrs) {
+			continue
+		}
 		p.sp.d.Drop(&p.d)
 		if p.sp.tier != nil {
 			p.sp.pulled = p.tier
 		}
 	}
 	s.mu.Unlock()
-	return true, nil
+	return true, err
+}
+
+// pushed reports whether the server may have run the commands of cmds:
+// each succeeded, or failed in a way that leaves it unknown (a timeout, a
+// connection cut after the command was written).
+func pushed(cmds []*redis.IntCmd) bool {
+	for _, c := range cmds {
+		err := c.Err()
+		var reply redis.Error
+		switch {
+		case err == nil:
+		case errors.As(err, &reply):
+			return false // refused: not added
+		case isTimeout(err):
+		default:
+			return false // not sent, most likely: no connection
+		}
+	}
+	return true
+}
+
+// isTimeout reports whether err is a timeout, after which a command may
+// have run.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // hsetIfMissingSrc sets the fields ARGV (name, value, ...) of the hash

@@ -258,6 +258,11 @@ func (n *redisNS) Delete(ctx context.Context, key []byte) error {
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
+	if !s.brk.Allow() {
+		// A server given up on is left alone, as by lookups: not waited
+		// for, for each Forget, the whole timeout.
+		return fmt.Errorf("store: delete in %q: %w: %v", n.name, driver.ErrUnavailable, errNotAnswering)
+	}
 	if err := s.outcome(ctx, s.rdb.Unlink(ctx, n.gens().entryKey(key)).Err()); err != nil {
 		return fmt.Errorf("store: delete in %q: %w", n.name, err)
 	}

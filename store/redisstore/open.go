@@ -182,6 +182,14 @@ func urlOptions(rawURL string) (url.Values, error) {
 			return nil, fmt.Errorf("URL option %s refused: a store never re-sends a command, so there is no retry to space out; leave it out", name)
 		}
 	}
+	// A cluster's dial is tried once (see clusterClient): go-redis's
+	// parser takes these, which the store would silently override.
+	if v := q.Get("dialer_retries"); q.Has("dialer_retries") && v != "1" {
+		return nil, fmt.Errorf("URL option dialer_retries=%s refused: a store dials once, and carries on without the server if it does not answer; leave it out, or set 1", v)
+	}
+	if q.Has("dialer_retry_timeout") {
+		return nil, fmt.Errorf("URL option dialer_retry_timeout refused: a store dials once, so there is no retry to space out; leave it out")
+	}
 	return q, nil
 }
 
@@ -296,10 +304,10 @@ func splitPrefix(rawURL string) (string, string, error) {
 		return "", "", err
 	}
 	q := u.Query()
-	prefix := q.Get("prefix")
-	if prefix == "" {
+	if !q.Has("prefix") {
 		return rawURL, "", nil
 	}
+	prefix := q.Get("prefix") // "" as no prefix given (see WithPrefix)
 	q.Del("prefix")
 	u.RawQuery = q.Encode()
 	return u.String(), prefix, nil
