@@ -228,6 +228,7 @@ func (sh *Shared) reconnect() {
 			sh.epoch++
 			sh.mu.Unlock()
 			sh.log.Info("memostore: took over the store", "path", sh.path)
+			sh.rebind()
 			return
 		}
 		if errors.Is(err, driver.ErrLocked) {
@@ -240,6 +241,7 @@ func (sh *Shared) reconnect() {
 				sh.epoch++
 				sh.mu.Unlock()
 				sh.log.Info("memostore: following the store's new holder", "path", sh.path, "holder_pid", cli.PID())
+				sh.rebind()
 				return
 			}
 		} else {
@@ -253,6 +255,22 @@ func (sh *Shared) reconnect() {
 		case <-t.C:
 		}
 		backoff = min(2*backoff, 100*time.Millisecond)
+	}
+}
+
+// rebind claims this process's namespaces at the store's new holder, or
+// at its own store if it took the file over, and attaches their memory
+// tiers there, at once: else each waited for its Func's next call, and
+// meanwhile the holder reported them unclaimed, their memory tiers
+// missing from Stats and the metrics. A failure is left to that call.
+func (sh *Shared) rebind() {
+	sh.mu.Lock()
+	names := sh.namespaces("")
+	sh.mu.Unlock()
+	for _, sn := range names {
+		ctx, cancel := context.WithTimeout(context.Background(), FollowerTimeout)
+		sn.backend(ctx)
+		cancel()
 	}
 }
 
