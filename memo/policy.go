@@ -106,7 +106,15 @@ func (m *tinyTier[K, V]) get(k K, now func() int64) (V, stamp, lookup) {
 	if e.t.due != 0 {
 		t := now()
 		if e.t.end != 0 && t >= e.t.end {
-			m.c.Invalidate(k)
+			// Dropped only if what the key holds now is past its end
+			// too: a newer entry stored since the read (Set, another
+			// Call's result) stays. Invalidate dropped it.
+			m.c.ComputeIfPresent(k, func(cur tinyEntry[V]) (tinyEntry[V], otter.ComputeOp) {
+				if cur.t.end != 0 && t >= cur.t.end {
+					return cur, otter.InvalidateOp
+				}
+				return cur, otter.CancelOp
+			})
 			var zero V
 			return zero, stamp{}, absent
 		}
