@@ -3,40 +3,10 @@ package boltstore
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/memostore/memostore/codec"
 )
-
-// TestSyncPutFailureCountedOnce: a sync Put whose commit fails is one
-// failed write; it was counted twice, by commitFailed (the op is marked
-// failed) and by Namespace.write, which counted every error enqueue
-// returned (found by a review).
-func TestSyncPutFailureCountedOnce(t *testing.T) {
-	s := openStore(t, tempPath(t), WithSyncWrites())
-	ns := openNS(t, s, "n")
-	var fail atomic.Bool
-	fail.Store(true)
-	resume := holdWriter(t, s)
-	failingOp(t, s, &fail)
-	errc := make(chan error, 1)
-	go func() { errc <- ns.Put(context.Background(), key("k"), record("k", 1, 0, "v")) }()
-	for s.stats().Queued < 3 { // the hold, the failing op and the put
-		time.Sleep(time.Millisecond)
-	}
-	resume()
-	if err := <-errc; !errors.Is(err, errBoom) {
-		t.Fatalf("sync Put while commits fail = %v, want boom", err)
-	}
-	fail.Store(false)
-	flush(t, s)
-	st := nsStats(t, s, "n")
-	if st.WriteErrors != 1 || st.Writes != 1 {
-		t.Errorf("after one sync Put that failed once, then landed: WriteErrors = %d, Writes = %d; want 1 and 1", st.WriteErrors, st.Writes)
-	}
-}
 
 // TestDeleteIfKeepsNewerQueuedPut: a lookup that finds a bad record
 // queues a conditional delete of it (tryEnqueue), which made that delete

@@ -151,7 +151,10 @@ func TestCommitFailure(t *testing.T) {
 	}
 }
 
-// TestCommitFailureSyncWrites: a waiting Put learns that its commit failed.
+// TestCommitFailureSyncWrites: a waiting Put learns that its commit failed,
+// and the failure is counted once: it was counted twice, by commitFailed
+// (the op is marked failed) and by Namespace.write, which counted every
+// error enqueue returned (found by a review).
 func TestCommitFailureSyncWrites(t *testing.T) {
 	s := openStore(t, tempPath(t), WithSyncWrites())
 	ns := openNS(t, s, "n")
@@ -171,6 +174,10 @@ func TestCommitFailureSyncWrites(t *testing.T) {
 	fail.Store(false)
 	flush(t, s)
 	wantValue(t, ns, "k", "v")
+	st := nsStats(t, s, "n")
+	if st.WriteErrors != 1 || st.Writes != 1 {
+		t.Errorf("after one sync Put that failed once, then landed: WriteErrors = %d, Writes = %d; want 1 and 1", st.WriteErrors, st.Writes)
+	}
 }
 
 // TestCloseWithFailingCommits: Close gives up on writes it cannot commit,

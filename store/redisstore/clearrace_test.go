@@ -8,6 +8,7 @@ import (
 
 	"github.com/memostore/memostore/internal/mtesting"
 	"github.com/memostore/memostore/internal/redistest"
+	"github.com/memostore/memostore/store"
 )
 
 // keepOnPurgeTier is a memory tier whose Purge first lets one computation
@@ -28,6 +29,29 @@ func (t *keepOnPurgeTier) Purge(cleared bool) func() {
 	return t.Tier.Purge(cleared)
 }
 
+// clearRaceScene opens two stores, a and b, on a private server, with
+// namespace "race" in each; b's has a keepOnPurgeTier whose purge keeps a
+// result computed before the Clear ("pre-clear" under k). If lose, b's
+// subscription is closed: it hears of no Clear by message.
+func clearRaceScene(t *testing.T, lose bool) (a *testStore, nsA, nsB *store.Namespace, tier *keepOnPurgeTier) {
+	t.Helper()
+	srv := redistest.Start(t)
+	a = openStore(t, srv.URL())
+	b := openStore(t, srv.URL())
+	if lose {
+		b.rd.sub.Close()
+	}
+	nsA = mtesting.OpenNS(t, a.Store, "race")
+	nsB = mtesting.OpenNS(t, b.Store, "race")
+	rb := b.rd.claimed1("race")
+	tier = &keepOnPurgeTier{}
+	tier.put = func() {
+		rb.Put(context.Background(), mtesting.Key("k"), mtesting.Record("k", 1, 0, "pre-clear"))
+	}
+	nsB.Attach(tier)
+	return a, nsA, nsB, tier
+}
+
 // TestRedisClearMessagePurgesFirst: a process that hears of another's
 // Clear must purge its memory tier before it takes the new generation, as
 // the Clear's own process does. It took the generation first (found by a
@@ -35,19 +59,7 @@ func (t *keepOnPurgeTier) Purge(cleared bool) func() {
 // between was written under the new generation, and served to every
 // process after the Clear.
 func TestRedisClearMessagePurgesFirst(t *testing.T) {
-	srv := redistest.Start(t)
-	a := openStore(t, srv.URL())
-	b := openStore(t, srv.URL())
-	nsA := mtesting.OpenNS(t, a.Store, "race")
-	nsB := mtesting.OpenNS(t, b.Store, "race")
-	rb := b.rd.claimed1("race")
-	tier := &keepOnPurgeTier{}
-	tier.put = func() {
-		// A result computed before the Clear, kept just as the
-		// invalidation comes.
-		rb.Put(context.Background(), mtesting.Key("k"), mtesting.Record("k", 1, 0, "pre-clear"))
-	}
-	nsB.Attach(tier)
+	a, nsA, nsB, tier := clearRaceScene(t, false)
 	time.Sleep(100 * time.Millisecond) // b subscribed
 	if err := a.Clear(context.Background(), "race"); err != nil {
 		t.Fatal(err)
@@ -67,18 +79,7 @@ func TestRedisClearMessagePurgesFirst(t *testing.T) {
 // a Clear from a lookup (its message lost): learn raised the generation,
 // then purged.
 func TestRedisLookupOfClearPurgesFirst(t *testing.T) {
-	srv := redistest.Start(t)
-	a := openStore(t, srv.URL())
-	b := openStore(t, srv.URL())
-	b.rd.sub.Close() // the message is lost
-	nsA := mtesting.OpenNS(t, a.Store, "race")
-	nsB := mtesting.OpenNS(t, b.Store, "race")
-	rb := b.rd.claimed1("race")
-	tier := &keepOnPurgeTier{}
-	tier.put = func() {
-		rb.Put(context.Background(), mtesting.Key("k"), mtesting.Record("k", 1, 0, "pre-clear"))
-	}
-	nsB.Attach(tier)
+	a, nsA, nsB, tier := clearRaceScene(t, true)
 	if err := a.Clear(context.Background(), "race"); err != nil {
 		t.Fatal(err)
 	}
