@@ -234,8 +234,16 @@ func (s *Store) Sweep(ctx context.Context) (int, error) { return s.b.Sweep(ctx) 
 // if name is "", resets their counters and empties the memory tiers
 // attached to them (on Redis: in every process sharing the server). It
 // returns once the deletion is done. Namespaces and their recorded
-// versions and types remain.
-func (s *Store) Clear(ctx context.Context, name string) error { return s.b.Clear(ctx, name) }
+// versions and types remain. A name that ValidateName refuses is an error:
+// no namespace can have it.
+func (s *Store) Clear(ctx context.Context, name string) error {
+	if name != "" {
+		if err := ValidateName(name); err != nil {
+			return err
+		}
+	}
+	return s.b.Clear(ctx, name)
+}
 
 // Stats returns the store's counters. A file store reads what it keeps in
 // memory, maintained by every commit: it never scans the file, and its

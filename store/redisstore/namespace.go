@@ -172,7 +172,10 @@ func (n *redisNS) Lookup(ctx context.Context, key []byte, decode driver.DecodeFu
 		if err == driver.ErrClosed {
 			return false, driver.ErrClosed
 		}
-		n.d.ReadErrors.Add(1)
+		if ended(ctx) == nil {
+			// A caller that gave up is not a server that did not answer.
+			n.d.ReadErrors.Add(1)
+		}
 		return false, nil
 	}
 	return n.decodeFound(ctx, g.entryKey(key), key, rec, decode), nil
@@ -263,7 +266,25 @@ func (n *redisNS) Delete(ctx context.Context, key []byte) error {
 		// for, for each Forget, the whole timeout.
 		return fmt.Errorf("store: delete in %q: %w: %v", n.name, driver.ErrUnavailable, errNotAnswering)
 	}
-	if err := s.outcome(ctx, s.rdb.Unlink(ctx, n.gens().entryKey(key)).Err()); err != nil {
+	// The generations are read in the same round trip as the key is
+	// unlinked under those this process knows: if a Clear it has not heard
+	// of raised them, the key is unlinked again under the new ones, where a
+	// Put since that Clear wrote it.
+	g := n.gens()
+	var read func() ([]any, error)
+	cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Unlink(ctx, g.entryKey(key))
+		read = s.getKeys(ctx, p, s.genKey(), n.genKey)
+		return nil
+	})
+	var vals []any
+	if err = pipeErr(cmds, err); err == nil {
+		vals, err = read()
+	}
+	if err == nil && n.learn(g, vals[0], vals[1]) {
+		err = s.rdb.Unlink(ctx, n.gens().entryKey(key)).Err()
+	}
+	if err := s.outcome(ctx, err); err != nil {
 		return fmt.Errorf("store: delete in %q: %w", n.name, err)
 	}
 	return nil

@@ -111,6 +111,12 @@ func openURL(rawURL string, o driver.Options) (driver.Store, error) {
 	// failing server again. No retries at all: a command re-sent after a
 	// timeout may run twice (a second HINCRBY, a SET NX that fails
 	// against its own first try).
+	if ro.DB < 0 {
+		return nil, &driver.OpError{Op: "open", Path: loc, Err: fmt.Errorf("database %d: a database number is 0 or more", ro.DB)}
+	}
+	if err := checkPool(ro.PoolSize, ro.MinIdleConns, ro.MaxIdleConns, ro.MaxActiveConns); err != nil {
+		return nil, &driver.OpError{Op: "open", Path: loc, Err: err}
+	}
 	c.boundTimeouts(q, &ro.DialTimeout, &ro.ReadTimeout, &ro.WriteTimeout, &ro.PoolTimeout)
 	ro.ContextTimeoutEnabled = true
 	ro.MaxRetries = -1
@@ -144,12 +150,30 @@ func clusterClient(rawURL string, q url.Values, c config) (*redis.ClusterClient,
 	if err != nil {
 		return nil, err
 	}
+	if err := checkPool(co.PoolSize, co.MinIdleConns, co.MaxIdleConns, co.MaxActiveConns); err != nil {
+		return nil, err
+	}
 	c.boundTimeouts(q, &co.DialTimeout, &co.ReadTimeout, &co.WriteTimeout, &co.PoolTimeout)
 	co.ContextTimeoutEnabled = true
 	co.MaxRetries = -1
 	co.DialerRetries = 1
 	co.DisableIdentity = true
 	return redis.NewClusterClient(co), nil
+}
+
+// checkPool refuses a URL's negative connection-pool sizes, which go-redis
+// parses but takes for sizes (a negative pool_size panics when the client
+// is made).
+func checkPool(poolSize, minIdle, maxIdle, maxActive int) error {
+	for _, p := range []struct {
+		name string
+		n    int
+	}{{"pool_size", poolSize}, {"min_idle_conns", minIdle}, {"max_idle_conns", maxIdle}, {"max_active_conns", maxActive}} {
+		if p.n < 0 {
+			return fmt.Errorf("%s=%d: a number of connections is 0 or more", p.name, p.n)
+		}
+	}
+	return nil
 }
 
 // boundTimeouts sets each of a client's timeouts that the URL's query q
