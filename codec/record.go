@@ -163,8 +163,13 @@ type Meta struct {
 	StoredAt  int64         // Unix nanoseconds
 	ExpiresAt int64         // Unix nanoseconds; 0 = never
 	Cost      time.Duration // how long the function took to compute the value
-	Grace     time.Duration // how long before ExpiresAt the entry's TTL ended
+	Grace     time.Duration // how long before ExpiresAt the entry's TTL ended; at most MaxGrace (see Record)
 }
+
+// MaxGrace is the longest grace a record holds (2^32-1 milliseconds, about
+// 49.7 days). A record made with a longer one keeps the end of its TTL and
+// expires MaxGrace after it: an entry is never fresh after its TTL.
+const MaxGrace = math.MaxUint32 * time.Millisecond
 
 // units returns d in units of u, rounded up if up, within 0 to 2^32-1.
 func units(d, u time.Duration, up bool) uint32 {
@@ -181,6 +186,10 @@ func units(d, u time.Duration, up bool) uint32 {
 // putHeader fills the header of rec, stored under key, whose payload is
 // already in place after HeaderSize bytes.
 func putHeader(rec, key []byte, m Meta) {
+	if over := m.Grace - MaxGrace; m.ExpiresAt != 0 && over > 0 {
+		m.ExpiresAt -= int64(over)
+		m.Grace = MaxGrace
+	}
 	rec[0] = RecordVersion
 	binary.BigEndian.PutUint64(rec[1:], uint64(m.StoredAt))
 	binary.BigEndian.PutUint64(rec[9:], uint64(m.ExpiresAt))

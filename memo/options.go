@@ -1,6 +1,10 @@
 package memo
 
-import "time"
+import (
+	"time"
+
+	"github.com/memostore/memostore/codec"
+)
 
 // DefaultMaxSize is the memory tier's bound when MaxSize is not given: 128
 // entries, as functools.lru_cache.
@@ -88,17 +92,20 @@ func RefreshAfter(d time.Duration) Option {
 // either tier, while one background refresh (as for RefreshAfter) replaces
 // it. Entries are kept in both tiers until d past their TTL for it.
 // Info.StaleReturns counts the stale values returned. It needs TTL or
-// TTLFunc.
+// TTLFunc. A d over codec.MaxGrace (about 49.7 days, what a stored record
+// holds) counts as codec.MaxGrace.
 func StaleWhileRevalidate(d time.Duration) Option {
-	return func(c *config) { c.swr = max(d, 0) }
+	return func(c *config) { c.swr = min(max(d, 0), codec.MaxGrace) }
 }
 
 // StaleIfError returns an entry up to d past its TTL, from either tier,
 // when fn fails for its key, instead of fn's error (Info.StaleReturns
 // counts it; the call is still a miss). Entries are kept in both tiers
-// until d past their TTL for it. It needs TTL or TTLFunc.
+// until d past their TTL for it. It needs TTL or TTLFunc. A d over
+// codec.MaxGrace (about 49.7 days, what a stored record holds) counts as
+// codec.MaxGrace.
 func StaleIfError(d time.Duration) Option {
-	return func(c *config) { c.sie = max(d, 0) }
+	return func(c *config) { c.sie = min(max(d, 0), codec.MaxGrace) }
 }
 
 // RefreshTimeout bounds each background refresh (see RefreshAfter); the

@@ -85,8 +85,10 @@ func (n *Namespace) Lookup(ctx context.Context, key []byte, decode DecodeFunc) (
 // The record is visible to Lookup at once. key and rec must not be changed
 // afterwards.
 //
-// Records over MaxRecordBytes, records whose header does not parse, and
-// keys that are empty or too long are refused (counted as write errors).
+// A record already expired is not kept, nor counted in Writes: it removes
+// what key held. Records over MaxRecordBytes, records whose header does
+// not parse or gives a time before 1970, and keys that are empty or too
+// long are refused (counted as write errors).
 // Put on a file waits for room when the queue is full, until ctx ends.
 func (n *Namespace) Put(ctx context.Context, key, rec []byte) error {
 	if err := driver.CheckPut(key, rec); err != nil {

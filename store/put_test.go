@@ -67,7 +67,7 @@ func TestPutRefused(t *testing.T) {
 		s := openFile(t, tempPath(t))
 		ns := mtesting.OpenNS(t, s, "n")
 		k := make([]byte, bolt.MaxKeySize-8)
-		if err := ns.Put(context.Background(), k, codec.NewRecord(k, 1, 2, codec.AppendString(nil, "v"))); err != nil {
+		if err := ns.Put(context.Background(), k, codec.NewRecord(k, 1, 0, codec.AppendString(nil, "v"))); err != nil {
 			t.Fatalf("Put of a %d-byte key: %v", len(k), err)
 		}
 		mtesting.Flush(t, s)

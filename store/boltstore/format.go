@@ -75,15 +75,25 @@ func checkFile(path string) error {
 	if need := int64(m.pgid) * int64(m.pageSize); fi.Size() < need {
 		return fmt.Errorf("%w: truncated: %d bytes, its meta page needs %d", driver.ErrCorrupt, fi.Size(), need)
 	}
+	if m.freelist == noFreelist {
+		// bbolt, opening it to write, would write the freelist at once: a
+		// file of another program must be left untouched.
+		return fmt.Errorf("%w: a bbolt file written without its freelist, as a store never is: not a memostore store", driver.ErrCorrupt)
+	}
 	return nil
 }
 
 // boltMeta holds the fields of a bbolt meta page that checkFile needs.
 type boltMeta struct {
 	pageSize uint32
+	freelist uint64 // its page; noFreelist if not synced
 	pgid     uint64
 	txid     uint64
 }
+
+// noFreelist is the freelist page of a bbolt file written with
+// NoFreelistSync, which a store never is.
+const noFreelist = ^uint64(0)
 
 const (
 	boltMagic       = 0xED0CDAED
@@ -96,11 +106,19 @@ const (
 // them as bbolt does (native byte order; FNV-64a checksum).
 func readMeta(f io.ReaderAt) (boltMeta, error) {
 	m0, ok0 := readMetaAt(f, 0)
-	off1 := int64(os.Getpagesize())
+	var m1 boltMeta
+	var ok1 bool
 	if ok0 {
-		off1 = int64(m0.pageSize)
+		m1, ok1 = readMetaAt(f, int64(m0.pageSize))
+	} else {
+		// The page size is in the damaged meta page: the second is looked
+		// for where bbolt looks, at each page size from 1 KiB to 16 MiB.
+		for i := range 15 {
+			if m1, ok1 = readMetaAt(f, 1024<<i); ok1 {
+				break
+			}
+		}
 	}
-	m1, ok1 := readMetaAt(f, off1)
 	switch {
 	case ok0 && ok1 && m1.txid > m0.txid, !ok0 && ok1:
 		return m1, nil
@@ -126,6 +144,7 @@ func readMetaAt(f io.ReaderAt, off int64) (boltMeta, bool) {
 	}
 	meta := boltMeta{
 		pageSize: binary.NativeEndian.Uint32(m[8:]),
+		freelist: binary.NativeEndian.Uint64(m[32:]),
 		pgid:     binary.NativeEndian.Uint64(m[40:]),
 		txid:     binary.NativeEndian.Uint64(m[48:]),
 	}

@@ -434,9 +434,14 @@ func (s *Store) clear(ctx context.Context, name string, except *session) error {
 	return nil
 }
 
-// Stats returns the store's counters (see store.Store.Stats); it never
-// fails.
-func (s *Store) Stats(context.Context) (driver.Stats, error) { return s.stats(), nil }
+// Stats returns the store's counters (see store.Store.Stats), read from
+// memory; after Close, with ErrClosed.
+func (s *Store) Stats(context.Context) (driver.Stats, error) {
+	if s.closed.Load() {
+		return s.stats(), driver.ErrClosed
+	}
+	return s.stats(), nil
+}
 
 // stats returns the store's counters, read from memory.
 func (s *Store) stats() driver.Stats {

@@ -225,6 +225,7 @@ func TestBackgroundSweeperOff(t *testing.T) {
 		s := openStore(t, tempPath(t), WithClock(clock), WithSweepInterval(0), WithoutControl())
 		ns := openNS(t, s, "n")
 		put(t, ns, "k", record("k", clock.Nanos(), clock.Nanos()+1, "v"))
+		flush(t, s) // stored before it expires
 		clock.Advance(time.Hour)
 		time.Sleep(24 * time.Hour)
 		synctest.Wait()

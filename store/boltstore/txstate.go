@@ -201,6 +201,11 @@ func (st *txState) put(tx *bolt.Tx, sp *space, key, rec []byte) error {
 	if err != nil {
 		return err
 	}
+	if h.Expired(st.s.Now()) {
+		// Expired already: it replaces what key held, and is not kept or
+		// counted (as on Redis, which cannot keep it).
+		return nil
+	}
 	if err := b.d.Put(key, rec); err != nil {
 		return err
 	}

@@ -19,8 +19,8 @@ const MaxKeyBytes = 32<<10 - 8
 
 // CheckPut reports why key and rec, a record made by package codec, must
 // not be stored: a record over MaxRecordBytes, a key that is empty or
-// over MaxKeyBytes, a header that does not parse. store calls it before
-// every Put.
+// over MaxKeyBytes, a header that does not parse or has a time before
+// 1970. store calls it before every Put.
 func CheckPut(key, rec []byte) error {
 	if len(rec) > MaxRecordBytes {
 		return fmt.Errorf("record of %d bytes exceeds MaxRecordBytes (%d)", len(rec), MaxRecordBytes)
@@ -28,8 +28,16 @@ func CheckPut(key, rec []byte) error {
 	if len(key) == 0 || len(key) > MaxKeyBytes {
 		return fmt.Errorf("key of %d bytes, want 1 to %d", len(key), MaxKeyBytes)
 	}
-	_, err := codec.ParseHeader(rec)
-	return err
+	h, err := codec.ParseHeader(rec)
+	if err != nil {
+		return err
+	}
+	// The file's indexes order times as unsigned: one before 1970 would
+	// sort after every other, and never be swept.
+	if h.StoredAt < 0 || h.ExpiresAt < 0 {
+		return fmt.Errorf("record stored at %d, expiring at %d: a time before 1970", h.StoredAt, h.ExpiresAt)
+	}
+	return nil
 }
 
 // OpenRecord hands the payload of rec, the record stored under key, to

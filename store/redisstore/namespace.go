@@ -219,7 +219,9 @@ func (n *redisNS) Put(ctx context.Context, key, rec []byte) error {
 	if h.ExpiresAt != 0 {
 		ttl = time.Duration(h.ExpiresAt - s.opts.Clock.Now().UnixNano())
 		if ttl <= 0 {
-			return nil // expired already: nothing to keep
+			// Expired already: nothing to keep, and not counted; but it
+			// replaces what key held, as on a file.
+			return n.Delete(ctx, key)
 		}
 		ttl = max(ttl.Round(time.Millisecond), time.Millisecond)
 	}
