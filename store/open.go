@@ -161,8 +161,9 @@ func openFile(path string, opts []Option) (*Store, error) {
 
 // Compact rewrites the store file at path without its free pages: it
 // copies the store into a temporary file beside it with bbolt's Compact,
-// syncs it, and renames it over path. It returns the file's sizes before
-// and after.
+// syncs it, and renames it over path, with path's permissions. It returns
+// the file's sizes before and after. A path that is a symbolic link stays
+// one: the file it leads to is compacted.
 //
 // Compact takes the store's lock file exclusively for the whole rewrite,
 // so no process has the store open meanwhile and none opens the old file

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/memostore/memostore/internal/control"
+	"github.com/memostore/memostore/store/boltstore"
 
 	"github.com/memostore/memostore/store"
 )
@@ -81,7 +82,7 @@ func check(ctx context.Context, path string, fix bool, stderr io.Writer) (*store
 		if err := requireFile(path); err != nil {
 			return nil, err
 		}
-		if c, err := control.Dial(ctx, path); err == nil {
+		if c, err := control.Dial(ctx, boltstore.Resolve(path)); err == nil {
 			defer c.Close()
 			return c.Check(ctx)
 		}

@@ -62,6 +62,14 @@ func RunClear(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return sweep(ctx, path, stdout, stderr)
 	}
+	if store.IsURL(path) {
+		// Looked at read-only first: a URL under which no store is (a
+		// mistyped prefix or database) is sent no write.
+		found, err := redisHas(ctx, path, *only)
+		if err != nil || !found {
+			return err
+		}
+	}
 	t, err := openTarget(ctx, path, true)
 	if err != nil {
 		return err
@@ -90,6 +98,30 @@ func RunClear(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "cleared %s: %d entries (%s)\n", ns.Name, ns.Entries, humanBytes(ns.Bytes))
 	}
 	return nil
+}
+
+// redisHas reports whether the Redis server at path holds the namespace
+// only (any namespace if only is ""); a namespace it does not hold is an
+// error, as on a file.
+func redisHas(ctx context.Context, path, only string) (bool, error) {
+	t, err := openTarget(ctx, path, false)
+	if err != nil {
+		return false, err
+	}
+	st, err := t.s.StatsContext(ctx)
+	t.close()
+	if err != nil {
+		return false, err
+	}
+	for _, ns := range st.Namespaces {
+		if only == "" || ns.Name == only {
+			return true, nil
+		}
+	}
+	if only != "" {
+		return false, fmt.Errorf("store: clear: no namespace %q", only)
+	}
+	return false, nil
 }
 
 // clearStale runs memoctl clear --stale on the Redis server at path.

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/memostore/memostore/internal/control"
+	"github.com/memostore/memostore/store/boltstore"
 
 	"github.com/memostore/memostore/store"
 )
@@ -30,7 +31,7 @@ func RunCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := requireFile(path); err != nil {
 		return err
 	}
-	if control.Live(ctx, path) {
+	if control.Live(ctx, boltstore.Resolve(path)) {
 		return liveRefusal(path, "compact")
 	}
 	_, finish := newProgress(stderr, "compacting", -1)

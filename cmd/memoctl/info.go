@@ -21,7 +21,7 @@ control endpoint (PATH.ctl) and also shows its memory tiers.
 
 PATH may be a Redis URL (redis://host:6379/0, ?prefix=NAME if the store
 uses a prefix of its own): info then reads the namespaces' counters, summed
-over every process sharing the server, from their hashes in one round trip.
+over every process sharing the server, from their hashes in two round trips.
 Redis expires and evicts keys by itself, so entries are not counted there.
 
 With --watch, info reads the counters again every INTERVAL (a duration:
@@ -29,8 +29,10 @@ With --watch, info reads the counters again every INTERVAL (a duration:
 last interval: calls per second (hits and misses), the hit ratio of those
 calls, disk hits and writes per second. On a terminal it redraws in place
 until Ctrl-C; piped, it prints one table per refresh, separated by a blank
-line, or with --json one JSON object per line. A store file is opened
-only while it is read, never held between refreshes. For example:
+line, or with --json one JSON object per line (info --json's fields, but
+expired_pending and stale, which only a scan of the file tells). A store
+file is opened only while it is read, never held between refreshes. For
+example:
 
   memoctl info --watch 1s cache.db
   memoctl info --watch 500ms --count 20 --json cache.db > rates.ndjson
@@ -314,6 +316,11 @@ func humanBytes(n int64) string {
 	}
 	div, exp := int64(unit), 0
 	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	// A value that rounds to 1024.0 is shown in the next unit.
+	if float64(n)/float64(div) >= unit-0.05 && exp < len("KMGTPE")-1 {
 		div *= unit
 		exp++
 	}

@@ -2,7 +2,7 @@
 // Redis servers that stores share.
 //
 //	memoctl info [--json] [--namespace NAME] [--watch INTERVAL [--count N]] PATH
-//	memoctl clear [--namespace NAME] [--expired] PATH
+//	memoctl clear [--namespace NAME] [--expired] [--stale [--grace D]] PATH
 //	memoctl sweep PATH
 //	memoctl keys --namespace NAME [--limit N] PATH
 //	memoctl check [--fix] PATH

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+
+	"github.com/memostore/memostore/store"
 )
 
 const sweepUsage = `usage: memoctl sweep PATH
@@ -23,7 +25,9 @@ func RunSweep(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func sweep(ctx context.Context, path string, stdout, stderr io.Writer) error {
-	t, err := openTarget(ctx, path, true)
+	// Redis expires entries by itself: opened read-only, it is sent no
+	// write (a URL naming no store creates none).
+	t, err := openTarget(ctx, path, !store.IsURL(path))
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 
 	"github.com/memostore/memostore/internal/control"
 	"github.com/memostore/memostore/store/boltstore"
@@ -50,8 +51,9 @@ func openTarget(ctx context.Context, path string, write bool) (*target, error) {
 	if err := requireFile(path); err != nil {
 		return nil, err
 	}
-	if c, err := control.Dial(ctx, path); err == nil {
-		pid, _ := boltstore.HolderPID(path)
+	// The holder's endpoint is beside the file a link leads to.
+	if c, err := control.Dial(ctx, boltstore.Resolve(path)); err == nil {
+		pid, _ := boltstore.HolderPID(boltstore.Resolve(path))
 		return &target{path: path, live: c, holder: pid}, nil
 	}
 	opts := []store.Option{store.WithLogger(nil), store.WithoutControl()}
@@ -60,7 +62,7 @@ func openTarget(ctx context.Context, path string, write bool) (*target, error) {
 	}
 	s, err := store.Open(path, opts...)
 	if errors.Is(err, store.ErrLocked) {
-		return nil, fmt.Errorf("%w, and its control endpoint %s does not answer", err, control.Path(path))
+		return nil, fmt.Errorf("%w, and its control endpoint %s does not answer", err, control.Path(boltstore.Resolve(path)))
 	}
 	if err != nil {
 		return nil, err
@@ -77,7 +79,7 @@ func offline(ctx context.Context, path, what string, write bool) (*store.Store, 
 	if err := requireFile(path); err != nil {
 		return nil, err
 	}
-	if control.Live(ctx, path) {
+	if control.Live(ctx, boltstore.Resolve(path)) {
 		return nil, liveRefusal(path, what)
 	}
 	opts := []store.Option{store.WithLogger(nil), store.WithoutControl()}
@@ -93,7 +95,7 @@ func offline(ctx context.Context, path, what string, write bool) (*store.Store, 
 
 func liveRefusal(path, what string) error {
 	who := "a running process"
-	if pid, ok := boltstore.HolderPID(path); ok {
+	if pid, ok := boltstore.HolderPID(boltstore.Resolve(path)); ok {
 		who = fmt.Sprintf("process %d", pid)
 	}
 	return fmt.Errorf("%s is open in %s; %s needs the store to itself: stop that process first", path, who, what)
@@ -102,10 +104,23 @@ func liveRefusal(path, what string) error {
 // fileOnly refuses a Redis URL for a command that works on files only.
 func fileOnly(path, what string) error {
 	if store.IsURL(path) {
-		return fmt.Errorf("%s works on store files only, not on a Redis server (%s): %w", what, path, store.ErrUnsupported)
+		return fmt.Errorf("%s works on store files only, not on a Redis server (%s): %w", what, hidePassword(path), store.ErrUnsupported)
 	}
 	return nil
 }
 
 // isRedis reports whether t is a Redis store.
 func (t *target) isRedis() bool { return t.s != nil && t.s.Backend() == "redis" }
+
+// hidePassword returns path, a Redis URL's password hidden (as
+// store.Stats.Path gives it), for messages; a file path as is.
+func hidePassword(path string) string {
+	if !store.IsURL(path) {
+		return path
+	}
+	u, err := url.Parse(path)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}

@@ -51,9 +51,14 @@ type watchJSON struct {
 	Error      string           `json:"error,omitempty"` // this refresh failed; the next may not
 }
 
+// watchNamespace is a namespace of info --json, less what only a scan of
+// the file's indexes tells (the watch does not scan): the two fields below
+// hide their namesakes of namespaceJSON, and are always left out.
 type watchNamespace struct {
 	namespaceJSON
 	rates
+	ExpiredPending *int64 `json:"expired_pending,omitempty"`
+	Stale          *int64 `json:"stale,omitempty"`
 }
 
 // rates are a namespace's rates over one interval. They are nil on the
@@ -149,7 +154,7 @@ func runWatch(ctx context.Context, cfg watchConfig, path, only string, stdout io
 		}
 		out := refresh(prev, cur)
 		if err != nil {
-			out = watchJSON{Time: cur.at.UTC().Format(time.RFC3339Nano), Path: path, Namespaces: []watchNamespace{}, Error: err.Error()}
+			out = watchJSON{Time: cur.at.UTC().Format(time.RFC3339Nano), Path: hidePassword(path), Namespaces: []watchNamespace{}, Error: err.Error()}
 		} else {
 			prev = &cur
 		}

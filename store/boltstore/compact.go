@@ -18,8 +18,9 @@ const compactTxBytes = 64 << 20
 
 // Compact rewrites the store file at path without its free pages: it
 // copies the store into a temporary file beside it with bbolt's Compact,
-// syncs it, and renames it over path. It returns the file's sizes before
-// and after.
+// syncs it, and renames it over path, with path's permissions. It returns
+// the file's sizes before and after. A path that is a symbolic link stays
+// one: the file it leads to is compacted (see Resolve).
 //
 // Compact takes the store's lock file exclusively for the whole rewrite,
 // so no process has the store open meanwhile and none opens the old file
@@ -29,6 +30,7 @@ func Compact(ctx context.Context, path string, lockTimeout time.Duration) (befor
 	fail := func(err error) (int64, int64, error) {
 		return 0, 0, &driver.OpError{Op: "compact", Path: path, Err: bare(err)}
 	}
+	path = Resolve(path) // a link stays a link, to the compacted file
 	fi, err := os.Stat(path)
 	if err != nil {
 		return fail(err)
@@ -46,7 +48,17 @@ func Compact(ctx context.Context, path string, lockTimeout time.Duration) (befor
 	if err != nil {
 		return fail(err)
 	}
-	defer src.Close()
+	// Closed before the rename (Windows renames no file still open), and on
+	// every return before it.
+	srcOpen := true
+	closeSrc := func() error {
+		if !srcOpen {
+			return nil
+		}
+		srcOpen = false
+		return src.Close()
+	}
+	defer closeSrc()
 	if err := src.View(checkFormat); err != nil {
 		return fail(err)
 	}
@@ -58,6 +70,11 @@ func Compact(ctx context.Context, path string, lockTimeout time.Duration) (befor
 		return fail(err)
 	}
 	defer os.Remove(tmp) // a no-op once renamed
+	// The file keeps its permissions (bbolt made tmp 0600, less the umask).
+	if err := os.Chmod(tmp, fi.Mode().Perm()); err != nil {
+		dst.Close()
+		return fail(err)
+	}
 	if err := ctx.Err(); err != nil {
 		dst.Close()
 		return fail(err)
@@ -75,6 +92,9 @@ func Compact(ctx context.Context, path string, lockTimeout time.Duration) (befor
 	}
 	nfi, err := os.Stat(tmp)
 	if err != nil {
+		return fail(err)
+	}
+	if err := closeSrc(); err != nil {
 		return fail(err)
 	}
 	if err := os.Rename(tmp, path); err != nil {

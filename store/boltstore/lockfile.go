@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,22 @@ import (
 
 // LockPath returns the path of the lock file of the store at path.
 func LockPath(path string) string { return path + ".lock" }
+
+// Resolve returns the path a store reached at path is kept under: if path
+// is a symbolic link, the file it leads to, so that the lock file, the
+// control endpoint and Compact's rename are those of the file itself,
+// whatever link a process reaches it through. Open, OpenShared and Compact
+// resolve their path so; memoctl does too. Any other path, and a link
+// that does not resolve, is returned as is.
+func Resolve(path string) string {
+	if fi, err := os.Lstat(path); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		return path
+	}
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		return real
+	}
+	return path
+}
 
 // lockPoll is how often a waiting opener retries the lock.
 const lockPoll = 10 * time.Millisecond

@@ -86,7 +86,7 @@ const acquireWait = 250 * time.Millisecond
 // to o.LockTimeout for either; a holder that holds the lock and does not
 // answer on its control endpoint within that time gives ErrLocked.
 func OpenShared(path string, o Options) (*Shared, error) {
-	sh := &Shared{path: path, o: o, log: o.Logger, names: map[string]*sharedNS{}, stop: make(chan struct{}), usesDue: make(chan struct{}, 1),
+	sh := &Shared{path: Resolve(path), o: o, log: o.Logger, names: map[string]*sharedNS{}, stop: make(chan struct{}), usesDue: make(chan struct{}, 1),
 		inflight: map[uint64]struct{}{}, putDone: make(chan struct{})}
 	deadline := time.Now().Add(o.LockTimeout)
 	var dialErr error

@@ -89,7 +89,7 @@ type Store struct {
 //
 // Every error says "store: open PATH: " once, and only once.
 func Open(path string, o Options) (*Store, error) {
-	s, err := openOrRecover(path, o)
+	s, err := openOrRecover(Resolve(path), o)
 	if err != nil {
 		return nil, &driver.OpError{Op: "open", Path: path, Err: err}
 	}
