@@ -226,6 +226,14 @@ func TestFreshnessOptionsChecked(t *testing.T) {
 	if _, err := memo.New(nil, "f", fn, memo.StaleIfError(time.Second)); err == nil {
 		t.Error("StaleIfError without a TTL accepted")
 	}
+	// TTL(0) is no TTL: entries never expire, and are never stale.
+	if _, err := memo.New(nil, "f", fn, memo.TTL(0), memo.StaleWhileRevalidate(time.Second)); err == nil {
+		t.Error("StaleWhileRevalidate with TTL(0) accepted")
+	}
+	// A negative TTL is a mistake, not "never expire".
+	if _, err := memo.New(nil, "f", fn, memo.TTL(-time.Second)); err == nil {
+		t.Error("TTL(-1s) accepted")
+	}
 }
 
 func TestBackgroundRefreshesBounded(t *testing.T) {

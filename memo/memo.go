@@ -125,8 +125,11 @@ func New[K comparable, V any](s *store.Store, name string, fn func(context.Conte
 			return nil, fmt.Errorf("memo: New %q: both TTL and TTLFunc are set", name)
 		}
 	}
-	if (c.swr > 0 || c.sie > 0) && !c.ttlSet && c.ttlFunc == nil {
-		return nil, fmt.Errorf("memo: New %q: StaleWhileRevalidate and StaleIfError need TTL or TTLFunc", name)
+	if c.ttl < 0 {
+		return nil, fmt.Errorf("memo: New %q: TTL(%v): want 0 (never expire) or more", name, c.ttl)
+	}
+	if (c.swr > 0 || c.sie > 0) && c.ttl == 0 && c.ttlFunc == nil {
+		return nil, fmt.Errorf("memo: New %q: StaleWhileRevalidate and StaleIfError need TTL (above zero) or TTLFunc", name)
 	}
 	f.refreshAfter, f.swr, f.sie = c.refreshAfter, c.swr, c.sie
 	f.grace = max(c.swr, c.sie)
@@ -181,6 +184,9 @@ func (f *Func[K, V]) noteUse(k K, hits int) { f.ns.NoteUse(f.keys(nil, k), hits)
 func (f *Func[K, V]) newMemory(c config) error {
 	if c.maxBytes < 0 {
 		return fmt.Errorf("MaxBytes(%d): want 0 (no bound) or more", c.maxBytes)
+	}
+	if c.maxBytes > 0 && c.maxSizeSet && c.maxSize == 0 {
+		return fmt.Errorf("MaxBytes(%d) bounds the memory tier that MaxSize(0) turns off", c.maxBytes)
 	}
 	f.maxB = c.maxBytes
 	if c.maxBytes > 0 {

@@ -39,9 +39,9 @@ func MaxSize(n int) Option {
 
 // TTL makes entries expire d after they are stored: from then on they are
 // misses in both tiers, and the store's sweeper deletes them from the file.
-// Zero, the default, means entries never expire.
+// Zero, the default, means entries never expire; New refuses a negative d.
 func TTL(d time.Duration) Option {
-	return func(c *config) { c.ttl, c.ttlSet = max(d, 0), true }
+	return func(c *config) { c.ttl, c.ttlSet = d, true }
 }
 
 // TTLFunc gives each entry its own TTL, computed from its key and value
@@ -120,7 +120,7 @@ func RefreshTimeout(d time.Duration) Option {
 // apply); with MaxSize, both hold. A value larger than n is returned but
 // not kept in memory. Without a store, values are encoded to be measured,
 // so V must be storable (see codec.CheckValue). Zero, the default, means
-// no byte bound.
+// no byte bound. With MaxSize(0), which turns the tier off, New fails.
 func MaxBytes(n int64) Option {
 	return func(c *config) { c.maxBytes = n }
 }

@@ -57,6 +57,11 @@ func TestMaxBytesWithMaxSize(t *testing.T) {
 	if _, err := memo.New(nil, "b", padded, memo.MaxBytes(-1)); err == nil {
 		t.Error("negative MaxBytes accepted")
 	}
+	// MaxSize(0) turns the memory tier off: a byte bound for it is a
+	// mistake, not a bound Info reports for a tier that keeps nothing.
+	if f, err := memo.New(nil, "b", padded, memo.MaxBytes(1<<20), memo.MaxSize(0)); err == nil {
+		t.Errorf("MaxBytes with MaxSize(0) accepted; Info = %+v", f.Info())
+	}
 	if _, err := memo.New(nil, "b", padded, memo.Policy(memo.EvictionPolicy(9))); err == nil {
 		t.Error("unknown policy accepted")
 	}

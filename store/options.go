@@ -35,6 +35,7 @@ type Option struct {
 	backend string // "" for every backend, "bbolt", or a registered backend's name
 	file    func(*boltstore.Options)
 	own     func(settings any)
+	err     error // a value Open refuses
 }
 
 // options are the settings Open gathers: the common ones inside the
@@ -63,6 +64,9 @@ func gather(opts []Option) options {
 // check refuses the options that do not apply to backend.
 func (o *options) check(backend string) error {
 	for _, opt := range o.given {
+		if opt.err != nil {
+			return fmt.Errorf("%s: %w", opt.name, opt.err)
+		}
 		if opt.backend != "" && opt.backend != backend {
 			return fmt.Errorf("%s applies to %s stores only, not to %s", opt.name, backendTitle(opt.backend), backendTitle(backend))
 		}
@@ -127,21 +131,29 @@ func WithSweepInterval(d time.Duration) Option {
 // Namespace.NoteUse), so that a hit writes nothing (see the README's
 // Eviction section). What it knows of use is saved in the file by Close,
 // and every minute while it changes, and read back after the next Open.
-// Zero, the default, means no bound.
+// Zero, the default, means no bound; Open refuses a negative n.
 // Files only.
 func WithMaxBytes(n int64) Option {
-	return fileOption("WithMaxBytes", func(o *boltstore.Options) { o.MaxBytes = max(n, 0) })
+	opt := fileOption("WithMaxBytes", func(o *boltstore.Options) { o.MaxBytes = max(n, 0) })
+	if n < 0 {
+		opt.err = fmt.Errorf("%d bytes: want 0 (no bound) or more", n)
+	}
+	return opt
 }
 
 // WithQueueBytes bounds the bytes of records waiting to be written behind.
 // A write that would exceed it waits for the writer (backpressure). The
-// default is DefaultQueueBytes. Files only.
+// default is DefaultQueueBytes; Open refuses n of zero or less. Files only.
 func WithQueueBytes(n int64) Option {
-	return fileOption("WithQueueBytes", func(o *boltstore.Options) {
+	opt := fileOption("WithQueueBytes", func(o *boltstore.Options) {
 		if n > 0 {
 			o.QueueBytes = n
 		}
 	})
+	if n <= 0 {
+		opt.err = fmt.Errorf("%d bytes: want more than 0", n)
+	}
+	return opt
 }
 
 // WithSyncWrites makes every write durable before the call that made it

@@ -223,7 +223,7 @@ func (n *redisNS) Put(ctx context.Context, key, rec []byte) error {
 			// replaces what key held, as on a file.
 			return n.Delete(ctx, key)
 		}
-		ttl = max(ttl.Round(time.Millisecond), time.Millisecond)
+		ttl = keyTTL(ttl)
 	}
 	if !s.brk.Allow() {
 		n.d.WriteErrors.Add(1)
@@ -306,4 +306,11 @@ func (n *redisNS) Attach(t driver.MemoryTier) {
 	n.tier = t
 	n.pulled = tally.Tier(t)
 	n.s.mu.Unlock()
+}
+
+// keyTTL returns the TTL of a key whose record expires d (> 0) from now,
+// in the whole milliseconds PX takes: rounded up, so that Redis never drops
+// the key before the record expires.
+func keyTTL(d time.Duration) time.Duration {
+	return (d + time.Millisecond - 1).Truncate(time.Millisecond)
 }

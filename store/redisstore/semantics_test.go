@@ -164,3 +164,14 @@ func hostOf(t *testing.T, rawURL string) string {
 	}
 	return fmt.Sprint(u.Host)
 }
+
+// TestKeyTTLNeverEarly: Redis keeps a key for whole milliseconds; a
+// record must not vanish before its expiry, so a TTL is rounded up. It
+// was rounded to the nearest: 1.4 ms kept the key 1 ms.
+func TestKeyTTLNeverEarly(t *testing.T) {
+	for _, d := range []time.Duration{time.Nanosecond, 1400 * time.Microsecond, 2 * time.Millisecond, time.Hour + time.Nanosecond} {
+		if got := keyTTL(d); got < d || got%time.Millisecond != 0 || got-d >= time.Millisecond {
+			t.Errorf("keyTTL(%v) = %v; want the least whole milliseconds not under it", d, got)
+		}
+	}
+}
