@@ -154,6 +154,11 @@ func (l *lane) send(m *Msg) error {
 func (l *lane) recv(deadline time.Time) (*Msg, error) {
 	have, need := 0, 4
 	for have < need {
+		if have == len(l.rbuf) {
+			// Grown as the frame's bytes arrive, not to the length its
+			// header declares (see bodyChunk).
+			l.rbuf = append(l.rbuf, make([]byte, min(need-have, max(have, bodyChunk)))...)
+		}
 		n, err := unix.Read(l.fd, l.rbuf[have:])
 		switch {
 		case err == unix.EINTR:
@@ -172,9 +177,6 @@ func (l *lane) recv(deadline time.Time) (*Msg, error) {
 				return nil, errFrame
 			}
 			need = 4 + size
-			if need > len(l.rbuf) {
-				l.rbuf = append(l.rbuf, make([]byte, need-len(l.rbuf))...)
-			}
 		}
 		if have < need && !deadline.IsZero() && time.Now().After(deadline) {
 			return nil, errLaneTimeout

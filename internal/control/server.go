@@ -143,6 +143,9 @@ type Server struct {
 	blocking atomic.Int32 // connections and lanes served with blocking reads, each holding a thread
 }
 
+// tmpSeq numbers the short temporary names of sockets (see Serve).
+var tmpSeq atomic.Uint64
+
 // Serve listens on the control socket of the store file at storePath and
 // serves b there, on goroutines that Close stops. The caller must hold
 // the store's lock: a socket left by a crashed process is then replaced,
@@ -166,7 +169,15 @@ func Serve(storePath string, b Backend, log *slog.Logger) (*Server, error) {
 	}
 	// Listen under a temporary name, restrict it, then move it into place,
 	// so that the socket is never reachable at PATH.ctl with looser modes.
+	// The name must fit sun_path too: if .PATH.ctl.PID does not, a short
+	// one is taken, unique to this process and this call.
 	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"."+strconv.Itoa(os.Getpid()))
+	if len(tmp) >= 108 {
+		tmp = filepath.Join(filepath.Dir(path), ".c"+strconv.FormatInt(int64(os.Getpid()), 36)+"."+strconv.FormatUint(tmpSeq.Add(1), 36))
+		if len(tmp) >= 108 {
+			return nil, fmt.Errorf("control socket path %q is too long for a Unix socket", path)
+		}
+	}
 	os.Remove(tmp)
 	ln, err := net.Listen("unix", tmp)
 	if err != nil {
@@ -192,14 +203,31 @@ func Serve(storePath string, b Backend, log *slog.Logger) (*Server, error) {
 
 func (c *Server) accept() {
 	defer c.wg.Done()
+	var backoff time.Duration
 	for {
 		conn, err := c.ln.Accept()
 		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				c.log.Warn("memostore: control endpoint stopped", "path", c.path, "err", err)
+			if errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return
+			// Out of file descriptors (EMFILE) or another error of the
+			// moment: tried again, after a pause that grows (as net/http
+			// does), until Close. Ending here would leave the socket
+			// queueing connections no one answers.
+			if backoff == 0 {
+				c.log.Warn("memostore: control endpoint cannot accept connections; trying again", "path", c.path, "err", err)
+				backoff = 5 * time.Millisecond
+			} else {
+				backoff = min(2*backoff, time.Second)
+			}
+			select {
+			case <-c.ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			continue
 		}
+		backoff = 0
 		if !peerAllowed(conn) {
 			conn.Close()
 			continue
@@ -461,7 +489,7 @@ func (p *Peer) serve() {
 	}()
 	// The first frame must be a hello of this version.
 	p.w.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	m, err := p.w.recv()
+	m, err := p.w.recvHello()
 	if err != nil || m.Op != OpHello {
 		return
 	}
@@ -630,6 +658,10 @@ func (p *Peer) serveSession(m *Msg) {
 		c.mu.Unlock()
 		p.w.close()
 		close(done)
+		// The requests still running end with the connection: a process
+		// that died releases its claims at once, not once its slowest
+		// request ends (a Flush, a Clear, an Acquire waiting on a key).
+		p.cancel()
 		wg.Wait()
 		p.mu.Lock()
 		p.gone = true
@@ -666,7 +698,7 @@ func (p *Peer) serveSession(m *Msg) {
 		defer wg.Done()
 		p.acker(done)
 	}()
-	ctx := c.ctx
+	ctx := p.ctx // canceled when the connection ends
 	for {
 		m, err := p.w.recv()
 		if err != nil {

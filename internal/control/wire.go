@@ -2,6 +2,7 @@ package control
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -253,16 +254,8 @@ func (w *wire) flush() error {
 
 // recv reads the next frame. Its byte slices are its own.
 func (w *wire) recv() (*Msg, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(w.r, hdr[:]); err != nil {
-		return nil, err
-	}
-	n := binary.BigEndian.Uint32(hdr[:])
-	if n > maxFrame {
-		return nil, errFrame
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(w.r, body); err != nil {
+	body, err := w.readFrame()
+	if err != nil {
 		return nil, err
 	}
 	m := new(Msg)
@@ -270,6 +263,69 @@ func (w *wire) recv() (*Msg, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// recvHello reads a connection's first frame, a hello. A hello of another
+// protocol version may carry other fields than this version's: if it does
+// not decode, its first six (ID, Op, NS, Key, Rec and N, the version) are
+// read, so that the holder can answer with the versions. A frame that is
+// not a hello of another version is errFrame.
+func (w *wire) recvHello() (*Msg, error) {
+	body, err := w.readFrame()
+	if err != nil {
+		return nil, err
+	}
+	m := new(Msg)
+	if err := m.decode(body, &w.ns); err == nil {
+		return m, nil
+	}
+	d := decoder{b: body}
+	if d.fields() < 6 {
+		return nil, errFrame
+	}
+	m = &Msg{ID: d.uint(), Op: Op(d.uint())}
+	d.bytes()
+	d.bytes()
+	d.bytes()
+	m.N = d.int()
+	if d.bad || m.Op != OpHello || m.N == Version {
+		return nil, errFrame
+	}
+	return m, nil
+}
+
+// bodyChunk is the part of a frame's body read at once: a larger body is
+// grown as its bytes arrive, not allocated at the length its header
+// declares, so that a peer that declares maxFrame bytes and stalls holds no
+// more of the holder's memory than it sent.
+const bodyChunk = 64 << 10
+
+// readFrame reads the next frame's body.
+func (w *wire) readFrame() ([]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(w.r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := int(binary.BigEndian.Uint32(hdr[:]))
+	if n > maxFrame {
+		return nil, errFrame
+	}
+	if n <= bodyChunk {
+		body := make([]byte, n)
+		if _, err := io.ReadFull(w.r, body); err != nil {
+			return nil, err
+		}
+		return body, nil
+	}
+	var buf bytes.Buffer
+	buf.Grow(bodyChunk)
+	if _, err := io.CopyN(&buf, w.r, int64(n)); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // close closes the connection. A socket that blocks is shut down first:
