@@ -32,30 +32,41 @@ func (f *Func[K, V]) Peek(ctx context.Context, k K) (V, bool) {
 // TTL that fn's result would get; a TTLFunc that says not to cache v makes
 // Set remove k instead). Like Forget, it wins against computations of k
 // already running: after Set returns, no Call in this process gets a
-// value computed before it. A file store writes behind, as for Call; Set
-// returns the store's error, if any, after keeping v in memory.
+// value computed before it; Calls of k made during Set get v. Concurrent
+// Sets of k leave both tiers with the same one of their values, and a Set
+// that runs while a Forget or Clear of k is under way is undone by it, as
+// if it came first. A file store writes behind, as for Call; Set returns
+// the store's error, if any, after keeping v in memory.
 func (f *Func[K, V]) Set(ctx context.Context, k K, v V) error {
-	done := f.flights.forget(k)
-	defer done()
-	if f.errs != nil {
-		f.errs.remove(k)
-	}
+	// The write is a flight's, kept as a computation's result is (see
+	// flights): it is ordered against the other writes and invalidations
+	// of k, in both tiers together.
+	fl := f.flights.set(k)
 	var key []byte
 	if f.ns != nil {
 		key = f.keys(nil, k)
 	}
 	it, ok := f.prepare(k, key, v, 0)
 	var err error
-	if ok {
-		err = f.write(ctx, k, key, it)
-	} else {
+	fl.keep(func() {
+		f.forgetError(k)
+		if ok {
+			err = f.write(ctx, k, key, it)
+			return
+		}
 		if f.ns != nil {
 			err = f.ns.Delete(ctx, key)
 		}
 		if f.mem != nil {
 			f.mem.remove(k)
 		}
+	})
+	if ok {
+		fl.val = it.val
+	} else {
+		fl.abandoned = true // not to be cached: the Calls that waited compute
 	}
+	f.flights.finish(k, fl)
 	if err != nil {
 		return fmt.Errorf("memo: set %q: %w", f.name, err)
 	}

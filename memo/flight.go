@@ -59,6 +59,12 @@ type flight[V any] struct {
 
 	mu    sync.Mutex // held while the leader keeps its result
 	stale bool       // guarded by mu: an invalidation came; keep nothing
+	// prev, guarded by mu, is the flight this one superseded (Set,
+	// Refresh), until that one's invalidation is over: an invalidation of
+	// this one invalidates it too, and waits for its keep. Without it, a
+	// third Set that superseded this one before this one's invalidation of
+	// the first was over could keep while the first still kept.
+	prev *flight[V]
 }
 
 // join returns the flight for k and whether the caller leads it.
@@ -90,14 +96,37 @@ func (g *flights[K, V]) refresh(k K) (*flight[V], bool) {
 	if g.m == nil {
 		g.m = map[K]*flight[V]{}
 	}
-	f := &flight[V]{done: make(chan struct{}), refresh: true}
+	f := &flight[V]{done: make(chan struct{}), refresh: true, prev: old}
 	f.stale = g.clearing > 0 || g.forgets[k] > 0
 	g.m[k] = f
 	g.mu.Unlock()
 	if old != nil {
 		old.invalidate()
+		f.letGo(old)
 	}
 	return f, true
+}
+
+// set returns a flight for Set's write of k, which supersedes k's flight
+// in progress, if any (that one keeps nothing, after any keep of it in
+// progress). Calls that come meanwhile wait for it; a later Set, Forget,
+// Clear or Refresh supersedes it in turn, so that of two Sets the one
+// that keeps last is the one whose value both tiers hold.
+func (g *flights[K, V]) set(k K) *flight[V] {
+	g.mu.Lock()
+	old := g.m[k]
+	if g.m == nil {
+		g.m = map[K]*flight[V]{}
+	}
+	f := &flight[V]{done: make(chan struct{}), prev: old}
+	f.stale = g.clearing > 0 || g.forgets[k] > 0
+	g.m[k] = f
+	g.mu.Unlock()
+	if old != nil {
+		old.invalidate()
+		f.letGo(old)
+	}
+	return f
 }
 
 // startRefresh starts a background refresh flight for k and reports true,
@@ -174,10 +203,27 @@ func (g *flights[K, V]) clear() (done func()) {
 	}
 }
 
-// invalidate marks f stale, after any keep in progress.
+// invalidate marks f stale, after any keep in progress, and then the
+// flight it superseded, if that one's invalidation may not be over (see
+// prev). prev is let go only once that returns: a second invalidation of
+// f that comes meanwhile waits for it too.
 func (f *flight[V]) invalidate() {
 	f.mu.Lock()
 	f.stale = true
+	prev := f.prev
+	f.mu.Unlock()
+	if prev != nil {
+		prev.invalidate()
+		f.letGo(prev)
+	}
+}
+
+// letGo forgets prev, whose invalidation is over.
+func (f *flight[V]) letGo(prev *flight[V]) {
+	f.mu.Lock()
+	if f.prev == prev {
+		f.prev = nil
+	}
 	f.mu.Unlock()
 }
 
