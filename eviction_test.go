@@ -30,6 +30,9 @@ func TestEvictionHearsMemoryHits(t *testing.T) {
 			s := openT(t, path, bound)
 			f := hotFuncs(t, s, pol, "f")[0]
 			callHotAndZipf(t, f, 100_000)
+			if err := s.Flush(context.Background()); err != nil { // the counts of what was written
+				t.Fatal(err)
+			}
 			if ev := nsStats(t, s, "f").Evictions; ev < 10_000 {
 				t.Fatalf("%d evictions: the bound was not tested", ev)
 			}
@@ -118,6 +121,9 @@ func TestEvictionHearsFrontHits(t *testing.T) {
 				if _, err := many.Call(ctx, i); err != nil {
 					t.Fatal(err)
 				}
+			}
+			if err := s.Flush(context.Background()); err != nil { // the counts of what was written
+				t.Fatal(err)
 			}
 			if ev := nsStats(t, s, "f").Evictions; ev < 5_000 {
 				t.Fatalf("%d evictions: the bound was not tested", ev)

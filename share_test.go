@@ -978,6 +978,9 @@ func TestEvictionHearsFollowerMemoryHits(t *testing.T) {
 		t.Fatal(err)
 	}
 	callHotAndZipf(t, f, 30_000)
+	if err := s.Flush(context.Background()); err != nil { // the counts of what was written
+		t.Fatal(err)
+	}
 	if ev := nsStats(t, s, "f").Evictions; ev < 3_000 {
 		t.Fatalf("%d evictions: the bound was not tested", ev)
 	}

@@ -131,8 +131,9 @@ func WithSweepInterval(d time.Duration) Option {
 // Namespace.NoteUse), so that a hit writes nothing (see the README's
 // Eviction section). What it knows of use is saved in the file by Close,
 // and every minute while it changes, and read back after the next Open.
-// Zero, the default, means no bound; Open refuses a negative n.
-// Files only.
+// Zero, the default, means no bound; Open refuses a negative n. A file
+// that another process holds is bounded by that process's n: Open of it
+// with another n > 0 fails, and with none follows the holder's. Files only.
 func WithMaxBytes(n int64) Option {
 	opt := fileOption("WithMaxBytes", func(o *boltstore.Options) { o.MaxBytes = max(n, 0) })
 	if n < 0 {

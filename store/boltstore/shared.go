@@ -100,7 +100,16 @@ func OpenShared(path string, o Options) (*Shared, error) {
 			return nil, err
 		}
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		cli, derr := control.DialPush(ctx, path, sh.onPush)
+		cli, derr := control.DialPush(ctx, sh.path, sh.onPush)
+		if derr == nil {
+			if derr = sh.agree(ctx, cli); derr != nil {
+				cli.Close()
+				if errors.Is(derr, errOtherBound) {
+					cancel()
+					return nil, &driver.OpError{Op: "open", Path: path, Err: derr}
+				}
+			}
+		}
 		cancel()
 		if derr == nil {
 			sh.cli = cli
@@ -117,6 +126,32 @@ func OpenShared(path string, o Options) (*Shared, error) {
 	sh.wg.Add(1)
 	go sh.run()
 	return sh, nil
+}
+
+// errOtherBound is agree's error for a byte bound the holder does not keep.
+var errOtherBound = errors.New("the processes that bound a file must give it the same bound")
+
+// agree checks this process's options against those of the holder that
+// cli reaches. The byte bound is the holder's, as its writer evicts: a
+// process that asks for another one cannot keep it, and is refused (Open
+// fails), rather than silently ignored. A process that asks for none
+// follows the holder's, and keeps it if it takes the file over. It runs
+// where sh.o has no other reader: in OpenShared, and in reconnect on the
+// goroutine that takes the file over.
+func (sh *Shared) agree(ctx context.Context, cli *control.Client) error {
+	st, err := cli.Stats(ctx, FollowerTimeout)
+	if err != nil {
+		return err
+	}
+	if sh.o.MaxBytes > 0 && st.MaxBytes != sh.o.MaxBytes {
+		held := "no bound"
+		if st.MaxBytes > 0 {
+			held = fmt.Sprintf("WithMaxBytes(%d)", st.MaxBytes)
+		}
+		return fmt.Errorf("WithMaxBytes(%d): process %d holds the file with %s, and evicts by it: %w", sh.o.MaxBytes, cli.PID(), held, errOtherBound)
+	}
+	sh.o.MaxBytes = st.MaxBytes
+	return nil
 }
 
 // tryHold opens the file as its holder if its lock is free now.
@@ -234,6 +269,13 @@ func (sh *Shared) reconnect() {
 		if errors.Is(err, driver.ErrLocked) {
 			ctx, cancel := context.WithTimeout(context.Background(), FollowerTimeout)
 			cli, derr := control.DialPush(ctx, sh.path, sh.onPush)
+			if derr == nil {
+				if err := sh.agree(ctx, cli); err != nil {
+					// Too late to refuse: this process follows, and the
+					// new holder's bound is the file's.
+					sh.log.Warn("memostore: following a holder of another byte bound", "path", sh.path, "err", err)
+				}
+			}
 			cancel()
 			if derr == nil {
 				sh.mu.Lock()
