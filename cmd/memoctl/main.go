@@ -123,6 +123,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
+const helpUsage = `usage: memoctl help [COMMAND]
+
+Shows the commands, or COMMAND's usage, flags and examples.`
+
 func help(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		printUsage(stdout)
@@ -133,6 +137,10 @@ func help(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, c.usage)
 			return 0
 		}
+	}
+	if args[0] == "help" {
+		fmt.Fprintln(stdout, helpUsage)
+		return 0
 	}
 	fmt.Fprintf(stderr, "memoctl help: unknown command %q\n", args[0])
 	return 2

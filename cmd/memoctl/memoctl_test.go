@@ -180,6 +180,9 @@ func TestHelpAndVersion(t *testing.T) {
 	if out, _, code := runCmd(t, "help", "clear"); code != 0 || !strings.Contains(out, "--namespace") {
 		t.Fatalf("help clear: %d %s", code, out)
 	}
+	if out, _, code := runCmd(t, "help", "help"); code != 0 || !strings.Contains(out, "usage: memoctl help") {
+		t.Fatalf("help help: %d %s", code, out)
+	}
 	if out, _, code := runCmd(t, "info", "-h"); code != 0 || !strings.Contains(out, "usage: memoctl info") {
 		t.Fatalf("info -h: %d %s", code, out)
 	}
