@@ -46,6 +46,9 @@ func (e *errCache[K]) get(k K, now int64) (error, bool) {
 
 // add caches err for k, returned at now.
 func (e *errCache[K]) add(k K, err error, now int64) {
+	if !selfEqual(k) {
+		return // see selfEqual
+	}
 	e.c.Add(k, errEntry{err: err, exp: satAdd(now, int64(e.ttl))}) // a huge ErrorTTL is forever, not the past
 }
 

@@ -67,8 +67,19 @@ type flight[V any] struct {
 	prev *flight[V]
 }
 
+// selfEqual reports whether k == k: false for a key holding a NaN, which
+// no map can find again or delete. Such a key is kept in no map of a Func
+// (the memory tier, the flights, the cached errors, the refresh back-off):
+// each kept, it would stay for good, past every bound. Its Calls share no
+// computation and never hit memory; the store, which compares encodings,
+// still finds it.
+func selfEqual[K comparable](k K) bool { return k == k }
+
 // join returns the flight for k and whether the caller leads it.
 func (g *flights[K, V]) join(k K) (*flight[V], bool) {
+	if !selfEqual(k) {
+		return &flight[V]{done: make(chan struct{})}, true
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if f, ok := g.m[k]; ok {
@@ -87,6 +98,9 @@ func (g *flights[K, V]) join(k K) (*flight[V], bool) {
 // it: the refresh in progress, or a new one that supersedes k's flight in
 // progress, which keeps nothing (see forget).
 func (g *flights[K, V]) refresh(k K) (*flight[V], bool) {
+	if !selfEqual(k) {
+		return &flight[V]{done: make(chan struct{}), refresh: true}, true
+	}
 	g.mu.Lock()
 	old := g.m[k]
 	if old != nil && old.refresh {
@@ -113,6 +127,9 @@ func (g *flights[K, V]) refresh(k K) (*flight[V], bool) {
 // Clear or Refresh supersedes it in turn, so that of two Sets the one
 // that keeps last is the one whose value both tiers hold.
 func (g *flights[K, V]) set(k K) *flight[V] {
+	if !selfEqual(k) {
+		return &flight[V]{done: make(chan struct{})}
+	}
 	g.mu.Lock()
 	old := g.m[k]
 	if g.m == nil {
@@ -135,6 +152,9 @@ func (g *flights[K, V]) set(k K) *flight[V] {
 // refresh takes its place in the map, so that calls that come later wait
 // for the refresh.
 func (g *flights[K, V]) startRefresh(k K, self *flight[V]) (*flight[V], bool) {
+	if !selfEqual(k) {
+		return nil, false // never due: its value is in no memory tier
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if old := g.m[k]; old != nil && old != self {
@@ -163,6 +183,9 @@ func (g *flights[K, V]) finish(k K, f *flight[V]) {
 // will keep nothing, and so will the flights that begin before done is
 // called. It returns once no keep of k is in progress.
 func (g *flights[K, V]) forget(k K) (done func()) {
+	if !selfEqual(k) {
+		return func() {}
+	}
 	g.mu.Lock()
 	f := g.m[k]
 	delete(g.m, k)

@@ -268,6 +268,9 @@ func (b *backoff[K]) blocked(k K, now int64) bool {
 }
 
 func (b *backoff[K]) fail(k K, now int64) {
+	if !selfEqual(k) {
+		return // see selfEqual
+	}
 	fl, _ := b.c.Peek(k)
 	fl.n++
 	d := min(time.Second<<min(fl.n-1, 20), maxRefreshBackoff)

@@ -253,7 +253,7 @@ func (m *memTier[K, V]) saved() int64 {
 // replacing any value k had, and evicts the oldest entries while the tier
 // is over its bounds. A value larger than the byte bound is not kept.
 func (m *memTier[K, V]) add(k K, v V, t stamp, size int64) {
-	if m.max == 0 {
+	if m.max == 0 || !selfEqual(k) {
 		return
 	}
 	n := &node[K, V]{key: k, val: v, t: t, size: size}

@@ -144,6 +144,9 @@ func (m *tinyTier[K, V]) peek(k K, now func() int64) (V, bool) {
 }
 
 func (m *tinyTier[K, V]) add(k K, v V, t stamp, size int64) {
+	if !selfEqual(k) {
+		return // see selfEqual
+	}
 	e := tinyEntry[V]{val: v, t: t, size: size}
 	if m.note != nil {
 		e.uses = new(atomic.Int64)
