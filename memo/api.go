@@ -38,35 +38,27 @@ func (f *Func[K, V]) Peek(ctx context.Context, k K) (V, bool) {
 // if it came first. A file store writes behind, as for Call; Set returns
 // the store's error, if any, after keeping v in memory.
 func (f *Func[K, V]) Set(ctx context.Context, k K, v V) error {
-	// The write is a flight's, kept as a computation's result is (see
-	// flights): it is ordered against the other writes and invalidations
-	// of k, in both tiers together.
-	fl := f.flights.set(k)
 	var key []byte
 	if f.ns != nil {
 		key = f.keys(nil, k)
 	}
+	// Before any flight is made: a TTLFunc that panics leaves none behind.
 	it, ok := f.prepare(k, key, v, 0)
 	var err error
-	fl.keep(func() {
-		f.forgetError(k)
-		if ok {
-			err = f.write(ctx, k, key, it)
-			return
-		}
-		if f.ns != nil {
-			err = f.ns.Delete(ctx, key)
-		}
-		if f.mem != nil {
-			f.mem.remove(k)
-		}
-	})
-	if ok {
-		fl.val = it.val
+	if !ok {
+		err = f.drop(ctx, k, key) // not to be cached: a Forget
 	} else {
-		fl.abandoned = true // not to be cached: the Calls that waited compute
+		// The write is a flight's, kept as a computation's result is
+		// (see flights): it is ordered against the other writes and
+		// invalidations of k, in both tiers together.
+		fl := f.flights.set(k)
+		fl.keep(func() {
+			f.forgetError(k)
+			err = f.write(ctx, k, key, it)
+		})
+		fl.val = it.val
+		f.flights.finish(k, fl)
 	}
-	f.flights.finish(k, fl)
 	if err != nil {
 		return fmt.Errorf("memo: set %q: %w", f.name, err)
 	}

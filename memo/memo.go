@@ -589,17 +589,16 @@ func (f *Func[K, V]) remember(ctx context.Context, fl *flight[V], k K, key []byt
 	it, ok := f.prepare(k, key, v, cost)
 	if !ok {
 		if fl.refresh || fl.background {
-			fl.keep(func() {
-				f.forgetError(k)
-				if f.mem != nil {
-					f.mem.remove(k)
+			// The value it replaces goes, unless an invalidation came
+			// first: dropped as by Forget, under no flight's lock (see
+			// drop).
+			replace := false
+			fl.keep(func() { replace = true })
+			if replace {
+				if err := f.drop(context.WithoutCancel(ctx), k, key); err != nil && !errors.Is(err, store.ErrClosed) && !errors.Is(err, store.ErrUnavailable) {
+					f.log.Warn("memostore: value replaced by a refresh not dropped", "namespace", f.name, "err", err)
 				}
-				if f.ns != nil {
-					if err := f.ns.Delete(context.WithoutCancel(ctx), key); err != nil && !errors.Is(err, store.ErrClosed) && !errors.Is(err, store.ErrUnavailable) {
-						f.log.Warn("memostore: value replaced by a refresh not dropped", "namespace", f.name, "err", err)
-					}
-				}
-			})
+			}
 		}
 		return v
 	}
@@ -614,6 +613,27 @@ func (f *Func[K, V]) remember(ctx context.Context, fl *flight[V], k K, key []byt
 		f.log.Warn("memostore: result not stored", "namespace", f.name, "err", err)
 	}
 	return it.val
+}
+
+// drop removes k from both tiers, as Forget does in this process: its
+// store delete runs under no flight's lock, as it must. On a follower, or
+// on Redis, a delete waits for replies that the connection's reader
+// delivers; that reader also runs the invalidations other processes push
+// (and Redis purges on seeing a Clear), which take the lock of k's flight.
+func (f *Func[K, V]) drop(ctx context.Context, k K, key []byte) error {
+	done := f.flights.forget(k)
+	defer done()
+	var err error
+	if f.ns != nil {
+		err = f.ns.Delete(ctx, key)
+	}
+	// After the delete is visible in the store, so that no call reads the
+	// value back in between.
+	if f.mem != nil {
+		f.mem.remove(k)
+	}
+	f.forgetError(k)
+	return err
 }
 
 // forgetError drops the error cached for k, if errors are cached.
@@ -764,21 +784,11 @@ func (f *Func[K, V]) Clear(ctx context.Context) error {
 // process never sees the forgotten value either way. On a Redis store, see
 // the caveats in the package doc for other processes.
 func (f *Func[K, V]) Forget(ctx context.Context, k K) error {
-	done := f.flights.forget(k)
-	defer done()
-	var err error
+	var key []byte
 	if f.ns != nil {
-		err = f.ns.Delete(ctx, f.keys(nil, k))
+		key = f.keys(nil, k)
 	}
-	// After the delete is visible in the store, so that no call reads the
-	// value back in between.
-	if f.mem != nil {
-		f.mem.remove(k)
-	}
-	if f.errs != nil {
-		f.errs.remove(k)
-	}
-	if err != nil {
+	if err := f.drop(ctx, k, key); err != nil {
 		return fmt.Errorf("memo: forget %q: %w", f.name, err)
 	}
 	return nil
