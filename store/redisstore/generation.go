@@ -43,6 +43,11 @@ func (n *redisNS) gens() *gens {
 	return g
 }
 
+// gensAt returns the generations st and ns, without taking them.
+func (n *redisNS) gensAt(st, ns int64) *gens {
+	return &gens{store: st, ns: ns, data: n.verBase() + strconv.FormatInt(st, 10) + "." + strconv.FormatInt(ns, 10) + ":d:"}
+}
+
 // setGens raises n's generation to ns if it is lower, takes the store's
 // as st, and returns the pair now current.
 func (n *redisNS) setGens(st, ns int64) *gens {

@@ -271,7 +271,10 @@ func (n *redisNS) Delete(ctx context.Context, key []byte) error {
 	// The generations are read in the same round trip as the key is
 	// unlinked under those this process knows: if a Clear it has not heard
 	// of raised them, the key is unlinked again under the new ones, where a
-	// Put since that Clear wrote it.
+	// Put since that Clear wrote it. They are not taken here (learn), as
+	// taking them purges the memory tiers, and Delete may be called by a
+	// computation keeping its result, whose flight's lock the purge takes:
+	// the next Lookup, or the Clear's message, takes them.
 	g := n.gens()
 	var read func() ([]any, error)
 	cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -283,8 +286,10 @@ func (n *redisNS) Delete(ctx context.Context, key []byte) error {
 	if err = pipeErr(cmds, err); err == nil {
 		vals, err = read()
 	}
-	if err == nil && n.learn(g, vals[0], vals[1]) {
-		err = s.rdb.Unlink(ctx, n.gens().entryKey(key)).Err()
+	if err == nil {
+		if st, ns := max(parseGen(vals[0]), g.store), max(parseGen(vals[1]), g.ns); st != g.store || ns != g.ns {
+			err = s.rdb.Unlink(ctx, n.gensAt(st, ns).entryKey(key)).Err()
+		}
 	}
 	if err := s.outcome(ctx, err); err != nil {
 		return fmt.Errorf("store: delete in %q: %w", n.name, err)
