@@ -446,6 +446,10 @@ func (ss *session) Put(ctx context.Context, name string, key, rec []byte, tok ui
 }
 
 func (ss *session) Delete(ctx context.Context, name string, key []byte) error {
+	// Run to its end if the requester goes: its context ends with its
+	// connection, and an invalidation whose wait for the other processes
+	// ended would disconnect them (see control.Peer).
+	ctx = context.WithoutCancel(ctx)
 	n, err := ss.ns(name)
 	if err != nil {
 		return err
@@ -462,7 +466,7 @@ func (ss *session) Delete(ctx context.Context, name string, key []byte) error {
 }
 
 func (ss *session) Clear(ctx context.Context, name string) error {
-	return ss.s.clear(ctx, name, ss)
+	return ss.s.clear(context.WithoutCancel(ctx), name, ss) // see Delete
 }
 
 func (ss *session) Counts(name string, c control.Counts) {
