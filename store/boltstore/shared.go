@@ -270,9 +270,10 @@ func (sh *Shared) reconnect() {
 			ctx, cancel := context.WithTimeout(context.Background(), FollowerTimeout)
 			cli, derr := control.DialPush(ctx, sh.path, sh.onPush)
 			if derr == nil {
-				if err := sh.agree(ctx, cli); err != nil {
+				if err := sh.agree(ctx, cli); errors.Is(err, errOtherBound) {
 					// Too late to refuse: this process follows, and the
-					// new holder's bound is the file's.
+					// new holder's bound is the file's. (Any other error
+					// is the connection's, which its reader notices.)
 					sh.log.Warn("memostore: following a holder of another byte bound", "path", sh.path, "err", err)
 				}
 			}
