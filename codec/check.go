@@ -59,7 +59,7 @@ func checkKey(root, t reflect.Type, path string) error {
 				return &TypeError{Role: "key", Type: root, Path: fpath,
 					Reason: fmt.Sprintf("unexported field %s of %s cannot be encoded", f.Name, t)}
 			}
-			if f.Tag.Get("msgpack") == "-" {
+			if tagName(f) == "-" {
 				return &TypeError{Role: "key", Type: root, Path: fpath,
 					Reason: `a field tagged msgpack:"-" would make different keys collide`}
 			}
@@ -84,20 +84,30 @@ func checkKey(root, t reflect.Type, path string) error {
 // msgpack would store under one name (a field of an embedded struct
 // shadowed by the outer struct's, two fields tagged alike), of which one
 // comes back zero, and embedded pointers msgpack inlines, which come back
-// allocated when nil (see fieldNames). One loss is accepted, as msgpack
-// has no way to say it: a non-nil pointer to a nil pointer comes back nil.
+// allocated when nil (see fieldNames). It rejects what msgpack would
+// mishandle for all the type's methods and tags: a struct that gets its
+// marshaler from an embedded field while it has other fields (they would
+// be dropped), map keys holding pointers (they come back as new pointers),
+// marshalers on the pointer only in a map's keys or values (msgpack cannot
+// call them there), `msgpack:"-,"` (a field left out, where encoding/json
+// names it "-") and `,intern` on a field that is not a string. One loss is
+// accepted, as msgpack has no way to say it: a non-nil pointer to a nil
+// pointer comes back nil.
 func CheckValue(t reflect.Type) error {
 	return checkValue(t, t, "", map[reflect.Type]bool{})
 }
 
 func checkValue(root, t reflect.Type, path string, seen map[reflect.Type]bool) error {
+	fail := func(reason string) error {
+		return &TypeError{Role: "value", Type: root, Path: path, Reason: reason}
+	}
+	if f, ok := promotedMarshaler(t); ok {
+		return fail(fmt.Sprintf("%s gets the marshaler of its embedded %s, which msgpack encodes it with: its other fields would be dropped; give the field a name, or %s a marshaler of its own", t, f.Type, t))
+	}
 	if seen[t] || t == timeType || hasMarshaler(t) {
 		return nil
 	}
 	seen[t] = true
-	fail := func(reason string) error {
-		return &TypeError{Role: "value", Type: root, Path: path, Reason: reason}
-	}
 	switch k := t.Kind(); {
 	case k == reflect.Uintptr:
 		// msgpack has no encoder or decoder for uintptr: it would panic.
@@ -110,16 +120,38 @@ func checkValue(root, t reflect.Type, path string, seen map[reflect.Type]bool) e
 	case k == reflect.Slice || k == reflect.Array:
 		return checkValue(root, t.Elem(), path+"[]", seen)
 	case k == reflect.Map:
-		if err := checkValue(root, t.Key(), path+"[key]", seen); err != nil {
-			return err
+		if holdsPointer(t.Key()) {
+			return &TypeError{Role: "value", Type: root, Path: path + "[key]",
+				Reason: fmt.Sprintf("map keys of %s hold pointers, which come back as new pointers: no key of the caller's finds its entry", t.Key())}
 		}
-		return checkValue(root, t.Elem(), path+"[]", seen)
+		for _, part := range []struct {
+			t    reflect.Type
+			path string
+		}{{t.Key(), path + "[key]"}, {t.Elem(), path + "[]"}} {
+			if m := pointerMarshaler(part.t); m != nil {
+				return &TypeError{Role: "value", Type: root, Path: part.path,
+					Reason: fmt.Sprintf("%s has its marshaler on *%s only, which msgpack cannot call in a map's keys or values (they are not addressable); give %s value-receiver marshal methods", m, m, m)}
+			}
+			if err := checkValue(root, part.t, part.path, seen); err != nil {
+				return err
+			}
+		}
+		return nil
 	case k == reflect.Struct:
 		for i := range t.NumField() {
 			f := t.Field(i)
 			fpath := path + "." + f.Name
-			if f.Tag.Get("msgpack") == "-" {
+			if tagName(f) == "-" {
+				if tag := f.Tag.Get("msgpack"); tag != "-" {
+					return &TypeError{Role: "value", Type: root, Path: fpath,
+						Reason: fmt.Sprintf(`msgpack leaves out a field tagged %q, where encoding/json names it "-"; tag it "-" to leave it out`, tag)}
+				}
 				continue // left out on purpose by its author
+			}
+			if _, opts, _ := strings.Cut(f.Tag.Get("msgpack"), ","); hasOpt(opts, "intern") &&
+				f.Type.Kind() != reflect.String && f.Type.Kind() != reflect.Interface {
+				return &TypeError{Role: "value", Type: root, Path: fpath,
+					Reason: fmt.Sprintf(`msgpack:",intern" is for strings, and msgpack panics on it for %s`, f.Type)}
 			}
 			if !f.IsExported() && !(f.Anonymous && f.Type.Kind() == reflect.Struct) {
 				return &TypeError{Role: "value", Type: root, Path: fpath,
@@ -145,13 +177,15 @@ func fieldNames(root, t reflect.Type, path string, names map[string]string) erro
 	for i := range t.NumField() {
 		f := t.Field(i)
 		tag := f.Tag.Get("msgpack")
-		if tag == "-" || !f.IsExported() && !f.Anonymous {
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" || !f.IsExported() && !f.Anonymous {
 			continue
 		}
-		name, opts, _ := strings.Cut(tag, ",")
 		fpath := path + "." + f.Name
 		ft := f.Type
-		if f.Anonymous && (name == "" && !hasOpt(opts, "noinline") || hasOpt(opts, "inline")) {
+		// As msgpack (getFields): an embedded struct is inlined unless
+		// tagged noinline, whatever name its tag gives it.
+		if f.Anonymous && !hasOpt(opts, "noinline") {
 			inner := ft
 			if inner.Kind() == reflect.Pointer {
 				inner = inner.Elem()
@@ -170,13 +204,95 @@ func fieldNames(root, t reflect.Type, path string, names map[string]string) erro
 		if name == "" {
 			name = f.Name
 		}
-		if other, ok := names[name]; ok {
-			return &TypeError{Role: "value", Type: root, Path: fpath,
-				Reason: fmt.Sprintf("msgpack stores %s and %s under one name, %q, and one of them would come back zero; rename one, or tag it", other, fpath, name)}
+		given := []string{name}
+		for o := range strings.SplitSeq(opts, ",") {
+			if alias, ok := strings.CutPrefix(o, "alias:"); ok {
+				given = append(given, alias) // msgpack decodes that name into this field too
+			}
 		}
-		names[name] = fpath
+		for _, name := range given {
+			if other, ok := names[name]; ok {
+				return &TypeError{Role: "value", Type: root, Path: fpath,
+					Reason: fmt.Sprintf("msgpack stores %s and %s under one name, %q, and one of them would come back zero; rename one, or tag it", other, fpath, name)}
+			}
+			names[name] = fpath
+		}
 	}
 	return nil
+}
+
+// tagName is the name part of f's msgpack tag ("-": left out).
+func tagName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("msgpack"), ",")
+	return name
+}
+
+// promotedMarshaler reports an embedded field of struct t whose marshaler
+// t has, promoted, while t has other fields: msgpack encodes t with it,
+// and drops them (struct{ time.Time; Note string } loses Note). A struct
+// that embeds such a type and also declares its own marshaler is refused
+// too, as reflect cannot tell its methods from promoted ones.
+func promotedMarshaler(t reflect.Type) (reflect.StructField, bool) {
+	if t.Kind() != reflect.Struct || t.NumField() < 2 || !hasMarshaler(t) {
+		return reflect.StructField{}, false
+	}
+	for i := range t.NumField() {
+		if f := t.Field(i); f.Anonymous && hasMarshaler(f.Type) {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// holdsPointer reports whether values of t hold a pointer that msgpack
+// encodes by what it points to (a type with its own marshaler is trusted).
+func holdsPointer(t reflect.Type) bool {
+	if hasMarshaler(t) {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return true
+	case reflect.Array:
+		return holdsPointer(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if holdsPointer(t.Field(i).Type) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// pointerMarshaler returns the type held in t, itself or inline (a field, an
+// array's element), whose marshaler msgpack can call only on a pointer to
+// it, which it has for an addressable value alone; or nil.
+func pointerMarshaler(t reflect.Type) reflect.Type {
+	if hasMarshaler(t) {
+		if !valueMarshaler(t) {
+			return t
+		}
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Array:
+		return pointerMarshaler(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if m := pointerMarshaler(t.Field(i).Type); m != nil {
+				return m
+			}
+		}
+	}
+	return nil
+}
+
+// valueMarshaler reports whether t's own methods (not its pointer's)
+// encode it.
+func valueMarshaler(t reflect.Type) bool {
+	return t.Implements(customEncoderType) || t.Implements(marshalerType) ||
+		t.Implements(binaryMarshalType) || t.Implements(textMarshalType)
 }
 
 // hasOpt reports whether opts, a msgpack tag's options, has opt.

@@ -14,6 +14,7 @@ import (
 // is safe for concurrent use.
 type Values[V any] struct {
 	hasTime bool // V contains a time.Time, which decodes in the Local zone
+	byPtr   bool // V holds a type whose marshaler is on its pointer: encoded through &v
 }
 
 // NewValues returns the codec for V, or a *TypeError if V cannot be stored
@@ -23,7 +24,7 @@ func NewValues[V any]() (*Values[V], error) {
 	if err := CheckValue(t); err != nil {
 		return nil, err
 	}
-	return &Values[V]{hasTime: containsTime(t, map[reflect.Type]bool{})}, nil
+	return &Values[V]{hasTime: containsTime(t, map[reflect.Type]bool{}), byPtr: pointerMarshaler(t) != nil}, nil
 }
 
 // encoder is a pooled msgpack encoder writing into its own buffer.
@@ -49,7 +50,14 @@ func (c *Values[V]) Encode(v V, key []byte, m Meta) ([]byte, error) {
 	e := encoders.Get().(*encoder)
 	e.buf.Reset()
 	e.buf.Write(make([]byte, HeaderSize))
-	if err := e.enc.Encode(v); err != nil {
+	var err error
+	if c.byPtr {
+		// msgpack calls a pointer's marshaler on addressable values only.
+		err = e.enc.Encode(&v)
+	} else {
+		err = e.enc.Encode(v)
+	}
+	if err != nil {
 		encoders.Put(e)
 		return nil, fmt.Errorf("codec: encode %T: %w", v, err)
 	}
