@@ -12,7 +12,7 @@ import (
 // TestDiskPolicy replays every trace of BenchmarkHitRatio, whole and (for
 // the long ones) its first 200,000 requests as the disk tier replays it,
 // at the same capacities, against the references (FIFO, LRU, otter,
-// S3-FIFO) and simulated disk-tier policies (diskpolicy_test.go), each also
+// S3-FIFO; ARC is shown too) and simulated disk-tier policies (diskpolicy_test.go), each also
 // restarted halfway (all it keeps in memory dropped). It prints a table per
 // trace and checks the chosen policy, wDisk with a window starting at 20%
 // and tuned by a guarded hill climber, its sketch aged every 20 × width/4
@@ -30,13 +30,13 @@ func TestDiskPolicy(t *testing.T) {
 	var b strings.Builder
 	for i, r := range rows {
 		if i == 0 || rows[i-1].trace != r.trace || rows[i-1].requests != r.requests {
-			fmt.Fprintf(&b, "\n%s, %d requests: hit%%; restarted halfway after /\n%8s %6s %6s %6s %6s", r.trace, r.requests, "cap", "fifo", "lru", "otter", "s3")
+			fmt.Fprintf(&b, "\n%s, %d requests: hit%%; restarted halfway after /\n%8s %6s %6s %6s %6s %6s", r.trace, r.requests, "cap", "fifo", "lru", "otter", "s3", "arc")
 			for _, d := range candidates() {
 				fmt.Fprintf(&b, " %15s", d.name)
 			}
 			fmt.Fprintf(&b, " %10s %10s %10s\n", "moves/hit", "steps/ev", "targets")
 		}
-		fmt.Fprintf(&b, "%8d %6.2f %6.2f %6.2f %6.2f", r.capacity, r.ref["fifo"], r.ref["lru"], r.ref["otter"], r.ref["s3-fifo"])
+		fmt.Fprintf(&b, "%8d %6.2f %6.2f %6.2f %6.2f %6.2f", r.capacity, r.ref["fifo"], r.ref["lru"], r.ref["otter"], r.ref["s3-fifo"], r.ref["arc"])
 		for j := range candidates() {
 			fmt.Fprintf(&b, " %6.2f / %6.2f", r.hit[j], r.restart[j])
 		}
@@ -239,6 +239,7 @@ func diskReplays(t *testing.T) []diskRow {
 					}
 					r.ref[p.name] = 100 * sum / float64(times)
 				}
+				r.ref["arc"] = 100 * replay(t, newARCRef(capacity), ks) // shown beside the others, not a target
 				for _, d := range candidates() {
 					c := d.new(capacity)
 					r.hit = append(r.hit, replayDisk(c, ks, 0))

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	arc "github.com/hashicorp/golang-lru/arc/v2"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/maypok86/otter/v2"
 )
@@ -69,6 +70,31 @@ func newLRURef(capacity int) *lruRef {
 }
 
 func (c *lruRef) request(k uint64) {
+	_, hit := c.c.Get(k)
+	c.count(hit)
+	if !hit {
+		c.c.Add(k, struct{}{})
+	}
+}
+
+// arcRef is hashicorp/golang-lru/arc/v2 (ARC, the policy the P3 and OLTP
+// traces were published with): Get, and Add on a miss. Only the
+// disk-policy replay (TestDiskPolicy) sets it beside the others, to show
+// what the adaptive policy of those traces' own paper reaches.
+type arcRef struct {
+	tally
+	c *arc.ARCCache[uint64, struct{}]
+}
+
+func newARCRef(capacity int) *arcRef {
+	c, err := arc.NewARC[uint64, struct{}](capacity)
+	if err != nil {
+		panic(err)
+	}
+	return &arcRef{c: c}
+}
+
+func (c *arcRef) request(k uint64) {
 	_, hit := c.c.Get(k)
 	c.count(hit)
 	if !hit {
