@@ -331,7 +331,7 @@ func (s *Store) tryEnqueue(o *op) {
 // and rec must not be changed afterwards. Put waits for room when the
 // queue is full, until ctx ends.
 func (n *Namespace) Put(ctx context.Context, key, rec []byte) error {
-	o := &op{kind: opPut, sp: n.sp, key: key, rec: rec}
+	o := &op{kind: opPut, sp: n.sp, key: key, rec: rec, at: n.s.Now()}
 	o.through = int64(len(rec)) > n.s.opts.QueueBytes
 	return n.write(ctx, o, n.s.opts.SyncWrites || o.through)
 }

@@ -437,7 +437,7 @@ func (ss *session) Put(ctx context.Context, name string, key, rec []byte, tok ui
 	// answers too.
 	var once sync.Once
 	answer := func(err error) { once.Do(func() { committed(err) }) }
-	o := &op{kind: opPut, sp: n.sp, key: key, rec: rec, after: func() { answer(nil) }}
+	o := &op{kind: opPut, sp: n.sp, key: key, rec: rec, at: n.s.Now(), after: func() { answer(nil) }}
 	o.through = int64(len(rec)) > n.s.opts.QueueBytes
 	if err := n.write(ctx, o, o.through); err != nil {
 		answer(err)

@@ -170,7 +170,7 @@ func (st *txState) bucketsOf(tx *bolt.Tx, sp *space) (*spaceBuckets, error) {
 func (st *txState) apply(tx *bolt.Tx, o *op) error {
 	switch o.kind {
 	case opPut:
-		return st.put(tx, o.sp, o.key, o.rec)
+		return st.put(tx, o.sp, o.key, o.rec, o.at)
 	case opDelete, opDeleteIf:
 		b, err := st.bucketsOf(tx, o.sp)
 		if err != nil {
@@ -187,7 +187,11 @@ func (st *txState) apply(tx *bolt.Tx, o *op) error {
 	return nil
 }
 
-func (st *txState) put(tx *bolt.Tx, sp *space, key, rec []byte) error {
+// put stores rec under key, in place of what key held. A record that had
+// expired already at at, when the put was made, is not kept or counted (as
+// on Redis, which cannot keep it); one that expired while it was queued is
+// kept, for the sweeper, as if it had been committed at once.
+func (st *txState) put(tx *bolt.Tx, sp *space, key, rec []byte, at int64) error {
 	b, err := st.bucketsOf(tx, sp)
 	if err != nil {
 		return err
@@ -201,10 +205,8 @@ func (st *txState) put(tx *bolt.Tx, sp *space, key, rec []byte) error {
 	if err != nil {
 		return err
 	}
-	if h.Expired(st.s.Now()) {
-		// Expired already: it replaces what key held, and is not kept or
-		// counted (as on Redis, which cannot keep it).
-		return nil
+	if h.Expired(at) {
+		return nil // see above: it replaces what key held
 	}
 	if err := b.d.Put(key, rec); err != nil {
 		return err

@@ -30,7 +30,8 @@ type op struct {
 	after  func() // run under s.mu once the op is committed
 	wait   chan error
 	seq    uint64
-	failed bool // counted as a write error already
+	at     int64 // a put's time when it was made: a record expired by then is not kept
+	failed bool  // counted as a write error already
 	// through marks a record larger than the whole queue budget: it is
 	// written through (its caller waits for the commit) and does not count
 	// against the budget, which it could never fit.
