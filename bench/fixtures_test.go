@@ -104,8 +104,16 @@ func bigStore(tb testing.TB, n int) string {
 	return fx.path
 }
 
+// builtAt is the clock of the store a fixture is built with: the time the
+// build began, so that the entries stamped to expire 1 ns after they are
+// made (later) are not expired yet when put, which a store would not keep.
+type builtAt time.Time
+
+func (c builtAt) Now() time.Time { return time.Time(c) }
+
 func buildStore(path string, n int) error {
-	s, err := store.Open(path, warnings, store.WithSweepInterval(0), store.WithoutControl(), store.WithQueueBytes(256<<20))
+	s, err := store.Open(path, warnings, store.WithSweepInterval(0), store.WithoutControl(), store.WithQueueBytes(256<<20),
+		store.WithClock(builtAt(time.Now())))
 	if err != nil {
 		return err
 	}
