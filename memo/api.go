@@ -35,8 +35,10 @@ func (f *Func[K, V]) Peek(ctx context.Context, k K) (V, bool) {
 // value computed before it; Calls of k made during Set get v. Concurrent
 // Sets of k leave both tiers with the same one of their values, and a Set
 // that runs while a Forget or Clear of k is under way is undone by it, as
-// if it came first. A file store writes behind, as for Call; Set returns
-// the store's error, if any, after keeping v in memory.
+// if it came first. The other processes that share a file drop k from
+// their memory tiers before Set returns, as for Forget (on Redis, see the
+// package doc). A file store writes behind, as for Call; Set returns the
+// store's error, if any, after keeping v in memory.
 func (f *Func[K, V]) Set(ctx context.Context, k K, v V) error {
 	var key []byte
 	if f.ns != nil {
@@ -48,6 +50,14 @@ func (f *Func[K, V]) Set(ctx context.Context, k K, v V) error {
 	if !ok {
 		err = f.drop(ctx, k, key) // not to be cached: a Forget
 	} else {
+		// The other processes that share a file drop k from their memory
+		// tiers first, as for Forget (the store's Delete tells them and
+		// waits for them), before any flight: the Delete takes this
+		// process's flight of k too.
+		var derr error
+		if f.ns != nil {
+			derr = f.ns.Delete(ctx, key)
+		}
 		// The write is a flight's, kept as a computation's result is
 		// (see flights): it is ordered against the other writes and
 		// invalidations of k, in both tiers together.
@@ -58,6 +68,9 @@ func (f *Func[K, V]) Set(ctx context.Context, k K, v V) error {
 		})
 		fl.val = it.val
 		f.flights.finish(k, fl)
+		if err == nil {
+			err = derr
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("memo: set %q: %w", f.name, err)
