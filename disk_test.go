@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -171,7 +173,19 @@ func testFullDisk(t *testing.T, syncWrites bool, queueBytes int64) {
 	// The writer retries with back-off: a few tries a second, not a
 	// spinning loop, and not never. (With sync writes every Call has cut
 	// the back-off short, which has grown to its bound of 1s meanwhile.)
-	failures := func() int { return strings.Count(logs.String(), "commit failed") }
+	// Each "commit failed" line says how many commits failed since the
+	// line before (failed=N).
+	failures := func() int {
+		n := 0
+		for _, m := range regexp.MustCompile(`commit failed.*failed=(\d+)`).FindAllStringSubmatch(logs.String(), -1) {
+			k, _ := strconv.Atoi(m[1])
+			n += k
+		}
+		return n
+	}
+	// The line that follows a burst of failures counts the burst: once a
+	// retry or two have logged it, the count starts.
+	time.Sleep(2100 * time.Millisecond)
 	n0 := failures()
 	window, least := 2500*time.Millisecond, 2
 	if syncWrites {

@@ -52,6 +52,10 @@ type Store struct {
 	progress chan struct{}     // closed and replaced whenever done advances
 	waiters  int               // callers waiting for a commit: no lingering
 	failErr  error             // the last commit's error, nil once one succeeds
+	// failLogged is when a failed commit was last logged, and
+	// failedCommits how many failed since (see commitFailed).
+	failLogged    time.Time
+	failedCommits int
 
 	// committing is when the writer's current transaction began (Unix
 	// nanoseconds), 0 between transactions: a live Check gives way to a

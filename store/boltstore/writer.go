@@ -70,7 +70,9 @@ func (s *Store) enqueue(ctx context.Context, o *op, release func()) error {
 			err := s.failErr
 			s.mu.Unlock()
 			release()
-			return fmt.Errorf("write queue full while commits fail: %w", err)
+			// Counted by the caller, and logged by the writer (once a
+			// second at most): ErrUnavailable tells memo not to log it too.
+			return fmt.Errorf("write queue full while commits fail: %w: %w", driver.ErrUnavailable, err)
 		}
 		ch := s.progress
 		s.mu.Unlock()
@@ -337,14 +339,18 @@ func (s *Store) applyBatch(tx *bolt.Tx, batch []*op, st *txState) error {
 func (s *Store) commitFailed(batch []*op, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	first := s.failErr == nil
 	s.failErr = err
+	// A waiter is told of the failure, which the writer logs: as
+	// ErrUnavailable, so that memo does not log it again for each call.
+	werr := fmt.Errorf("%w: %w", driver.ErrUnavailable, err)
 	for _, o := range batch {
 		if o.kind == opPut && !o.failed {
 			o.failed = true
 			o.sp.d.WriteErrors.Add(1)
 		}
 		if o.wait != nil {
-			o.wait <- err
+			o.wait <- werr
 			o.wait = nil
 			s.waiters--
 		}
@@ -353,7 +359,14 @@ func (s *Store) commitFailed(batch []*op, err error) {
 	// not wait for one (see enqueue).
 	close(s.progress)
 	s.progress = make(chan struct{})
-	s.log.Error("memostore: commit failed; retrying", "path", s.path, "ops", len(batch), "err", err)
+	// Logged when an outage begins, then once a second at most, with the
+	// failed commits since the last line: with WithSyncWrites every write
+	// tries a commit of its own.
+	s.failedCommits++
+	if now := time.Now(); first || now.Sub(s.failLogged) >= time.Second {
+		s.log.Error("memostore: commit failed; retrying", "path", s.path, "ops", len(batch), "failed", s.failedCommits, "err", err)
+		s.failLogged, s.failedCommits = now, 0
+	}
 }
 
 // committed installs st, the state batch's transaction committed, and
@@ -362,6 +375,9 @@ func (s *Store) commitFailed(batch []*op, err error) {
 func (s *Store) committed(batch []*op, st *txState) (next *txState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failErr != nil {
+		s.log.Info("memostore: commits succeed again", "path", s.path)
+	}
 	s.failErr = nil
 	return s.installed(batch, st)
 }
