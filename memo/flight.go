@@ -54,6 +54,7 @@ type flight[V any] struct {
 	panicVal  *PanicError
 	abandoned bool // the leader gave up (its context ended, or Goexit): retry
 
+	fellBack   bool // fn failed and the leader returned a stale value (StaleIfError)
 	refresh    bool // led by Refresh, which later calls join
 	background bool // a background refresh: a failure is not the waiters'
 

@@ -391,6 +391,11 @@ func (f *Func[K, V]) wait(ctx context.Context, fl *flight[V], call bool) (v V, r
 		// (the old value stays): start over.
 		return v, true, nil
 	case !call:
+	case fl.fellBack:
+		// The stale value StaleIfError gave the leader: a miss, and a
+		// stale return, for each caller.
+		f.countMiss()
+		f.staleReturns.Add(1)
 	case fl.err != nil:
 		f.countMiss()
 	default:
@@ -501,6 +506,7 @@ func (f *Func[K, V]) compute(ctx context.Context, k K, fl *flight[V], stale *ent
 	v, err := f.run(ctx, k, key, fl)
 	if err != nil && ctx.Err() == nil {
 		if v, ok := f.fallBack(stale); ok {
+			fl.fellBack = true // before lead publishes: the waiters count it so too
 			return v, nil
 		}
 	}
