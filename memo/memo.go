@@ -346,6 +346,15 @@ func (f *Func[K, V]) load(ctx context.Context, k K, stale *entry[V]) (V, error) 
 			if v, ok := f.fallBack(stale); ok {
 				return v, nil
 			}
+			// The stale value StaleIfError would give may be in the store
+			// only (no memory tier, or evicted from it).
+			if stale == nil && f.sie > 0 && f.ns != nil {
+				if e, found := f.lookup(ctx, k, f.keys(nil, k)); found {
+					if v, ok := f.fallBack(&e); ok {
+						return v, nil
+					}
+				}
+			}
 			f.cachedErrors.Add(1)
 			var zero V
 			return zero, err
