@@ -319,8 +319,8 @@ func (st *verState) verify(t *testing.T, s *store.Store, m verMode, when string,
 			floored++
 		}
 		if v.V < st.floor[k] {
-			t.Errorf("%s (%v): key %d is at version %d (of cycle %d), below its floor %d: %s",
-				when, m, k, v.V, int(v.V>>32)-1, st.floor[k], st.why[k])
+			t.Errorf("%s (%v): key %d is at version %d (of cycle %d), below its floor %d: %s; the record: %s",
+				when, m, k, v.V, int(v.V>>32)-1, st.floor[k], st.why[k], recordTimes(s, k))
 			continue
 		}
 		// No writer stores a version of k below this one any more: k may
@@ -428,4 +428,21 @@ func versionCycle(t *testing.T, path string, st *verState, r *rand.Rand, cycle i
 		t.Fatalf("Close: %v", err)
 	}
 	return present, floored
+}
+
+// recordTimes describes when the record of key k of the versioned
+// namespace was stored and expires, against now, for a failure's message.
+func recordTimes(s *store.Store, k int) string {
+	desc := "not listed"
+	now := time.Now().UnixNano()
+	_ = s.Keys(context.Background(), verNamespace, 0, func(ki store.KeyInfo) error {
+		if fmt.Sprint(ki.Key) == fmt.Sprint(k) {
+			desc = fmt.Sprintf("stored %v ago", time.Duration(now-ki.StoredAt))
+			if ki.ExpiresAt != 0 {
+				desc += fmt.Sprintf(", expiring in %v", time.Duration(ki.ExpiresAt-now))
+			}
+		}
+		return nil
+	})
+	return desc
 }
