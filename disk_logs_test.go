@@ -6,10 +6,8 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
-	"github.com/memostore/memostore/memo"
 	"github.com/memostore/memostore/store"
 )
 
@@ -29,14 +27,7 @@ func testFullDiskLogsOnce(t *testing.T, opt store.Option) {
 	ctx := context.Background()
 	logOpt, logs := captureLog()
 	s := openT(t, path, logOpt, opt)
-	var runs atomic.Int64
-	f, err := memo.New(s, "big", func(_ context.Context, k int) (string, error) {
-		runs.Add(1)
-		return bigValue(k), nil
-	}, memo.MaxSize(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, _ := bigFunc(t, s)
 	if _, err := f.Call(ctx, 0); err != nil {
 		t.Fatal(err)
 	}

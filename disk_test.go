@@ -79,14 +79,7 @@ func testFullDisk(t *testing.T, syncWrites bool, queueBytes int64) {
 		opts = append(opts, store.WithQueueBytes(queueBytes))
 	}
 	s := openT(t, path, opts...)
-	var runs atomic.Int64
-	f, err := memo.New(s, "big", func(_ context.Context, k int) (string, error) {
-		runs.Add(1)
-		return bigValue(k), nil
-	}, memo.MaxSize(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, runs := bigFunc(t, s)
 	call := func(k int) error {
 		if v, err := f.Call(ctx, k); err != nil || v != bigValue(k) {
 			return fmt.Errorf("Call(%d) = %.20q, %v; want its value and no error", k, v, err)
@@ -242,7 +235,7 @@ func testFullDisk(t *testing.T, syncWrites bool, queueBytes int64) {
 
 	s = openT(t, path, opts...)
 	runs.Store(0)
-	f, err = memo.New(s, "big", func(_ context.Context, k int) (string, error) {
+	f, err := memo.New(s, "big", func(_ context.Context, k int) (string, error) {
 		runs.Add(1)
 		return bigValue(k), nil
 	})
@@ -404,4 +397,19 @@ func TestQueueBytesBoundLargeRecord(t *testing.T) {
 	if q := s.Stats().QueuedBytes; q > budget {
 		t.Errorf("the queue holds %d bytes, over its budget of %d", q, budget)
 	}
+}
+
+// bigFunc returns a Func of bigValue on s, namespace "big", with an
+// unbounded memory tier, and the count of its runs of fn.
+func bigFunc(t *testing.T, s *store.Store) (*memo.Func[int, string], *atomic.Int64) {
+	t.Helper()
+	runs := new(atomic.Int64)
+	f, err := memo.New(s, "big", func(_ context.Context, k int) (string, error) {
+		runs.Add(1)
+		return bigValue(k), nil
+	}, memo.MaxSize(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, runs
 }

@@ -97,12 +97,7 @@ func TestAcceptSurvivesEMFILE(t *testing.T) {
 		}
 		return
 	}
-	dir, err := os.MkdirTemp("", "ctl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "s.db")
+	path := shortStorePath(t)
 	srv, err := Serve(path, &idleBackend{}, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -154,12 +149,7 @@ func TestAcceptSurvivesEMFILE(t *testing.T) {
 // read the same way). There is no bound on connections, so a few
 // stalled peers commit gigabytes of the holder's heap.
 func TestStalledHalfFrameMemory(t *testing.T) {
-	dir, err := os.MkdirTemp("", "ctl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "s.db")
+	path := shortStorePath(t)
 	serveIdle(t, path)
 
 	runtime.GC()
@@ -196,12 +186,7 @@ func TestStalledHalfFrameMemory(t *testing.T) {
 // ErrLocked after LockTimeout. The hello should be read leniently
 // (extra fields ignored) so that the version check can answer.
 func TestHelloOfAnotherVersionIsAnswered(t *testing.T) {
-	dir, err := os.MkdirTemp("", "ctl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "s.db")
+	path := shortStorePath(t)
 	serveIdle(t, path)
 
 	// A hello of version 2: the 11 fields of Msg, and one more.
@@ -227,4 +212,17 @@ func TestHelloOfAnotherVersionIsAnswered(t *testing.T) {
 	if !strings.Contains(r.Err, "version") {
 		t.Errorf("reply to a hello of version %d: %+v; want an error naming the versions", Version+1, r)
 	}
+}
+
+// shortStorePath returns the path of a store file in a directory of its
+// own under the system's temporary one, short enough for its socket's path
+// to fit sun_path, removed when the test ends.
+func shortStorePath(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "s.db")
 }
