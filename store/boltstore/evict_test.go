@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -814,7 +815,8 @@ func TestSketchAgesBacklogOnce(t *testing.T) {
 // than the store would have saved (damaged, or written by a bug) is taken
 // within bounds: its additions at most a period, so that the count of
 // additions neither wraps (aging would stop) nor forces aging on and on;
-// its use counts at most maxUses, each added to the live one.
+// its use counts at most maxNotedUses (what a note of memory-tier hits
+// gives), each added to the live one.
 func TestRestoreClampsSavedState(t *testing.T) {
 	p := newPolicy(0, 1<<20)
 	h := p.hash(&space{polHash: 1}, []byte("k"))
@@ -830,8 +832,8 @@ func TestRestoreClampsSavedState(t *testing.T) {
 	if a, period := sk.added.Load(), agingPeriod*int64(sk.width())/4; a < 10 || a > period+10 {
 		t.Errorf("%d additions after restore, want the 10 since Open and at most a period more (%d)", a, period)
 	}
-	if u := p.uses.Load().get(h); u != maxUses {
-		t.Errorf("use count %d after restore, want %d", u, maxUses)
+	if u := p.uses.Load().get(h); u != maxNotedUses {
+		t.Errorf("use count %d after restore, want %d", u, maxNotedUses)
 	}
 }
 
@@ -1092,4 +1094,50 @@ func TestAcquireNotesOneLookup(t *testing.T) {
 		t.Fatalf("OpAcquire: found %v, token %d, %v", r.Flag, r.N, err)
 	}
 	noted(k, 2)
+}
+
+// TestNotedHitsOutlastSweeps: a key the memory tier serves is told of in
+// notes of 64 hits each (past its 64th), far apart where the store's own
+// hits come one at a time; between two notes the key must outlast the
+// hand's sweeps. A store of 100 entries serves a Zipf stream over 10,000
+// keys (each request a lookup, and a put when it misses); a key stored
+// first is noted hit 64 times every 1,000 requests, with a reopen halfway,
+// just after a note (the counts it gave must be saved and read back as
+// they were: capped at 3 by the reopen, the key was evicted too). With a note's
+// use count capped at 3, as a lookup's hits are, the key was evicted
+// between two notes.
+func TestNotedHitsOutlastSweeps(t *testing.T) {
+	_, clock, open := reopenable(t, 100)
+	s, ns := open()
+	clock.Advance(1)
+	miss(t, ns, "hot", clock.Nanos())
+	ns.NoteUse(key("hot"), 64)
+	z := rand.NewZipf(rand.New(rand.NewPCG(1, 2)), 1.01, 10, 10_000)
+	for half := range 2 {
+		for i := range 5_000 {
+			k := fmt.Sprintf("z%05d", z.Uint64())
+			if !lookup(t, ns, k).OK {
+				clock.Advance(1)
+				put(t, ns, k, record(k, clock.Nanos(), 0, strings.Repeat("v", 100)))
+			}
+			if i%1000 == 999 { // the last of the first half just before the reopen
+				flush(t, s)
+				ns.NoteUse(key("hot"), 64)
+			}
+		}
+		flush(t, s)
+		if half == 0 {
+			closeStore(t, s)
+			s, ns = open()
+			if u := s.pol.uses.Load().get(s.pol.hash(ns.sp, key("hot"))); u != maxNotedUses {
+				t.Errorf("use count %d after the reopen, want the %d the note gave", u, maxNotedUses)
+			}
+		}
+	}
+	if st := nsStats(t, s, "n"); st.Evictions < 1000 {
+		t.Fatalf("%d evictions: the store did not turn over", st.Evictions)
+	}
+	if !lookup(t, ns, "hot").OK {
+		t.Error("the key noted hit 64 times every 1,000 requests was evicted")
+	}
 }
