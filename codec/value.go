@@ -13,8 +13,9 @@ import (
 // Values encodes values of type V into records and decodes them back. It
 // is safe for concurrent use.
 type Values[V any] struct {
-	hasTime bool // V contains a time.Time, which decodes in the Local zone
-	byPtr   bool // V holds a type whose marshaler is on its pointer: encoded through &v
+	hasTime bool   // V contains a time.Time, which decodes in the Local zone
+	byPtr   bool   // V holds a type whose marshaler is on its pointer: encoded through &v
+	nest    *shape // V may nest without bound: its values are walked first (nil if not)
 }
 
 // NewValues returns the codec for V, or a *TypeError if V cannot be stored
@@ -24,7 +25,9 @@ func NewValues[V any]() (*Values[V], error) {
 	if err := CheckValue(t); err != nil {
 		return nil, err
 	}
-	return &Values[V]{hasTime: containsTime(t, map[reflect.Type]bool{}), byPtr: pointerMarshaler(t) != nil}, nil
+	c := &Values[V]{hasTime: containsTime(t, map[reflect.Type]bool{}), byPtr: pointerMarshaler(t) != nil}
+	c.nest = newShape(t)
+	return c, nil
 }
 
 // encoder is a pooled msgpack encoder writing into its own buffer.
@@ -45,8 +48,15 @@ var encoders = sync.Pool{New: func() any {
 const maxPooledBuffer = 1 << 20
 
 // Encode returns a record holding v, to be stored under key (the encoded
-// key, which its checksum covers), with m's times, cost and grace.
+// key, which its checksum covers), with m's times, cost and grace. A value
+// nested MaxDepth deep or more, or holding a cycle, is refused with
+// ErrTooDeep.
 func (c *Values[V]) Encode(v V, key []byte, m Meta) ([]byte, error) {
+	if c.nest != nil {
+		if err := c.nest.depth(reflect.ValueOf(&v).Elem(), 0); err != nil {
+			return nil, fmt.Errorf("codec: encode %T: %w", v, err)
+		}
+	}
 	e := encoders.Get().(*encoder)
 	e.buf.Reset()
 	e.buf.Write(make([]byte, HeaderSize))
