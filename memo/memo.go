@@ -509,6 +509,22 @@ func (f *Func[K, V]) compute(ctx context.Context, k K, fl *flight[V], stale *ent
 			if stale == nil {
 				stale = &e
 			}
+			if shared {
+				// Every process that calls k finds it and cannot serve
+				// it either: one of them recomputes it.
+				fresh, found, release, err := f.claimExpired(ctx, k, key)
+				if err != nil {
+					var zero V
+					return zero, err
+				}
+				defer release()
+				if found && f.serve(k, fresh, true, fl) {
+					if f.mem != nil {
+						fl.keep(func() { f.mem.add(k, fresh.val, fresh.t, fresh.size) })
+					}
+					return fresh.val, nil
+				}
+			}
 		}
 	}
 	f.countMiss()
@@ -520,6 +536,60 @@ func (f *Func[K, V]) compute(ctx context.Context, k K, fl *flight[V], stale *ent
 		}
 	}
 	return v, err
+}
+
+// claimWait bounds how long a process waits for another to recompute a
+// key that both found in the store and could not serve, before it
+// computes the key itself (see claimExpired): the file store's
+// boltstore.ClaimLease, which bounds the wait for a missing key.
+const claimWait = 30 * time.Second
+
+// claimExpired is Acquire for a key that the store holds but that no
+// process can serve: past its TTL, kept for StaleIfError's fallback, or
+// expired by a TTL shortened since it was stored. The store's Acquire
+// reports such a key found and claims nothing, so without this every
+// process sharing the store that called the key ran fn
+// (TestStaleIfErrorOneComputationAcrossProcesses). It takes the key's
+// claim (store.Namespace.TryClaim) and returns its release, after which
+// the caller computes; or, once the key's claim is free or taken by this
+// process, an entry that another process stored meanwhile (found), which
+// the caller serves if it can. While another process holds the claim it
+// waits for that one's result, looking the key up again after a growing
+// pause (2 ms to 100 ms, as redisstore's Acquire does), up to claimWait;
+// then it returns a release that does nothing, and the caller computes
+// without the claim. If the other process's fn fails, this one runs fn
+// in turn. Only ctx ends it with an error.
+func (f *Func[K, V]) claimExpired(ctx context.Context, k K, key []byte) (e entry[V], found bool, release func(), err error) {
+	noop := func() {}
+	servable := func() bool {
+		var ok bool
+		e, ok = f.lookup(ctx, k, key)
+		return ok && f.classify(e.t, f.now()) < stateFallback
+	}
+	deadline := time.Now().Add(claimWait)
+	for pause := 2 * time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
+		rel, claimed := f.ns.TryClaim(ctx, key)
+		if claimed {
+			if servable() { // stored by the claim's last holder
+				rel()
+				return e, true, noop, nil
+			}
+			return entry[V]{}, false, rel, nil
+		}
+		if time.Now().After(deadline) {
+			return entry[V]{}, false, noop, nil
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return entry[V]{}, false, noop, ctx.Err()
+		case <-t.C:
+		}
+		if servable() {
+			return e, true, noop, nil
+		}
+	}
 }
 
 // run runs fn for k as the leader of fl and keeps its result, or its

@@ -103,7 +103,9 @@ func StaleWhileRevalidate(d time.Duration) Option {
 // counts it; the call is still a miss). Entries are kept in both tiers
 // until d past their TTL for it. It needs TTL or TTLFunc. A d over
 // codec.MaxGrace (about 49.7 days, what a stored record holds) counts as
-// codec.MaxGrace.
+// codec.MaxGrace. On a store that processes share, one of them recomputes
+// an entry past its TTL while the others wait for its result, as for a
+// missing key; if its fn fails, the next one runs fn in turn.
 func StaleIfError(d time.Duration) Option {
 	return func(c *config) { c.sie = min(max(d, 0), codec.MaxGrace) }
 }
