@@ -344,6 +344,9 @@ func (sh *Shared) onPush(m *control.Msg) {
 			driver.ForgetInTier(t, m.Key)()
 		} else {
 			t.Purge(m.Flag)()
+			if m.Flag {
+				sn.clearedCounts()
+			}
 		}
 	}
 }
@@ -568,6 +571,7 @@ func (sh *Shared) Clear(ctx context.Context, name string) error {
 	for _, sn := range names {
 		if t := sn.memoryTier(); t != nil {
 			defer t.Purge(true)()
+			sn.clearedCounts()
 		}
 	}
 	_, err := sh.callLong(ctx, cli, &control.Msg{Op: control.OpClear, NS: name})
@@ -865,6 +869,21 @@ func (sn *sharedNS) counts() tally.Counts {
 		c.Add(&t)
 	}
 	return c
+}
+
+// clearedCounts drops what the namespace counted here and did not report
+// before a Clear of it, which its memory tier's Purge just reset in
+// Info: the holder's counters are reset by the Clear too, and a later
+// report must not bring those counts back into them (the holder's own
+// tier's counts are pulled, and start again from the purge likewise).
+// The memory tier's hits not yet told go too: their keys are cleared.
+func (sn *sharedNS) clearedCounts() {
+	sn.reportMu.Lock() // a report under way ends first
+	defer sn.reportMu.Unlock()
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	sn.reported = sn.counts()
+	sn.uses = nil
 }
 
 func (sn *sharedNS) sendCounts(cli *control.Client, epoch uint64) {
