@@ -116,6 +116,15 @@ func checkValue(root, t reflect.Type, path string, seen map[reflect.Type]bool) e
 		isSigned(k), isUnsigned(k):
 		return nil
 	case k == reflect.Pointer:
+		chain := map[reflect.Type]bool{t: true}
+		for e := t.Elem(); e.Kind() == reflect.Pointer && !hasMarshaler(e); e = e.Elem() {
+			if chain[e] {
+				// msgpack's encoder recurses on such a type for ever,
+				// even to encode nil: the process dies.
+				return fail(fmt.Sprintf("%s leads to a pointer to itself, through pointers alone", t))
+			}
+			chain[e] = true
+		}
 		return checkValue(root, t.Elem(), path, seen)
 	case k == reflect.Slice || k == reflect.Array:
 		return checkValue(root, t.Elem(), path+"[]", seen)

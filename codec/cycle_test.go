@@ -2,6 +2,7 @@ package codec
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -17,6 +18,13 @@ type cycSlice []cycSlice
 
 type cycMap map[string]cycMap
 
+// omitNode's fields are all omitempty: msgpack writes a node without a
+// next as an empty map, no level.
+type omitNode struct {
+	N    int       `msgpack:",omitempty"`
+	Next *omitNode `msgpack:",omitempty"`
+}
+
 // TestEncodeCycleRefused: a value that holds a cycle has no encoding;
 // msgpack recursed until the goroutine's stack overflowed, which no
 // recover catches: the process died. Encode must refuse it with an error
@@ -28,11 +36,17 @@ func TestEncodeCycleRefused(t *testing.T) {
 	s[0] = s
 	m := cycMap{}
 	m["self"] = m
+	o := &omitNode{N: 1}
+	o.Next = o
 	for name, enc := range map[string]func() error{
 		"pointer": func() error { _, err := mustValues[*cycNode](t).Encode(n, testKey, Meta{StoredAt: 1}); return err },
 		"slice":   func() error { _, err := mustValues[cycSlice](t).Encode(s, testKey, Meta{StoredAt: 1}); return err },
 		"map":     func() error { _, err := mustValues[cycMap](t).Encode(m, testKey, Meta{StoredAt: 1}); return err },
 		"field":   func() error { _, err := mustValues[cycNode](t).Encode(*n, testKey, Meta{StoredAt: 1}); return err },
+		"omitempty": func() error {
+			_, err := mustValues[*omitNode](t).Encode(o, testKey, Meta{StoredAt: 1})
+			return err
+		},
 	} {
 		err := enc()
 		if !errors.Is(err, ErrTooDeep) {
@@ -136,5 +150,26 @@ func BenchmarkEncodeTree(b *testing.B) {
 		if _, err := c.Encode(root, testKey, Meta{StoredAt: 1}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+type (
+	selfPtr   *selfPtr
+	mutualA   *mutualB
+	mutualB   *mutualA
+	intoCycle *mutualA
+)
+
+// TestCheckValuePointerOnlyCycle: a type that is a pointer to itself,
+// through pointers alone, is refused at New: msgpack's encoder recursed on
+// it for ever, even to encode nil, and the process died.
+func TestCheckValuePointerOnlyCycle(t *testing.T) {
+	for _, typ := range []reflect.Type{reflect.TypeFor[selfPtr](), reflect.TypeFor[mutualA](), reflect.TypeFor[intoCycle](), reflect.TypeFor[struct{ P mutualB }]()} {
+		if err := CheckValue(typ); err == nil || !strings.Contains(err.Error(), "pointer to itself") {
+			t.Errorf("CheckValue(%v) = %v, want it refused as a pointer to itself", typ, err)
+		}
+	}
+	if err := CheckValue(reflect.TypeFor[**cycNode]()); err != nil {
+		t.Errorf("CheckValue(**cycNode) = %v: a pointer chain into a struct is fine", err)
 	}
 }

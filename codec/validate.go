@@ -48,7 +48,7 @@ func Validate(b []byte) error {
 				return errTruncated
 			}
 			if len(stack) >= MaxDepth {
-				return fmt.Errorf("codec: msgpack nested deeper than %d", MaxDepth)
+				return fmt.Errorf("codec: msgpack %w: more than %d levels", ErrTooDeep, MaxDepth-1)
 			}
 			stack = append(stack, items)
 		}

@@ -16,6 +16,7 @@ type Values[V any] struct {
 	hasTime bool   // V contains a time.Time, which decodes in the Local zone
 	byPtr   bool   // V holds a type whose marshaler is on its pointer: encoded through &v
 	nest    *shape // V may nest without bound: its values are walked first (nil if not)
+	slack   int    // the levels of a V the walk may not count (see slack)
 }
 
 // NewValues returns the codec for V, or a *TypeError if V cannot be stored
@@ -26,7 +27,9 @@ func NewValues[V any]() (*Values[V], error) {
 		return nil, err
 	}
 	c := &Values[V]{hasTime: containsTime(t, map[reflect.Type]bool{}), byPtr: pointerMarshaler(t) != nil}
-	c.nest = newShape(t)
+	if c.nest = newShape(t); c.nest != nil {
+		c.slack = slack(t)
+	}
 	return c, nil
 }
 
@@ -52,10 +55,13 @@ const maxPooledBuffer = 1 << 20
 // nested MaxDepth deep or more, or holding a cycle, is refused with
 // ErrTooDeep.
 func (c *Values[V]) Encode(v V, key []byte, m Meta) ([]byte, error) {
+	validate := false
 	if c.nest != nil {
-		if err := c.nest.depth(reflect.ValueOf(&v).Elem(), 0); err != nil {
+		deepest, err := c.nest.depth(reflect.ValueOf(&v).Elem(), 0, 0)
+		if err != nil {
 			return nil, fmt.Errorf("codec: encode %T: %w", v, err)
 		}
+		validate = deepest+c.slack >= MaxDepth
 	}
 	e := encoders.Get().(*encoder)
 	e.buf.Reset()
@@ -74,6 +80,14 @@ func (c *Values[V]) Encode(v V, key []byte, m Meta) ([]byte, error) {
 	rec := bytes.Clone(e.buf.Bytes())
 	if e.buf.Cap() <= maxPooledBuffer {
 		encoders.Put(e)
+	}
+	if validate {
+		// The walk counts the levels it is sure of, and those it may not
+		// have counted could reach MaxDepth: what msgpack wrote counts
+		// them all, so that no record that Decode refuses is made.
+		if err := Validate(rec[HeaderSize:]); err != nil {
+			return nil, fmt.Errorf("codec: encode %T: %w", v, err)
+		}
 	}
 	putHeader(rec, key, m)
 	return rec, nil
