@@ -784,6 +784,37 @@ func (p *policyPos) leaveWindow(e *indexEntry) {
 	p.winBytes = max(p.winBytes-e.size, 0)
 }
 
+// leaveWindow moves the window's start past e's index key (see
+// policyPos.leaveWindow), and takes off winBytes the bytes of the other
+// namespaces' entries under the same index key (the same key, stored at
+// the same nanosecond: two functions of the same keys, a coarse clock),
+// which leave the window with e and join main unopposed. Without them,
+// their bytes stayed in winBytes for good, and the window held less than
+// its share from then on.
+func (st *txState) leaveWindow(tx *bolt.Tx, p *policyPos, e *indexEntry) error {
+	p.leaveWindow(e)
+	at, _, err := expiry.ParseIndexKey(e.ik)
+	if err != nil {
+		return nil
+	}
+	for _, sp := range st.spaces {
+		if sp == e.sp || st.counters(sp).Entries == 0 {
+			continue
+		}
+		b, err := st.bucketsOf(tx, sp)
+		if err != nil {
+			return err
+		}
+		if k, _ := b.a.Cursor().Seek(e.ik); !bytes.Equal(k, e.ik) { // the index's values are empty: Get cannot tell
+			continue
+		}
+		if rec := b.d.Get(e.key); rec != nil && matches(rec, e.key, at, true, st.counters(sp)) {
+			p.winBytes = max(p.winBytes-int64(len(e.key)+len(rec)), 0)
+		}
+	}
+	return nil
+}
+
 // evict deletes entries, across namespaces, until the stored bytes are
 // within maxBytes or limit entries are gone, choosing them by use (see the
 // top of this file). If it stops at limit with the store still too big it
@@ -826,7 +857,9 @@ func (st *txState) evict(tx *bolt.Tx, maxBytes int64, limit int) error {
 			p.winBytes = 0
 			break
 		}
-		p.leaveWindow(cand)
+		if err := st.leaveWindow(tx, p, cand); err != nil {
+			return err
+		}
 	}
 	for n := 0; total > maxBytes; n++ {
 		if n == limit {
@@ -842,7 +875,9 @@ func (st *txState) evict(tx *bolt.Tx, maxBytes int64, limit int) error {
 			if cand == nil {
 				p.winBytes = 0 // the window is empty after all
 			} else {
-				p.leaveWindow(cand)
+				if err := st.leaveWindow(tx, p, cand); err != nil {
+					return err
+				}
 				v, err := st.victim(tx, pol, p)
 				if err != nil {
 					return err
@@ -864,7 +899,9 @@ func (st *txState) evict(tx *bolt.Tx, maxBytes int64, limit int) error {
 				if v, err = st.first(tx, p.b, nil); err != nil || v == nil {
 					return err // no entry left to evict, though the counters count bytes
 				}
-				p.leaveWindow(v)
+				if err := st.leaveWindow(tx, p, v); err != nil {
+					return err
+				}
 			} else {
 				st.lose(pol.hash(v.sp, v.key), false)
 			}
