@@ -31,8 +31,8 @@ func (t *target) close() error {
 
 // openTarget reaches the store at path: through its control endpoint if a
 // process holds it and answers there, else by opening it here, read-only
-// unless write. It never creates a file and never waits longer than the
-// lock timeout.
+// unless write. It never creates a file, and never waits longer than the
+// control endpoint's greeting (2 s) and the lock timeout.
 //
 // A Redis URL is opened here too: the server is shared, so there is no
 // holder to go through.
