@@ -54,17 +54,16 @@
 //     counters this process alone knows would be lower than the server's.
 //   - Register observes one store; to observe two on one Meter, tell them
 //     apart by the Meter's attributes (metric.WithInstrumentationAttributes).
-//     The same store registered twice on one Meter is refused with an
-//     error, until the first registration is unregistered: the two would
-//     add up, and every counter report twice the store's values.
+//     Register a store once on a Meter: registered twice, its observations
+//     add up, and every counter reports twice the store's values. (Register
+//     does not check: it would have to hold every store and Meter it was
+//     given, and Meters, noop ones for a start, need not compare as
+//     distinct.)
 package memootel
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"reflect"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -190,55 +189,13 @@ func Register(s *store.Store, m metric.Meter) (metric.Registration, error) {
 	if in.err != nil {
 		return nil, fmt.Errorf("memootel: create instruments: %w", in.err)
 	}
-	var key any
-	if m != nil && reflect.TypeOf(m).Comparable() { // the SDK's meters are pointers
-		key = regKey{s, m}
-		if _, dup := registered.LoadOrStore(key, true); dup {
-			return nil, errors.New("memootel: the store is already registered on this Meter: its observations would add up with the first registration's")
-		}
-	}
 	reg, err := m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		return in.observe(ctx, s, o)
 	}, in.all...)
 	if err != nil {
-		if key != nil {
-			registered.Delete(key)
-		}
 		return nil, fmt.Errorf("memootel: register callback: %w", err)
 	}
-	return &registration{Registration: reg, key: key}, nil
-}
-
-// registered holds the pairs of a store and a Meter registered and not
-// unregistered (regKey): Register refuses a pair twice, as the SDK adds
-// up the observations of two callbacks, and every counter would report
-// twice the store's values. (Prometheus's registry refuses a collector
-// registered twice likewise.) A Meter whose type cannot be compared is
-// not checked.
-var registered sync.Map
-
-type regKey struct {
-	s *store.Store
-	m metric.Meter
-}
-
-// registration is a Registration that frees its pair of store and Meter
-// when unregistered, so that they can be registered again.
-type registration struct {
-	metric.Registration
-	key  any
-	once sync.Once
-}
-
-// Unregister stops the observations and frees the pair of store and Meter.
-func (r *registration) Unregister() error {
-	err := r.Registration.Unregister()
-	r.once.Do(func() {
-		if r.key != nil {
-			registered.Delete(r.key)
-		}
-	})
-	return err
+	return reg, nil
 }
 
 // observe reads the store's stats once and observes every instrument.
