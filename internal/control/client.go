@@ -234,13 +234,13 @@ func (c *Client) call(ctx context.Context, m *Msg) (*Msg, error) {
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			c.w.close()
-		} else if m.Op == OpAcquire {
+		} else if m.Op == OpAcquire || m.Op == OpClaim {
 			// The caller gave up, but the holder may still grant the
 			// claim: released when the reply comes, or no one would
 			// until ClaimLease. The goroutine ends with the reply, or
 			// with the connection (a nil reply).
 			go func() {
-				if r := <-ch; r != nil && r.Err == "" && !r.Flag && r.N != 0 {
+				if r := <-ch; r != nil && grantsClaim(m, r) {
 					c.Send(&Msg{Op: OpRelease, NS: m.NS, Key: m.Key, N: r.N})
 				}
 			}()

@@ -588,13 +588,26 @@ func (p *Peer) serveLane(m *Msg) {
 }
 
 // unsent undoes what reply r to m, which could not be sent on a lane,
-// gave: a claim (OpAcquire's token). The lane's caller gave up (its
-// context ended, and it cut the lane), and would never release it; the
-// session, which outlives its lanes, would hold it until ClaimLease.
+// gave: a claim (OpAcquire's or OpClaim's token). The lane's caller gave
+// up (its context ended, and it cut the lane), and would never release
+// it; the session, which outlives its lanes, would hold it until
+// ClaimLease.
 func (p *Peer) unsent(m, r *Msg) {
-	if m.Op == OpAcquire && r.Err == "" && !r.Flag && r.N != 0 {
+	if grantsClaim(m, r) {
 		p.sess.Release(m.NS, m.Key, uint64(r.N))
 	}
+}
+
+// grantsClaim reports whether r, the reply to m, grants a claim: a token
+// that the requester must release.
+func grantsClaim(m, r *Msg) bool {
+	switch m.Op {
+	case OpAcquire:
+		return r.Err == "" && !r.Flag && r.N != 0
+	case OpClaim:
+		return r.Err == "" && r.N != 0
+	}
+	return false
 }
 
 // laneReply answers m, a request on a lane.
