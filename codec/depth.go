@@ -136,53 +136,61 @@ func slack(t reflect.Type) int {
 // values of it may nest without a bound that the type sets.
 type nesting map[reflect.Type]bool
 
-// newNesting returns the nesting of the types reachable from t.
+// newNesting returns the nesting of the types reachable from t: those
+// that reach a recursive type (maybe themselves). The recursive types are
+// those of the strongly connected components of the type graph (see
+// children) with more than one type, or a type that holds itself; found
+// by Tarjan's algorithm, in time linear in the types and their edges.
 func newNesting(t reflect.Type) nesting {
-	// reach[u] is the types reachable from u in one step or more.
-	reach := map[reflect.Type]map[reflect.Type]bool{}
-	var visit func(u reflect.Type)
-	visit = func(u reflect.Type) {
-		if _, ok := reach[u]; ok {
-			return
-		}
-		reach[u] = map[reflect.Type]bool{}
-		for _, c := range children(u) {
-			visit(c)
-		}
-	}
-	visit(t)
-	// Close reach over the steps: a fixed point, fine for the few types a
-	// value's type holds.
-	for changed := true; changed; {
-		changed = false
-		for u, r := range reach {
-			for _, c := range children(u) {
-				for _, v := range append([]reflect.Type{c}, keys(reach[c])...) {
-					if !r[v] {
-						r[v], changed = true, true
-					}
-				}
+	index, low := map[reflect.Type]int{}, map[reflect.Type]int{}
+	onStack := map[reflect.Type]bool{}
+	var stack []reflect.Type
+	n := nesting{}
+	var strong func(u reflect.Type)
+	strong = func(u reflect.Type) {
+		index[u], low[u] = len(index), len(index)
+		stack = append(stack, u)
+		onStack[u] = true
+		cs := children(u)
+		for _, c := range cs {
+			if _, seen := index[c]; !seen {
+				strong(c)
+				low[u] = min(low[u], low[c])
+			} else if onStack[c] {
+				low[u] = min(low[u], index[c])
 			}
 		}
-	}
-	n := nesting{}
-	for u, r := range reach {
-		for v := range r {
-			if reach[v][v] { // u reaches a recursive type (maybe itself)
-				n[u] = true
+		if low[u] != index[u] {
+			return
+		}
+		// u roots a component: pop it. The components it reaches were
+		// all popped before it, so their nesting is known.
+		var comp []reflect.Type
+		for {
+			v := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			onStack[v] = false
+			comp = append(comp, v)
+			if v == u {
 				break
 			}
 		}
+		nests := len(comp) > 1
+		for _, v := range comp {
+			for _, c := range children(v) {
+				if c == v || n[c] {
+					nests = true
+				}
+			}
+		}
+		if nests {
+			for _, v := range comp {
+				n[v] = true
+			}
+		}
 	}
+	strong(t)
 	return n
-}
-
-func keys(m map[reflect.Type]bool) []reflect.Type {
-	ks := make([]reflect.Type, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	return ks
 }
 
 // children returns the types msgpack encodes inside a value of t, field by
@@ -221,7 +229,8 @@ func encoded(f reflect.StructField) bool {
 
 // alwaysWritten reports whether msgpack writes a field of struct t
 // whatever its value: one that it encodes, not tagged omitempty (nor all
-// of them, by a _msgpack field tagged so).
+// of them, by a _msgpack field tagged so), among t's own fields and those
+// of the structs it inlines.
 func alwaysWritten(t reflect.Type) bool {
 	if f, ok := t.FieldByName("_msgpack"); ok {
 		if _, opts, _ := strings.Cut(f.Tag.Get("msgpack"), ","); hasOpt(opts, "omitempty") {
@@ -230,7 +239,16 @@ func alwaysWritten(t reflect.Type) bool {
 	}
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if _, opts, _ := strings.Cut(f.Tag.Get("msgpack"), ","); encoded(f) && f.Name != "_msgpack" && !hasOpt(opts, "omitempty") {
+		if !encoded(f) || f.Name == "_msgpack" {
+			continue
+		}
+		if inlined(f) {
+			if alwaysWritten(f.Type) {
+				return true
+			}
+			continue
+		}
+		if _, opts, _ := strings.Cut(f.Tag.Get("msgpack"), ","); !hasOpt(opts, "omitempty") {
 			return true
 		}
 	}
@@ -249,10 +267,11 @@ const maxSteps = 100 * MaxDepth
 // msgpack writes for sure (Validate counts each non-empty array and map):
 // each non-empty map, slice and array, and each struct with a field that
 // msgpack writes (see alwaysWritten; or a non-empty pointer, slice or map
-// field that depth walks); a pointer is none. It may count fewer, by
-// slack at most: the parts of a value whose types do not nest are not
-// walked, nor counted.
-func (s *shape) depth(v reflect.Value, depth, steps int) (int, error) {
+// field that depth walks); a pointer is none, and so is a struct that
+// msgpack inlines (inline: its fields are counted in the struct that
+// holds it). It may count fewer, by slack at most: the parts of a value
+// whose types do not nest are not walked, nor counted.
+func (s *shape) depth(v reflect.Value, depth, steps int, inline bool) (int, error) {
 	if steps++; steps > maxSteps {
 		return depth, tooDeep()
 	}
@@ -261,14 +280,16 @@ func (s *shape) depth(v reflect.Value, depth, steps int) (int, error) {
 		if v.IsNil() {
 			return depth, nil
 		}
-		return s.elem.depth(v.Elem(), depth, steps)
+		return s.elem.depth(v.Elem(), depth, steps, false)
 	case reflect.Slice, reflect.Array, reflect.Map:
 		if v.Len() == 0 {
 			return depth, nil
 		}
 		depth++
 	case reflect.Struct:
-		if s.level || s.written(v) {
+		// An inlined struct's fields are written in the struct that
+		// holds it, whose level counts them (see written).
+		if !inline && (s.level || s.written(v)) {
 			depth++
 		}
 	}
@@ -276,8 +297,8 @@ func (s *shape) depth(v reflect.Value, depth, steps int) (int, error) {
 		return depth, tooDeep()
 	}
 	deepest := depth
-	walk := func(e *shape, v reflect.Value, d int) error {
-		got, err := e.depth(v, d, steps)
+	walk := func(e *shape, v reflect.Value, d int, inline bool) error {
+		got, err := e.depth(v, d, steps, inline)
 		deepest = max(deepest, got)
 		return err
 	}
@@ -285,7 +306,7 @@ func (s *shape) depth(v reflect.Value, depth, steps int) (int, error) {
 	case reflect.Slice, reflect.Array:
 		if s.elem != nil {
 			for i := range v.Len() {
-				if err := walk(s.elem, v.Index(i), depth); err != nil {
+				if err := walk(s.elem, v.Index(i), depth, false); err != nil {
 					return deepest, err
 				}
 			}
@@ -293,18 +314,14 @@ func (s *shape) depth(v reflect.Value, depth, steps int) (int, error) {
 	case reflect.Map:
 		if s.elem != nil {
 			for it := v.MapRange(); it.Next(); {
-				if err := walk(s.elem, it.Value(), depth); err != nil {
+				if err := walk(s.elem, it.Value(), depth, false); err != nil {
 					return deepest, err
 				}
 			}
 		}
 	case reflect.Struct:
 		for _, f := range s.fields {
-			d := depth
-			if f.inline {
-				d--
-			}
-			if err := walk(f.s, v.Field(f.index), d); err != nil {
+			if err := walk(f.s, v.Field(f.index), depth, f.inline); err != nil {
 				return deepest, err
 			}
 		}
@@ -317,6 +334,12 @@ func (s *shape) depth(v reflect.Value, depth, steps int) (int, error) {
 // which msgpack writes even if tagged omitempty.
 func (s *shape) written(v reflect.Value) bool {
 	for _, f := range s.fields {
+		if f.inline { // its fields are v's
+			if f.s.written(v.Field(f.index)) {
+				return true
+			}
+			continue
+		}
 		switch fv := v.Field(f.index); fv.Kind() {
 		case reflect.Pointer:
 			if !fv.IsNil() {

@@ -57,7 +57,7 @@ const maxPooledBuffer = 1 << 20
 func (c *Values[V]) Encode(v V, key []byte, m Meta) ([]byte, error) {
 	validate := false
 	if c.nest != nil {
-		deepest, err := c.nest.depth(reflect.ValueOf(&v).Elem(), 0, 0)
+		deepest, err := c.nest.depth(reflect.ValueOf(&v).Elem(), 0, 0, false)
 		if err != nil {
 			return nil, fmt.Errorf("codec: encode %T: %w", v, err)
 		}
