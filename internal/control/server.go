@@ -324,9 +324,10 @@ type Peer struct {
 // pushed is what an unacknowledged push invalidates: a key, or (key nil)
 // a namespace ("" = all).
 type pushed struct {
-	id  uint64
-	ns  string
-	key []byte
+	id      uint64
+	ns      string
+	key     []byte
+	cleared bool // a Clear, which resets the namespace's counters
 }
 
 // Forget tells the process at the other end to forget key of namespace
@@ -365,7 +366,7 @@ func (p *Peer) Invalidating(ns string, key []byte, cleared bool) (send func(ctx 
 		m.Op, m.Key, m.Flag = OpForget, key, false
 	}
 	p.acks[m.ID] = ch
-	p.pending = append(p.pending, pushed{id: m.ID, ns: m.NS, key: m.Key})
+	p.pending = append(p.pending, pushed{id: m.ID, ns: m.NS, key: m.Key, cleared: m.Op == OpPurge && m.Flag})
 	p.mu.Unlock()
 	return func(ctx context.Context) { p.push(ctx, m, ch) }
 }
@@ -415,6 +416,19 @@ func (p *Peer) stale(ns string, key []byte) bool {
 	defer p.mu.Unlock()
 	for _, q := range p.pending {
 		if (q.ns == "" || q.ns == ns) && (q.key == nil || string(q.key) == string(key)) {
+			return true
+		}
+	}
+	return false
+}
+
+// clearing reports whether a Clear of namespace ns (or of all, "") was
+// pushed to the process and not acknowledged yet.
+func (p *Peer) clearing(ns string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, q := range p.pending {
+		if q.cleared && (q.ns == "" || q.ns == ns) {
 			return true
 		}
 	}
@@ -826,6 +840,14 @@ func (p *Peer) handle(ctx context.Context, m *Msg) *Msg {
 	case OpCounts:
 		var c Counts
 		if json.Unmarshal(m.Data, &c) == nil {
+			if p.clearing(m.NS) {
+				// Sent before the process heard of the Clear: the counts
+				// are of calls made before it, which the Clear reset, and
+				// so are the uses, of keys it deleted. The process drops
+				// what it had not reported when it hears (a report sent
+				// meanwhile loses the few calls made since).
+				c = Counts{MemSize: c.MemSize, MemMax: c.MemMax}
+			}
 			p.sess.Counts(m.NS, c)
 		}
 		return nil
