@@ -331,8 +331,9 @@ func (s *shape) depth(v reflect.Value, depth, steps int, inline bool) (int, erro
 }
 
 // written reports whether struct v has a field that depth walks and that
-// is not empty (a pointer not nil, a slice, array or map not empty),
-// which msgpack writes even if tagged omitempty.
+// is not empty (a pointer not nil, a slice, array or map not empty, a
+// struct not zero, or an inlined struct with such a field), which msgpack
+// writes even if tagged omitempty.
 func (s *shape) written(v reflect.Value) bool {
 	for _, f := range s.fields {
 		if f.inline { // its fields are v's
@@ -342,6 +343,10 @@ func (s *shape) written(v reflect.Value) bool {
 			continue
 		}
 		switch fv := v.Field(f.index); fv.Kind() {
+		case reflect.Struct: // a struct field, written unless zero
+			if !fv.IsZero() {
+				return true
+			}
 		case reflect.Pointer:
 			if !fv.IsNil() {
 				return true

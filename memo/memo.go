@@ -552,32 +552,37 @@ const claimWait = 30 * time.Second
 // (TestStaleIfErrorOneComputationAcrossProcesses). It takes the key's
 // claim (store.Namespace.TryClaim) and returns its release, after which
 // the caller computes; or, if the key's last claimant stored a value the
-// caller can serve, that entry (found), with the claim released. While
+// caller can serve (looked up once the claim is taken), that entry
+// (found), with the claim released. While
 // another process holds the claim it waits for that one to end it (a Put
 // does, or a failure's release), asking again after a growing pause
 // (2 ms to 100 ms, as redisstore's Acquire does), up to claimWait; then
 // it returns a release that does nothing, and the caller computes without
 // the claim. It asks for the claim, not for the key, while it waits: a
 // claim request is no lookup, which the store's eviction would note as a
-// use of the key (TestExpiredKeyWaitNotesOneLookup). If the other
+// use of the key (TestExpiredKeyWaitNotesOneLookup); the look once it has
+// the claim is noted, a second lookup for the call. If the other
 // process's fn fails, this one runs fn in turn. Only ctx ends it with an
 // error.
 func (f *Func[K, V]) claimExpired(ctx context.Context, k K, key []byte) (e entry[V], found bool, release func(), err error) {
 	noop := func() {}
 	deadline := time.Now().Add(claimWait)
-	for pause, waited := 2*time.Millisecond, false; ; pause = min(2*pause, 100*time.Millisecond) {
+	for pause := 2 * time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
 		rel, claimed := f.ns.TryClaim(ctx, key)
 		if err := ctx.Err(); err != nil { // TryClaim gives up on a canceled ctx, as if claimed
 			rel()
 			return entry[V]{}, false, noop, err
 		}
 		if claimed {
-			if waited { // the last claimant may have stored a value
-				var ok bool
-				if e, ok = f.lookup(ctx, k, key); ok && f.classify(e.t, f.now()) < stateFallback {
-					rel()
-					return e, true, noop, nil
-				}
+			// The last claimant may have stored a value since this
+			// process read the key, even if it did not wait: looked up
+			// again, as Acquire does once it has the claim, or fn would
+			// run a second time for one expiry
+			// (TestExpiredKeyClaimedAtOnceLooksUpAgain).
+			var ok bool
+			if e, ok = f.lookup(ctx, k, key); ok && f.classify(e.t, f.now()) < stateFallback {
+				rel()
+				return e, true, noop, nil
 			}
 			return entry[V]{}, false, rel, nil
 		}
@@ -591,7 +596,6 @@ func (f *Func[K, V]) claimExpired(ctx context.Context, k K, key []byte) (e entry
 			return entry[V]{}, false, noop, ctx.Err()
 		case <-t.C:
 		}
-		waited = true
 	}
 }
 
