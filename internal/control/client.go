@@ -90,7 +90,7 @@ func DialPush(ctx context.Context, path string, onPush func(*Msg)) (*Client, err
 		putKeys: map[string]map[string]int{}, lanes: map[*lane]bool{}}
 	c.reading.Add(1)
 	go c.read()
-	hctx, cancel := context.WithTimeout(ctx, helloTimeout)
+	hctx, cancel := context.WithTimeoutCause(ctx, helloTimeout, errStuck)
 	defer cancel()
 	// Flag: a process that follows (it takes pushes), which a holder
 	// that keeps its file alone refuses (see Exclusive).
@@ -232,7 +232,7 @@ func (c *Client) call(ctx context.Context, m *Msg) (*Msg, error) {
 		}
 		return r, r.err()
 	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		if errors.Is(context.Cause(ctx), errStuck) {
 			c.w.close()
 		} else if m.Op == OpAcquire || m.Op == OpClaim {
 			// The caller gave up, but the holder may still grant the
@@ -258,10 +258,18 @@ func (c *Client) Call(ctx context.Context, m *Msg, timeout time.Duration) (*Msg,
 			return c.laneCall(ctx, l, m, timeout)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errStuck)
 	defer cancel()
 	return c.call(ctx, m)
 }
+
+// errStuck is the cause of a call's end when its own timeout passed: the
+// holder is stuck, and the connection is given up. A caller's context
+// that ends, its deadline included, gives up the call alone: closing the
+// connection would end the session at the holder, and with it the claims
+// that this process's other calls hold and compute under
+// (TestCallerDeadlineKeepsOtherClaims).
+var errStuck = errors.New("the holder did not answer in time")
 
 // trackPut records a put of key in ns as unanswered until fn, its
 // reply's handler, receives the reply. c.mu must be held.
@@ -374,8 +382,9 @@ func (c *Client) endLanes() {
 
 // laneCall is Call on the lane l.
 func (c *Client) laneCall(ctx context.Context, l *lane, m *Msg, timeout time.Duration) (*Msg, error) {
-	if d, ok := ctx.Deadline(); ok {
-		timeout = min(timeout, time.Until(d))
+	callers := false // the caller's deadline bounds the round trip, not timeout
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < timeout {
+		timeout, callers = time.Until(d), true
 	}
 	if ctx.Done() != nil {
 		if err := ctx.Err(); err != nil {
@@ -395,10 +404,10 @@ func (c *Client) laneCall(ctx context.Context, l *lane, m *Msg, timeout time.Dur
 	c.dropLane(l)
 	switch {
 	case ctx.Err() != nil:
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			c.w.close()
-		}
+		// The caller's: the lane alone is given up (see errStuck).
 		return nil, fmt.Errorf("control %s: %w", Path(c.path), ctx.Err())
+	case callers && errors.Is(err, errLaneTimeout):
+		return nil, fmt.Errorf("control %s: %w", Path(c.path), context.DeadlineExceeded)
 	case errors.Is(err, errLaneTimeout):
 		// The holder is stuck: as in call, give up the connection.
 		c.w.close()
