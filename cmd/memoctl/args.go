@@ -62,3 +62,25 @@ func requireFile(path string) error {
 	}
 	return nil
 }
+
+// nameFlag is a --namespace flag of a command that deletes: a name given
+// empty (a script's "$NS" with NS unset) or given twice is refused, where
+// the flag package would take an empty one for no namespace at all (every
+// namespace) and the last of two.
+type nameFlag struct {
+	name string
+	set  bool
+}
+
+func (f *nameFlag) String() string { return f.name }
+
+func (f *nameFlag) Set(s string) error {
+	switch {
+	case f.set:
+		return fmt.Errorf("given twice (%q and %q): one namespace, or none for all of them", f.name, s)
+	case s == "":
+		return errors.New("empty: give a name, or leave --namespace out to take every namespace")
+	}
+	f.name, f.set = s, true
+	return nil
+}

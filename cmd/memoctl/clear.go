@@ -36,7 +36,9 @@ used for the grace period, and those of generations older than a clear.
 // RunClear runs memoctl clear.
 func RunClear(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("clear")
-	only := fs.String("namespace", "", "clear only this namespace")
+	var ns nameFlag
+	fs.Var(&ns, "namespace", "clear only this namespace")
+	only := &ns.name
 	expired := fs.Bool("expired", false, "delete only expired entries")
 	stale := fs.Bool("stale", false, "delete the entries of stale versions and old generations")
 	grace := fs.Duration("grace", redisstore.DefaultVersionGrace, "with --stale: a version unused for this long is stale")
