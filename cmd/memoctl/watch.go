@@ -25,7 +25,7 @@ func parseWatch(interval string, count int) (watchConfig, error) {
 	}
 	every, err := time.ParseDuration(interval)
 	if err != nil {
-		return watchConfig{}, usagef("--watch %q: INTERVAL is a duration such as 1s or 500ms", interval)
+		return watchConfig{}, usagef("--watch %q: INTERVAL is a duration such as 1s or 500ms (%v)", interval, err)
 	}
 	if every <= 0 {
 		return watchConfig{}, usagef("--watch %s: INTERVAL must be positive", interval)
