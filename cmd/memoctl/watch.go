@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
+	"regexp"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,6 +20,10 @@ type watchConfig struct {
 	json  bool          // one JSON object per line instead of a table
 }
 
+// durationSyntax matches what time.ParseDuration reads, whatever the
+// size: a duration it refuses that matches is out of range.
+var durationSyntax = regexp.MustCompile(`^[-+]?([0-9]*(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+$`)
+
 // parseWatch validates --watch INTERVAL and --count N.
 func parseWatch(interval string, count int) (watchConfig, error) {
 	if interval == "" {
@@ -25,7 +31,10 @@ func parseWatch(interval string, count int) (watchConfig, error) {
 	}
 	every, err := time.ParseDuration(interval)
 	if err != nil {
-		return watchConfig{}, usagef("--watch %q: INTERVAL is a duration such as 1s or 500ms (%v)", interval, err)
+		if durationSyntax.MatchString(interval) {
+			return watchConfig{}, usagef("--watch %s: INTERVAL is out of range (at most %v)", interval, time.Duration(math.MaxInt64))
+		}
+		return watchConfig{}, usagef("--watch %q: INTERVAL is a duration such as 1s or 500ms", interval)
 	}
 	if every <= 0 {
 		return watchConfig{}, usagef("--watch %s: INTERVAL must be positive", interval)
