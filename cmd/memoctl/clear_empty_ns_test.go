@@ -10,8 +10,7 @@ import (
 // no namespace can be named (store.ValidateName). clear treated it as no
 // --namespace at all and cleared every namespace of the store, exit 0:
 // a destructive command run on bad input. keys refuses an empty
-// --namespace; clear must too, with a usage error, and delete nothing
-// .
+// --namespace; clear must too, with a usage error, and delete nothing.
 func TestClearEmptyNamespaceRefused(t *testing.T) {
 	path := makeStore(t, 3)
 	out, errOut, code := runCmd(t, "clear", "--namespace", "", path)
