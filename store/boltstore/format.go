@@ -47,23 +47,36 @@ var (
 // (WithRecover must not move it aside): it was never a store.
 var errIsDir = errors.New("is a directory, not a store file")
 
+// errNotRegular is checkFile's error for a named pipe, a device or a
+// socket: no store file, and not corrupt either (WithRecover leaves it
+// where it is). Opening a pipe hung, and WithRecover moved a device node
+// aside and put a store in its place.
+var errNotRegular = errors.New("is not a regular file, so not a store file")
+
 // checkFile reads the meta pages of an existing file and reports, without
 // locking or changing the file, whether bbolt can open it safely: it is a
 // bbolt file, and it is not shorter than its meta page says. bbolt maps a
 // truncated file and then faults (SIGBUS, which no recover catches) on the
 // first page past its end, so this check must come before bolt.Open.
 func checkFile(path string) error {
+	// Stat first: opening a named pipe waits for a writer, for ever.
+	fi, err := os.Stat(path)
+	if err != nil {
+		return bare(err)
+	}
+	switch {
+	case fi.IsDir():
+		return errIsDir
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%w (%v)", errNotRegular, fi.Mode().Type())
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return bare(err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
+	if fi, err = f.Stat(); err != nil {
 		return bare(err)
-	}
-	if fi.IsDir() {
-		return errIsDir
 	}
 	if fi.Size() == 0 {
 		return fmt.Errorf("%w: the file is empty", driver.ErrCorrupt)
