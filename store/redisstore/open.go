@@ -327,9 +327,18 @@ func splitPrefix(rawURL string) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	q := u.Query()
+	// ParseQuery, not Query: a pair that does not parse (a bad
+	// %-escape, a ';') is an error, where Query drops it silently, and
+	// the store would open under the default prefix, another store's.
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return "", "", fmt.Errorf("query %q: %w", u.RawQuery, err)
+	}
 	if !q.Has("prefix") {
 		return rawURL, "", nil
+	}
+	if len(q["prefix"]) > 1 {
+		return "", "", fmt.Errorf("query %q: prefix given %d times: one store per URL", u.RawQuery, len(q["prefix"]))
 	}
 	prefix := q.Get("prefix") // "" as no prefix given (see WithPrefix)
 	q.Del("prefix")
