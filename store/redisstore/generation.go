@@ -140,7 +140,7 @@ func (s *redisStore) checkGens(ctx context.Context) {
 // startCheckGens runs checkGens on a goroutine of the store's.
 func (s *redisStore) startCheckGens() {
 	s.spawn(func() {
-		ctx, cancel := context.WithTimeout(s.bg, 2*s.opts.timeout)
+		ctx, cancel := context.WithTimeout(s.bg, times(2, s.opts.timeout))
 		defer cancel()
 		s.checkGens(ctx)
 	})

@@ -34,7 +34,7 @@ func (n *redisNS) Acquire(ctx context.Context, key []byte, decode driver.DecodeF
 		n.unlock(lockKey, token)
 	}
 	deadline := time.Now().Add(s.opts.lockWait)
-	hardDeadline := time.Now().Add(maxWaitFactor * s.opts.lockWait)
+	hardDeadline := time.Now().Add(times(maxWaitFactor, s.opts.lockWait))
 	var (
 		lastTTL  time.Duration // the lock's TTL at the last look
 		lastSeen time.Time

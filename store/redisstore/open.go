@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"net/url"
 	"slices"
 	"strings"
@@ -243,12 +244,12 @@ func open(client redis.UniversalClient, own bool, loc string, o config) (*redisS
 		prefix:  o.prefix,
 		db:      database(client),
 		claims:  map[string]*redisNS{},
-		brk:     breaker.New(2*o.timeout + 100*time.Millisecond),
+		brk:     breaker.New(times(2, o.timeout) + min(100*time.Millisecond, math.MaxInt64-times(2, o.timeout))),
 	}
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	s.id = hex.EncodeToString(id[:])
-	ctx, cancel := context.WithTimeout(context.Background(), 2*o.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), times(2, o.timeout))
 	defer cancel()
 	if err := s.checkFormat(ctx); err != nil {
 		if own {

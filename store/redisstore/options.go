@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"math"
 	"time"
 
 	"github.com/memostore/memostore/store"
@@ -121,4 +122,14 @@ func WithVersionGrace(d time.Duration) store.Option {
 			c.grace = d
 		}
 	})
+}
+
+// times returns n times d, saturating at the longest Duration: a timeout
+// or a wait given near that (WithTimeout(math.MaxInt64), to mean no
+// bound) must not wrap to a negative one that ends at once.
+func times(n int64, d time.Duration) time.Duration {
+	if d > 0 && int64(d) > math.MaxInt64/n {
+		return math.MaxInt64
+	}
+	return time.Duration(n) * d
 }

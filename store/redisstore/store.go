@@ -69,7 +69,7 @@ func (s *redisStore) Close() error {
 			s.cancel()
 			s.sub.Close()
 			s.wg.Wait()
-			ctx, cancel := context.WithTimeout(context.Background(), 2*s.opts.timeout)
+			ctx, cancel := context.WithTimeout(context.Background(), times(2, s.opts.timeout))
 			s.releaseLocks(ctx)
 			if _, err := s.pushCounts(ctx); err != nil {
 				s.closeErr = fmt.Errorf("store: close %s: counters not saved: %w", s.loc, err)
