@@ -36,6 +36,9 @@ func (e *TypeError) Error() string {
 // Strings, bools, integers, floats, and arrays and structs of those are
 // accepted.
 func CheckKey(t reflect.Type) error {
+	if t == nil {
+		return &TypeError{Role: "key", Reason: "the type is nil (reflect.TypeOf of a nil interface value)"}
+	}
 	return checkKey(t, t, "")
 }
 
@@ -94,6 +97,9 @@ func checkKey(root, t reflect.Type, path string) error {
 // accepted, as msgpack has no way to say it: a non-nil pointer to a nil
 // pointer comes back nil.
 func CheckValue(t reflect.Type) error {
+	if t == nil {
+		return &TypeError{Role: "value", Reason: "the type is nil (reflect.TypeOf of a nil interface value)"}
+	}
 	return checkValue(t, t, "", map[reflect.Type]bool{})
 }
 
