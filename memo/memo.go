@@ -121,12 +121,20 @@ func New[K comparable, V any](s *store.Store, name string, fn func(context.Conte
 		if f.ttlFunc, ok = c.ttlFunc.(func(K, V) time.Duration); !ok {
 			return nil, fmt.Errorf("memo: New %q: TTLFunc takes %T, want func(%v, %v) time.Duration", name, c.ttlFunc, reflect.TypeFor[K](), reflect.TypeFor[V]())
 		}
+		if f.ttlFunc == nil {
+			return nil, fmt.Errorf("memo: New %q: TTLFunc(nil): give it a function, or leave it out", name)
+		}
 		if c.ttlSet {
 			return nil, fmt.Errorf("memo: New %q: both TTL and TTLFunc are set", name)
 		}
 	}
-	if c.ttl < 0 {
-		return nil, fmt.Errorf("memo: New %q: TTL(%v): want 0 (never expire) or more", name, c.ttl)
+	for _, o := range []struct {
+		name string
+		d    time.Duration
+	}{{"TTL", c.ttl}, {"ErrorTTL", c.errorTTL}, {"RefreshAfter", c.refreshAfter}, {"StaleWhileRevalidate", c.swr}, {"StaleIfError", c.sie}, {"RefreshTimeout", c.refreshTimeout}} {
+		if o.d < 0 {
+			return nil, fmt.Errorf("memo: New %q: %s(%v): want 0 or more", name, o.name, o.d)
+		}
 	}
 	if (c.swr > 0 || c.sie > 0) && c.ttl == 0 && c.ttlFunc == nil {
 		return nil, fmt.Errorf("memo: New %q: StaleWhileRevalidate and StaleIfError need TTL (above zero) or TTLFunc", name)

@@ -49,7 +49,7 @@ func TTL(d time.Duration) Option {
 // value is returned but not cached. As with TTL, an entry expires by the
 // TTL fn gives it now, even if it was stored with another (fn is called
 // again for entries read from the store). New returns an error if K and V
-// are not the Func's types, or if TTL is given too.
+// are not the Func's types, if fn is nil, or if TTL is given too.
 func TTLFunc[K comparable, V any](fn func(K, V) time.Duration) Option {
 	return func(c *config) { c.ttlFunc = fn }
 }
@@ -59,9 +59,10 @@ func TTLFunc[K comparable, V any](fn func(K, V) time.Duration) Option {
 // them). Errors are not written to the store, so other processes sharing
 // it, and this one after a restart, run fn again. An error that comes with
 // the calling context's own end is never cached. Forget and Clear drop
-// cached errors too. Zero, the default, caches no error.
+// cached errors too. Zero, the default, caches no error; New refuses a
+// negative d.
 func ErrorTTL(d time.Duration) Option {
-	return func(c *config) { c.errorTTL = max(d, 0) }
+	return func(c *config) { c.errorTTL = d }
 }
 
 // Version sets the version of the memoized function. It is part of the
@@ -83,9 +84,9 @@ func Version(v string) Option {
 // its followers, or Redis), a key is refreshed by one process at a time:
 // the others serve what they have, and take the refreshed value from the
 // store once their own back-off ends, without running fn. Zero, the
-// default, refreshes nothing ahead.
+// default, refreshes nothing ahead; New refuses a negative d.
 func RefreshAfter(d time.Duration) Option {
-	return func(c *config) { c.refreshAfter = max(d, 0) }
+	return func(c *config) { c.refreshAfter = d }
 }
 
 // StaleWhileRevalidate returns an entry up to d past its TTL at once, from
@@ -93,9 +94,9 @@ func RefreshAfter(d time.Duration) Option {
 // it. Entries are kept in both tiers until d past their TTL for it.
 // Info.StaleReturns counts the stale values returned. It needs TTL or
 // TTLFunc. A d over codec.MaxGrace (about 49.7 days, what a stored record
-// holds) counts as codec.MaxGrace.
+// holds) counts as codec.MaxGrace; New refuses a negative d.
 func StaleWhileRevalidate(d time.Duration) Option {
-	return func(c *config) { c.swr = min(max(d, 0), codec.MaxGrace) }
+	return func(c *config) { c.swr = min(d, codec.MaxGrace) }
 }
 
 // StaleIfError returns an entry up to d past its TTL, from either tier,
@@ -103,15 +104,15 @@ func StaleWhileRevalidate(d time.Duration) Option {
 // counts it; the call is still a miss). Entries are kept in both tiers
 // until d past their TTL for it. It needs TTL or TTLFunc. A d over
 // codec.MaxGrace (about 49.7 days, what a stored record holds) counts as
-// codec.MaxGrace. On a store that processes share, one of them recomputes
+// codec.MaxGrace; New refuses a negative d. On a store that processes share, one of them recomputes
 // an entry past its TTL while the others wait for its result, as for a
 // missing key; if its fn fails, the next one runs fn in turn.
 func StaleIfError(d time.Duration) Option {
-	return func(c *config) { c.sie = min(max(d, 0), codec.MaxGrace) }
+	return func(c *config) { c.sie = min(d, codec.MaxGrace) }
 }
 
 // RefreshTimeout bounds each background refresh (see RefreshAfter); the
-// default is DefaultRefreshTimeout.
+// default, and 0, is DefaultRefreshTimeout. New refuses a negative d.
 func RefreshTimeout(d time.Duration) Option {
 	return func(c *config) { c.refreshTimeout = d }
 }
