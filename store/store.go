@@ -120,6 +120,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/memostore/memostore/store/driver"
 )
@@ -167,8 +168,11 @@ type Store struct {
 	loc     string
 	backend string // "bbolt", or the name a backend registered
 	role    Role
-	opts    options
-	b       driver.Store
+	// closedRole is Role when Close began: a closed holder's file is
+	// held by no one here, and its backend says it follows.
+	closedRole atomic.Pointer[Role]
+	opts       options
+	b          driver.Store
 
 	closersMu sync.Mutex
 	closers   []io.Closer // attached memory tiers that own goroutines
@@ -183,8 +187,12 @@ func (s *Store) Path() string { return s.loc }
 func (s *Store) Backend() string { return s.backend }
 
 // Role returns the part this process plays in the store (see Role). A
-// follower's role becomes RoleHolder when it takes the file over.
+// follower's role becomes RoleHolder when it takes the file over. After
+// Close it is the part the store played when it closed.
 func (s *Store) Role() Role {
+	if r := s.closedRole.Load(); r != nil {
+		return *r
+	}
 	if sh, ok := s.b.(driver.Sharer); ok {
 		if sh.Following() {
 			return RoleFollower
@@ -209,6 +217,8 @@ func (s *Store) Logger() *slog.Logger { return s.opts.Logger }
 // First, Close closes the memory tiers attached to its namespaces that
 // have a Close method (a memo.Func's stops its background refreshes).
 func (s *Store) Close() error {
+	r := s.Role()
+	s.closedRole.CompareAndSwap(nil, &r)
 	s.closersMu.Lock()
 	closers := s.closers
 	s.closers = nil
