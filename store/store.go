@@ -116,6 +116,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -284,6 +285,9 @@ func (s *Store) Inspect(ctx context.Context) (Stats, error) {
 // Keys calls fn for the first limit entries of namespace (all if limit <=
 // 0), in key order. It returns ErrUnsupported on Redis.
 func (s *Store) Keys(ctx context.Context, namespace string, limit int, fn func(KeyInfo) error) error {
+	if fn == nil {
+		return errors.New("store: keys: fn is nil")
+	}
 	kl, ok := s.b.(driver.KeyLister)
 	if !ok {
 		return s.unsupported("keys")
