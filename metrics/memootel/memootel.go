@@ -63,6 +63,7 @@ package memootel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -124,6 +125,12 @@ func (in *instruments) upDown(name, unit, desc string, fileOnly bool, v func(*st
 // callback that observes them from s.StatsContext at each collection. Its
 // Registration's Unregister stops the observations; the instruments stay.
 func Register(s *store.Store, m metric.Meter) (metric.Registration, error) {
+	switch {
+	case s == nil:
+		return nil, errors.New("memootel: Register: the store is nil")
+	case m == nil:
+		return nil, errors.New("memootel: Register: the Meter is nil")
+	}
 	in := &instruments{m: m}
 	in.counter("memostore.hits", "{call}", "Calls answered without running the function.", false,
 		func(n *store.NamespaceStats) int64 { return n.Hits })

@@ -61,6 +61,7 @@ package memoprom
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -187,6 +188,12 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect reads the store's stats and sends them as constant metrics.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	if c.s == nil {
+		// NewCollector(nil): a scrape says so, rather than panic in the
+		// registry's goroutine and end the program.
+		ch <- prometheus.NewInvalidMetric(c.up, errors.New("memoprom: NewCollector was given a nil store"))
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
 	st, err := c.s.StatsContext(ctx)
