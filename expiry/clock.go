@@ -27,12 +27,27 @@ func Deadline(now time.Time, ttl time.Duration) int64 {
 	if ttl <= 0 {
 		return Never
 	}
+	if now.After(maxTime) { // UnixNano is undefined there, and wraps
+		return math.MaxInt64
+	}
+	if now.Before(minTime) {
+		return math.MinInt64 + int64(ttl)
+	}
 	n := now.UnixNano()
 	if n > math.MaxInt64-int64(ttl) {
 		return math.MaxInt64
 	}
-	return n + int64(ttl)
+	if d := n + int64(ttl); d != Never {
+		return d
+	}
+	return Never + 1 // a ttl that ends at the epoch: not Never, which never ends
 }
+
+// The times whose Unix nanoseconds an int64 holds.
+var (
+	maxTime = time.Unix(0, math.MaxInt64)
+	minTime = time.Unix(0, math.MinInt64)
+)
 
 // Expired reports whether an entry with the given expires-at has expired at
 // now (both Unix nanoseconds).
