@@ -43,10 +43,9 @@ func TestMalformedPrefixQueryRefused(t *testing.T) {
 }
 
 // TestRepeatedPrefixQueryRefused: ?prefix=a&prefix=b names two
-// prefixes; Open must refuse it rather than pick one. splitPrefix takes
+// prefixes; Open must refuse it rather than pick one. splitPrefix took
 // the first (q.Get) silently, while go-redis takes the last of its own
-// repeated parameters, so the user cannot tell which store is opened
-//.
+// repeated parameters, so the user could not tell which store was opened.
 func TestRepeatedPrefixQueryRefused(t *testing.T) {
 	url := "redis://" + closedAddr(t) + "/0?prefix=app&prefix=other"
 	_, prefix, _ := splitPrefix(url)
