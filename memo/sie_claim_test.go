@@ -26,15 +26,7 @@ import (
 // once, with fn taking 200 ms: fn must run once.
 func TestStaleIfErrorOneComputationAcrossProcesses(t *testing.T) {
 	openPair := map[string]func(t *testing.T) (a, b *store.Store){
-		"file": func(t *testing.T) (a, b *store.Store) {
-			dir, err := os.MkdirTemp("", "memo") // short: the control socket's path must fit
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { os.RemoveAll(dir) })
-			path := filepath.Join(dir, "c.db")
-			return mustOpen(t, path), mustOpen(t, path)
-		},
+		"file": openFilePair,
 		"redis": func(t *testing.T) (a, b *store.Store) {
 			url := redistest.URL(t)
 			prefix := redistest.Prefix(t, url)
@@ -89,6 +81,22 @@ func TestStaleIfErrorOneComputationAcrossProcesses(t *testing.T) {
 	}
 }
 
+// openFilePair opens one file twice: a holder, then a follower of it.
+func openFilePair(t *testing.T) (holder, follower *store.Store) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "memo") // short: the control socket's path must fit
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	path := filepath.Join(dir, "c.db")
+	holder, follower = mustOpen(t, path), mustOpen(t, path)
+	if follower.Role() != store.RoleFollower {
+		t.Fatalf("second Open: %v, want a follower", follower.Role())
+	}
+	return holder, follower
+}
+
 func mustOpen(t *testing.T, path string, opts ...store.Option) *store.Store {
 	t.Helper()
 	s, err := store.Open(path, opts...)
@@ -105,13 +113,7 @@ func mustOpen(t *testing.T, path string, opts ...store.Option) *store.Store {
 // gets an error.
 func TestStaleIfErrorFallsBackInEachProcess(t *testing.T) {
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "memo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	path := filepath.Join(dir, "c.db")
-	a, b := mustOpen(t, path), mustOpen(t, path)
+	a, b := openFilePair(t)
 	var runs atomic.Int64
 	var down atomic.Bool
 	fn := func(context.Context, int) (int64, error) {

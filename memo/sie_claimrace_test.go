@@ -2,15 +2,12 @@ package memo_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/memostore/memostore/memo"
-	"github.com/memostore/memostore/store"
 )
 
 // TestExpiredKeyClaimedAtOnceLooksUpAgain: a process that read the
@@ -25,17 +22,7 @@ import (
 // the holder's process has recomputed and stored the key.
 func TestExpiredKeyClaimedAtOnceLooksUpAgain(t *testing.T) {
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "memo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	path := filepath.Join(dir, "c.db")
-	a := mustOpen(t, path)
-	b := mustOpen(t, path)
-	if b.Role() != store.RoleFollower {
-		t.Fatalf("second Open: %v, want a follower", b.Role())
-	}
+	a, b := openFilePair(t)
 
 	var runs atomic.Int64
 	fn := func(context.Context, int) (int64, error) {

@@ -21,21 +21,7 @@ import (
 // wrong microsecond does the same).
 func TestCancelledTryClaimLeavesNoClaim(t *testing.T) {
 	ctx := context.Background()
-	h, f := openSharedPair(t, filepath.Join(shortDir(t), "c.db"))
-	hn, err := h.Namespace(ctx, "n", spec("1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fnAny, err := f.Namespace(ctx, "n", spec("1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fn := fnAny.(*sharedNS)
-	hsn := hn.(*sharedNS)
-	st, _, _ := h.current()
-	if st == nil {
-		t.Fatal("no holder store")
-	}
+	hsn, fn, st := claimPair(t, "c.db")
 
 	st.lockMu.Lock() // the holder is slow to answer the claim
 	cctx, cancel := context.WithCancel(ctx)
@@ -84,4 +70,26 @@ func TestCancelledTryClaimLeavesNoClaim(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// claimPair opens a file held here and followed here (a store file named
+// name in a short directory), with namespace "n" in both, and returns the
+// holder's namespace, the follower's, and the holder's store, for tests
+// of claims between the two.
+func claimPair(t *testing.T, name string) (holder, follower *sharedNS, st *Store) {
+	t.Helper()
+	ctx := context.Background()
+	h, f := openSharedPair(t, filepath.Join(shortDir(t), name))
+	hn, err := h.Namespace(ctx, "n", spec("1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn, err := f.Namespace(ctx, "n", spec("1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _, _ = h.current(); st == nil {
+		t.Fatal("no holder store")
+	}
+	return hn.(*sharedNS), fn.(*sharedNS), st
 }

@@ -2,7 +2,6 @@ package boltstore
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -22,21 +21,7 @@ import (
 // lost with the connection.
 func TestCallerDeadlineKeepsOtherClaims(t *testing.T) {
 	ctx := context.Background()
-	h, f := openSharedPair(t, filepath.Join(shortDir(t), "d.db"))
-	hn, err := h.Namespace(ctx, "n", spec("1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fnAny, err := f.Namespace(ctx, "n", spec("1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fn := fnAny.(*sharedNS)
-	hsn := hn.(*sharedNS)
-	st, _, _ := h.current()
-	if st == nil {
-		t.Fatal("no holder store")
-	}
+	hsn, fn, st := claimPair(t, "d.db")
 	decode := func([]byte, codec.Header) error { return nil }
 
 	// One goroutine of the follower computes a, under its claim.
