@@ -561,12 +561,11 @@ const claimWait = 30 * time.Second
 // claim (store.Namespace.TryClaim) and returns its release, after which
 // the caller computes; or, if the key's last claimant stored a value the
 // caller can serve (looked up once the claim is taken), that entry
-// (found), with the claim released. While
-// another process holds the claim it waits for that one to end it (a Put
-// does, or a failure's release), asking again after a growing pause
-// (2 ms to 100 ms, as redisstore's Acquire does), up to claimWait; then
-// it returns a release that does nothing, and the caller computes without
-// the claim. It asks for the claim, not for the key, while it waits: a
+// (found), with the claim released. While another process holds the
+// claim it waits for that one to end it (a Put does, or a failure's
+// release), asking again after a growing pause (2 ms to 100 ms, as
+// redisstore's Acquire does), up to claimWait; then it returns a release
+// that does nothing, and the caller computes without the claim. It asks for the claim, not for the key, while it waits: a
 // claim request is no lookup, which the store's eviction would note as a
 // use of the key (TestExpiredKeyWaitNotesOneLookup); the look once it has
 // the claim is noted, a second lookup for the call. If the other
