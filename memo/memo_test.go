@@ -62,26 +62,25 @@ func withAndWithoutStore(t *testing.T, test func(t *testing.T, s *store.Store)) 
 // first, its holder, which stays open until the test ends.
 func openFollower(t testing.TB, opts ...store.Option) *store.Store {
 	t.Helper()
+	_, follower := openFilePair(t, opts...)
+	return follower
+}
+
+// openFilePair opens one file twice: a holder, then a follower of it,
+// both closed when the test ends.
+func openFilePair(t testing.TB, opts ...store.Option) (holder, follower *store.Store) {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "memo") // short: the control socket's path must fit
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	path := filepath.Join(dir, "c.db")
-	holder, err := store.Open(path, opts...)
-	if err != nil {
-		t.Fatal(err)
+	holder, follower = mustOpen(t, path, opts...), mustOpen(t, path, opts...)
+	if follower.Role() != store.RoleFollower {
+		t.Fatalf("second Open: %v, want a follower", follower.Role())
 	}
-	t.Cleanup(func() { holder.Close() })
-	s, err := store.Open(path, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if s.Role() != store.RoleFollower {
-		t.Fatalf("second Open: %v, want a follower", s.Role())
-	}
-	return s
+	return holder, follower
 }
 
 func TestErrorsAreReturnedNotCached(t *testing.T) {

@@ -3,8 +3,6 @@ package memo_test
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,7 +24,7 @@ import (
 // once, with fn taking 200 ms: fn must run once.
 func TestStaleIfErrorOneComputationAcrossProcesses(t *testing.T) {
 	openPair := map[string]func(t *testing.T) (a, b *store.Store){
-		"file": openFilePair,
+		"file": func(t *testing.T) (a, b *store.Store) { return openFilePair(t) },
 		"redis": func(t *testing.T) (a, b *store.Store) {
 			url := redistest.URL(t)
 			prefix := redistest.Prefix(t, url)
@@ -81,23 +79,7 @@ func TestStaleIfErrorOneComputationAcrossProcesses(t *testing.T) {
 	}
 }
 
-// openFilePair opens one file twice: a holder, then a follower of it.
-func openFilePair(t *testing.T) (holder, follower *store.Store) {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "memo") // short: the control socket's path must fit
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	path := filepath.Join(dir, "c.db")
-	holder, follower = mustOpen(t, path), mustOpen(t, path)
-	if follower.Role() != store.RoleFollower {
-		t.Fatalf("second Open: %v, want a follower", follower.Role())
-	}
-	return holder, follower
-}
-
-func mustOpen(t *testing.T, path string, opts ...store.Option) *store.Store {
+func mustOpen(t testing.TB, path string, opts ...store.Option) *store.Store {
 	t.Helper()
 	s, err := store.Open(path, opts...)
 	if err != nil {
