@@ -41,14 +41,7 @@ func TestStaleIfErrorOneComputationAcrossProcesses(t *testing.T) {
 				return n, nil
 			}
 			a, b := open(t)
-			var fs []*memo.Func[int, int64]
-			for _, s := range []*store.Store{a, b} {
-				f, err := memo.New(s, "sie", fn, memo.MaxSize(0), memo.TTL(100*time.Millisecond), memo.StaleIfError(time.Hour))
-				if err != nil {
-					t.Fatal(err)
-				}
-				fs = append(fs, f)
-			}
+			fs := sieFuncs(t, fn, a, b)
 			if _, err := fs[0].Call(ctx, 1); err != nil {
 				t.Fatal(err)
 			}
@@ -79,6 +72,21 @@ func TestStaleIfErrorOneComputationAcrossProcesses(t *testing.T) {
 	}
 }
 
+// sieFuncs returns a Func of fn named "sie" on each store, with no memory
+// tier, a TTL of 100 ms and StaleIfError for an hour.
+func sieFuncs(t *testing.T, fn func(context.Context, int) (int64, error), stores ...*store.Store) []*memo.Func[int, int64] {
+	t.Helper()
+	var fs []*memo.Func[int, int64]
+	for _, s := range stores {
+		f, err := memo.New(s, "sie", fn, memo.MaxSize(0), memo.TTL(100*time.Millisecond), memo.StaleIfError(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs = append(fs, f)
+	}
+	return fs
+}
+
 func mustOpen(t testing.TB, path string, opts ...store.Option) *store.Store {
 	t.Helper()
 	s, err := store.Open(path, opts...)
@@ -106,14 +114,7 @@ func TestStaleIfErrorFallsBackInEachProcess(t *testing.T) {
 		}
 		return n, nil
 	}
-	var fs []*memo.Func[int, int64]
-	for _, s := range []*store.Store{a, b} {
-		f, err := memo.New(s, "sie", fn, memo.MaxSize(0), memo.TTL(100*time.Millisecond), memo.StaleIfError(time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fs = append(fs, f)
-	}
+	fs := sieFuncs(t, fn, a, b)
 	first, err := fs[0].Call(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
