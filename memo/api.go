@@ -11,6 +11,10 @@ import (
 // nothing in Info, and changes neither tier (a value found in the store is
 // not copied into memory). A store that fails is a miss, as for Call.
 func (f *Func[K, V]) Peek(ctx context.Context, k K) (V, bool) {
+	if f.args(ctx, k, "peek") != nil {
+		var zero V
+		return zero, false
+	}
 	if f.mem != nil {
 		if v, ok := f.mem.peek(k, f.now); ok {
 			return v, true
@@ -40,6 +44,9 @@ func (f *Func[K, V]) Peek(ctx context.Context, k K) (V, bool) {
 // package doc). A file store writes behind, as for Call; Set returns the
 // store's error, if any, after keeping v in memory.
 func (f *Func[K, V]) Set(ctx context.Context, k K, v V) error {
+	if err := f.args(ctx, k, "set"); err != nil {
+		return err
+	}
 	var key []byte
 	if f.ns != nil {
 		key = f.keys(nil, k)
@@ -85,6 +92,10 @@ func (f *Func[K, V]) Set(ctx context.Context, k K, v V) error {
 // share one run of fn. If fn fails, the error is returned and what was
 // cached is kept.
 func (f *Func[K, V]) Refresh(ctx context.Context, k K) (V, error) {
+	if err := f.args(ctx, k, "refresh"); err != nil {
+		var zero V
+		return zero, err
+	}
 	for {
 		fl, leader := f.flights.refresh(k)
 		if leader {

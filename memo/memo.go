@@ -69,6 +69,7 @@ type Func[K comparable, V any] struct {
 	bg                     group       // background refreshes
 	failures               *backoff[K] // nil unless refreshes run in the background
 
+	dynKey  bool             // K holds an interface: a key's dynamic type may not hash (see args)
 	mem     memory[K, V]     // nil when MaxSize(0)
 	lru     *memTier[K, V]   // mem, when its policy is LRU: the hot path calls it directly
 	maxB    int64            // MaxBytes
@@ -115,6 +116,7 @@ func New[K comparable, V any](s *store.Store, name string, fn func(context.Conte
 		ttl:     c.ttl,
 		now:     func() int64 { return time.Now().UnixNano() },
 		log:     slog.New(slog.DiscardHandler),
+		dynKey:  holdsInterface(reflect.TypeFor[K]()),
 	}
 	if c.ttlFunc != nil {
 		var ok bool
@@ -314,7 +316,17 @@ func (f *Func[K, V]) purge(cleared bool) (done func()) {
 // With a store, the value Call returns is the one the store gives back
 // (the result of fn, encoded and decoded: times in UTC, for example), so
 // that a call returns the same value whichever tier answers it.
+//
+// A nil ctx is an error, for Call and every method of Func that takes a
+// context, and so is a key whose dynamic type cannot be hashed (a slice
+// held by a key of type any): Peek reports such a key not found.
 func (f *Func[K, V]) Call(ctx context.Context, k K) (V, error) {
+	if ctx == nil || f.dynKey {
+		if err := f.args(ctx, k, "call"); err != nil {
+			var zero V
+			return zero, err
+		}
+	}
 	if f.lru != nil {
 		v, t, res := f.lru.get(k, f.now)
 		if res == fresh {
@@ -330,6 +342,41 @@ func (f *Func[K, V]) Call(ctx context.Context, k K) (V, error) {
 		return f.notFresh(ctx, k, v, t, res)
 	}
 	return f.load(ctx, k, nil)
+}
+
+// args checks the arguments of a method of f that takes a key: a nil
+// ctx is refused, as net/http refuses one, rather than panicking where a
+// miss first uses it; and so is a key whose dynamic type cannot be hashed
+// (a slice in a key of type any, or in a struct field of an interface
+// type), which would panic in the memory tier's map, with its lock held.
+// The second check runs only for key types that hold an interface
+// (dynKey), so that other keys' hits pay one untaken branch.
+func (f *Func[K, V]) args(ctx context.Context, k K, op string) error {
+	if ctx == nil {
+		return fmt.Errorf("memo: %s %q: nil Context", op, f.name)
+	}
+	if f.dynKey && !reflect.ValueOf(&k).Elem().Comparable() {
+		return fmt.Errorf("memo: %s %q: key %v holds a value whose type cannot be hashed", op, f.name, k)
+	}
+	return nil
+}
+
+// holdsInterface reports whether values of t can hold an interface value,
+// whose dynamic type comparable does not check.
+func holdsInterface(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Interface:
+		return true
+	case reflect.Array:
+		return holdsInterface(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if holdsInterface(t.Field(i).Type) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // notFresh answers a call that found no fresh value in the memory tier:
@@ -863,6 +910,9 @@ func (f *Func[K, V]) Info() Info {
 // Computations already running when Clear is called keep nothing: after
 // Clear returns, no Call in this process gets a value computed before.
 func (f *Func[K, V]) Clear(ctx context.Context) error {
+	if ctx == nil {
+		return fmt.Errorf("memo: clear %q: nil Context", f.name)
+	}
 	if f.ns == nil {
 		f.purge(true)()
 		return nil
@@ -883,6 +933,9 @@ func (f *Func[K, V]) Clear(ctx context.Context) error {
 // process never sees the forgotten value either way. On a Redis store, see
 // the caveats in the package doc for other processes.
 func (f *Func[K, V]) Forget(ctx context.Context, k K) error {
+	if err := f.args(ctx, k, "forget"); err != nil {
+		return err
+	}
 	var key []byte
 	if f.ns != nil {
 		key = f.keys(nil, k)
