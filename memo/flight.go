@@ -54,9 +54,10 @@ type flight[V any] struct {
 	panicVal  *PanicError
 	abandoned bool // the leader gave up (its context ended, or Goexit): retry
 
-	fellBack   bool // fn failed and the leader returned a stale value (StaleIfError)
-	refresh    bool // led by Refresh, which later calls join
-	background bool // a background refresh: a failure is not the waiters'
+	fellBack    bool // fn failed and the leader returned a stale value (StaleIfError)
+	servedStale bool // the leader returned a stale value (StaleWhileRevalidate)
+	refresh     bool // led by Refresh, which later calls join
+	background  bool // a background refresh: a failure is not the waiters'
 
 	mu    sync.Mutex // held while the leader keeps its result
 	stale bool       // guarded by mu: an invalidation came; keep nothing
@@ -73,7 +74,8 @@ type flight[V any] struct {
 // (the memory tier, the flights, the cached errors, the refresh back-off):
 // each kept, it would stay for good, past every bound. Its Calls share no
 // computation and never hit memory; the store, which compares encodings,
-// still finds it.
+// still finds it, and its value is refreshed when due, by a background
+// refresh that nothing shares either.
 func selfEqual[K comparable](k K) bool { return k == k }
 
 // join returns the flight for k and whether the caller leads it.
@@ -154,7 +156,9 @@ func (g *flights[K, V]) set(k K) *flight[V] {
 // for the refresh.
 func (g *flights[K, V]) startRefresh(k K, self *flight[V]) (*flight[V], bool) {
 	if !selfEqual(k) {
-		return nil, false // never due: its value is in no memory tier
+		// In no map, as every flight of such a key: the store serves
+		// its value, which comes due, but nothing shares the refresh.
+		return &flight[V]{done: make(chan struct{}), refresh: true, background: true}, true
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()

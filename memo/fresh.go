@@ -84,12 +84,17 @@ func (f *Func[K, V]) classify(t stamp, now int64) state {
 
 // serve answers with e if its state allows, starting a background refresh
 // when it is due or stale, and counts the call. self is the flight the
-// caller leads, if any (a background refresh may take its place).
+// caller leads, if any (a background refresh may take its place); a stale
+// e is marked on it, so that the calls that wait for it count a stale
+// return too.
 func (f *Func[K, V]) serve(k K, e entry[V], fromDisk bool, self *flight[V]) bool {
 	switch f.classify(e.t, f.now()) {
 	case stateFresh:
 	case stateStale:
 		f.staleReturns.Add(1)
+		if self != nil {
+			self.servedStale = true // before lead publishes
+		}
 		f.refreshLater(k, self)
 	case stateDue:
 		f.refreshLater(k, self)
@@ -134,28 +139,37 @@ func (f *Func[K, V]) refreshLater(k K, self *flight[V]) {
 			// it is a failed refresh, not a crash of the process.
 			if r := recover(); r != nil {
 				f.log.Error("memostore: background refresh panicked", "namespace", f.name, "panic", r)
-				f.failures.fail(k, f.now())
 			}
 		}()
-		if _, err := f.lead(ctx, k, fl, f.runBackground); err != nil {
-			if errors.Is(err, errRefreshedElsewhere) {
-				// Ask again after the back-off: by then the other
-				// process has stored its result, which this one takes.
-				f.failures.fail(k, f.now())
-				return
-			}
-			if !errors.Is(err, store.ErrClosed) {
-				f.log.Warn("memostore: background refresh failed; the old value stays", "namespace", f.name, "err", err)
-			}
-			f.failures.fail(k, f.now())
-			return
+		if _, err := f.lead(ctx, k, fl, f.backOff); err != nil && !errors.Is(err, errRefreshedElsewhere) && !errors.Is(err, store.ErrClosed) {
+			f.log.Warn("memostore: background refresh failed; the old value stays", "namespace", f.name, "err", err)
 		}
-		f.failures.ok(k)
 	})
 	if !started {
 		fl.abandoned = true
 		f.flights.finish(k, fl)
 	}
+}
+
+// backOff is runBackground, recording its outcome in the back-off
+// before lead ends the flight: once the flight is over, a call of the due
+// entry may start the next refresh, which must find the failure recorded
+// (TestFailedRefreshBacksOffBeforeItEnds). A refresh that panics, or
+// finds another process refreshing k (errRefreshedElsewhere: asked again
+// after the back-off, by when the other process has stored its result,
+// which this one takes), fails too.
+func (f *Func[K, V]) backOff(ctx context.Context, k K, fl *flight[V]) (v V, err error) {
+	ok := false
+	defer func() {
+		if ok {
+			f.failures.ok(k)
+		} else {
+			f.failures.fail(k, f.now())
+		}
+	}()
+	v, err = f.runBackground(ctx, k, fl)
+	ok = err == nil
+	return v, err
 }
 
 // errRefreshedElsewhere is a background refresh's outcome when another

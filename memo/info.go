@@ -29,11 +29,15 @@ type Info struct {
 	// Refreshes counts the runs of fn by Refresh and by background
 	// refreshes (RefreshAfter, StaleWhileRevalidate).
 	Refreshes int64
-	// CachedErrors counts calls answered with an error cached by ErrorTTL,
-	// without running fn. They are neither hits nor misses.
+	// CachedErrors counts calls that met an error cached by ErrorTTL,
+	// without running fn: answered with it, or with a stale value by
+	// StaleIfError. They are neither hits nor misses, so that Hits +
+	// Misses + CachedErrors counts the calls answered.
 	CachedErrors int64
 	// StaleReturns counts calls answered with a value past its TTL, by
-	// StaleWhileRevalidate (hits) or StaleIfError (misses whose fn failed).
+	// StaleWhileRevalidate (hits) or StaleIfError (misses whose fn failed,
+	// or cached errors), including the calls that waited for another's
+	// answer.
 	StaleReturns int64
 	// Saved is the computation time that the hits saved: for each hit
 	// served from a tier, how long fn took to compute the value it

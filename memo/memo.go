@@ -398,6 +398,9 @@ func (f *Func[K, V]) notFresh(ctx context.Context, k K, v V, t stamp, res lookup
 func (f *Func[K, V]) load(ctx context.Context, k K, stale *entry[V]) (V, error) {
 	if f.errs != nil {
 		if err, ok := f.errs.get(k, f.now()); ok {
+			// A cached error, whether StaleIfError answers the call
+			// with a stale value instead or not.
+			f.cachedErrors.Add(1)
 			if v, ok := f.fallBack(stale); ok {
 				return v, nil
 			}
@@ -410,7 +413,6 @@ func (f *Func[K, V]) load(ctx context.Context, k K, stale *entry[V]) (V, error) 
 					}
 				}
 			}
-			f.cachedErrors.Add(1)
 			var zero V
 			return zero, err
 		}
@@ -464,6 +466,11 @@ func (f *Func[K, V]) wait(ctx context.Context, fl *flight[V], call bool) (v V, r
 		f.countMiss()
 	default:
 		f.countHit(false, 0)
+		if fl.servedStale {
+			// The stale value StaleWhileRevalidate gave the leader:
+			// a stale return for each caller too.
+			f.staleReturns.Add(1)
+		}
 	}
 	return fl.val, false, fl.err
 }
