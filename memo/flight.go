@@ -54,6 +54,15 @@ type flight[V any] struct {
 	panicVal  *PanicError
 	abandoned bool // the leader gave up (its context ended, or Goexit): retry
 
+	// during is set when the flight begins while an invalidation of its
+	// key is under way: it keeps nothing (stale), and it is detached when
+	// the invalidation ends, as forget detaches the flights that began
+	// before. A Call made after Forget or Clear returned joined it, and
+	// got what its leader read from the store before the deletion
+	// (TestCallAfterForgetDoesNotJoinOlderLookup). Written under the
+	// flights' lock, before the flight is in the map.
+	during bool
+
 	fellBack    bool // fn failed and the leader returned a stale value (StaleIfError)
 	servedStale bool // the leader returned a stale value (StaleWhileRevalidate)
 	refresh     bool // led by Refresh, which later calls join
@@ -93,6 +102,7 @@ func (g *flights[K, V]) join(k K) (*flight[V], bool) {
 	}
 	f := &flight[V]{done: make(chan struct{})}
 	f.stale = g.clearing > 0 || g.forgets[k] > 0
+	f.during = f.stale
 	g.m[k] = f
 	return f, true
 }
@@ -115,6 +125,7 @@ func (g *flights[K, V]) refresh(k K) (*flight[V], bool) {
 	}
 	f := &flight[V]{done: make(chan struct{}), refresh: true, prev: old}
 	f.stale = g.clearing > 0 || g.forgets[k] > 0
+	f.during = f.stale
 	g.m[k] = f
 	g.mu.Unlock()
 	if old != nil {
@@ -140,6 +151,7 @@ func (g *flights[K, V]) set(k K) *flight[V] {
 	}
 	f := &flight[V]{done: make(chan struct{}), prev: old}
 	f.stale = g.clearing > 0 || g.forgets[k] > 0
+	f.during = f.stale
 	g.m[k] = f
 	g.mu.Unlock()
 	if old != nil {
@@ -170,6 +182,7 @@ func (g *flights[K, V]) startRefresh(k K, self *flight[V]) (*flight[V], bool) {
 	}
 	f := &flight[V]{done: make(chan struct{}), refresh: true, background: true}
 	f.stale = g.clearing > 0 || g.forgets[k] > 0
+	f.during = f.stale
 	g.m[k] = f
 	return f, true
 }
@@ -207,6 +220,9 @@ func (g *flights[K, V]) forget(k K) (done func()) {
 		if g.forgets[k]--; g.forgets[k] == 0 {
 			delete(g.forgets, k)
 		}
+		if f := g.m[k]; f != nil && f.during {
+			delete(g.m, k) // see during
+		}
 		g.mu.Unlock()
 	}
 }
@@ -227,6 +243,11 @@ func (g *flights[K, V]) clear() (done func()) {
 	return func() {
 		g.mu.Lock()
 		g.clearing--
+		for k, f := range g.m {
+			if f.during {
+				delete(g.m, k) // see during
+			}
+		}
 		g.mu.Unlock()
 	}
 }
