@@ -87,9 +87,9 @@ func (f *Func[K, V]) Set(ctx context.Context, k K, v V) error {
 
 // Refresh runs fn for k now, whatever is cached, and replaces the cached
 // value with its result (Info.Refreshes counts these runs). A computation
-// of k already running is superseded: its result is not kept, and Calls
-// made during the refresh wait for the refresh. Concurrent Refreshes of k
-// share one run of fn. If fn fails, the error is returned and what was
+// of k already running, a background refresh included, is superseded: its
+// result is not kept, and Calls made during the refresh wait for the
+// refresh. Concurrent Refreshes of k share one run of fn. If fn fails, the error is returned and what was
 // cached is kept.
 func (f *Func[K, V]) Refresh(ctx context.Context, k K) (V, error) {
 	if err := f.args(ctx, k, "refresh"); err != nil {

@@ -108,15 +108,18 @@ func (g *flights[K, V]) join(k K) (*flight[V], bool) {
 }
 
 // refresh returns a refresh flight for k, and whether the caller leads
-// it: the refresh in progress, or a new one that supersedes k's flight in
-// progress, which keeps nothing (see forget).
+// it: the Refresh in progress, or a new one that supersedes k's flight in
+// progress, which keeps nothing (see forget). A background refresh is
+// superseded too: it began before the caller's Refresh, and its fn may
+// have read what the caller refreshes to be rid of
+// (TestRefreshSupersedesBackgroundRefresh).
 func (g *flights[K, V]) refresh(k K) (*flight[V], bool) {
 	if !selfEqual(k) {
 		return &flight[V]{done: make(chan struct{}), refresh: true}, true
 	}
 	g.mu.Lock()
 	old := g.m[k]
-	if old != nil && old.refresh {
+	if old != nil && old.refresh && !old.background {
 		g.mu.Unlock()
 		return old, false
 	}

@@ -295,6 +295,9 @@ func (f *Func[K, V]) purge(cleared bool) (done func()) {
 	if f.errs != nil {
 		f.errs.purge()
 	}
+	if f.failures != nil {
+		f.failures.c.Purge() // as drop forgets one key's
+	}
 	if cleared {
 		c := f.counts()
 		f.baseMu.Lock()
@@ -786,6 +789,11 @@ func (f *Func[K, V]) drop(ctx context.Context, k K, key []byte) error {
 		f.mem.remove(k)
 	}
 	f.forgetError(k)
+	if f.failures != nil {
+		// The back-off was the removed value's: the next one's refresh
+		// is not held back by it (TestInvalidationForgetsRefreshBackoff).
+		f.failures.ok(k)
+	}
 	return err
 }
 
