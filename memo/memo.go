@@ -583,11 +583,16 @@ func (f *Func[K, V]) compute(ctx context.Context, k K, fl *flight[V], stale *ent
 					return zero, err
 				}
 				defer release()
-				if found && f.serve(k, fresh, true, fl) {
+				if found {
+					// Kept before serve, as above: a refresh that serve
+					// starts takes the flight's place, and what it keeps
+					// must not be overwritten by this older value.
 					if f.mem != nil {
 						fl.keep(func() { f.mem.add(k, fresh.val, fresh.t, fresh.size) })
 					}
-					return fresh.val, nil
+					if f.serve(k, fresh, true, fl) {
+						return fresh.val, nil
+					}
 				}
 			}
 		}
