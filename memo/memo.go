@@ -794,18 +794,19 @@ func (f *Func[K, V]) drop(ctx context.Context, k K, key []byte) error {
 		f.mem.remove(k)
 	}
 	f.forgetError(k)
-	if f.failures != nil {
-		// The back-off was the removed value's: the next one's refresh
-		// is not held back by it (TestInvalidationForgetsRefreshBackoff).
-		f.failures.ok(k)
-	}
 	return err
 }
 
-// forgetError drops the error cached for k, if errors are cached.
+// forgetError drops the error cached for k, if errors are cached, and the
+// back-off of k's refreshes: both were about the value that is replaced
+// or removed, and the next value's first refresh is not held back by it
+// (TestInvalidationForgetsRefreshBackoff).
 func (f *Func[K, V]) forgetError(k K) {
 	if f.errs != nil {
 		f.errs.remove(k)
+	}
+	if f.failures != nil {
+		f.failures.ok(k)
 	}
 }
 

@@ -61,10 +61,11 @@ func TestRefreshSupersedesBackgroundRefresh(t *testing.T) {
 
 // TestInvalidationForgetsRefreshBackoff: a failed background refresh
 // holds the key's next refresh back (1 s, doubling). The back-off was
-// about the value Forget or Clear removed, but it stayed: the new value's
-// first refresh, due before the back-off ended, did not start.
+// about the value Forget or Clear removed, or Set replaced, but it
+// stayed: the new value's first refresh, due before the back-off ended,
+// did not start.
 func TestInvalidationForgetsRefreshBackoff(t *testing.T) {
-	for _, op := range []string{"Forget", "Clear"} {
+	for _, op := range []string{"Forget", "Clear", "Set"} {
 		t.Run(op, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				var runs atomic.Int64
@@ -87,15 +88,18 @@ func TestInvalidationForgetsRefreshBackoff(t *testing.T) {
 				mustCall(t, f, 1) // due: its refresh fails, and backs off 1 s
 				synctest.Wait()
 				fail.Store(false)
-				if op == "Clear" {
+				switch op {
+				case "Clear":
 					err = f.Clear(ctx)
-				} else {
+				case "Set":
+					err = f.Set(ctx, 1, 100)
+				default:
 					err = f.Forget(ctx, 1)
 				}
 				if err != nil {
 					t.Fatal(err)
 				}
-				mustCall(t, f, 1) // computed afresh
+				mustCall(t, f, 1) // computed afresh, or Set's
 				time.Sleep(200 * time.Millisecond)
 				before := runs.Load()
 				mustCall(t, f, 1) // due: refreshed behind
