@@ -65,7 +65,7 @@ type flight[V any] struct {
 
 	fellBack    bool // fn failed and the leader returned a stale value (StaleIfError)
 	servedStale bool // the leader returned a stale value (StaleWhileRevalidate)
-	refresh     bool // led by Refresh, which later calls join
+	refresh     bool // led by Refresh or a background refresh; later calls join it, and a Refresh joins only a Refresh
 	background  bool // a background refresh: a failure is not the waiters'
 
 	mu    sync.Mutex // held while the leader keeps its result

@@ -161,11 +161,17 @@ func (f *Func[K, V]) refreshLater(k K, self *flight[V]) {
 func (f *Func[K, V]) backOff(ctx context.Context, k K, fl *flight[V]) (v V, err error) {
 	ok := false
 	defer func() {
-		if ok {
-			f.failures.ok(k)
-		} else {
-			f.failures.fail(k, f.now())
-		}
+		// A refresh superseded (Refresh, Set) or detached (Forget,
+		// Clear) was about a value that is gone: what it records would
+		// hold back, or release, the refreshes of the value that
+		// replaced it (TestSupersededRefreshRecordsNoBackoff).
+		fl.keep(func() {
+			if ok {
+				f.failures.ok(k)
+			} else {
+				f.failures.fail(k, f.now())
+			}
+		})
 	}()
 	v, err = f.runBackground(ctx, k, fl)
 	ok = err == nil

@@ -322,7 +322,8 @@ func (f *Func[K, V]) purge(cleared bool) (done func()) {
 //
 // A nil ctx is an error, for Call and every method of Func that takes a
 // context, and so is a key whose dynamic type cannot be hashed (a slice
-// held by a key of type any): Peek reports such a key not found.
+// held by a key of type any); Peek, which has no error to give, reports
+// either not found.
 func (f *Func[K, V]) Call(ctx context.Context, k K) (V, error) {
 	if ctx == nil || f.dynKey {
 		if err := f.args(ctx, k, "call"); err != nil {
@@ -353,15 +354,30 @@ func (f *Func[K, V]) Call(ctx context.Context, k K) (V, error) {
 // (a slice in a key of type any, or in a struct field of an interface
 // type), which would panic in the memory tier's map, with its lock held.
 // The second check runs only for key types that hold an interface
-// (dynKey), so that other keys' hits pay one untaken branch.
+// (dynKey), so that other keys' hits pay one untaken branch; those keys'
+// hits pay a comparison (see hashable).
 func (f *Func[K, V]) args(ctx context.Context, k K, op string) error {
 	if ctx == nil {
 		return fmt.Errorf("memo: %s %q: nil Context", op, f.name)
 	}
-	if f.dynKey && !reflect.ValueOf(&k).Elem().Comparable() {
+	if f.dynKey && !hashable(k) {
 		return fmt.Errorf("memo: %s %q: key %v holds a value whose type cannot be hashed", op, f.name, k)
 	}
 	return nil
+}
+
+// hashable reports whether k can be compared, and so hashed, without a
+// panic: by comparing it, and recovering. reflect.Value.Comparable says
+// the same but allocates, and this runs on every memory hit of a key type
+// that holds an interface (TestMemoryHitOfInterfaceKeyAllocatesNothing).
+func hashable[K comparable](k K) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	_ = k == k
+	return true
 }
 
 // holdsInterface reports whether values of t can hold an interface value,
