@@ -208,6 +208,11 @@ func (f *Func[K, V]) newMemory(c config) error {
 			return fmt.Errorf("MaxBytes: %w", err)
 		}
 	}
+	if c.policy != LRU && c.policy != WTinyLFU {
+		// Refused whether or not MaxSize(0) turns the tier off, as a
+		// setting never goes silently unused.
+		return fmt.Errorf("unknown policy %v", c.policy)
+	}
 	if f.maxSize == 0 {
 		return nil
 	}
@@ -835,6 +840,10 @@ type item[V any] struct {
 	size int64 // of the encoded value
 	rec  []byte
 	err  error
+	// unmeasured: MaxBytes is set and the value could not be encoded,
+	// so it has no size to bound; it is kept in no tier
+	// (TestMaxBytesKeepsNoUnmeasuredValue).
+	unmeasured bool
 }
 
 // prepare makes k's value v, which fn took cost to compute (0 for Set),
@@ -865,10 +874,13 @@ func (f *Func[K, V]) prepare(k K, key []byte, v V, cost time.Duration) (item[V],
 			}
 			it.size = int64(len(it.rec) - codec.HeaderSize) // Encode writes RecordVersion
 		}
+		it.unmeasured = f.maxB > 0 && it.err != nil
 	} else if f.maxB > 0 {
 		// Measured for MaxBytes only: encoded and dropped.
 		if rec, err := f.vals.Encode(v, nil, codec.Meta{StoredAt: now}); err == nil {
 			it.size = int64(len(rec) - codec.HeaderSize)
+		} else {
+			it.unmeasured = true
 		}
 	}
 	return it, true
@@ -877,7 +889,11 @@ func (f *Func[K, V]) prepare(k K, key []byte, v V, cost time.Duration) (item[V],
 // write keeps it in both tiers, and returns the store's error.
 func (f *Func[K, V]) write(ctx context.Context, k K, key []byte, it item[V]) error {
 	if f.mem != nil {
-		f.mem.add(k, it.val, it.t, it.size)
+		if it.unmeasured {
+			f.mem.remove(k) // and what k held: it is replaced
+		} else {
+			f.mem.add(k, it.val, it.t, it.size)
+		}
 	}
 	if f.ns == nil || it.err != nil {
 		return it.err

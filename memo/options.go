@@ -121,8 +121,10 @@ func RefreshTimeout(d time.Duration) Option {
 // store would hold them; the Go values in memory take more), evicting as
 // the policy says. Alone, it is the only bound (MaxSize's default does not
 // apply); with MaxSize, both hold. A value larger than n is returned but
-// not kept in memory. Without a store, values are encoded to be measured,
-// so V must be storable (see codec.CheckValue). Zero, the default, means
+// not kept in memory, and so is a value that cannot be encoded (too deep,
+// or holding a cycle: see codec.ErrTooDeep), which has no size to count.
+// Without a store, values are encoded to be measured, so V must be
+// storable (see codec.CheckValue). Zero, the default, means
 // no byte bound. With MaxSize(0), which turns the tier off, New fails.
 func MaxBytes(n int64) Option {
 	return func(c *config) { c.maxBytes = n }

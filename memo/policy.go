@@ -119,19 +119,26 @@ func (m *tinyTier[K, V]) get(k K, now func() int64) (V, stamp, lookup) {
 			return zero, stamp{}, absent
 		}
 		if t >= e.t.due {
+			m.used(k, e) // a use, as memTier.get says
 			return e.val, e.t, due
 		}
 	}
 	m.hitN.Add(1)
+	m.used(k, e)
+	if e.t.cost != 0 {
+		m.savedN.Add(e.t.cost)
+	}
+	return e.val, e.t, fresh
+}
+
+// used counts a use of e, k's entry, and notes its key's uses to the
+// store when a note is due (see memTier.used).
+func (m *tinyTier[K, V]) used(k K, e tinyEntry[V]) {
 	if e.uses != nil {
 		if u := e.uses.Add(1); noteStep(u) != noteStep(u-1) {
 			m.note(k, int(u-lastNote(u-1)))
 		}
 	}
-	if e.t.cost != 0 {
-		m.savedN.Add(e.t.cost)
-	}
-	return e.val, e.t, fresh
 }
 
 func (m *tinyTier[K, V]) peek(k K, now func() int64) (V, bool) {
