@@ -83,8 +83,8 @@ type flight[V any] struct {
 // (the memory tier, the flights, the cached errors, the refresh back-off):
 // each kept, it would stay for good, past every bound. Its Calls share no
 // computation and never hit memory; the store, which compares encodings,
-// still finds it, and its value is refreshed when due, by a background
-// refresh that nothing shares either.
+// still finds it, and its value is refreshed when due, one background
+// refresh at a time (see nanRefreshes), which no call shares.
 func selfEqual[K comparable](k K) bool { return k == k }
 
 // join returns the flight for k and whether the caller leads it.
@@ -172,7 +172,8 @@ func (g *flights[K, V]) set(k K) *flight[V] {
 func (g *flights[K, V]) startRefresh(k K, self *flight[V]) (*flight[V], bool) {
 	if !selfEqual(k) {
 		// In no map, as every flight of such a key: the store serves
-		// its value, which comes due, but nothing shares the refresh.
+		// its value, which comes due; nanRefreshes runs one refresh of
+		// it at a time.
 		return &flight[V]{done: make(chan struct{}), refresh: true, background: true}, true
 	}
 	g.mu.Lock()

@@ -124,7 +124,16 @@ func (f *Func[K, V]) fallBack(e *entry[V]) (V, bool) {
 // refresh runs fn with its own context, bounded by RefreshTimeout, never
 // the caller's; calls for k that miss meanwhile wait for it.
 func (f *Func[K, V]) refreshLater(k K, self *flight[V]) {
-	if f.failures != nil && f.failures.blocked(k, f.now()) {
+	nan := ""
+	if !selfEqual(k) {
+		if f.nan == nil {
+			return // never due: its value is in no memory tier, and no store
+		}
+		nan = string(f.keys(nil, k))
+		if !f.nan.start(nan, f.now()) {
+			return
+		}
+	} else if f.failures != nil && f.failures.blocked(k, f.now()) {
 		return
 	}
 	fl, ok := f.flights.startRefresh(k, self)
@@ -148,6 +157,45 @@ func (f *Func[K, V]) refreshLater(k K, self *flight[V]) {
 	if !started {
 		fl.abandoned = true
 		f.flights.finish(k, fl)
+		if nan != "" {
+			f.nan.end(nan, 0) // not started: nothing to back off from
+		}
+	}
+}
+
+// nanRefreshes stands in for the flights and the back-off of background
+// refreshes for keys that hold a NaN, which no map keyed by K finds again
+// (see selfEqual): it knows them by their encoding in the store, which
+// serves their values. Without it, every read of such a key's due entry
+// started one more refresh, while one ran and after one failed
+// (TestNaNKeyRefreshOncePerKey).
+type nanRefreshes struct {
+	mu      sync.Mutex
+	running map[string]bool // at most MaxBackgroundRefreshes
+	fails   *backoff[string]
+}
+
+// start reports whether a refresh of the key encoded as key may start
+// at now: none is running, and its last did not fail too recently.
+func (n *nanRefreshes) start(key string, now int64) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.running[key] || n.fails.blocked(key, now) {
+		return false
+	}
+	n.running[key] = true
+	return true
+}
+
+// end ends key's refresh: failed at failedAt, if not 0.
+func (n *nanRefreshes) end(key string, failedAt int64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.running, key)
+	if failedAt != 0 {
+		n.fails.fail(key, failedAt)
+	} else {
+		n.fails.ok(key)
 	}
 }
 
@@ -161,6 +209,14 @@ func (f *Func[K, V]) refreshLater(k K, self *flight[V]) {
 func (f *Func[K, V]) backOff(ctx context.Context, k K, fl *flight[V]) (v V, err error) {
 	ok := false
 	defer func() {
+		if !selfEqual(k) {
+			failedAt := int64(0)
+			if !ok {
+				failedAt = f.now()
+			}
+			f.nan.end(string(f.keys(nil, k)), failedAt)
+			return
+		}
 		// A refresh superseded (Refresh, Set) or detached (Forget,
 		// Clear) was about a value that is gone: what it records would
 		// hold back, or release, the refreshes of the value that

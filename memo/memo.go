@@ -66,8 +66,9 @@ type Func[K comparable, V any] struct {
 	refreshAfter, swr, sie time.Duration
 	grace                  time.Duration // max(swr, sie): how long entries are kept past their TTL
 	refreshTimeout         time.Duration
-	bg                     group       // background refreshes
-	failures               *backoff[K] // nil unless refreshes run in the background
+	bg                     group         // background refreshes
+	failures               *backoff[K]   // nil unless refreshes run in the background
+	nan                    *nanRefreshes // with failures and a store
 
 	dynKey  bool             // K holds an interface: a key's dynamic type may not hash (see args)
 	mem     memory[K, V]     // nil when MaxSize(0)
@@ -176,6 +177,9 @@ func New[K comparable, V any](s *store.Store, name string, fn func(context.Conte
 		return nil, fmt.Errorf("memo: New %q: %w", name, err)
 	}
 	f.now, f.log = s.Now, s.Logger()
+	if f.failures != nil {
+		f.nan = &nanRefreshes{running: map[string]bool{}, fails: newBackoff[string](c.maxSize)}
+	}
 	if f.mem != nil && f.ns.HearsUse() {
 		// The memory tier's hits never reach the store; its eviction
 		// hears of them through these notes, or it would evict the
