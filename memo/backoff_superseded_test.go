@@ -46,19 +46,10 @@ func TestSupersededRefreshRecordsNoBackoff(t *testing.T) {
 						t.Fatalf("Refresh = %d, %v; want 3", v, err)
 					}
 				case "Set":
-					if err := f.Set(ctx, 1, 3); err != nil {
-						t.Fatal(err)
-					}
+					invalidate(t, f, op, 3)
 					runs.Add(1) // as if fn had run for Set's 3
 				case "Forget", "Clear":
-					if op == "Clear" {
-						err = f.Clear(ctx)
-					} else {
-						err = f.Forget(ctx, 1)
-					}
-					if err != nil {
-						t.Fatal(err)
-					}
+					invalidate(t, f, op, 0)
 					if v := mustCall(t, f, 1); v != 3 {
 						t.Fatalf("Call after Forget = %d, want 3", v)
 					}

@@ -81,24 +81,13 @@ func TestInvalidationForgetsRefreshBackoff(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer f.Close()
-				ctx := context.Background()
 				mustCall(t, f, 1)
 				time.Sleep(200 * time.Millisecond)
 				fail.Store(true)
 				mustCall(t, f, 1) // due: its refresh fails, and backs off 1 s
 				synctest.Wait()
 				fail.Store(false)
-				switch op {
-				case "Clear":
-					err = f.Clear(ctx)
-				case "Set":
-					err = f.Set(ctx, 1, 100)
-				default:
-					err = f.Forget(ctx, 1)
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
+				invalidate(t, f, op, 100)
 				mustCall(t, f, 1) // computed afresh, or Set's
 				time.Sleep(200 * time.Millisecond)
 				before := runs.Load()
@@ -109,5 +98,25 @@ func TestInvalidationForgetsRefreshBackoff(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// invalidate applies op to key 1 of f: "Forget", "Clear", or "Set" of v.
+func invalidate(t *testing.T, f *memo.Func[int, int64], op string, v int64) {
+	t.Helper()
+	ctx := context.Background()
+	var err error
+	switch op {
+	case "Forget":
+		err = f.Forget(ctx, 1)
+	case "Clear":
+		err = f.Clear(ctx)
+	case "Set":
+		err = f.Set(ctx, 1, v)
+	default:
+		t.Fatalf("unknown op %q", op)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }
