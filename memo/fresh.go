@@ -158,7 +158,7 @@ func (f *Func[K, V]) refreshLater(k K, self *flight[V]) {
 		fl.abandoned = true
 		f.flights.finish(k, fl)
 		if nan != "" {
-			f.nan.end(nan, 0) // not started: nothing to back off from
+			f.nan.cancel(nan) // not started: its back-off stands
 		}
 	}
 }
@@ -185,6 +185,13 @@ func (n *nanRefreshes) start(key string, now int64) bool {
 	}
 	n.running[key] = true
 	return true
+}
+
+// cancel forgets key's refresh, which did not start.
+func (n *nanRefreshes) cancel(key string) {
+	n.mu.Lock()
+	delete(n.running, key)
+	n.mu.Unlock()
 }
 
 // end ends key's refresh: failed at failedAt, if not 0.

@@ -176,13 +176,18 @@ func (m *memTier[K, V]) get(k K, now func() int64) (V, stamp, lookup) {
 	if res == fresh {
 		m.slowHits++
 		m.slowSaved += n.t.cost
+		m.used(n, 1)
 	}
-	// A due entry is a use too (serve counts the call): while its
-	// refreshes fail, the file's eviction must still hear that it is hot
-	// (TestDueHitsAreNoted).
-	m.used(n, 1)
 	m.unlockAndNote()
 	return n.val, n.t, res
+}
+
+func (m *memTier[K, V]) usedDue(k K) {
+	m.mu.Lock()
+	if n, ok := m.items[k]; ok {
+		m.used(n, 1)
+	}
+	m.unlockAndNote()
 }
 
 // setNote makes the tier tell note of its entries' hits (see memTier.note).

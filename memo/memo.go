@@ -305,7 +305,10 @@ func (f *Func[K, V]) purge(cleared bool) (done func()) {
 		f.errs.purge()
 	}
 	if f.failures != nil {
-		f.failures.c.Purge() // as drop forgets one key's
+		f.failures.c.Purge() // as forgetError forgets one key's
+	}
+	if f.nan != nil {
+		f.nan.fails.c.Purge()
 	}
 	if cleared {
 		c := f.counts()
@@ -379,15 +382,29 @@ func (f *Func[K, V]) args(ctx context.Context, k K, op string) error {
 // panic: by comparing it, and recovering. reflect.Value.Comparable says
 // the same but allocates, and this runs on every memory hit of a key type
 // that holds an interface (TestMemoryHitOfInterfaceKeyAllocatesNothing).
+//
+// A comparison stops at the first parts that differ, and a NaN differs
+// from itself: a key whose comparison is false may hold an unhashable
+// part after the NaN, which reflect looks at (TestUnhashableKeyBehindNaNIsAnError);
+// only such keys pay its allocation.
 func hashable[K comparable](k K) (ok bool) {
 	defer func() {
 		if recover() != nil {
 			ok = false
 		}
 	}()
-	_ = k == k
-	return true
+	if k == k {
+		return true
+	}
+	return comparableParts(k)
 }
+
+// comparableParts is hashable's look at every part of k, apart so that
+// only its own copy of k escapes: in hashable, k would be moved to the
+// heap on every call.
+//
+//go:noinline
+func comparableParts[K comparable](k K) bool { return reflect.ValueOf(&k).Elem().Comparable() }
 
 // holdsInterface reports whether values of t can hold an interface value,
 // whose dynamic type comparable does not check.
@@ -415,6 +432,7 @@ func (f *Func[K, V]) notFresh(ctx context.Context, k K, v V, t stamp, res lookup
 	}
 	e := entry[V]{val: v, t: t}
 	if f.serve(k, e, false, nil) {
+		f.mem.usedDue(k)
 		return v, nil
 	}
 	return f.load(ctx, k, &e)
@@ -832,6 +850,9 @@ func (f *Func[K, V]) forgetError(k K) {
 	}
 	if f.failures != nil {
 		f.failures.ok(k)
+	}
+	if f.nan != nil && !selfEqual(k) {
+		f.nan.fails.ok(string(f.keys(nil, k))) // see nanRefreshes
 	}
 }
 

@@ -51,6 +51,12 @@ type memory[K comparable, V any] interface {
 	// setNote makes the tier tell note of the hits it serves, now and
 	// then (see memTier.note and tinyTier.note).
 	setNote(note func(k K, hits int))
+	// usedDue counts a use of k's entry that get returned as due and the
+	// Func served: get does not count it, as the Func may refuse it (an
+	// entry past its TTL, kept for StaleIfError). While k's refreshes
+	// fail, the store must still hear that k is hot (TestDueHitsAreNoted,
+	// TestRefusedDueEntryNotedOnce).
+	usedDue(k K)
 }
 
 var (
@@ -119,7 +125,6 @@ func (m *tinyTier[K, V]) get(k K, now func() int64) (V, stamp, lookup) {
 			return zero, stamp{}, absent
 		}
 		if t >= e.t.due {
-			m.used(k, e) // a use, as memTier.get says
 			return e.val, e.t, due
 		}
 	}
@@ -129,6 +134,12 @@ func (m *tinyTier[K, V]) get(k K, now func() int64) (V, stamp, lookup) {
 		m.savedN.Add(e.t.cost)
 	}
 	return e.val, e.t, fresh
+}
+
+func (m *tinyTier[K, V]) usedDue(k K) {
+	if e, ok := m.c.GetEntryQuietly(k); ok {
+		m.used(k, e.Value)
+	}
 }
 
 // used counts a use of e, k's entry, and notes its key's uses to the
