@@ -285,9 +285,7 @@ func (t tier[K, V]) ForgetKey(key []byte) (done func()) {
 	if f.mem != nil {
 		f.mem.remove(k)
 	}
-	if f.errs != nil {
-		f.errs.remove(k)
-	}
+	f.forgetError(k) // and the back-off (TestForgetElsewhereEndsRefreshBackoff)
 	return done
 }
 
