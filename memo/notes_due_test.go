@@ -25,13 +25,6 @@ import (
 func TestDueHitsAreNoted(t *testing.T) {
 	for _, p := range []EvictionPolicy{LRU, WTinyLFU} {
 		t.Run(p.String(), func(t *testing.T) {
-			clock := mtesting.NewFakeClock()
-			s, err := store.Open(filepath.Join(t.TempDir(), "n.db"), store.WithMaxBytes(1<<20),
-				store.WithClock(clock), store.WithLogger(nil))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
 			var down atomic.Bool
 			fn := func(_ context.Context, k int) (int, error) {
 				if down.Load() {
@@ -39,18 +32,7 @@ func TestDueHitsAreNoted(t *testing.T) {
 				}
 				return k, nil
 			}
-			f, err := New(s, "f", fn, Policy(p), RefreshAfter(time.Minute), RefreshTimeout(time.Second))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			var mu sync.Mutex
-			notes := 0
-			f.mem.setNote(func(k, hits int) {
-				mu.Lock()
-				notes += hits
-				mu.Unlock()
-			})
+			f, clock, noted := notedFunc(t, fn, Policy(p), RefreshAfter(time.Minute), RefreshTimeout(time.Second))
 			ctx := context.Background()
 			if _, err := f.Call(ctx, 1); err != nil {
 				t.Fatal(err)
@@ -67,11 +49,66 @@ func TestDueHitsAreNoted(t *testing.T) {
 			if h := f.Info().Hits; h != calls {
 				t.Fatalf("Info.Hits = %d, want %d", h, calls)
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			if notes == 0 {
+			if noted() == 0 {
 				t.Errorf("%d memory-tier hits on a due entry, none noted to the file's eviction", calls)
 			}
 		})
+	}
+}
+
+// TestRefusedDueEntryNotedOnce: the memory tier notes due entries that the
+// Func serves (TestDueHitsAreNoted). Noted by get, every entry returned as
+// due was noted, including one past its TTL that only StaleIfError's
+// fallback keeps: serve refuses it, the Call misses, and compute asks the
+// memory tier again, which noted the same entry a second time. One Call
+// that the memory tier did not answer was noted to the file's eviction as
+// two memory hits.
+func TestRefusedDueEntryNotedOnce(t *testing.T) {
+	for _, p := range []EvictionPolicy{LRU, WTinyLFU} {
+		t.Run(p.String(), func(t *testing.T) {
+			fn := func(_ context.Context, k int) (int, error) { return k, nil }
+			f, clock, noted := notedFunc(t, fn, Policy(p), TTL(time.Minute), StaleIfError(time.Hour))
+			ctx := context.Background()
+			if _, err := f.Call(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(2 * time.Minute) // past the TTL: only a fallback for StaleIfError
+			if _, err := f.Call(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+			if n := noted(); n > 1 {
+				t.Errorf("one Call (a miss: fn ran) noted %d memory-tier uses to the file's eviction; want at most 1", n)
+			}
+		})
+	}
+}
+
+// notedFunc returns a Func of fn in front of a file bounded by bytes, on
+// a fake clock, whose memory tier's notes to the file are counted instead
+// (noted returns the uses noted so far).
+func notedFunc(t *testing.T, fn func(context.Context, int) (int, error), opts ...Option) (f *Func[int, int], clock *mtesting.FakeClock, noted func() int) {
+	t.Helper()
+	clock = mtesting.NewFakeClock()
+	s, err := store.Open(filepath.Join(t.TempDir(), "n.db"), store.WithMaxBytes(1<<20),
+		store.WithClock(clock), store.WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if f, err = New(s, "f", fn, opts...); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	var mu sync.Mutex
+	notes := 0
+	f.mem.setNote(func(k, hits int) {
+		mu.Lock()
+		notes += hits
+		mu.Unlock()
+	})
+	return f, clock, func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return notes
 	}
 }
