@@ -84,15 +84,21 @@ start_redis_cluster() {
 redis_dir=""
 cluster_dir=""
 
-# stop_pidfile kills the server whose pid file is $1, and waits until it
-# is gone.
+# stop_pidfile kills the server whose pid file is $1, and waits until the
+# process is gone: a server removes its pid file before it exits, and a
+# cluster node then still rewrites its nodes.conf (through a temporary
+# file), which made a removal of its directory fail with "Directory not
+# empty" once.
 stop_pidfile() {
-	local _
-	for _ in $(seq 50); do
-		[ -f "$1" ] || break
-		kill "$(cat "$1")" 2>/dev/null || break
+	local _ pid
+	[ -f "$1" ] || return 0
+	pid=$(cat "$1")
+	kill "$pid" 2>/dev/null || return 0
+	for _ in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || return 0
 		sleep 0.1
 	done
+	kill -9 "$pid" 2>/dev/null || true
 }
 
 stop_redis() {
