@@ -64,3 +64,31 @@ func TestMaxBytesKeepsNoUnmeasuredValue(t *testing.T) {
 		}
 	}
 }
+
+// TestSetUnmeasuredValueIsAnError: Set of a value that cannot be encoded
+// returns the encoding error in front of a store. Memory-only under
+// MaxBytes, where values are encoded to be measured, it returned nil and
+// kept nothing, so the caller could not tell.
+func TestSetUnmeasuredValueIsAnError(t *testing.T) {
+	fn := func(_ context.Context, k int) (*deepList, error) { return nil, nil }
+	for _, withStore := range []bool{false, true} {
+		var s *store.Store
+		name := "memory"
+		if withStore {
+			name = "store"
+			s = openStore(t, store.WithLogger(slog.New(slog.DiscardHandler)))
+		}
+		t.Run(name, func(t *testing.T) {
+			f, err := memo.New(s, "set-deep", fn, memo.MaxBytes(1000))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Set(context.Background(), 1, deepListOf(5*codec.MaxDepth)); err == nil {
+				t.Error("Set of a value deeper than codec.MaxDepth returned nil; want the encoding error")
+			}
+			if i := f.Info(); i.CurrSize != 0 {
+				t.Errorf("Set of an unencodable value: CurrSize = %d, want 0", i.CurrSize)
+			}
+		})
+	}
+}

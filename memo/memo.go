@@ -903,7 +903,9 @@ func (f *Func[K, V]) prepare(k K, key []byte, v V, cost time.Duration) (item[V],
 		if rec, err := f.vals.Encode(v, nil, codec.Meta{StoredAt: now}); err == nil {
 			it.size = int64(len(rec) - codec.HeaderSize)
 		} else {
-			it.unmeasured = true
+			// Set returns it, as in front of a store
+			// (TestSetUnmeasuredValueIsAnError).
+			it.unmeasured, it.err = true, err
 		}
 	}
 	return it, true
