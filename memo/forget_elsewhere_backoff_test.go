@@ -2,7 +2,6 @@ package memo_test
 
 import (
 	"context"
-	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,13 +23,7 @@ func TestForgetElsewhereEndsRefreshBackoff(t *testing.T) {
 	holder, follower := openFilePair(t, store.WithClock(clock))
 	var runs atomic.Int64
 	var fail atomic.Bool
-	fn := func(context.Context, int) (int64, error) {
-		n := runs.Add(1)
-		if fail.Load() {
-			return 0, errors.New("source down")
-		}
-		return n, nil
-	}
+	fn := flaky[int](&runs, &fail)
 	f, err := memo.New(holder, "elsewhere", fn, memo.RefreshAfter(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package memo_test
 
 import (
 	"context"
-	"errors"
 	"math"
 	"sync/atomic"
 	"testing"
@@ -26,13 +25,7 @@ func TestNaNKeyBackoffEndsWithItsValue(t *testing.T) {
 				defer s.Close()
 				var runs atomic.Int64
 				var fail atomic.Bool
-				f, err := memo.New(s, "nan-backoff-ends", func(context.Context, float64) (int64, error) {
-					n := runs.Add(1)
-					if fail.Load() {
-						return 0, errors.New("source down")
-					}
-					return n, nil
-				}, memo.RefreshAfter(100*time.Millisecond))
+				f, err := memo.New(s, "nan-backoff-ends", flaky[float64](&runs, &fail), memo.RefreshAfter(100*time.Millisecond))
 				if err != nil {
 					t.Fatal(err)
 				}

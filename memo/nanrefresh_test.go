@@ -2,7 +2,6 @@ package memo_test
 
 import (
 	"context"
-	"errors"
 	"math"
 	"sync/atomic"
 	"testing"
@@ -27,13 +26,7 @@ func TestNaNKeyRefreshOncePerKey(t *testing.T) {
 			defer s.Close()
 			var runs atomic.Int64
 			var fail atomic.Bool
-			f, err := memo.New(s, "nan-backoff", func(context.Context, float64) (int64, error) {
-				n := runs.Add(1)
-				if fail.Load() {
-					return 0, errors.New("source down")
-				}
-				return n, nil
-			}, memo.RefreshAfter(time.Second))
+			f, err := memo.New(s, "nan-backoff", flaky[float64](&runs, &fail), memo.RefreshAfter(time.Second))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -70,13 +70,7 @@ func TestInvalidationForgetsRefreshBackoff(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				var runs atomic.Int64
 				var fail atomic.Bool
-				f, err := memo.New(nil, "backoff-inval", func(context.Context, int) (int64, error) {
-					n := runs.Add(1)
-					if fail.Load() {
-						return 0, errors.New("source down")
-					}
-					return n, nil
-				}, memo.RefreshAfter(100*time.Millisecond))
+				f, err := memo.New(nil, "backoff-inval", flaky[int](&runs, &fail), memo.RefreshAfter(100*time.Millisecond))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -118,5 +112,17 @@ func invalidate(t *testing.T, f *memo.Func[int, int64], op string, v int64) {
 	}
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// flaky is a test Func's fn: it counts its runs in runs, returns the
+// run's number, and fails while fail is set.
+func flaky[K any](runs *atomic.Int64, fail *atomic.Bool) func(context.Context, K) (int64, error) {
+	return func(context.Context, K) (int64, error) {
+		n := runs.Add(1)
+		if fail.Load() {
+			return 0, errors.New("source down")
+		}
+		return n, nil
 	}
 }
